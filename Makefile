@@ -1,0 +1,61 @@
+# Build contract: `make build LUA=<interpreter>` leaves build/<interpreter>/luaevent/core.so (and
+# luaevent.lua once it exists); `make test` builds all five and runs every test.
+# One cargo target folder serves every interpreter: each feature set keeps its own artifacts, so
+# switching interpreters relinks only this crate. The .so is copied out right after its build,
+# since the next build overwrites target/release/libluaevent_core.so.
+
+INTERPRETERS := lua5.1 lua5.2 lua5.3 lua5.4 luajit
+LUA ?= lua5.4
+CARGO ?= cargo
+BUSTED ?= /usr/bin/busted
+
+feature_lua5.1 := lua51
+feature_lua5.2 := lua52
+feature_lua5.3 := lua53
+feature_lua5.4 := lua54
+feature_luajit := luajit
+
+SOURCES := Cargo.toml $(wildcard Cargo.lock) $(wildcard src/*.rs)
+
+.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps clean
+
+build: build/$(LUA)/luaevent/core.so $(if $(wildcard lua/luaevent.lua),build/$(LUA)/luaevent.lua)
+
+build-all:
+	@for lua in $(INTERPRETERS); do $(MAKE) --no-print-directory build LUA=$$lua || exit 1; done
+
+build/%/luaevent/core.so: $(SOURCES)
+	@test -n "$(feature_$*)" || { echo "unknown interpreter '$*' (one of: $(INTERPRETERS))"; exit 1; }
+	$(CARGO) build --release --locked --features "module $(feature_$*)"
+	mkdir -p $(dir $@)
+	cp target/release/libluaevent_core.so $@
+
+build/%/luaevent.lua: lua/luaevent.lua
+	mkdir -p $(dir $@)
+	cp $< $@
+
+# Everything: Rust unit tests, then the specs on every interpreter (normal GC, stop-the-world
+# GC, and the differential run against Debian's C module). tests/run prints the summary line.
+test: build-all
+	tests/run all
+
+cargo-test:
+	$(CARGO) test --release --locked --features lua54 --lib
+
+spec: build
+	tests/run spec $(LUA)
+
+spec-gc: build
+	tests/run spec-gc $(LUA)
+
+spec-c:
+	tests/run spec-c $(LUA)
+
+example: build
+	LUA_CPATH="build/$(LUA)/?.so;;" LUA_PATH="build/$(LUA)/?.lua;;" $(LUA) examples/timer_and_socket.lua
+
+deps:
+	bash scripts/install-deps.sh
+
+clean:
+	rm -rf build target

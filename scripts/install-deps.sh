@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that building and testing luaevent-rs need, skipping those
+# already installed. Run as root. Rust (cargo) must already be on the PATH: Debian's own cargo
+# is too old for mlua.
+set -euo pipefail
+
+packages=(
+  pkg-config libevent-dev libclang-dev     # libevent-sys: pkg-config lookup and bindgen
+  gcc libc6-dev                            # linking the cdylib
+  lua5.1 lua5.2 lua5.3 lua5.4 luajit       # the five interpreters we build for
+  liblua5.4-dev                            # cargo test links the system Lua 5.4
+  lua-socket lua-busted                    # the specs and examples
+  lua-event                                # the C module, for the differential specs
+  luarocks                                 # the rockspec
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && echo "cargo is in ~/.cargo/bin: add it to PATH" >&2
+  echo "cargo not found: install Rust (rustup) first" >&2
+  exit 1
+fi
+echo "dependencies ready"

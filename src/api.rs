@@ -1,0 +1,318 @@
+//! The thin layer between Lua's C API and the safe Rust bodies of our functions.
+//!
+//! Every Lua-visible function is a raw `lua_CFunction` declared with [`lua_function!`]: its body
+//! returns `Result<c_int, Failure>`, runs under `catch_unwind`, and only once the body has returned
+//! (and every Rust value with a destructor is gone) does the wrapper raise the failure with
+//! `lua_error`. That keeps three promises at once: errors reach Lua as plain strings (never mlua's
+//! error userdata), panics never cross into Lua's C frames, and `lua_error`'s longjmp never skips
+//! a Rust destructor.
+//!
+//! Rule for bodies: call only Lua API functions that cannot raise (apart from running out of
+//! memory). Anything that can run Lua code (metamethods, `getfd` methods) goes through `lua_pcall`.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub use mlua::ffi::lua_State;
+use mlua::ffi::*;
+
+/// Why a Lua-facing function failed; turned into a Lua error string by [`finish`].
+#[derive(Debug)]
+pub enum Failure {
+    /// `bad argument #n to 'f' (msg)`, numbered and named by Lua's own `luaL_argerror`.
+    Arg(c_int, String),
+    /// A plain message, raised as is.
+    Message(String),
+    /// The error string is already on top of the Lua stack.
+    OnStack,
+}
+
+pub type LuaResult<T> = Result<T, Failure>;
+
+/// Defines `pub unsafe extern "C-unwind" fn $name(L) -> c_int` around a body of type
+/// `unsafe fn(*mut lua_State) -> LuaResult<c_int>`.
+macro_rules! lua_function {
+    ($name:ident => $body:path) => {
+        pub unsafe extern "C-unwind" fn $name(state: *mut $crate::api::lua_State) -> ::std::ffi::c_int {
+            // SAFETY: Lua calls this with a valid state; `finish` raises errors only after the body is done.
+            unsafe { $crate::api::finish(state, |l| $body(l)) }
+        }
+    };
+}
+pub(crate) use lua_function;
+
+/// Runs a body and turns its failure, or a panic, into a Lua error raised as the very last act.
+///
+/// # Safety
+/// `state` must be the state Lua called the function with.
+pub unsafe fn finish(state: *mut lua_State, body: impl FnOnce(*mut lua_State) -> LuaResult<c_int>) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(state)));
+    let failure = match outcome {
+        Ok(Ok(count)) => return count,
+        Ok(Err(failure)) => failure,
+        Err(_) => Failure::Message("luaevent: internal error (a Rust panic was caught)".to_owned()),
+    };
+    // SAFETY: the message is copied into Lua before the Rust string is dropped; nothing with a
+    // destructor is alive when luaL_argerror / lua_error jump out of this frame.
+    unsafe {
+        match failure {
+            Failure::Arg(index, message) => {
+                push_bytes(state, message.as_bytes());
+                drop(message);
+                let text = lua_tostring(state, -1);
+                luaL_argerror(state, index, text)
+            }
+            Failure::Message(message) => {
+                push_bytes(state, message.as_bytes());
+                drop(message);
+                lua_error(state)
+            }
+            Failure::OnStack => lua_error(state),
+        }
+    }
+}
+
+/// Pushes a byte string.
+///
+/// # Safety
+/// `state` must be valid with a free stack slot.
+pub unsafe fn push_bytes(state: *mut lua_State, bytes: &[u8]) {
+    // SAFETY: lua_pushlstring copies `bytes`.
+    unsafe { lua_pushlstring(state, bytes.as_ptr() as *const c_char, bytes.len()) };
+}
+
+/// The Lua type name of the value at `index` ("no value" for an absent argument).
+pub unsafe fn type_name(state: *mut lua_State, index: c_int) -> String {
+    // SAFETY: lua_typename returns a static C string for every type tag, LUA_TNONE included.
+    unsafe { CStr::from_ptr(lua_typename(state, lua_type(state, index))).to_string_lossy().into_owned() }
+}
+
+/// The standard "X expected, got Y" argument failure.
+pub unsafe fn expected(state: *mut lua_State, index: c_int, what: &str) -> Failure {
+    // SAFETY: forwarded from the caller.
+    let got = unsafe { type_name(state, index) };
+    Failure::Arg(index, format!("{what} expected, got {got}"))
+}
+
+/// A number argument; numeric strings convert as they do in Lua's own `luaL_checknumber`.
+pub unsafe fn check_number(state: *mut lua_State, index: c_int) -> LuaResult<f64> {
+    let mut is_number = 0;
+    // SAFETY: lua_tonumberx does not raise; it reports failure through `is_number`.
+    let value = unsafe { lua_tonumberx(state, index, &mut is_number) };
+    if is_number == 0 {
+        // SAFETY: forwarded from the caller.
+        return Err(unsafe { expected(state, index, "number") });
+    }
+    Ok(value)
+}
+
+/// An integer argument: any number with an integral value (3.0 included) or a numeric string.
+pub unsafe fn check_integer(state: *mut lua_State, index: c_int) -> LuaResult<i64> {
+    // SAFETY: forwarded from the caller.
+    let value = unsafe { check_number(state, index)? };
+    number_to_integer(value).ok_or_else(|| Failure::Arg(index, "number has no integer representation".to_owned()))
+}
+
+/// `value` as an i64 when it is integral and in range.
+pub fn number_to_integer(value: f64) -> Option<i64> {
+    // 2^63 is exactly representable; the range check excludes NaN and infinities too.
+    if value.fract() == 0.0 && value >= -9.223_372_036_854_775_808e18 && value < 9.223_372_036_854_775_808e18 {
+        Some(value as i64)
+    } else {
+        None
+    }
+}
+
+/// Whether the value at `index` can be called (a function, or anything with `__call`).
+pub unsafe fn is_callable(state: *mut lua_State, index: c_int) -> bool {
+    // SAFETY: plain type queries and a raw metatable lookup; none of them raise.
+    unsafe {
+        if lua_type(state, index) == LUA_TFUNCTION {
+            return true;
+        }
+        if lua_getmetatable(state, index) == 0 {
+            return false;
+        }
+        push_bytes(state, b"__call");
+        lua_rawget(state, -2);
+        let callable = lua_isnil(state, -1) == 0;
+        lua_pop(state, 2);
+        callable
+    }
+}
+
+/// Registers a metatable under `name` in the registry with the given methods, metamethods and
+/// `__index` pointing at the methods, and pops it.
+pub unsafe fn register_metatable(
+    state: *mut lua_State,
+    name: &CStr,
+    methods: &[(&CStr, lua_CFunction)],
+    metamethods: &[(&CStr, lua_CFunction)],
+) {
+    // SAFETY: only table construction on a valid state with room on the stack.
+    unsafe {
+        luaL_newmetatable(state, name.as_ptr());
+        for (key, function) in metamethods {
+            lua_pushcfunction(state, *function);
+            lua_setfield(state, -2, key.as_ptr());
+        }
+        lua_createtable(state, 0, methods.len() as c_int);
+        for (key, function) in methods {
+            lua_pushcfunction(state, *function);
+            lua_setfield(state, -2, key.as_ptr());
+        }
+        lua_setfield(state, -2, c"__index".as_ptr());
+        lua_pop(state, 1);
+    }
+}
+
+/// Creates a userdata holding `value`, with the registered metatable `name`, on top of the stack.
+pub unsafe fn push_userdata<T>(state: *mut lua_State, name: &CStr, value: T) -> *mut T {
+    // SAFETY: Lua userdata memory is suitably aligned for any plain Rust struct of pointers and
+    // integers (at least 8 bytes); it is written once here before anything can read it.
+    unsafe {
+        let memory = lua_newuserdata(state, std::mem::size_of::<T>()) as *mut T;
+        memory.write(value);
+        luaL_getmetatable(state, name.as_ptr());
+        lua_setmetatable(state, -2);
+        memory
+    }
+}
+
+/// The userdata at `index` if its metatable is the registered `name`, else `None`.
+pub unsafe fn test_userdata<T>(state: *mut lua_State, index: c_int, name: &CStr) -> Option<*mut T> {
+    // SAFETY: raw metatable comparison; nothing here can raise or run Lua code.
+    unsafe {
+        let memory = lua_touserdata(state, index);
+        if memory.is_null() || lua_type(state, index) != LUA_TUSERDATA || lua_getmetatable(state, index) == 0 {
+            return None;
+        }
+        luaL_getmetatable(state, name.as_ptr());
+        let same = lua_rawequal(state, -1, -2) != 0;
+        lua_pop(state, 2);
+        same.then_some(memory as *mut T)
+    }
+}
+
+/// The userdata at `index` of type `name`, or the standard argument failure naming `what`.
+pub unsafe fn check_userdata<T>(state: *mut lua_State, index: c_int, name: &CStr, what: &str) -> LuaResult<*mut T> {
+    // SAFETY: forwarded from the caller.
+    unsafe { test_userdata(state, index, name).ok_or_else(|| expected(state, index, what)) }
+}
+
+/// Turns the error value on top of the stack into a string in place (what `lua.c` does with
+/// error objects): strings and numbers as they are, objects through a protected `tostring`,
+/// anything else as "(error object is a X value)".
+pub unsafe fn error_to_string(state: *mut lua_State) {
+    // SAFETY: the value is on top of the stack; the only call into Lua is protected.
+    unsafe {
+        if lua_type(state, -1) == LUA_TSTRING {
+            return;
+        }
+        if lua_type(state, -1) == LUA_TNUMBER {
+            lua_pushvalue(state, -1);
+            lua_tolstring(state, -1, std::ptr::null_mut());
+            lua_remove(state, -2);
+            return;
+        }
+        if luaL_getmetafield(state, -1, c"__tostring".as_ptr()) != 0 {
+            lua_pushvalue(state, -2);
+            if lua_pcall(state, 1, 1, 0) == LUA_OK && lua_type(state, -1) == LUA_TSTRING {
+                lua_remove(state, -2);
+                return;
+            }
+            lua_pop(state, 1);
+        }
+        let description = format!("(error object is a {} value)", type_name(state, -1));
+        lua_pop(state, 1);
+        push_bytes(state, description.as_bytes());
+    }
+}
+
+/// Message handler for callback `lua_pcall`s: the error as a string plus a traceback of the
+/// callback. Set up by us rather than fetched from `debug.traceback` on every call.
+pub unsafe extern "C-unwind" fn traceback_handler(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a message handler with the error value at index 1. It may raise
+    // only on memory exhaustion, which Lua's pcall machinery handles.
+    unsafe {
+        error_to_string(state);
+        luaL_traceback(state, state, lua_tostring(state, -1), 1);
+        1
+    }
+}
+
+/// Pops the string on top of the stack into Rust bytes.
+pub unsafe fn pop_bytes(state: *mut lua_State) -> Vec<u8> {
+    // SAFETY: the value on top is a string (callers ensure it); its bytes are copied before the pop.
+    unsafe {
+        let mut length = 0usize;
+        let data = lua_tolstring(state, -1, &mut length);
+        let bytes = if data.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(data as *const u8, length).to_vec()
+        };
+        lua_pop(state, 1);
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_to_integer;
+
+    #[test]
+    fn integral_numbers_convert() {
+        assert_eq!(number_to_integer(3.0), Some(3));
+        assert_eq!(number_to_integer(-7.0), Some(-7));
+        assert_eq!(number_to_integer(-0.0), Some(0));
+    }
+
+    #[test]
+    fn non_integral_and_out_of_range_numbers_do_not() {
+        assert_eq!(number_to_integer(1.5), None);
+        assert_eq!(number_to_integer(f64::NAN), None);
+        assert_eq!(number_to_integer(f64::INFINITY), None);
+        assert_eq!(number_to_integer(9.3e18), None);
+    }
+}
+
+/// Seconds as whole microseconds, rounded to the nearest (so 1e-06 is one microsecond, not 0).
+/// `None` for negative, NaN, infinite or absurdly large values (over 2^31 seconds).
+pub fn seconds_to_micros(seconds: f64) -> Option<crate::ffi::Micros> {
+    if !(0.0..=2_147_483_648.0).contains(&seconds) {
+        return None;
+    }
+    Some((seconds * 1e6).round() as crate::ffi::Micros)
+}
+
+/// A timeout argument in seconds (see [`seconds_to_micros`]).
+pub unsafe fn check_timeout(state: *mut lua_State, index: c_int) -> LuaResult<crate::ffi::Micros> {
+    // SAFETY: forwarded from the caller.
+    let seconds = unsafe { check_number(state, index)? };
+    seconds_to_micros(seconds).ok_or_else(|| {
+        Failure::Arg(index, format!("timeout must be a finite number of seconds >= 0, got {seconds}"))
+    })
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::seconds_to_micros;
+
+    #[test]
+    fn rounds_to_the_nearest_microsecond() {
+        assert_eq!(seconds_to_micros(1e-06), Some(1));
+        assert_eq!(seconds_to_micros(0.0000004), Some(0));
+        assert_eq!(seconds_to_micros(0.0000006), Some(1));
+        assert_eq!(seconds_to_micros(1.5), Some(1_500_000));
+        assert_eq!(seconds_to_micros(0.0), Some(0));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_duration() {
+        assert_eq!(seconds_to_micros(-0.5), None);
+        assert_eq!(seconds_to_micros(f64::NAN), None);
+        assert_eq!(seconds_to_micros(f64::INFINITY), None);
+        assert_eq!(seconds_to_micros(1e300), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! The event base: `core.new()`, `loop`, `loopexit`, `method`, `__gc`, and the pending-error slot
+//! through which a callback's error reaches `loop`.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, CStr};
+use std::ptr;
+use std::rc::Rc;
+
+use mlua::ffi::*;
+
+use crate::api::{self, lua_function, push_bytes, Failure, LuaResult};
+use crate::ffi::{self, event_base};
+
+pub const BASE_TYPE: &CStr = c"luaevent.core.base";
+
+/// What a base and everything registered on it share. Events and bufferevents hold an `Rc` to
+/// it, so the libevent base is freed only after the last of them, whatever order Lua collects in.
+pub struct BaseShared {
+    pub raw: *mut event_base,
+    /// The state that called `loop`, while it runs; callbacks run on it. Null when not looping.
+    pub loop_state: Cell<*mut lua_State>,
+    /// The first callback error of the current loop, already a string with its traceback.
+    pub pending_error: RefCell<Option<Vec<u8>>>,
+}
+
+impl BaseShared {
+    /// Records a callback's error and asks libevent to stop after the current callback.
+    pub fn fail(&self, message: Vec<u8>) {
+        let mut pending = self.pending_error.borrow_mut();
+        if pending.is_none() {
+            *pending = Some(message);
+        }
+        // SAFETY: `raw` lives as long as `self`.
+        unsafe { ffi::base_loopbreak(self.raw) };
+    }
+}
+
+impl Drop for BaseShared {
+    fn drop(&mut self) {
+        // SAFETY: the last owner is going away: no event or bufferevent refers to this base any more.
+        unsafe { ffi::base_free(self.raw) };
+    }
+}
+
+/// The Lua userdata: a handle on the shared base, dropped by `__gc`.
+struct BaseUserdata {
+    shared: Option<Rc<BaseShared>>,
+}
+
+/// The base behind the argument at `index`.
+pub unsafe fn check_base(state: *mut lua_State, index: c_int) -> LuaResult<Rc<BaseShared>> {
+    // SAFETY: check_userdata verifies the metatable, so the memory is a BaseUserdata.
+    unsafe {
+        let userdata = api::check_userdata::<BaseUserdata>(state, index, BASE_TYPE, "event base")?;
+        (*userdata).shared.clone().ok_or_else(|| Failure::Arg(index, "attempt to use a freed event base".to_owned()))
+    }
+}
+
+unsafe fn new(state: *mut lua_State) -> LuaResult<c_int> {
+    let raw = ffi::base_new();
+    if raw.is_null() {
+        return Err(Failure::Message("luaevent: could not create an event base".to_owned()));
+    }
+    let shared =
+        Rc::new(BaseShared { raw, loop_state: Cell::new(ptr::null_mut()), pending_error: RefCell::new(None) });
+    // SAFETY: the metatable was registered when the module was opened.
+    unsafe { api::push_userdata(state, BASE_TYPE, BaseUserdata { shared: Some(shared) }) };
+    // SAFETY: the new base is on top of the stack.
+    unsafe { remember_latest_base(state) };
+    Ok(1)
+}
+
+/// Registry key of a weak-valued table whose [1] is the base most recently made by `core.new()`,
+/// for the seed's base-less `bufferevent.new(fd, ...)`.
+const LATEST_BASE_KEY: &CStr = c"luaevent.core.latest_base";
+
+/// Records the base on top of the stack as the latest one (weakly: it does not keep it alive).
+unsafe fn remember_latest_base(state: *mut lua_State) {
+    // SAFETY: raw table operations only; the base userdata is on top of the stack.
+    unsafe {
+        lua_getfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
+        if lua_type(state, -1) != LUA_TTABLE {
+            lua_pop(state, 1);
+            lua_createtable(state, 1, 0);
+            lua_createtable(state, 0, 1);
+            push_bytes(state, b"v");
+            lua_setfield(state, -2, c"__mode".as_ptr());
+            lua_setmetatable(state, -2);
+            lua_pushvalue(state, -1);
+            lua_setfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
+        }
+        lua_pushvalue(state, -2);
+        lua_rawseti(state, -2, 1);
+        lua_pop(state, 1);
+    }
+}
+
+/// The base most recently made by `core.new()`, if it is still alive.
+pub unsafe fn latest_base(state: *mut lua_State) -> Option<Rc<BaseShared>> {
+    // SAFETY: raw table reads; the userdata found is checked against our metatable.
+    unsafe {
+        lua_getfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
+        if lua_type(state, -1) != LUA_TTABLE {
+            lua_pop(state, 1);
+            return None;
+        }
+        lua_rawgeti(state, -1, 1);
+        let base = api::test_userdata::<BaseUserdata>(state, -1, BASE_TYPE).and_then(|u| (*u).shared.clone());
+        lua_pop(state, 2);
+        base
+    }
+}
+
+unsafe fn run_loop(state: *mut lua_State) -> LuaResult<c_int> {
+    // SAFETY: argument access on the calling state.
+    let base = unsafe { check_base(state, 1)? };
+    if !base.loop_state.get().is_null() {
+        return Err(Failure::Message("attempt to loop an event base that is already looping".to_owned()));
+    }
+    base.loop_state.set(state);
+    base.pending_error.replace(None);
+    // SAFETY: the base is alive (we hold an Rc). Callbacks run on `state` under lua_pcall.
+    let result = unsafe { ffi::base_loop(base.raw) };
+    base.loop_state.set(ptr::null_mut());
+    let pending = base.pending_error.take();
+    drop(base);
+    // SAFETY: pushing results on the calling state.
+    unsafe {
+        if let Some(message) = pending {
+            push_bytes(state, &message);
+            return Err(Failure::OnStack);
+        }
+        lua_pushinteger(state, result as lua_Integer);
+    }
+    Ok(1)
+}
+
+unsafe fn loopexit(state: *mut lua_State) -> LuaResult<c_int> {
+    // SAFETY: argument access on the calling state.
+    unsafe {
+        let base = check_base(state, 1)?;
+        let after = if lua_isnoneornil(state, 2) != 0 { None } else { Some(api::check_timeout(state, 2)?) };
+        let result = ffi::base_loopexit(base.raw, after);
+        lua_pushinteger(state, result as lua_Integer);
+    }
+    Ok(1)
+}
+
+unsafe fn method(state: *mut lua_State) -> LuaResult<c_int> {
+    // SAFETY: argument access on the calling state; the base is alive while we hold the Rc.
+    unsafe {
+        let base = check_base(state, 1)?;
+        let name = ffi::base_method(base.raw);
+        push_bytes(state, name.as_bytes());
+    }
+    Ok(1)
+}
+
+unsafe fn collect(state: *mut lua_State) -> LuaResult<c_int> {
+    // SAFETY: __gc is only reachable through our metatable, but check anyway (a user can call
+    // getmetatable(base).__gc(x) by hand).
+    unsafe {
+        if let Some(userdata) = api::test_userdata::<BaseUserdata>(state, 1, BASE_TYPE) {
+            (*userdata).shared = None;
+        }
+    }
+    Ok(0)
+}
+
+lua_function!(lua_new => new);
+lua_function!(lua_loop => run_loop);
+lua_function!(lua_loopexit => loopexit);
+lua_function!(lua_method => method);
+lua_function!(lua_collect => collect);
+
+/// Registers the base metatable.
+pub unsafe fn register(state: *mut lua_State) {
+    // SAFETY: table construction during luaopen.
+    unsafe {
+        api::register_metatable(
+            state,
+            BASE_TYPE,
+            &[
+                (c"addevent", crate::event::lua_addevent),
+                (c"loop", lua_loop),
+                (c"loopexit", lua_loopexit),
+                (c"method", lua_method),
+            ],
+            &[(c"__gc", lua_collect)],
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Every touch of libevent, behind small functions with the safety argument written once.
+//!
+//! Pointers passed in are always ones this module got from libevent and has not freed yet;
+//! the types that own them (`BaseShared`, `EventState`, `Buffer`) guarantee that.
+
+use std::ffi::{c_int, c_short, c_void, CStr};
+use std::ptr;
+
+use libevent_sys as sys;
+pub use sys::{event, event_base, evbuffer};
+
+/// A file descriptor as libevent takes it (evutil_socket_t, a plain int on Unix).
+pub type Fd = std::ffi::c_int;
+
+/// The signature libevent calls back with for plain events.
+pub type EventCallback = unsafe extern "C" fn(Fd, c_short, *mut c_void);
+
+pub const EV_TIMEOUT: c_short = sys::EV_TIMEOUT as c_short;
+pub const EV_READ: c_short = sys::EV_READ as c_short;
+pub const EV_WRITE: c_short = sys::EV_WRITE as c_short;
+pub const EV_SIGNAL: c_short = sys::EV_SIGNAL as c_short;
+pub const EV_PERSIST: c_short = sys::EV_PERSIST as c_short;
+pub const EV_ET: c_short = sys::EV_ET as c_short;
+pub const EV_CLOSED: c_short = sys::EV_CLOSED as c_short;
+pub const EVBUFFER_READ: c_short = sys::EVBUFFER_READ as c_short;
+pub const EVBUFFER_WRITE: c_short = sys::EVBUFFER_WRITE as c_short;
+pub const EVBUFFER_EOF: c_short = sys::EVBUFFER_EOF as c_short;
+pub const EVBUFFER_ERROR: c_short = sys::EVBUFFER_ERROR as c_short;
+pub const EVBUFFER_TIMEOUT: c_short = sys::EVBUFFER_TIMEOUT as c_short;
+
+/// A timeout in whole microseconds, converted to libevent's `timeval` at the call.
+pub type Micros = i64;
+
+fn to_timeval(micros: Micros) -> sys::timeval {
+    sys::timeval { tv_sec: (micros / 1_000_000) as _, tv_usec: (micros % 1_000_000) as _ }
+}
+
+pub fn version() -> String {
+    // SAFETY: event_get_version returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(sys::event_get_version()).to_string_lossy().into_owned() }
+}
+
+pub fn base_new() -> *mut event_base {
+    // SAFETY: no preconditions; null on failure, which callers check.
+    unsafe { sys::event_base_new() }
+}
+
+/// # Safety
+/// `base` is live and no event of it is used afterwards.
+pub unsafe fn base_free(base: *mut event_base) {
+    // SAFETY: per the contract above.
+    unsafe { sys::event_base_free(base) }
+}
+
+/// Runs the loop: 0 when exited normally, 1 when no events were left, -1 on error.
+pub unsafe fn base_loop(base: *mut event_base) -> c_int {
+    // SAFETY: `base` is live (caller).
+    unsafe { sys::event_base_loop(base, 0) }
+}
+
+pub unsafe fn base_loopbreak(base: *mut event_base) {
+    // SAFETY: `base` is live (caller).
+    unsafe { sys::event_base_loopbreak(base) };
+}
+
+pub unsafe fn base_loopexit(base: *mut event_base, after: Option<Micros>) -> c_int {
+    let tv = after.map(to_timeval);
+    // SAFETY: `base` is live (caller); the timeval is copied by libevent.
+    unsafe { sys::event_base_loopexit(base, tv.as_ref().map_or(ptr::null(), |t| t as *const _)) }
+}
+
+pub unsafe fn base_method(base: *mut event_base) -> String {
+    // SAFETY: `base` is live (caller); the backend name is a static string.
+    unsafe { CStr::from_ptr(sys::event_base_get_method(base)).to_string_lossy().into_owned() }
+}
+
+/// Allocates an event; null when libevent refuses the combination (e.g. EV_SIGNAL with EV_READ).
+pub unsafe fn event_new(
+    base: *mut event_base,
+    fd: Fd,
+    events: c_short,
+    callback: EventCallback,
+    arg: *mut c_void,
+) -> *mut event {
+    // SAFETY: `base` is live (caller); `arg` stays valid for the event's lifetime (caller).
+    unsafe { sys::event_new(base, fd, events, Some(callback), arg) }
+}
+
+/// Re-targets an event that is not pending (delete it first). 0 on success.
+pub unsafe fn event_assign(
+    ev: *mut event,
+    base: *mut event_base,
+    fd: Fd,
+    events: c_short,
+    callback: EventCallback,
+    arg: *mut c_void,
+) -> c_int {
+    // SAFETY: `ev` is live and not pending, `base` is live (caller).
+    unsafe { sys::event_assign(ev, base, fd, events, Some(callback), arg) }
+}
+
+/// Registers an event with an optional timeout. 0 on success.
+pub unsafe fn event_add(ev: *mut event, timeout: Option<Micros>) -> c_int {
+    let tv = timeout.map(to_timeval);
+    // SAFETY: `ev` is live (caller); libevent copies the timeval.
+    unsafe { sys::event_add(ev, tv.as_ref().map_or(ptr::null(), |t| t as *const _)) }
+}
+
+pub unsafe fn event_del(ev: *mut event) {
+    // SAFETY: `ev` is live (caller); deleting a non-pending event is a no-op.
+    unsafe { sys::event_del(ev) };
+}
+
+/// Deletes and frees an event; also safe from inside the event's own callback, since libevent
+/// copies what it needs before calling back and never touches the event afterwards.
+pub unsafe fn event_free(ev: *mut event) {
+    // SAFETY: `ev` is live and never used again (caller).
+    unsafe { sys::event_free(ev) };
+}
+
+pub fn evbuffer_new() -> *mut evbuffer {
+    // SAFETY: no preconditions; null only when out of memory.
+    unsafe { sys::evbuffer_new() }
+}
+
+pub unsafe fn evbuffer_free(buffer: *mut evbuffer) {
+    // SAFETY: `buffer` is an owned, live buffer never used again (caller).
+    unsafe { sys::evbuffer_free(buffer) }
+}
+
+pub unsafe fn evbuffer_length(buffer: *mut evbuffer) -> usize {
+    // SAFETY: `buffer` is live (caller).
+    unsafe { sys::evbuffer_get_length(buffer) }
+}
+
+pub unsafe fn evbuffer_add(buffer: *mut evbuffer, bytes: &[u8]) -> c_int {
+    // SAFETY: `buffer` is live (caller); libevent copies the bytes.
+    unsafe { sys::evbuffer_add(buffer, bytes.as_ptr() as *const c_void, bytes.len()) }
+}
+
+/// Moves all bytes of `from` to the end of `to`.
+pub unsafe fn evbuffer_add_buffer(to: *mut evbuffer, from: *mut evbuffer) -> c_int {
+    // SAFETY: both live and distinct (caller).
+    unsafe { sys::evbuffer_add_buffer(to, from) }
+}
+
+/// Copies `len` bytes starting at `offset` into a Vec, without consuming them.
+/// `offset + len` must not exceed the buffer's length.
+pub unsafe fn evbuffer_copy(buffer: *mut evbuffer, offset: usize, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
+    }
+    // SAFETY: `buffer` is live (caller). evbuffer_copyout_from writes at most `len` bytes into
+    // the spare capacity, and we only expose as many as it reports written.
+    unsafe {
+        let mut position: sys::evbuffer_ptr = std::mem::zeroed();
+        if sys::evbuffer_ptr_set(buffer, &mut position, offset, sys::evbuffer_ptr_how_EVBUFFER_PTR_SET) != 0 {
+            return out;
+        }
+        let copied = sys::evbuffer_copyout_from(buffer, &position, out.as_mut_ptr() as *mut c_void, len);
+        if copied > 0 {
+            out.set_len(copied as usize);
+        }
+    }
+    out
+}
+
+/// Takes the next line (EOL_ANY) off the buffer, or `None` when no line end is there yet.
+pub unsafe fn evbuffer_readline(buffer: *mut evbuffer) -> Option<Vec<u8>> {
+    let mut length = 0usize;
+    // SAFETY: `buffer` is live (caller); the returned line is malloc'd by libevent, copied,
+    // then freed with libc's free as libevent documents.
+    unsafe {
+        let line = sys::evbuffer_readln(buffer, &mut length, sys::evbuffer_eol_style_EVBUFFER_EOL_ANY);
+        if line.is_null() {
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(line as *const u8, length).to_vec();
+        libc::free(line as *mut c_void);
+        Some(bytes)
+    }
+}
+
+pub unsafe fn evbuffer_drain(buffer: *mut evbuffer, len: usize) {
+    // SAFETY: `buffer` is live (caller); libevent clamps `len` to the length.
+    unsafe { sys::evbuffer_drain(buffer, len) };
+}
+
+/// Reads up to `len` bytes from `fd` (a negative `len` lets libevent choose).
+pub unsafe fn evbuffer_read(buffer: *mut evbuffer, fd: Fd, len: c_int) -> c_int {
+    // SAFETY: `buffer` is live (caller); a bad fd only makes read(2) fail.
+    unsafe { sys::evbuffer_read(buffer, fd, len) }
+}
+
+pub unsafe fn evbuffer_write(buffer: *mut evbuffer, fd: Fd) -> c_int {
+    // SAFETY: `buffer` is live (caller); a bad fd only makes write(2) fail.
+    unsafe { sys::evbuffer_write(buffer, fd) }
+}
