@@ -197,3 +197,74 @@ pub unsafe fn evbuffer_write(buffer: *mut evbuffer, fd: Fd) -> c_int {
     // SAFETY: `buffer` is live (caller); a bad fd only makes write(2) fail.
     unsafe { sys::evbuffer_write(buffer, fd) }
 }
+
+pub use sys::bufferevent;
+
+/// The read/write callback signature of bufferevents.
+pub type BufferEventDataCallback = unsafe extern "C" fn(*mut bufferevent, *mut c_void);
+/// The event (error/EOF/timeout) callback signature of bufferevents.
+pub type BufferEventEventCallback = unsafe extern "C" fn(*mut bufferevent, c_short, *mut c_void);
+
+/// A socket bufferevent on `base` that leaves the fd open when freed. Null on failure.
+pub unsafe fn bufferevent_socket_new(base: *mut event_base, fd: Fd) -> *mut bufferevent {
+    // SAFETY: `base` is live (caller); options 0 means no BEV_OPT_CLOSE_ON_FREE.
+    unsafe { sys::bufferevent_socket_new(base, fd, 0) }
+}
+
+/// Sets the three callbacks; `arg` must stay valid until the bufferevent is freed.
+pub unsafe fn bufferevent_setcb(
+    bev: *mut bufferevent,
+    read: BufferEventDataCallback,
+    write: BufferEventDataCallback,
+    event: BufferEventEventCallback,
+    arg: *mut c_void,
+) {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_setcb(bev, Some(read), Some(write), Some(event), arg) }
+}
+
+/// Frees a bufferevent; safe inside its own callbacks (libevent holds a reference while it
+/// runs them and clears the callbacks at once, so none fires afterwards).
+pub unsafe fn bufferevent_free(bev: *mut bufferevent) {
+    // SAFETY: `bev` is live and never used again (caller).
+    unsafe { sys::bufferevent_free(bev) }
+}
+
+pub unsafe fn bufferevent_input(bev: *mut bufferevent) -> *mut evbuffer {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_get_input(bev) }
+}
+
+pub unsafe fn bufferevent_output(bev: *mut bufferevent) -> *mut evbuffer {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_get_output(bev) }
+}
+
+pub unsafe fn bufferevent_setwatermark(bev: *mut bufferevent, events: c_short, low: usize, high: usize) {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_setwatermark(bev, events, low, high) }
+}
+
+/// Read and write timeouts; `None` disables one.
+pub unsafe fn bufferevent_set_timeouts(bev: *mut bufferevent, read: Option<Micros>, write: Option<Micros>) -> c_int {
+    let read = read.map(to_timeval);
+    let write = write.map(to_timeval);
+    // SAFETY: `bev` is live (caller); libevent copies the timevals.
+    unsafe {
+        sys::bufferevent_set_timeouts(
+            bev,
+            read.as_ref().map_or(ptr::null(), |t| t as *const _),
+            write.as_ref().map_or(ptr::null(), |t| t as *const _),
+        )
+    }
+}
+
+pub unsafe fn bufferevent_enable(bev: *mut bufferevent, events: c_short) -> c_int {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_enable(bev, events) }
+}
+
+pub unsafe fn bufferevent_disable(bev: *mut bufferevent, events: c_short) -> c_int {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_disable(bev, events) }
+}

@@ -11,6 +11,7 @@ use mlua::ffi::*;
 mod api;
 mod base;
 mod buffer;
+mod bufferevent;
 mod event;
 mod fd;
 mod ffi;
@@ -46,6 +47,7 @@ unsafe fn open(lua: *mut lua_State) -> LuaResult<c_int> {
         base::register(lua);
         event::register(lua);
         buffer::register(lua);
+        bufferevent::register(lua);
 
         lua_createtable(lua, 0, 16);
         lua_pushcfunction(lua, base::lua_new);
@@ -61,6 +63,8 @@ unsafe fn open(lua: *mut lua_State) -> LuaResult<c_int> {
         lua_setfield(lua, -2, c"new".as_ptr());
         lua_setfield(lua, -2, c"buffer".as_ptr());
         lua_createtable(lua, 0, 1);
+        lua_pushcfunction(lua, bufferevent::lua_new);
+        lua_setfield(lua, -2, c"new".as_ptr());
         lua_setfield(lua, -2, c"bufferevent".as_ptr());
     }
     Ok(1)
