@@ -1,0 +1,178 @@
+-- luaevent: a copas-like coroutine wrapper over one event base of luaevent.core.
+--
+-- Same API and coroutine behaviour as the 0.4.7 wrapper of the C module: each socket helper
+-- retries while LuaSocket answers "timeout", suspending the calling coroutine until the socket
+-- is readable or writable. Fixed here: the per-socket event table really is weak-keyed, a
+-- wrapped socket can be closed before it ever waited, and an event whose coroutine has ended
+-- removes itself instead of resuming a dead coroutine.
+
+local core = require "luaevent.core"
+
+local M = {
+  _NAME = "luaevent",
+  _VERSION = "0.4.7",
+  core = core,
+}
+
+local EV_READ, EV_WRITE, LEAVE = core.EV_READ, core.EV_WRITE, core.LEAVE
+local unpack = table.unpack or unpack
+local base = core.new()
+
+-- socket -> the event that resumes the coroutine waiting on it. Weak keys: once a socket is
+-- unreachable its event goes too (and is closed when collected).
+local socket_events = setmetatable({}, { __mode = "k" })
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- An event callback that resumes the current coroutine with the fired bits. Whatever the
+-- coroutine yields next (the event it waits for) becomes the event's new mask.
+local function resumer(sock)
+  local co = coroutine.running()
+  return function(...)
+    local results = pack(coroutine.resume(co, ...))
+    if not results[1] then
+      socket_events[sock] = nil
+      error(results[2], 0)
+    end
+    if coroutine.status(co) == "dead" then
+      socket_events[sock] = nil
+      return LEAVE
+    end
+    return unpack(results, 2, results.n)
+  end
+end
+
+-- Suspends the calling coroutine until `sock` is ready for `event`.
+local function wait(sock, event)
+  if not socket_events[sock] then
+    socket_events[sock] = base:addevent(sock, event, resumer(sock))
+  end
+  coroutine.yield(event)
+end
+
+function M.addevent(...)
+  return base:addevent(...)
+end
+
+function M.send(sock, data, i, j)
+  local from = i or 1
+  local sent = 0
+  while true do
+    from = from + sent
+    local last, err
+    last, err, sent = sock:send(data, from, j)
+    if last or err ~= "timeout" then
+      return last, err, sent
+    end
+    wait(sock, EV_WRITE)
+  end
+end
+
+function M.receive(sock, pattern, part)
+  pattern = pattern or "*l"
+  while true do
+    local data, err
+    data, err, part = sock:receive(pattern, part)
+    if data or err ~= "timeout" then
+      return data, err, part
+    end
+    wait(sock, EV_READ)
+  end
+end
+
+-- Like receive, but a byte-count read returns as soon as any data arrived.
+function M.receivePartial(sock, pattern)
+  pattern = pattern or "*l"
+  while true do
+    local data, err, part = sock:receive(pattern)
+    if data or err ~= "timeout" or (type(pattern) == "number" and part ~= nil and part ~= "") then
+      return data, err, part
+    end
+    wait(sock, EV_READ)
+  end
+end
+
+function M.connect(sock, ...)
+  sock:settimeout(0)
+  local ok, err = sock:connect(...)
+  if ok or err ~= "timeout" then
+    return ok, err
+  end
+  wait(sock, EV_WRITE)
+  ok, err = sock:connect(...)
+  if err == "already connected" then
+    return 1
+  end
+  return ok, err
+end
+
+-- Kept for compatibility: sends are never buffered here.
+function M.flush(sock) -- luacheck: ignore 212
+end
+
+-- Accepts clients on `sock`, running handler(client) in a coroutine of its own for each.
+function M.addserver(sock, handler)
+  local acceptor = coroutine.create(function()
+    local listening = M.addevent(sock, EV_READ, resumer(sock)) -- luacheck: ignore 211
+    while true do
+      coroutine.yield(EV_READ)
+      local client = sock:accept()
+      if client then
+        client:settimeout(0)
+        coroutine.resume(coroutine.create(handler), client)
+      end
+    end
+  end)
+  assert(coroutine.resume(acceptor))
+end
+
+function M.addthread(func, ...)
+  return coroutine.resume(coroutine.create(func), ...)
+end
+
+local wrapped = {}
+wrapped.__index = wrapped
+
+function wrapped:connect(...)
+  return M.connect(self.socket, ...)
+end
+
+function wrapped:send(data)
+  return M.send(self.socket, data)
+end
+
+function wrapped:receive(pattern)
+  if self.timeout == 0 then
+    return M.receivePartial(self.socket, pattern)
+  end
+  return M.receive(self.socket, pattern)
+end
+
+function wrapped:flush()
+  return M.flush(self.socket)
+end
+
+function wrapped:settimeout(timeout)
+  self.timeout = timeout
+end
+
+function wrapped:close()
+  local event = socket_events[self.socket]
+  if event then
+    socket_events[self.socket] = nil
+    event:close()
+  end
+  return self.socket:close()
+end
+
+function M.wrap(sock)
+  return setmetatable({ socket = sock }, wrapped)
+end
+
+function M.loop(...)
+  return base:loop(...)
+end
+
+return M
