@@ -108,19 +108,26 @@ pub unsafe fn check_number(state: *mut lua_State, index: c_int) -> LuaResult<f64
 
 /// An integer argument: any number with an integral value (3.0 included) or a numeric string.
 pub unsafe fn check_integer(state: *mut lua_State, index: c_int) -> LuaResult<i64> {
-    // SAFETY: forwarded from the caller.
-    let value = unsafe { check_number(state, index)? };
-    number_to_integer(value).ok_or_else(|| Failure::Arg(index, "number has no integer representation".to_owned()))
+    let mut is_integer = 0;
+    // SAFETY: lua_tointegerx and lua_isnumber never raise; failure comes back as a flag.
+    unsafe {
+        let value = lua_tointegerx(state, index, &mut is_integer);
+        if is_integer != 0 {
+            return Ok(value);
+        }
+        if lua_isnumber(state, index) != 0 {
+            return Err(Failure::Arg(index, "number has no integer representation".to_owned()));
+        }
+        Err(expected(state, index, "number"))
+    }
 }
 
 /// `value` as an i64 when it is integral and in range.
 pub fn number_to_integer(value: f64) -> Option<i64> {
-    // 2^63 is exactly representable; the range check excludes NaN and infinities too.
-    if value.fract() == 0.0 && value >= -9.223_372_036_854_775_808e18 && value < 9.223_372_036_854_775_808e18 {
-        Some(value as i64)
-    } else {
-        None
-    }
+    // 2^63 is exactly representable; the range check excludes NaN and infinities too. The
+    // round trip through i64 tests integrality without a libm call.
+    let in_range = (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&value);
+    (in_range && (value as i64) as f64 == value).then_some(value as i64)
 }
 
 /// Whether the value at `index` can be called (a function, or anything with `__call`).

@@ -191,7 +191,7 @@ unsafe fn dispatch(state: *mut BufferEventState, slot: lua_Integer, what: c_shor
             return;
         }
         let top = lua_gettop(lua);
-        lua_pushcfunction(lua, api::traceback_handler);
+        base.push_traceback_handler(lua);
         push_objects_table(lua);
         lua_pushlightuserdata(lua, state as *mut c_void);
         lua_rawget(lua, -2);

@@ -137,17 +137,18 @@ unsafe fn dispatch(event: *mut EventState, what: c_short) {
     // the libevent event). During the Lua call it is kept alive by `running`; afterwards it is
     // freed here if it was orphaned meanwhile. The Lua state is the one running `loop`.
     unsafe {
-        let base = (*event).base.clone();
-        let lua = base.loop_state.get();
+        // A raw pointer rather than a clone: the base outlives this call, since `loop` holds it.
+        let base: *const BaseShared = &*(*event).base;
+        let lua = (*base).loop_state.get();
         if lua.is_null() || (*event).callback == LUA_NOREF {
             return;
         }
         if lua_checkstack(lua, 4) == 0 {
-            base.fail(b"luaevent: Lua stack overflow in event callback".to_vec());
+            (*base).fail(b"luaevent: Lua stack overflow in event callback".to_vec());
             return;
         }
         let top = lua_gettop(lua);
-        lua_pushcfunction(lua, api::traceback_handler);
+        (*base).push_traceback_handler(lua);
         lua_rawgeti(lua, LUA_REGISTRYINDEX, (*event).callback as lua_Integer);
         lua_pushinteger(lua, what as lua_Integer);
         (*event).running = true;
@@ -155,10 +156,10 @@ unsafe fn dispatch(event: *mut EventState, what: c_short) {
         (*event).running = false;
 
         if status != LUA_OK {
-            base.fail(api::pop_bytes(lua));
+            (*base).fail(api::pop_bytes(lua));
         } else if !(*event).orphaned && !(*event).raw.is_null() {
             if let Err(message) = apply_result(lua, event, what) {
-                base.fail(message.into_bytes());
+                (*base).fail(message.into_bytes());
             }
         }
         lua_settop(lua, top);
@@ -207,14 +208,18 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventState, what: c_shor
         let new_events = new_events as c_short & !EV_PERSIST;
         let timeout = explicit_timeout.or(current);
         let raw = (*event).raw;
-        let base = &(*event).base;
-        ffi::event_del(raw);
-        if ffi::event_assign(raw, base.raw, (*event).fd, new_events | EV_PERSIST, on_event, event as *mut c_void)
-            != 0
-        {
-            return Err(format!("event callback returned an event mask libevent refuses ({new_events})"));
+        if new_events != (*event).events {
+            // A new mask needs the event re-targeted.
+            let base = &(*event).base;
+            ffi::event_del(raw);
+            if ffi::event_assign(raw, base.raw, (*event).fd, new_events | EV_PERSIST, on_event, event as *mut c_void)
+                != 0
+            {
+                return Err(format!("event callback returned an event mask libevent refuses ({new_events})"));
+            }
+            (*event).events = new_events;
         }
-        (*event).events = new_events;
+        // Same mask (Prosody's "return 0" timers): event_add alone reschedules the timeout.
         (*event).timeout = timeout;
         if ffi::event_add(raw, timeout) != 0 {
             return Err(format!("libevent could not re-register the event (fd {})", (*event).fd));
@@ -225,13 +230,10 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventState, what: c_shor
 
 /// A callback's return value as an integer, if it is an integral number or numeric string.
 unsafe fn return_integer(lua: *mut lua_State, index: c_int) -> Option<i64> {
-    let mut is_number = 0;
-    // SAFETY: lua_tonumberx never raises.
-    let value = unsafe { lua_tonumberx(lua, index, &mut is_number) };
-    if is_number == 0 {
-        return None;
-    }
-    api::number_to_integer(value)
+    let mut is_integer = 0;
+    // SAFETY: lua_tointegerx never raises.
+    let value = unsafe { lua_tointegerx(lua, index, &mut is_integer) };
+    (is_integer != 0).then_some(value)
 }
 
 /// A short description of a returned value for error messages.
