@@ -59,3 +59,13 @@ deps:
 
 clean:
 	rm -rf build target
+
+# Benchmarks (issue 5): this build against Debian's C module, luv and raw libevent, for lua5.4
+# and luajit. BENCH_QUICK=1 make bench takes about a minute. See bench/README.md.
+BENCH_INTERPRETERS := lua5.4 luajit
+
+.PHONY: bench
+bench:
+	bash scripts/install-deps.sh
+	@for lua in $(BENCH_INTERPRETERS); do $(MAKE) --no-print-directory build LUA=$$lua || exit 1; done
+	bench/run.sh $(BENCH_INTERPRETERS)

@@ -10,7 +10,8 @@ packages=(
   lua5.1 lua5.2 lua5.3 lua5.4 luajit       # the five interpreters we build for
   liblua5.4-dev                            # cargo test links the system Lua 5.4
   lua-socket lua-busted                    # the specs and examples
-  lua-event                                # the C module, for the differential specs
+  lua-event                                # the C module, for the differential specs and bench
+  lua-luv                                  # bench: luv, the other libuv-based event loop
   luarocks                                 # the rockspec
 )
 
