@@ -108,9 +108,19 @@ pub unsafe fn check_number(state: *mut lua_State, index: c_int) -> LuaResult<f64
 
 /// An integer argument: any number with an integral value (3.0 included) or a numeric string.
 pub unsafe fn check_integer(state: *mut lua_State, index: c_int) -> LuaResult<i64> {
-    let mut is_integer = 0;
-    // SAFETY: lua_tointegerx and lua_isnumber never raise; failure comes back as a flag.
+    // SAFETY: lua_type / lua_tonumber / lua_tointegerx / lua_isnumber never raise.
     unsafe {
+        // On 5.1 and LuaJIT lua_tointegerx is a compatibility shim making several calls; one
+        // lua_tonumber settles every non-zero number (numeric strings included, as in Lua).
+        if cfg!(any(feature = "lua51", feature = "luajit")) {
+            let value = lua_tonumber(state, index);
+            if value != 0.0 || lua_isnumber(state, index) != 0 {
+                return number_to_integer(value)
+                    .ok_or_else(|| Failure::Arg(index, "number has no integer representation".to_owned()));
+            }
+            return Err(expected(state, index, "number"));
+        }
+        let mut is_integer = 0;
         let value = lua_tointegerx(state, index, &mut is_integer);
         if is_integer != 0 {
             return Ok(value);
@@ -149,7 +159,8 @@ pub unsafe fn is_callable(state: *mut lua_State, index: c_int) -> bool {
 }
 
 /// Registers a metatable under `name` in the registry with the given methods, metamethods and
-/// `__index` pointing at the methods, and pops it.
+/// `__index` pointing at the methods, and pops it. Every function gets the metatable as its
+/// upvalue 1, for the fast receiver check of [`test_userdata`].
 pub unsafe fn register_metatable(
     state: *mut lua_State,
     name: &CStr,
@@ -160,12 +171,14 @@ pub unsafe fn register_metatable(
     unsafe {
         luaL_newmetatable(state, name.as_ptr());
         for (key, function) in metamethods {
-            lua_pushcfunction(state, *function);
+            lua_pushvalue(state, -1);
+            lua_pushcclosure(state, *function, 1);
             lua_setfield(state, -2, key.as_ptr());
         }
         lua_createtable(state, 0, methods.len() as c_int);
         for (key, function) in methods {
-            lua_pushcfunction(state, *function);
+            lua_pushvalue(state, -2);
+            lua_pushcclosure(state, *function, 1);
             lua_setfield(state, -2, key.as_ptr());
         }
         lua_setfield(state, -2, c"__index".as_ptr());
@@ -188,17 +201,39 @@ pub unsafe fn push_userdata<T>(state: *mut lua_State, name: &CStr, value: T) -> 
 
 /// The userdata at `index` if its metatable is the registered `name`, else `None`.
 pub unsafe fn test_userdata<T>(state: *mut lua_State, index: c_int, name: &CStr) -> Option<*mut T> {
+    // SAFETY: LuaJIT's luaL_testudata is one call that compares metatables without running Lua
+    // code; it can raise only when out of memory.
+    #[cfg(feature = "luajit")]
+    unsafe {
+        let memory = luajit_testudata(state, index, name.as_ptr());
+        (!memory.is_null()).then_some(memory as *mut T)
+    }
     // SAFETY: raw metatable comparison; nothing here can raise or run Lua code.
+    #[cfg(not(feature = "luajit"))]
     unsafe {
         let memory = lua_touserdata(state, index);
         if memory.is_null() || lua_type(state, index) != LUA_TUSERDATA || lua_getmetatable(state, index) == 0 {
             return None;
+        }
+        // Fast path: methods carry their own type's metatable as upvalue 1 (see
+        // register_metatable), which spares a registry lookup by name on every call.
+        if lua_rawequal(state, -1, lua_upvalueindex(1)) != 0 {
+            lua_pop(state, 1);
+            return Some(memory as *mut T);
         }
         luaL_getmetatable(state, name.as_ptr());
         let same = lua_rawequal(state, -1, -2) != 0;
         lua_pop(state, 2);
         same.then_some(memory as *mut T)
     }
+}
+
+// LuaJIT exports luaL_testudata (a 5.2 addition); mlua's 5.1 bindings do not declare it. Each
+// API call costs more on LuaJIT than on PUC Lua, so one call beats the four of the generic path.
+#[cfg(feature = "luajit")]
+unsafe extern "C-unwind" {
+    #[link_name = "luaL_testudata"]
+    fn luajit_testudata(state: *mut lua_State, index: c_int, name: *const std::ffi::c_char) -> *mut std::ffi::c_void;
 }
 
 /// The userdata at `index` of type `name`, or the standard argument failure naming `what`.

@@ -164,7 +164,8 @@ unsafe fn get_data(lua: *mut lua_State) -> LuaResult<c_int> {
                 window(total, Some(begin), api::check_integer(lua, 3)?)
             }
         };
-        push_bytes(lua, &ffi::evbuffer_copy(raw, offset, count));
+        // Straight from libevent's memory into the Lua string: the one copy Lua forces.
+        push_bytes(lua, &ffi::evbuffer_front(raw, offset + count)[offset..]);
     }
     Ok(1)
 }
@@ -173,23 +174,22 @@ unsafe fn readline(lua: *mut lua_State) -> LuaResult<c_int> {
     // SAFETY: the buffer is checked open.
     unsafe {
         let raw = check_buffer(lua, 1)?;
-        match ffi::evbuffer_readline(raw) {
-            Some(line) => {
-                push_bytes(lua, &line);
-                Ok(1)
-            }
-            None => Ok(0),
-        }
+        let Some((line, eol)) = ffi::evbuffer_find_line(raw) else {
+            return Ok(0);
+        };
+        push_bytes(lua, ffi::evbuffer_front(raw, line));
+        ffi::evbuffer_drain(raw, line + eol);
+        Ok(1)
     }
 }
 
 unsafe fn drain(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open; libevent clamps the count.
+    // SAFETY: the buffer is checked open.
     unsafe {
         let raw = check_buffer(lua, 1)?;
         let count = api::check_integer(lua, 2)?;
-        let total = ffi::evbuffer_length(raw);
-        ffi::evbuffer_drain(raw, if count < 0 { total } else { (count as u64).min(total as u64) as usize });
+        // Negative means everything; libevent clamps a count past the end to the length.
+        ffi::evbuffer_drain(raw, usize::try_from(count).unwrap_or(usize::MAX));
     }
     Ok(0)
 }

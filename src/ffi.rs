@@ -144,42 +144,35 @@ pub unsafe fn evbuffer_add_buffer(to: *mut evbuffer, from: *mut evbuffer) -> c_i
     unsafe { sys::evbuffer_add_buffer(to, from) }
 }
 
-/// Copies `len` bytes starting at `offset` into a Vec, without consuming them.
-/// `offset + len` must not exceed the buffer's length.
-pub unsafe fn evbuffer_copy(buffer: *mut evbuffer, offset: usize, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
+/// The first `len` bytes of the buffer as one contiguous slice, without consuming them.
+/// libevent linearizes them in place if they span several chunks (no copy when they do not).
+///
+/// # Safety
+/// `buffer` is live and `len` at most its length; the slice is only valid until the buffer is
+/// next changed, so use it at once.
+pub unsafe fn evbuffer_front<'a>(buffer: *mut evbuffer, len: usize) -> &'a [u8] {
     if len == 0 {
-        return out;
+        return &[];
     }
-    // SAFETY: `buffer` is live (caller). evbuffer_copyout_from writes at most `len` bytes into
-    // the spare capacity, and we only expose as many as it reports written.
+    // SAFETY: per the contract above; pullup returns null only for 0 or too large a size.
     unsafe {
-        let mut position: sys::evbuffer_ptr = std::mem::zeroed();
-        if sys::evbuffer_ptr_set(buffer, &mut position, offset, sys::evbuffer_ptr_how_EVBUFFER_PTR_SET) != 0 {
-            return out;
+        let data = sys::evbuffer_pullup(buffer, len as isize);
+        if data.is_null() {
+            return &[];
         }
-        let copied = sys::evbuffer_copyout_from(buffer, &position, out.as_mut_ptr() as *mut c_void, len);
-        if copied > 0 {
-            out.set_len(copied as usize);
-        }
+        std::slice::from_raw_parts(data, len)
     }
-    out
 }
 
-/// Takes the next line (EOL_ANY) off the buffer, or `None` when no line end is there yet.
-pub unsafe fn evbuffer_readline(buffer: *mut evbuffer) -> Option<Vec<u8>> {
-    let mut length = 0usize;
-    // SAFETY: `buffer` is live (caller); the returned line is malloc'd by libevent, copied,
-    // then freed with libc's free as libevent documents.
-    unsafe {
-        let line = sys::evbuffer_readln(buffer, &mut length, sys::evbuffer_eol_style_EVBUFFER_EOL_ANY);
-        if line.is_null() {
-            return None;
-        }
-        let bytes = std::slice::from_raw_parts(line as *const u8, length).to_vec();
-        libc::free(line as *mut c_void);
-        Some(bytes)
-    }
+/// Where the next line ends (libevent's EOL_ANY: any run of CR and LF): the line's length and
+/// the length of its end, or `None` when no line end is there yet.
+pub unsafe fn evbuffer_find_line(buffer: *mut evbuffer) -> Option<(usize, usize)> {
+    let mut eol_len = 0usize;
+    // SAFETY: `buffer` is live (caller); a null start searches from the beginning.
+    let found = unsafe {
+        sys::evbuffer_search_eol(buffer, ptr::null_mut(), &mut eol_len, sys::evbuffer_eol_style_EVBUFFER_EOL_ANY)
+    };
+    usize::try_from(found.pos).ok().map(|line| (line, eol_len))
 }
 
 pub unsafe fn evbuffer_drain(buffer: *mut evbuffer, len: usize) {
