@@ -187,11 +187,19 @@ pub unsafe fn register_metatable(
 }
 
 /// Creates a userdata holding `value`, with the registered metatable `name`, on top of the stack.
-pub unsafe fn push_userdata<T>(state: *mut lua_State, name: &CStr, value: T) -> *mut T {
+/// `with_user_value` asks for the one user value slot (always there before Lua 5.4; on 5.4 it
+/// costs 16 bytes, so only types that use it ask).
+pub unsafe fn push_userdata<T>(state: *mut lua_State, name: &CStr, value: T, with_user_value: bool) -> *mut T {
     // SAFETY: Lua userdata memory is suitably aligned for any plain Rust struct of pointers and
     // integers (at least 8 bytes); it is written once here before anything can read it.
     unsafe {
-        let memory = lua_newuserdata(state, std::mem::size_of::<T>()) as *mut T;
+        #[cfg(feature = "lua54")]
+        let memory = lua_newuserdatauv(state, std::mem::size_of::<T>(), with_user_value as c_int) as *mut T;
+        #[cfg(not(feature = "lua54"))]
+        let memory = {
+            let _ = with_user_value;
+            lua_newuserdata(state, std::mem::size_of::<T>()) as *mut T
+        };
         memory.write(value);
         luaL_getmetatable(state, name.as_ptr());
         lua_setmetatable(state, -2);

@@ -21,22 +21,13 @@ pub struct BaseShared {
     pub loop_state: Cell<*mut lua_State>,
     /// The first callback error of the current loop, already a string with its traceback.
     pub pending_error: RefCell<Option<Vec<u8>>>,
-    /// Registry reference of the traceback message handler callbacks run under. Made once per
-    /// base: pushing a C function allocates a closure on Lua 5.1 and LuaJIT.
-    traceback_handler: Cell<c_int>,
+    /// Stack index, in the frame of the running `loop`, of the message handler that callbacks
+    /// run under (0 when not looping). Callbacks run inside that frame, so the index is valid
+    /// for them, and the handler is pushed once per loop rather than once per callback.
+    pub handler_index: Cell<c_int>,
 }
 
 impl BaseShared {
-    /// Pushes the message handler for a callback's lua_pcall.
-    ///
-    /// # Safety
-    /// `lua` belongs to the Lua state this base was made in, with a free stack slot.
-    pub unsafe fn push_traceback_handler(&self, lua: *mut lua_State) {
-        // SAFETY: the reference was made in this state's registry by `new`; it is released only
-        // when the base userdata is collected, after which no loop (hence no callback) can run.
-        unsafe { lua_rawgeti(lua, LUA_REGISTRYINDEX, self.traceback_handler.get() as lua_Integer) };
-    }
-
     /// Records a callback's error and asks libevent to stop after the current callback.
     pub fn fail(&self, message: Vec<u8>) {
         let mut pending = self.pending_error.borrow_mut();
@@ -74,19 +65,14 @@ unsafe fn new(state: *mut lua_State) -> LuaResult<c_int> {
     if raw.is_null() {
         return Err(Failure::Message("luaevent: could not create an event base".to_owned()));
     }
-    // SAFETY: pushing a C function and taking a registry reference to it on the calling state.
-    let traceback_handler = unsafe {
-        lua_pushcfunction(state, api::traceback_handler);
-        luaL_ref(state, LUA_REGISTRYINDEX)
-    };
     let shared = Rc::new(BaseShared {
         raw,
         loop_state: Cell::new(ptr::null_mut()),
         pending_error: RefCell::new(None),
-        traceback_handler: Cell::new(traceback_handler),
+        handler_index: Cell::new(0),
     });
     // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(state, BASE_TYPE, BaseUserdata { shared: Some(shared) }) };
+    unsafe { api::push_userdata(state, BASE_TYPE, BaseUserdata { shared: Some(shared) }, false) };
     // SAFETY: the new base is on top of the stack.
     unsafe { remember_latest_base(state) };
     Ok(1)
@@ -139,11 +125,20 @@ unsafe fn run_loop(state: *mut lua_State) -> LuaResult<c_int> {
     if !base.loop_state.get().is_null() {
         return Err(Failure::Message("attempt to loop an event base that is already looping".to_owned()));
     }
-    base.loop_state.set(state);
     base.pending_error.replace(None);
-    // SAFETY: the base is alive (we hold an Rc). Callbacks run on `state` under lua_pcall.
-    let result = unsafe { ffi::base_loop(base.raw) };
-    base.loop_state.set(ptr::null_mut());
+    // SAFETY: the base is alive (we hold an Rc). Callbacks run on `state` under lua_pcall, with
+    // the message handler pushed here; the stack is restored before returning.
+    let result = unsafe {
+        lua_pushcfunction(state, api::traceback_handler);
+        let handler_index = lua_gettop(state);
+        base.handler_index.set(handler_index);
+        base.loop_state.set(state);
+        let result = ffi::base_loop(base.raw);
+        base.loop_state.set(ptr::null_mut());
+        base.handler_index.set(0);
+        lua_settop(state, handler_index - 1);
+        result
+    };
     let pending = base.pending_error.take();
     drop(base);
     // SAFETY: pushing results on the calling state.
@@ -183,9 +178,7 @@ unsafe fn collect(state: *mut lua_State) -> LuaResult<c_int> {
     // getmetatable(base).__gc(x) by hand).
     unsafe {
         if let Some(userdata) = api::test_userdata::<BaseUserdata>(state, 1, BASE_TYPE) {
-            if let Some(shared) = (*userdata).shared.take() {
-                luaL_unref(state, LUA_REGISTRYINDEX, shared.traceback_handler.replace(LUA_NOREF));
-            }
+            (*userdata).shared = None;
         }
     }
     Ok(0)

@@ -48,7 +48,7 @@ impl BufferUserdata {
 /// Pushes a buffer object lending `raw`, which belongs to a bufferevent.
 pub unsafe fn push_borrowed(lua: *mut lua_State, raw: *mut evbuffer, lender: Lender) {
     // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, ownership: Ownership::Borrowed(lender) }) };
+    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, ownership: Ownership::Borrowed(lender) }, false) };
 }
 
 /// The open evbuffer behind the buffer argument at `index`.
@@ -74,7 +74,7 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
         return Err(Failure::Message("luaevent: could not allocate a buffer".to_owned()));
     }
     // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, ownership: Ownership::Owned }) };
+    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, ownership: Ownership::Owned }, false) };
     Ok(1)
 }
 

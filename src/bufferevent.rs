@@ -137,7 +137,7 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
         // The state is the callback argument; it is freed only after the bufferevent is.
         ffi::bufferevent_setcb(raw, on_read, on_write, on_event, state as *mut c_void);
 
-        api::push_userdata(lua, BUFFEREVENT_TYPE, BufferEventUserdata { state });
+        api::push_userdata(lua, BUFFEREVENT_TYPE, BufferEventUserdata { state }, true);
         let object = lua_gettop(lua);
         lua_createtable(lua, 6, 0);
         for (slot, index) in [(SLOT_READ, first + 1), (SLOT_WRITE, first + 2), (SLOT_ERROR, first + 3)] {
@@ -191,7 +191,6 @@ unsafe fn dispatch(state: *mut BufferEventState, slot: lua_Integer, what: c_shor
             return;
         }
         let top = lua_gettop(lua);
-        base.push_traceback_handler(lua);
         push_objects_table(lua);
         lua_pushlightuserdata(lua, state as *mut c_void);
         lua_rawget(lua, -2);
@@ -211,7 +210,7 @@ unsafe fn dispatch(state: *mut BufferEventState, slot: lua_Integer, what: c_shor
         lua_insert(lua, -2); // callback, bev
         lua_pushinteger(lua, what as lua_Integer);
         (*state).running += 1;
-        let status = lua_pcall(lua, 2, 0, top + 1);
+        let status = lua_pcall(lua, 2, 0, base.handler_index.get());
         (*state).running -= 1;
         if status != LUA_OK {
             base.fail(api::pop_bytes(lua));

@@ -3,7 +3,6 @@
 
 use std::ffi::{c_int, c_short, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
 use std::rc::Rc;
 
 use mlua::ffi::*;
@@ -20,47 +19,48 @@ pub const LEAVE: i64 = -1;
 /// Every bit a user may ask for; anything else (EV_FINALIZE, stray bits) is refused.
 const ALLOWED_EVENTS: c_short = EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_PERSIST | EV_ET | EV_CLOSED;
 
-/// One registered event. Heap-allocated and handed to libevent as the callback argument, so it
-/// must outlive both its userdata and any callback that is running: `running` and `orphaned`
-/// defer the free to the end of the callback when the userdata is collected inside it.
-struct EventState {
-    /// The libevent event; null once closed.
-    raw: *mut ffi::event,
-    base: Rc<BaseShared>,
-    fd: Fd,
-    /// The mask as last registered, without EV_PERSIST.
-    events: c_short,
-    /// The timeout as last registered; `None` means none at all (not a zero timeout).
-    timeout: Option<Micros>,
+/// An event object: the Lua userdata, holding libevent's `struct event` itself (no separate
+/// allocation), whose address is libevent's callback argument.
+///
+/// Lua frees a userdata only after its `__gc` ran and it is unreachable again. If `__gc` runs
+/// while the event's own callback is running, it anchors the object in the registry (`in_callback`),
+/// so the memory stays valid until `dispatch` has finished with it and drops the anchor.
+struct EventUserdata {
+    /// libevent's event, assigned once by addevent and re-targeted by callbacks.
+    raw: ffi::event,
+    /// Keeps the libevent base alive as long as the event; `None` once collected.
+    base: Option<Rc<BaseShared>>,
+    /// The timeout as last registered, in microseconds; NO_TIMEOUT means none at all (which is
+    /// not the same as a zero timeout).
+    timeout: Micros,
     /// Registry reference of the callback; LUA_NOREF once closed.
     callback: c_int,
-    running: bool,
-    orphaned: bool,
+    /// IDLE, RUNNING (inside its callback), or, once `__gc` ran during the callback, the
+    /// registry reference that anchors the object. One field rather than two keeps the
+    /// userdata at 152 bytes.
+    in_callback: c_int,
 }
 
-impl Drop for EventState {
-    fn drop(&mut self) {
-        if !self.raw.is_null() {
-            // SAFETY: the event is ours and nothing will use it again.
-            unsafe { ffi::event_free(self.raw) };
-        }
+const NO_TIMEOUT: Micros = -1;
+const IDLE: c_int = c_int::MIN;
+const RUNNING: c_int = c_int::MIN + 1;
+
+fn optional(timeout: Micros) -> Option<Micros> {
+    (timeout != NO_TIMEOUT).then_some(timeout)
+}
+
+impl EventUserdata {
+    fn is_open(&self) -> bool {
+        self.callback != LUA_NOREF
     }
 }
 
-/// The Lua userdata; `state` is null once collected.
-struct EventUserdata {
-    state: *mut EventState,
-}
-
 /// Removes the event from libevent and releases the callback. Idempotent.
-unsafe fn close_state(lua: *mut lua_State, event: *mut EventState) {
-    // SAFETY: `event` is a live EventState (callers hold it through the userdata or the callback).
+unsafe fn close_event(lua: *mut lua_State, event: *mut EventUserdata) {
+    // SAFETY: `event` points into a live userdata; an open event is assigned to a live base.
     unsafe {
-        if !(*event).raw.is_null() {
-            ffi::event_free((*event).raw);
-            (*event).raw = ptr::null_mut();
-        }
-        if (*event).callback != LUA_NOREF {
+        if (*event).is_open() {
+            ffi::event_del(&mut (*event).raw);
             luaL_unref(lua, LUA_REGISTRYINDEX, (*event).callback);
             (*event).callback = LUA_NOREF;
         }
@@ -92,30 +92,29 @@ unsafe fn addevent(lua: *mut lua_State) -> LuaResult<c_int> {
             return Err(Failure::Arg(2, "signal number expected with EV_SIGNAL".to_owned()));
         }
 
-        let state = Box::into_raw(Box::new(EventState {
-            raw: ptr::null_mut(),
-            base: base.clone(),
-            fd,
-            events,
-            timeout,
-            callback: LUA_NOREF,
-            running: false,
-            orphaned: false,
-        }));
-        // The state pointer is libevent's callback argument; it stays valid until dropped below
-        // or by __gc, which always frees the libevent event first.
-        (*state).raw = ffi::event_new(base.raw, fd, events | EV_PERSIST, on_event, state as *mut c_void);
-        if (*state).raw.is_null() {
-            drop(Box::from_raw(state));
+        let event = api::push_userdata(
+            lua,
+            EVENT_TYPE,
+            EventUserdata {
+                raw: std::mem::zeroed(),
+                base: Some(base.clone()),
+                timeout: timeout.unwrap_or(NO_TIMEOUT),
+                callback: LUA_NOREF,
+                in_callback: IDLE,
+            },
+            false,
+        );
+        // The userdata's address is the callback argument: Lua never moves a userdata, and the
+        // event is deleted from libevent before the memory can be freed (close / __gc).
+        let arg = event as *mut c_void;
+        if ffi::event_assign(&mut (*event).raw, base.raw, fd, events | EV_PERSIST, on_event, arg) != 0 {
             return Err(Failure::Arg(3, format!("libevent refused this event mask ({events})")));
         }
-        if ffi::event_add((*state).raw, timeout) != 0 {
-            drop(Box::from_raw(state));
+        if ffi::event_add(&mut (*event).raw, timeout) != 0 {
             return Err(Failure::Message(format!("addevent: libevent could not register the event (fd {fd})")));
         }
         lua_pushvalue(lua, 4);
-        (*state).callback = luaL_ref(lua, LUA_REGISTRYINDEX);
-        api::push_userdata(lua, EVENT_TYPE, EventUserdata { state });
+        (*event).callback = luaL_ref(lua, LUA_REGISTRYINDEX);
     }
     Ok(1)
 }
@@ -125,22 +124,23 @@ unsafe extern "C" fn on_event(_fd: Fd, what: c_short, arg: *mut c_void) {
     // A panic must not unwind into libevent; there is nobody to report it to but stderr,
     // where the panic hook has already written it.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `arg` is the EventState registered with this event, alive while the event is.
-        unsafe { dispatch(arg as *mut EventState, what) }
+        // SAFETY: `arg` is the userdata registered with this event; an event is deleted from
+        // libevent before its memory can be freed, so a callback means it is alive.
+        unsafe { dispatch(arg as *mut EventUserdata, what) }
     }));
 }
 
-/// Calls the Lua callback and applies its return values. The state is accessed through the raw
+/// Calls the Lua callback and applies its return values. The event is accessed through the raw
 /// pointer only, since the callback may close or collect its own event.
-unsafe fn dispatch(event: *mut EventState, what: c_short) {
-    // SAFETY: `event` is alive on entry (libevent only calls registered events, and closing frees
-    // the libevent event). During the Lua call it is kept alive by `running`; afterwards it is
-    // freed here if it was orphaned meanwhile. The Lua state is the one running `loop`.
+unsafe fn dispatch(event: *mut EventUserdata, what: c_short) {
+    // SAFETY: `event` is alive on entry (see on_event). If `__gc` runs during the Lua call, it
+    // anchors the object, so the memory stays valid until the anchor is dropped as the last act
+    // here. The base is reached through a raw pointer: `loop` holds it alive throughout, even if
+    // `__gc` drops the event's own Rc meanwhile.
     unsafe {
-        // A raw pointer rather than a clone: the base outlives this call, since `loop` holds it.
-        let base: *const BaseShared = &*(*event).base;
+        let Some(base) = (*event).base.as_ref().map(Rc::as_ptr) else { return };
         let lua = (*base).loop_state.get();
-        if lua.is_null() || (*event).callback == LUA_NOREF {
+        if lua.is_null() || !(*event).is_open() {
             return;
         }
         if lua_checkstack(lua, 4) == 0 {
@@ -148,31 +148,31 @@ unsafe fn dispatch(event: *mut EventState, what: c_short) {
             return;
         }
         let top = lua_gettop(lua);
-        (*base).push_traceback_handler(lua);
         lua_rawgeti(lua, LUA_REGISTRYINDEX, (*event).callback as lua_Integer);
         lua_pushinteger(lua, what as lua_Integer);
-        (*event).running = true;
-        let status = lua_pcall(lua, 1, 2, top + 1);
-        (*event).running = false;
+        (*event).in_callback = RUNNING;
+        let status = lua_pcall(lua, 1, 2, (*base).handler_index.get());
 
         if status != LUA_OK {
             (*base).fail(api::pop_bytes(lua));
-        } else if !(*event).orphaned && !(*event).raw.is_null() {
+        } else if (*event).is_open() {
             if let Err(message) = apply_result(lua, event, what) {
                 (*base).fail(message.into_bytes());
             }
         }
         lua_settop(lua, top);
-        if (*event).orphaned {
-            drop(Box::from_raw(event));
+        let anchor = std::mem::replace(&mut (*event).in_callback, IDLE);
+        if anchor != RUNNING {
+            // Collected during its callback: let Lua free it now. Nothing touches it after this.
+            luaL_unref(lua, LUA_REGISTRYINDEX, anchor);
         }
     }
 }
 
 /// The return-value rules, with `(newEvents, newTimeout)` at -2 and -1 of the stack.
-unsafe fn apply_result(lua: *mut lua_State, event: *mut EventState, what: c_short) -> Result<(), String> {
-    // SAFETY: `event` is alive and open (checked by the caller); only stack reads and libevent
-    // calls on the event's own pointers.
+unsafe fn apply_result(lua: *mut lua_State, event: *mut EventUserdata, what: c_short) -> Result<(), String> {
+    // SAFETY: `event` is alive, open and assigned to a live base (checked by the caller); only
+    // stack reads and libevent calls on the event itself.
     unsafe {
         let new_events = match lua_type(lua, -2) {
             LUA_TNIL => what as i64,
@@ -181,7 +181,7 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventState, what: c_shor
             })?,
         };
         if new_events == LEAVE {
-            close_state(lua, event);
+            close_event(lua, event);
             return Ok(());
         }
         let mut explicit_timeout = None;
@@ -197,7 +197,7 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventState, what: c_shor
 
         // The C module keeps no-timeout and zero-timeout apart only when registering, not when
         // deciding whether anything changed; decide exactly as it does.
-        let current = (*event).timeout;
+        let current = optional((*event).timeout);
         let changed_timeout = explicit_timeout.is_some_and(|t| t != current.unwrap_or(0));
         if new_events == what as i64 && !changed_timeout {
             return Ok(());
@@ -207,22 +207,20 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventState, what: c_shor
         }
         let new_events = new_events as c_short & !EV_PERSIST;
         let timeout = explicit_timeout.or(current);
-        let raw = (*event).raw;
-        if new_events != (*event).events {
+        let raw: *mut ffi::event = &mut (*event).raw;
+        if new_events != ffi::event_events(raw) & !EV_PERSIST {
             // A new mask needs the event re-targeted.
-            let base = &(*event).base;
+            let base = ffi::event_base_of(raw);
+            let fd = ffi::event_fd(raw);
             ffi::event_del(raw);
-            if ffi::event_assign(raw, base.raw, (*event).fd, new_events | EV_PERSIST, on_event, event as *mut c_void)
-                != 0
-            {
+            if ffi::event_assign(raw, base, fd, new_events | EV_PERSIST, on_event, event as *mut c_void) != 0 {
                 return Err(format!("event callback returned an event mask libevent refuses ({new_events})"));
             }
-            (*event).events = new_events;
         }
         // Same mask (Prosody's "return 0" timers): event_add alone reschedules the timeout.
-        (*event).timeout = timeout;
+        (*event).timeout = timeout.unwrap_or(NO_TIMEOUT);
         if ffi::event_add(raw, timeout) != 0 {
-            return Err(format!("libevent could not re-register the event (fd {})", (*event).fd));
+            return Err(format!("libevent could not re-register the event (fd {})", ffi::event_fd(raw)));
         }
         Ok(())
     }
@@ -250,32 +248,24 @@ unsafe fn describe(lua: *mut lua_State, index: c_int) -> String {
 }
 
 unsafe fn close(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the userdata is checked against our metatable; its state, when not null, is alive.
+    // SAFETY: the userdata is checked against our metatable.
     unsafe {
-        let userdata = api::check_userdata::<EventUserdata>(lua, 1, EVENT_TYPE, "event")?;
-        let state = (*userdata).state;
-        if !state.is_null() {
-            close_state(lua, state);
-        }
+        let event = api::check_userdata::<EventUserdata>(lua, 1, EVENT_TYPE, "event")?;
+        close_event(lua, event);
     }
     Ok(0)
 }
 
 unsafe fn collect(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: as for close; the state is freed now unless its callback is running, in which case
-    // dispatch frees it when the callback returns.
+    // SAFETY: as for close. Inside its own callback the object is anchored (see dispatch).
     unsafe {
-        if let Some(userdata) = api::test_userdata::<EventUserdata>(lua, 1, EVENT_TYPE) {
-            let state = (*userdata).state;
-            if !state.is_null() {
-                (*userdata).state = ptr::null_mut();
-                close_state(lua, state);
-                if (*state).running {
-                    (*state).orphaned = true;
-                } else {
-                    drop(Box::from_raw(state));
-                }
+        if let Some(event) = api::test_userdata::<EventUserdata>(lua, 1, EVENT_TYPE) {
+            close_event(lua, event);
+            if (*event).in_callback == RUNNING {
+                lua_pushvalue(lua, 1);
+                (*event).in_callback = luaL_ref(lua, LUA_REGISTRYINDEX);
             }
+            (*event).base = None;
         }
     }
     Ok(0)
@@ -289,4 +279,15 @@ lua_function!(lua_collect => collect);
 pub unsafe fn register(lua: *mut lua_State) {
     // SAFETY: table construction during luaopen.
     unsafe { api::register_metatable(lua, EVENT_TYPE, &[(c"close", lua_close)], &[(c"__gc", lua_collect)]) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventUserdata;
+
+    #[test]
+    fn an_event_object_is_its_libevent_event_plus_24_bytes() {
+        // The memory target of issue 5 (no more per idle event than the C module) rests on this.
+        assert_eq!(std::mem::size_of::<EventUserdata>(), std::mem::size_of::<crate::ffi::event>() + 24);
+    }
 }

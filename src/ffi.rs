@@ -40,6 +40,13 @@ pub fn version() -> String {
     unsafe { CStr::from_ptr(sys::event_get_version()).to_string_lossy().into_owned() }
 }
 
+/// Whether the `struct event` layout these bindings were generated with is the one of the
+/// libevent loaded at run time (events live inside Lua userdata, sized at build time).
+pub fn event_layout_matches() -> bool {
+    // SAFETY: no preconditions.
+    std::mem::size_of::<event>() == unsafe { sys::event_get_struct_event_size() }
+}
+
 pub fn base_new() -> *mut event_base {
     // SAFETY: no preconditions; null on failure, which callers check.
     unsafe { sys::event_base_new() }
@@ -74,19 +81,7 @@ pub unsafe fn base_method(base: *mut event_base) -> String {
     unsafe { CStr::from_ptr(sys::event_base_get_method(base)).to_string_lossy().into_owned() }
 }
 
-/// Allocates an event; null when libevent refuses the combination (e.g. EV_SIGNAL with EV_READ).
-pub unsafe fn event_new(
-    base: *mut event_base,
-    fd: Fd,
-    events: c_short,
-    callback: EventCallback,
-    arg: *mut c_void,
-) -> *mut event {
-    // SAFETY: `base` is live (caller); `arg` stays valid for the event's lifetime (caller).
-    unsafe { sys::event_new(base, fd, events, Some(callback), arg) }
-}
-
-/// Re-targets an event that is not pending (delete it first). 0 on success.
+/// Assigns (or re-targets) an event that is not pending (delete it first). 0 on success.
 pub unsafe fn event_assign(
     ev: *mut event,
     base: *mut event_base,
@@ -106,16 +101,27 @@ pub unsafe fn event_add(ev: *mut event, timeout: Option<Micros>) -> c_int {
     unsafe { sys::event_add(ev, tv.as_ref().map_or(ptr::null(), |t| t as *const _)) }
 }
 
+/// The fd (or signal number) an event is assigned to.
+pub unsafe fn event_fd(ev: *const event) -> Fd {
+    // SAFETY: `ev` is assigned (caller).
+    unsafe { sys::event_get_fd(ev) }
+}
+
+/// The mask an event is assigned with, EV_PERSIST included.
+pub unsafe fn event_events(ev: *const event) -> c_short {
+    // SAFETY: `ev` is assigned (caller).
+    unsafe { sys::event_get_events(ev) }
+}
+
+/// The base an event is assigned to.
+pub unsafe fn event_base_of(ev: *const event) -> *mut event_base {
+    // SAFETY: `ev` is assigned (caller).
+    unsafe { sys::event_get_base(ev) }
+}
+
 pub unsafe fn event_del(ev: *mut event) {
     // SAFETY: `ev` is live (caller); deleting a non-pending event is a no-op.
     unsafe { sys::event_del(ev) };
-}
-
-/// Deletes and frees an event; also safe from inside the event's own callback, since libevent
-/// copies what it needs before calling back and never touches the event afterwards.
-pub unsafe fn event_free(ev: *mut event) {
-    // SAFETY: `ev` is live and never used again (caller).
-    unsafe { sys::event_free(ev) };
 }
 
 pub fn evbuffer_new() -> *mut evbuffer {

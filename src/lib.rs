@@ -41,6 +41,12 @@ unsafe fn libevent_version(lua: *mut lua_State) -> LuaResult<c_int> {
 lua_function!(lua_libevent_version => libevent_version);
 
 unsafe fn open(lua: *mut lua_State) -> LuaResult<c_int> {
+    if !ffi::event_layout_matches() {
+        return Err(api::Failure::Message(
+            "luaevent.core: the libevent loaded differs from the one this module was built against; rebuild it"
+                .to_owned(),
+        ));
+    }
     // SAFETY: table construction on the state that is loading us.
     unsafe {
         ignore_sigpipe();
