@@ -168,6 +168,9 @@ unsafe fn method(state: *mut lua_State) -> LuaResult<c_int> {
     unsafe {
         let base = check_base(state, 1)?;
         let name = ffi::base_method(base.raw);
+        // The batching epoll backend calls itself "epoll (with changelist)"; the backend is
+        // epoll all the same, and that is the name programs compare against.
+        let name = name.split(" (").next().unwrap_or_default();
         push_bytes(state, name.as_bytes());
     }
     Ok(1)
