@@ -116,7 +116,12 @@ unsafe fn add(lua: *mut lua_State) -> LuaResult<c_int> {
                 status
             };
             if status != 0 {
-                return Err(Failure::Message("luaevent: could not add to the buffer (out of memory?)".to_owned()));
+                // libevent refuses when out of memory, and for the ends of a bufferevent's
+                // buffers that only it may fill (its input) or drain (its output).
+                return Err(Failure::Message(
+                    "luaevent: libevent refused to add to the buffer (a bufferevent's input buffer takes data only from its socket)"
+                        .to_owned(),
+                ));
             }
         }
         let added = ffi::evbuffer_length(target) - before;

@@ -166,9 +166,16 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
     Ok(1)
 }
 
-unsafe extern "C" fn on_read(_bev: *mut bufferevent, arg: *mut c_void) {
-    // SAFETY: `arg` is the state registered with this bufferevent (see dispatch).
-    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventState, SLOT_READ, EVBUFFER_READ) }));
+/// How much a read callback takes from the socket beyond libevent's own 4 KiB read.
+const READ_AHEAD: usize = 60 * 1024;
+
+unsafe extern "C" fn on_read(bev: *mut bufferevent, arg: *mut c_void) {
+    // SAFETY: `arg` is the state registered with this bufferevent (see dispatch); `bev` is live
+    // while libevent runs its callback.
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+        ffi::bufferevent_read_ahead(bev, READ_AHEAD);
+        dispatch(arg as *mut BufferEventState, SLOT_READ, EVBUFFER_READ)
+    }));
 }
 
 unsafe extern "C" fn on_write(_bev: *mut bufferevent, arg: *mut c_void) {

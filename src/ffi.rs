@@ -288,3 +288,52 @@ pub unsafe fn bufferevent_disable(bev: *mut bufferevent, events: c_short) -> c_i
     // SAFETY: `bev` is live (caller).
     unsafe { sys::bufferevent_disable(bev, events) }
 }
+
+/// Reads what the bufferevent's socket already holds into its input buffer: up to `budget`
+/// bytes with one readv, never past the read high watermark. libevent's own socket reads stop
+/// at 4 KiB per wakeup (EVBUFFER_MAX_READ in 2.1), so a busy stream otherwise costs a loop
+/// iteration and a Lua callback per 4 KiB. End of file and errors are left for libevent's next
+/// read to report, as they would be without this.
+pub unsafe fn bufferevent_read_ahead(bev: *mut bufferevent, budget: usize) {
+    // SAFETY: `bev` is live (caller). The iovecs come from evbuffer_reserve_space and are
+    // committed with no more than readv wrote into them.
+    unsafe {
+        let fd = sys::bufferevent_getfd(bev);
+        if fd < 0 {
+            return;
+        }
+        let input = sys::bufferevent_get_input(bev);
+        let (mut low, mut high) = (0usize, 0usize);
+        sys::bufferevent_getwatermark(bev, EV_READ, &mut low, &mut high);
+        let mut room = budget;
+        if high > 0 {
+            room = room.min(high.saturating_sub(sys::evbuffer_get_length(input)));
+        }
+        if room == 0 {
+            return;
+        }
+        let mut vecs: [sys::iovec; 2] = std::mem::zeroed();
+        // A socket bufferevent keeps its input's end frozen except while it reads; do the same.
+        sys::evbuffer_unfreeze(input, 0);
+        let count = sys::evbuffer_reserve_space(input, room as isize, vecs.as_mut_ptr(), 2);
+        if count <= 0 {
+            sys::evbuffer_freeze(input, 0);
+            return;
+        }
+        let count = count as usize;
+        // Never read more than `room`, even if libevent reserved more.
+        let mut left = room;
+        for vec in vecs.iter_mut().take(count) {
+            vec.iov_len = vec.iov_len.min(left);
+            left -= vec.iov_len;
+        }
+        let read = libc::readv(fd, vecs.as_ptr() as *const libc::iovec, count as c_int);
+        let mut keep = if read > 0 { read as usize } else { 0 };
+        for vec in vecs.iter_mut().take(count) {
+            vec.iov_len = vec.iov_len.min(keep);
+            keep -= vec.iov_len;
+        }
+        sys::evbuffer_commit_space(input, vecs.as_mut_ptr(), count as c_int);
+        sys::evbuffer_freeze(input, 0);
+    }
+}
