@@ -1,9 +1,7 @@
 //! `core.buffer`: evbuffer userdata. A buffer is owned (from `buffer.new()`, freed by close/gc)
-//! or borrowed from a bufferevent (never freed by the buffer object, dead with the bufferevent).
+//! or lent by a bufferevent (never freed by the buffer object, detached when the bufferevent goes).
 
-use std::cell::Cell;
 use std::ffi::{c_int, CStr};
-use std::rc::Rc;
 
 use mlua::ffi::*;
 
@@ -12,32 +10,17 @@ use crate::ffi::{self, evbuffer};
 
 pub const BUFFER_TYPE: &CStr = c"luaevent.core.buffer";
 
-/// Shared between a bufferevent and the buffer objects it lends: false once it is freed.
-pub type Lender = Rc<Cell<bool>>;
-
-enum Ownership {
-    Owned,
-    Borrowed(Lender),
-}
-
 /// The Lua userdata. `raw` is null once closed.
 struct BufferUserdata {
     raw: *mut evbuffer,
-    ownership: Ownership,
+    /// False for a buffer lent by a bufferevent, which the bufferevent frees, not us.
+    owned: bool,
 }
 
 impl BufferUserdata {
-    /// The evbuffer, or null when closed or when its bufferevent is gone.
-    fn current(&self) -> *mut evbuffer {
-        match &self.ownership {
-            Ownership::Borrowed(lender) if !lender.get() => std::ptr::null_mut(),
-            _ => self.raw,
-        }
-    }
-
-    /// Releases an owned evbuffer now; only detaches a borrowed one. Idempotent.
+    /// Releases an owned evbuffer now; only detaches a lent one. Idempotent.
     unsafe fn close(&mut self) {
-        if !self.raw.is_null() && matches!(self.ownership, Ownership::Owned) {
+        if !self.raw.is_null() && self.owned {
             // SAFETY: an owned buffer, freed exactly once since `raw` is cleared right after.
             unsafe { ffi::evbuffer_free(self.raw) };
         }
@@ -45,10 +28,24 @@ impl BufferUserdata {
     }
 }
 
-/// Pushes a buffer object lending `raw`, which belongs to a bufferevent.
-pub unsafe fn push_borrowed(lua: *mut lua_State, raw: *mut evbuffer, lender: Lender) {
+/// Pushes a buffer object lending `raw`, which belongs to a bufferevent. The bufferevent calls
+/// [`detach_borrowed`] on it when it frees `raw`.
+pub unsafe fn push_borrowed(lua: *mut lua_State, raw: *mut evbuffer) {
     // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, ownership: Ownership::Borrowed(lender) }, false) };
+    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, owned: false }, false) };
+}
+
+/// Detaches the lent buffer object at `index` (nothing happens for any other value): from now
+/// on it reports "closed".
+pub unsafe fn detach_borrowed(lua: *mut lua_State, index: c_int) {
+    // SAFETY: the metatable check guarantees the layout.
+    unsafe {
+        if let Some(buffer) = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE) {
+            if !(*buffer).owned {
+                (*buffer).raw = std::ptr::null_mut();
+            }
+        }
+    }
 }
 
 /// The open evbuffer behind the buffer argument at `index`.
@@ -56,7 +53,7 @@ unsafe fn check_buffer(lua: *mut lua_State, index: c_int) -> LuaResult<*mut evbu
     // SAFETY: check_userdata verifies the metatable, so the memory is a BufferUserdata.
     unsafe {
         let userdata = api::check_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE, "buffer")?;
-        open_buffer(index, (*userdata).current())
+        open_buffer(index, (*userdata).raw)
     }
 }
 
@@ -74,7 +71,7 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
         return Err(Failure::Message("luaevent: could not allocate a buffer".to_owned()));
     }
     // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, ownership: Ownership::Owned }, false) };
+    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, owned: true }, false) };
     Ok(1)
 }
 
@@ -95,7 +92,7 @@ unsafe fn add(lua: *mut lua_State) -> LuaResult<c_int> {
                     let Some(source) = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE) else {
                         return Err(api::expected(lua, index, "string, number or buffer"));
                     };
-                    let source = open_buffer(index, (*source).current())?;
+                    let source = open_buffer(index, (*source).raw)?;
                     if source == target {
                         return Err(Failure::Arg(index, "cannot add a buffer to itself".to_owned()));
                     }
@@ -105,7 +102,7 @@ unsafe fn add(lua: *mut lua_State) -> LuaResult<c_int> {
         let before = ffi::evbuffer_length(target);
         for index in 2..=top {
             let status = if lua_type(lua, index) == LUA_TUSERDATA {
-                let source = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE).map_or(std::ptr::null_mut(), |s| (*s).current());
+                let source = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE).map_or(std::ptr::null_mut(), |s| (*s).raw);
                 ffi::evbuffer_add_buffer(target, source)
             } else {
                 lua_pushvalue(lua, index);
@@ -237,8 +234,6 @@ unsafe fn collect(lua: *mut lua_State) -> LuaResult<c_int> {
     unsafe {
         if let Some(userdata) = api::test_userdata::<BufferUserdata>(lua, 1, BUFFER_TYPE) {
             (*userdata).close();
-            // Release the lender's Rc too: Lua frees the memory without running Drop.
-            (*userdata).ownership = Ownership::Owned;
         }
     }
     Ok(0)

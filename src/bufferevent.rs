@@ -3,9 +3,10 @@
 //! The userdata's user value is a table holding what Lua must keep alive for it: the three
 //! callbacks, the socket object and the two buffer objects it lends out. Keeping them there
 //! rather than in the registry lets a bufferevent whose callbacks refer to it still be collected.
-//! Callbacks find the userdata again through a weak registry table keyed by the state pointer.
+//! Callbacks find the userdata again through a weak registry table keyed by its address, and
+//! call the Lua function with it on the stack: the object cannot be collected while one of its
+//! callbacks runs, so its memory (libevent's callback argument) outlives every callback.
 
-use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -15,7 +16,7 @@ use mlua::ffi::*;
 
 use crate::api::{self, lua_function, push_bytes, Failure, LuaResult};
 use crate::base::{check_base, latest_base, BaseShared, BASE_TYPE};
-use crate::buffer::{push_borrowed, Lender};
+use crate::buffer::{detach_borrowed, push_borrowed};
 use crate::ffi::{self, bufferevent, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 
 pub const BUFFEREVENT_TYPE: &CStr = c"luaevent.core.bufferevent";
@@ -31,51 +32,45 @@ const SLOT_SOCKET: lua_Integer = 4;
 const SLOT_INPUT: lua_Integer = 5;
 const SLOT_OUTPUT: lua_Integer = 6;
 
-/// libevent's callback argument. Outlives the userdata while one of its callbacks runs
-/// (`running` / `orphaned`, as for events).
-struct BufferEventState {
+/// The Lua userdata; its address is libevent's callback argument.
+struct BufferEventUserdata {
     /// Null once freed.
     raw: *mut bufferevent,
-    base: Rc<BaseShared>,
-    /// Tells the lent buffer objects whether their evbuffers still exist.
-    lender: Lender,
-    running: u32,
-    orphaned: bool,
+    /// Keeps the libevent base alive as long as the bufferevent; `None` once collected.
+    base: Option<Rc<BaseShared>>,
 }
 
-impl BufferEventState {
-    /// Frees the bufferevent now (idempotent); its buffers become "closed".
-    fn close(&mut self) {
-        if !self.raw.is_null() {
-            self.lender.set(false);
-            // SAFETY: ours, freed exactly once since `raw` is cleared right after.
-            unsafe { ffi::bufferevent_free(self.raw) };
-            self.raw = ptr::null_mut();
+/// Frees the bufferevent at stack index `index` now, and detaches the buffer objects it lent
+/// (they then report "closed"). Idempotent.
+unsafe fn close_bufferevent(lua: *mut lua_State, index: c_int, bev: *mut BufferEventUserdata) {
+    // SAFETY: `bev` is the userdata at `index`; its user value is the table made by `new`.
+    // libevent holds its own reference while one of its callbacks runs, so freeing from a
+    // callback is safe, and no callback fires after bufferevent_free.
+    unsafe {
+        if (*bev).raw.is_null() {
+            return;
         }
+        ffi::bufferevent_free((*bev).raw);
+        (*bev).raw = ptr::null_mut();
+        lua_getuservalue(lua, index);
+        for slot in [SLOT_INPUT, SLOT_OUTPUT] {
+            lua_rawgeti(lua, -1, slot);
+            detach_borrowed(lua, -1);
+            lua_pop(lua, 1);
+        }
+        lua_pop(lua, 1);
     }
-}
-
-impl Drop for BufferEventState {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
-struct BufferEventUserdata {
-    /// Null once collected.
-    state: *mut BufferEventState,
 }
 
 /// The open bufferevent behind the argument at `index`.
-unsafe fn check_bufferevent(lua: *mut lua_State, index: c_int) -> LuaResult<*mut BufferEventState> {
-    // SAFETY: the metatable check guarantees the layout; a non-null state is alive.
+unsafe fn check_bufferevent(lua: *mut lua_State, index: c_int) -> LuaResult<*mut BufferEventUserdata> {
+    // SAFETY: the metatable check guarantees the layout.
     unsafe {
-        let userdata = api::check_userdata::<BufferEventUserdata>(lua, index, BUFFEREVENT_TYPE, "bufferevent")?;
-        let state = (*userdata).state;
-        if state.is_null() || (*state).raw.is_null() {
+        let bev = api::check_userdata::<BufferEventUserdata>(lua, index, BUFFEREVENT_TYPE, "bufferevent")?;
+        if (*bev).raw.is_null() {
             return Err(Failure::Arg(index, "attempt to use a closed bufferevent".to_owned()));
         }
-        Ok(state)
+        Ok(bev)
     }
 }
 
@@ -129,19 +124,11 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
         if raw.is_null() {
             return Err(Failure::Message(format!("bufferevent.new: libevent could not create a bufferevent on fd {fd}")));
         }
-        let lender: Lender = Rc::new(Cell::new(true));
-        let state = Box::into_raw(Box::new(BufferEventState {
-            raw,
-            base,
-            lender: lender.clone(),
-            running: 0,
-            orphaned: false,
-        }));
-        // The state is the callback argument; it is freed only after the bufferevent is.
-        ffi::bufferevent_setcb(raw, on_read, on_write, on_event, state as *mut c_void);
-
-        api::push_userdata(lua, BUFFEREVENT_TYPE, BufferEventUserdata { state }, true);
+        let bev = api::push_userdata(lua, BUFFEREVENT_TYPE, BufferEventUserdata { raw, base: Some(base) }, true);
         let object = lua_gettop(lua);
+        // The userdata's address is the callback argument: Lua never moves a userdata, and the
+        // bufferevent is freed (close / __gc) before the memory can be.
+        ffi::bufferevent_setcb(raw, on_read, on_write, on_event, bev as *mut c_void);
         lua_createtable(lua, 6, 0);
         for (slot, index) in [(SLOT_READ, first + 1), (SLOT_WRITE, first + 2), (SLOT_ERROR, first + 3)] {
             lua_pushvalue(lua, index);
@@ -151,14 +138,12 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
             lua_pushvalue(lua, first);
             lua_rawseti(lua, -2, SLOT_SOCKET);
         }
-        push_borrowed(lua, ffi::bufferevent_input(raw), lender.clone());
-        lua_rawseti(lua, -2, SLOT_INPUT);
-        push_borrowed(lua, ffi::bufferevent_output(raw), lender);
-        lua_rawseti(lua, -2, SLOT_OUTPUT);
+        // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
+        // connection whose buffers Lua never asked for costs no buffer objects.
         lua_setuservalue(lua, object);
 
         push_objects_table(lua);
-        lua_pushlightuserdata(lua, state as *mut c_void);
+        lua_pushlightuserdata(lua, bev as *mut c_void);
         lua_pushvalue(lua, object);
         lua_rawset(lua, -3);
         lua_pop(lua, 1);
@@ -170,39 +155,40 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
 const READ_AHEAD: usize = 60 * 1024;
 
 unsafe extern "C" fn on_read(bev: *mut bufferevent, arg: *mut c_void) {
-    // SAFETY: `arg` is the state registered with this bufferevent (see dispatch); `bev` is live
+    // SAFETY: `arg` is the userdata registered with this bufferevent (see dispatch); `bev` is live
     // while libevent runs its callback.
     let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
         ffi::bufferevent_read_ahead(bev, READ_AHEAD);
-        dispatch(arg as *mut BufferEventState, SLOT_READ, EVBUFFER_READ)
+        dispatch(arg as *mut BufferEventUserdata, SLOT_READ, EVBUFFER_READ)
     }));
 }
 
 unsafe extern "C" fn on_write(_bev: *mut bufferevent, arg: *mut c_void) {
     // SAFETY: as for on_read.
     let _ =
-        catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventState, SLOT_WRITE, EVBUFFER_WRITE) }));
+        catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventUserdata, SLOT_WRITE, EVBUFFER_WRITE) }));
 }
 
 unsafe extern "C" fn on_event(_bev: *mut bufferevent, what: c_short, arg: *mut c_void) {
     // SAFETY: as for on_read.
-    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventState, SLOT_ERROR, what) }));
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventUserdata, SLOT_ERROR, what) }));
 }
 
 /// Calls the Lua callback in `slot` as `callback(bev, what)`.
-unsafe fn dispatch(state: *mut BufferEventState, slot: lua_Integer, what: c_short) {
-    // SAFETY: libevent calls back only while the bufferevent exists, and the state outlives it.
-    // During the Lua call `running` keeps the state alive even if the userdata is collected;
-    // it is freed here afterwards in that case. Lua values are found through the stack only.
+unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_short) {
+    // SAFETY: libevent calls back only while the bufferevent exists, and it is freed before the
+    // userdata's memory can be. From the lookup on, the userdata is on the Lua stack, so it
+    // cannot be collected until the callback is over. The base is reached through a raw
+    // pointer: `loop` holds it alive throughout.
     unsafe {
-        let base = (*state).base.clone();
-        let lua = base.loop_state.get();
-        if lua.is_null() || (*state).raw.is_null() || lua_checkstack(lua, 6) == 0 {
+        let Some(base) = (*bev).base.as_ref().map(Rc::as_ptr) else { return };
+        let lua = (*base).loop_state.get();
+        if lua.is_null() || (*bev).raw.is_null() || lua_checkstack(lua, 6) == 0 {
             return;
         }
         let top = lua_gettop(lua);
         push_objects_table(lua);
-        lua_pushlightuserdata(lua, state as *mut c_void);
+        lua_pushlightuserdata(lua, bev as *mut c_void);
         lua_rawget(lua, -2);
         lua_remove(lua, -2);
         // Being finalized: the weak entry is already gone, and so is the callback's purpose.
@@ -219,25 +205,28 @@ unsafe fn dispatch(state: *mut BufferEventState, slot: lua_Integer, what: c_shor
         lua_replace(lua, -2); // callback where the user value table was
         lua_insert(lua, -2); // callback, bev
         lua_pushinteger(lua, what as lua_Integer);
-        (*state).running += 1;
-        let status = lua_pcall(lua, 2, 0, base.handler_index.get());
-        (*state).running -= 1;
-        if status != LUA_OK {
-            base.fail(api::pop_bytes(lua));
+        if lua_pcall(lua, 2, 0, (*base).handler_index.get()) != LUA_OK {
+            (*base).fail(api::pop_bytes(lua));
         }
         lua_settop(lua, top);
-        if (*state).orphaned && (*state).running == 0 {
-            drop(Box::from_raw(state));
-        }
     }
 }
 
-/// Pushes slot `slot` of the user value of the bufferevent at index 1.
-unsafe fn push_slot(lua: *mut lua_State, slot: lua_Integer) {
-    // SAFETY: index 1 was checked to be an open bufferevent, whose user value is our table.
+/// Pushes the buffer object for `slot` (SLOT_INPUT or SLOT_OUTPUT) of the open bufferevent at
+/// index 1, making it on first use so every later call returns the same object.
+unsafe fn push_buffer(lua: *mut lua_State, bev: *mut BufferEventUserdata, slot: lua_Integer) {
+    // SAFETY: index 1 was checked to be an open bufferevent, whose user value is our table;
+    // the evbuffers belong to its live bufferevent.
     unsafe {
         lua_getuservalue(lua, 1);
         lua_rawgeti(lua, -1, slot);
+        if lua_isnil(lua, -1) != 0 {
+            lua_pop(lua, 1);
+            let raw = if slot == SLOT_INPUT { ffi::bufferevent_input((*bev).raw) } else { ffi::bufferevent_output((*bev).raw) };
+            push_borrowed(lua, raw);
+            lua_pushvalue(lua, -1);
+            lua_rawseti(lua, -3, slot);
+        }
         lua_remove(lua, -2);
     }
 }
@@ -245,8 +234,8 @@ unsafe fn push_slot(lua: *mut lua_State, slot: lua_Integer) {
 unsafe fn get_read(lua: *mut lua_State) -> LuaResult<c_int> {
     // SAFETY: checked open first.
     unsafe {
-        check_bufferevent(lua, 1)?;
-        push_slot(lua, SLOT_INPUT);
+        let bev = check_bufferevent(lua, 1)?;
+        push_buffer(lua, bev, SLOT_INPUT);
     }
     Ok(1)
 }
@@ -254,8 +243,8 @@ unsafe fn get_read(lua: *mut lua_State) -> LuaResult<c_int> {
 unsafe fn get_write(lua: *mut lua_State) -> LuaResult<c_int> {
     // SAFETY: checked open first.
     unsafe {
-        check_bufferevent(lua, 1)?;
-        push_slot(lua, SLOT_OUTPUT);
+        let bev = check_bufferevent(lua, 1)?;
+        push_buffer(lua, bev, SLOT_OUTPUT);
     }
     Ok(1)
 }
@@ -275,10 +264,10 @@ unsafe fn check_size(lua: *mut lua_State, index: c_int) -> LuaResult<usize> {
 unsafe fn set_watermarks(lua: *mut lua_State, direction: c_short) -> LuaResult<c_int> {
     // SAFETY: checked open first.
     unsafe {
-        let state = check_bufferevent(lua, 1)?;
+        let bev = check_bufferevent(lua, 1)?;
         let low = check_size(lua, 2)?;
         let high = check_size(lua, 3)?;
-        ffi::bufferevent_setwatermark((*state).raw, direction, low, high);
+        ffi::bufferevent_setwatermark((*bev).raw, direction, low, high);
     }
     Ok(0)
 }
@@ -307,10 +296,10 @@ unsafe fn optional_timeout(lua: *mut lua_State, index: c_int) -> LuaResult<Optio
 unsafe fn set_timeouts(lua: *mut lua_State) -> LuaResult<c_int> {
     // SAFETY: checked open first.
     unsafe {
-        let state = check_bufferevent(lua, 1)?;
+        let bev = check_bufferevent(lua, 1)?;
         let read = optional_timeout(lua, 2)?;
         let write = optional_timeout(lua, 3)?;
-        ffi::bufferevent_set_timeouts((*state).raw, read, write);
+        ffi::bufferevent_set_timeouts((*bev).raw, read, write);
     }
     Ok(0)
 }
@@ -328,9 +317,9 @@ unsafe fn check_direction(lua: *mut lua_State, index: c_int) -> LuaResult<c_shor
 unsafe fn enable(lua: *mut lua_State) -> LuaResult<c_int> {
     // SAFETY: checked open first.
     unsafe {
-        let state = check_bufferevent(lua, 1)?;
+        let bev = check_bufferevent(lua, 1)?;
         let mask = check_direction(lua, 2)?;
-        lua_pushinteger(lua, ffi::bufferevent_enable((*state).raw, mask) as lua_Integer);
+        lua_pushinteger(lua, ffi::bufferevent_enable((*bev).raw, mask) as lua_Integer);
     }
     Ok(1)
 }
@@ -338,38 +327,29 @@ unsafe fn enable(lua: *mut lua_State) -> LuaResult<c_int> {
 unsafe fn disable(lua: *mut lua_State) -> LuaResult<c_int> {
     // SAFETY: checked open first.
     unsafe {
-        let state = check_bufferevent(lua, 1)?;
+        let bev = check_bufferevent(lua, 1)?;
         let mask = check_direction(lua, 2)?;
-        lua_pushinteger(lua, ffi::bufferevent_disable((*state).raw, mask) as lua_Integer);
+        lua_pushinteger(lua, ffi::bufferevent_disable((*bev).raw, mask) as lua_Integer);
     }
     Ok(1)
 }
 
 unsafe fn close(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the metatable check guarantees the layout; a non-null state is alive.
+    // SAFETY: the metatable check guarantees the layout.
     unsafe {
-        let userdata = api::check_userdata::<BufferEventUserdata>(lua, 1, BUFFEREVENT_TYPE, "bufferevent")?;
-        if let Some(state) = (*userdata).state.as_mut() {
-            state.close();
-        }
+        let bev = api::check_userdata::<BufferEventUserdata>(lua, 1, BUFFEREVENT_TYPE, "bufferevent")?;
+        close_bufferevent(lua, 1, bev);
     }
     Ok(0)
 }
 
 unsafe fn collect(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: as for close; the state is freed now unless one of its callbacks is running.
+    // SAFETY: as for close. The lent buffer objects are still valid memory here: Lua frees
+    // objects reachable from one being finalized only in a later cycle.
     unsafe {
-        if let Some(userdata) = api::test_userdata::<BufferEventUserdata>(lua, 1, BUFFEREVENT_TYPE) {
-            let state = (*userdata).state;
-            if !state.is_null() {
-                (*userdata).state = ptr::null_mut();
-                (*state).close();
-                if (*state).running > 0 {
-                    (*state).orphaned = true;
-                } else {
-                    drop(Box::from_raw(state));
-                }
-            }
+        if let Some(bev) = api::test_userdata::<BufferEventUserdata>(lua, 1, BUFFEREVENT_TYPE) {
+            close_bufferevent(lua, 1, bev);
+            (*bev).base = None;
         }
     }
     Ok(0)
