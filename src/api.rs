@@ -94,41 +94,51 @@ pub unsafe fn expected(state: *mut lua_State, index: c_int, what: &str) -> Failu
     Failure::Arg(index, format!("{what} expected, got {got}"))
 }
 
+/// The value at `index` as a number, if it is one or a numeric string. One API call in the
+/// common case: on 5.1 and LuaJIT, lua_tonumberx is a compatibility shim making two.
+pub unsafe fn to_number(state: *mut lua_State, index: c_int) -> Option<f64> {
+    // SAFETY: lua_tonumber / lua_tonumberx / lua_isnumber never raise.
+    unsafe {
+        if cfg!(any(feature = "lua51", feature = "luajit")) {
+            let value = lua_tonumber(state, index);
+            return (value != 0.0 || lua_isnumber(state, index) != 0).then_some(value);
+        }
+        let mut is_number = 0;
+        let value = lua_tonumberx(state, index, &mut is_number);
+        (is_number != 0).then_some(value)
+    }
+}
+
+/// The value at `index` as an integer, if it is an integral number or a numeric string.
+pub unsafe fn to_integer(state: *mut lua_State, index: c_int) -> Option<i64> {
+    // SAFETY: as for to_number; lua_tointegerx never raises either.
+    unsafe {
+        if cfg!(any(feature = "lua51", feature = "luajit")) {
+            return to_number(state, index).and_then(number_to_integer);
+        }
+        let mut is_integer = 0;
+        let value = lua_tointegerx(state, index, &mut is_integer);
+        (is_integer != 0).then_some(value)
+    }
+}
+
 /// A number argument; numeric strings convert as they do in Lua's own `luaL_checknumber`.
 pub unsafe fn check_number(state: *mut lua_State, index: c_int) -> LuaResult<f64> {
-    let mut is_number = 0;
-    // SAFETY: lua_tonumberx does not raise; it reports failure through `is_number`.
-    let value = unsafe { lua_tonumberx(state, index, &mut is_number) };
-    if is_number == 0 {
-        // SAFETY: forwarded from the caller.
-        return Err(unsafe { expected(state, index, "number") });
-    }
-    Ok(value)
+    // SAFETY: forwarded from the caller.
+    unsafe { to_number(state, index).ok_or_else(|| expected(state, index, "number")) }
 }
 
 /// An integer argument: any number with an integral value (3.0 included) or a numeric string.
 pub unsafe fn check_integer(state: *mut lua_State, index: c_int) -> LuaResult<i64> {
-    // SAFETY: lua_type / lua_tonumber / lua_tointegerx / lua_isnumber never raise.
+    // SAFETY: forwarded from the caller.
     unsafe {
-        // On 5.1 and LuaJIT lua_tointegerx is a compatibility shim making several calls; one
-        // lua_tonumber settles every non-zero number (numeric strings included, as in Lua).
-        if cfg!(any(feature = "lua51", feature = "luajit")) {
-            let value = lua_tonumber(state, index);
-            if value != 0.0 || lua_isnumber(state, index) != 0 {
-                return number_to_integer(value)
-                    .ok_or_else(|| Failure::Arg(index, "number has no integer representation".to_owned()));
+        to_integer(state, index).ok_or_else(|| {
+            if lua_isnumber(state, index) != 0 {
+                Failure::Arg(index, "number has no integer representation".to_owned())
+            } else {
+                expected(state, index, "number")
             }
-            return Err(expected(state, index, "number"));
-        }
-        let mut is_integer = 0;
-        let value = lua_tointegerx(state, index, &mut is_integer);
-        if is_integer != 0 {
-            return Ok(value);
-        }
-        if lua_isnumber(state, index) != 0 {
-            return Err(Failure::Arg(index, "number has no integer representation".to_owned()));
-        }
-        Err(expected(state, index, "number"))
+        })
     }
 }
 

@@ -167,7 +167,7 @@ unsafe fn get_data(lua: *mut lua_State) -> LuaResult<c_int> {
             }
         };
         // Straight from libevent's memory into the Lua string: the one copy Lua forces.
-        push_bytes(lua, &ffi::evbuffer_front(raw, offset + count)[offset..]);
+        push_bytes(lua, ffi::evbuffer_front(raw, offset + count).get(offset..).unwrap_or_default());
     }
     Ok(1)
 }

@@ -146,10 +146,8 @@ unsafe fn dispatch(event: *mut EventUserdata, what: c_short) {
         if lua.is_null() || !(*event).is_open() {
             return;
         }
-        if lua_checkstack(lua, 4) == 0 {
-            (*base).fail(b"luaevent: Lua stack overflow in event callback".to_vec());
-            return;
-        }
+        // No lua_checkstack: we run inside `loop`'s C frame, which Lua gives LUA_MINSTACK (20)
+        // free slots; loop uses one, and this never holds more than three.
         let top = lua_gettop(lua);
         lua_rawgeti(lua, LUA_REGISTRYINDEX, (*event).callback as lua_Integer);
         lua_pushinteger(lua, what as lua_Integer);
@@ -179,7 +177,7 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventUserdata, what: c_s
     unsafe {
         let new_events = match lua_type(lua, -2) {
             LUA_TNIL => what as i64,
-            _ => return_integer(lua, -2).ok_or_else(|| {
+            _ => api::to_integer(lua, -2).ok_or_else(|| {
                 format!("event callback returned {} as its new event mask (integer expected)", describe(lua, -2))
             })?,
         };
@@ -187,15 +185,12 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventUserdata, what: c_s
             close_event(lua, event);
             return Ok(());
         }
+        // A number >= 0 replaces the timeout; anything else (nothing, negative, NaN) keeps it.
         let mut explicit_timeout = None;
-        if lua_type(lua, -1) == LUA_TNUMBER || lua_type(lua, -1) == LUA_TSTRING {
-            let mut is_number = 0;
-            let seconds = lua_tonumberx(lua, -1, &mut is_number);
-            if is_number != 0 && seconds >= 0.0 {
-                explicit_timeout = Some(api::seconds_to_micros(seconds).ok_or_else(|| {
-                    format!("event callback returned {seconds} as its new timeout (too large)")
-                })?);
-            }
+        if let Some(seconds) = api::to_number(lua, -1).filter(|&seconds| seconds >= 0.0) {
+            explicit_timeout = Some(api::seconds_to_micros(seconds).ok_or_else(|| {
+                format!("event callback returned {seconds} as its new timeout (too large)")
+            })?);
         }
 
         // The C module keeps no-timeout and zero-timeout apart only when registering, not when
@@ -227,14 +222,6 @@ unsafe fn apply_result(lua: *mut lua_State, event: *mut EventUserdata, what: c_s
         }
         Ok(())
     }
-}
-
-/// A callback's return value as an integer, if it is an integral number or numeric string.
-unsafe fn return_integer(lua: *mut lua_State, index: c_int) -> Option<i64> {
-    let mut is_integer = 0;
-    // SAFETY: lua_tointegerx never raises.
-    let value = unsafe { lua_tointegerx(lua, index, &mut is_integer) };
-    (is_integer != 0).then_some(value)
 }
 
 /// A short description of a returned value for error messages.
