@@ -3,8 +3,9 @@
 -- Same API and coroutine behaviour as the 0.4.7 wrapper of the C module: each socket helper
 -- retries while LuaSocket answers "timeout", suspending the calling coroutine until the socket
 -- is readable or writable. Fixed here: the per-socket event table really is weak-keyed, a
--- wrapped socket can be closed before it ever waited, and an event whose coroutine has ended
--- removes itself instead of resuming a dead coroutine.
+-- wrapped socket can be closed before it ever waited, an event whose coroutine has ended
+-- removes itself instead of resuming a dead coroutine, and send no longer loses data after
+-- several partial writes.
 
 local core = require "luaevent.core"
 
@@ -56,16 +57,17 @@ function M.addevent(...)
   return base:addevent(...)
 end
 
+-- On a partial write LuaSocket answers nil, "timeout", and the index of the last byte it sent,
+-- so the next attempt starts right after that index. (The 0.4.7 wrapper added that index to its
+-- start instead and skipped data after the second partial write.)
 function M.send(sock, data, i, j)
   local from = i or 1
-  local sent = 0
   while true do
-    from = from + sent
-    local last, err
-    last, err, sent = sock:send(data, from, j)
+    local last, err, sent = sock:send(data, from, j)
     if last or err ~= "timeout" then
       return last, err, sent
     end
+    from = sent + 1
     wait(sock, EV_WRITE)
   end
 end

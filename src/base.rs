@@ -63,7 +63,9 @@ pub unsafe fn check_base(state: *mut lua_State, index: c_int) -> LuaResult<Rc<Ba
 unsafe fn new(state: *mut lua_State) -> LuaResult<c_int> {
     let raw = ffi::base_new();
     if raw.is_null() {
-        return Err(Failure::Message("luaevent: could not create an event base".to_owned()));
+        return Err(Failure::Message(
+            "luaevent: could not create an event base (too many open files?)".to_owned(),
+        ));
     }
     let shared = Rc::new(BaseShared {
         raw,

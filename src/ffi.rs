@@ -53,6 +53,9 @@ pub fn event_layout_matches() -> bool {
 /// in a request/response loop. libevent's documented caveat: fds cloned with dup() and watched
 /// through both numbers can confuse it. Null on failure, which callers check.
 pub fn base_new() -> *mut event_base {
+    if !can_open_base_fds() {
+        return ptr::null_mut();
+    }
     // SAFETY: the config is created, used and freed here; libevent copies what it needs.
     unsafe {
         let config = sys::event_config_new();
@@ -63,6 +66,27 @@ pub fn base_new() -> *mut event_base {
         let base = sys::event_base_new_with_config(config);
         sys::event_config_free(config);
         base
+    }
+}
+
+/// Whether the process can open the descriptors an epoll base needs: the epoll fd and the
+/// socketpair of its signal handling. libevent treats failing to make that socketpair as fatal
+/// and calls exit(1), so this is asked first (by making and closing the same three fds).
+fn can_open_base_fds() -> bool {
+    // SAFETY: plain syscalls on descriptors made and closed here.
+    unsafe {
+        let epoll = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if epoll < 0 {
+            return false;
+        }
+        let mut pair = [0 as c_int; 2];
+        let ok = libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) == 0;
+        if ok {
+            libc::close(pair[0]);
+            libc::close(pair[1]);
+        }
+        libc::close(epoll);
+        ok
     }
 }
 
