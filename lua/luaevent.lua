@@ -32,6 +32,11 @@ end
 local function resumer(sock)
   local co = coroutine.running()
   return function(...)
+    -- The coroutine may have ended while waiting on another socket: this event is done.
+    if coroutine.status(co) == "dead" then
+      socket_events[sock] = nil
+      return LEAVE
+    end
     local results = pack(coroutine.resume(co, ...))
     if not results[1] then
       socket_events[sock] = nil
@@ -84,11 +89,17 @@ function M.receive(sock, pattern, part)
   end
 end
 
--- Like receive, but a byte-count read returns as soon as any data arrived.
+-- Like receive, but a byte-count read returns as soon as any data arrived. Partial "*l" and
+-- "*a" reads are carried over to the next attempt (the 0.4.7 wrapper dropped them).
 function M.receivePartial(sock, pattern)
   pattern = pattern or "*l"
+  local data, err, part
   while true do
-    local data, err, part = sock:receive(pattern)
+    if type(pattern) == "number" then
+      data, err, part = sock:receive(pattern)
+    else
+      data, err, part = sock:receive(pattern, part)
+    end
     if data or err ~= "timeout" or (type(pattern) == "number" and part ~= nil and part ~= "") then
       return data, err, part
     end

@@ -30,5 +30,5 @@ build = {
     lib = { ["luaevent.core"] = "target/rock/core.so" },
     lua = { ["luaevent"] = "lua/luaevent.lua" },
   },
-  copy_directories = { },
+  copy_directories = { "doc", "types" },
 }

@@ -80,9 +80,9 @@ unsafe fn new(state: *mut lua_State) -> LuaResult<c_int> {
     Ok(1)
 }
 
-/// Registry key of a weak-valued table whose [1] is the base most recently made by `core.new()`,
-/// for the seed's base-less `bufferevent.new(fd, ...)`.
-const LATEST_BASE_KEY: &CStr = c"luaevent.core.latest_base";
+/// Registry key of a weak-valued table listing the bases made by `core.new()` in order (`n`:
+/// the highest index in use), for the seed's base-less `bufferevent.new(fd, ...)`.
+const LATEST_BASE_KEY: &CStr = c"luaevent.core.bases";
 
 /// Records the base on top of the stack as the latest one (weakly: it does not keep it alive).
 unsafe fn remember_latest_base(state: *mut lua_State) {
@@ -91,7 +91,7 @@ unsafe fn remember_latest_base(state: *mut lua_State) {
         lua_getfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
         if lua_type(state, -1) != LUA_TTABLE {
             lua_pop(state, 1);
-            lua_createtable(state, 1, 0);
+            lua_createtable(state, 1, 1);
             lua_createtable(state, 0, 1);
             push_bytes(state, b"v");
             lua_setfield(state, -2, c"__mode".as_ptr());
@@ -99,25 +99,58 @@ unsafe fn remember_latest_base(state: *mut lua_State) {
             lua_pushvalue(state, -1);
             lua_setfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
         }
+        let n = latest_index(state) + 1;
         lua_pushvalue(state, -2);
-        lua_rawseti(state, -2, 1);
+        lua_rawseti(state, -2, n);
+        set_latest_index(state, n);
         lua_pop(state, 1);
     }
 }
 
-/// The base most recently made by `core.new()`, if it is still alive.
+/// `n` of the base list on top of the stack.
+unsafe fn latest_index(state: *mut lua_State) -> lua_Integer {
+    // SAFETY: a raw read of a field of the table on top of the stack.
+    unsafe {
+        push_bytes(state, b"n");
+        lua_rawget(state, -2);
+        let n = api::to_integer(state, -1).unwrap_or(0);
+        lua_pop(state, 1);
+        n
+    }
+}
+
+unsafe fn set_latest_index(state: *mut lua_State, n: lua_Integer) {
+    // SAFETY: a raw write of a field of the table on top of the stack.
+    unsafe {
+        push_bytes(state, b"n");
+        lua_pushinteger(state, n);
+        lua_rawset(state, -3);
+    }
+}
+
+/// The most recently made base made by `core.new()` that is still alive. Collected ones are
+/// skipped and forgotten on the way, so the walk costs nothing in the long run.
 pub unsafe fn latest_base(state: *mut lua_State) -> Option<Rc<BaseShared>> {
-    // SAFETY: raw table reads; the userdata found is checked against our metatable.
+    // SAFETY: raw table reads and writes; a userdata found is checked against our metatable.
     unsafe {
         lua_getfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
         if lua_type(state, -1) != LUA_TTABLE {
             lua_pop(state, 1);
             return None;
         }
-        lua_rawgeti(state, -1, 1);
-        let base = api::test_userdata::<BaseUserdata>(state, -1, BASE_TYPE).and_then(|u| (*u).shared.clone());
-        lua_pop(state, 2);
-        base
+        let mut n = latest_index(state);
+        let mut found = None;
+        while n > 0 && found.is_none() {
+            lua_rawgeti(state, -1, n);
+            found = api::test_userdata::<BaseUserdata>(state, -1, BASE_TYPE).and_then(|u| (*u).shared.clone());
+            lua_pop(state, 1);
+            if found.is_none() {
+                n -= 1;
+            }
+        }
+        set_latest_index(state, n);
+        lua_pop(state, 1);
+        found
     }
 }
 

@@ -48,6 +48,15 @@ pub unsafe fn detach_borrowed(lua: *mut lua_State, index: c_int) {
     }
 }
 
+/// What libevent refusing to change a buffer means: out of memory, or an end of a bufferevent's
+/// buffer that only the bufferevent may change.
+fn refused(what: &str) -> Failure {
+    Failure::Message(format!(
+        "luaevent: libevent refused to {what} (a bufferevent's input buffer takes data only from its socket, \
+         and its output buffer gives data only to it)"
+    ))
+}
+
 /// The open evbuffer behind the buffer argument at `index`.
 unsafe fn check_buffer(lua: *mut lua_State, index: c_int) -> LuaResult<*mut evbuffer> {
     // SAFETY: check_userdata verifies the metatable, so the memory is a BufferUserdata.
@@ -113,12 +122,7 @@ unsafe fn add(lua: *mut lua_State) -> LuaResult<c_int> {
                 status
             };
             if status != 0 {
-                // libevent refuses when out of memory, and for the ends of a bufferevent's
-                // buffers that only it may fill (its input) or drain (its output).
-                return Err(Failure::Message(
-                    "luaevent: libevent refused to add to the buffer (a bufferevent's input buffer takes data only from its socket)"
-                        .to_owned(),
-                ));
+                return Err(refused("add to the buffer"));
             }
         }
         let added = ffi::evbuffer_length(target) - before;
@@ -180,7 +184,9 @@ unsafe fn readline(lua: *mut lua_State) -> LuaResult<c_int> {
             return Ok(0);
         };
         push_bytes(lua, ffi::evbuffer_front(raw, line));
-        ffi::evbuffer_drain(raw, line + eol);
+        if ffi::evbuffer_drain(raw, line + eol) != 0 {
+            return Err(refused("consume a line"));
+        }
         Ok(1)
     }
 }
@@ -191,7 +197,9 @@ unsafe fn drain(lua: *mut lua_State) -> LuaResult<c_int> {
         let raw = check_buffer(lua, 1)?;
         let count = api::check_integer(lua, 2)?;
         // Negative means everything; libevent clamps a count past the end to the length.
-        ffi::evbuffer_drain(raw, usize::try_from(count).unwrap_or(usize::MAX));
+        if ffi::evbuffer_drain(raw, usize::try_from(count).unwrap_or(usize::MAX)) != 0 {
+            return Err(refused("drain the buffer"));
+        }
     }
     Ok(0)
 }

@@ -226,9 +226,11 @@ pub unsafe fn evbuffer_find_line(buffer: *mut evbuffer) -> Option<(usize, usize)
     usize::try_from(found.pos).ok().map(|line| (line, eol_len))
 }
 
-pub unsafe fn evbuffer_drain(buffer: *mut evbuffer, len: usize) {
+/// Removes the first `len` bytes (clamped to the length). 0 on success, -1 when libevent
+/// refuses: a bufferevent's output buffer is drained only by its socket.
+pub unsafe fn evbuffer_drain(buffer: *mut evbuffer, len: usize) -> c_int {
     // SAFETY: `buffer` is live (caller); libevent clamps `len` to the length.
-    unsafe { sys::evbuffer_drain(buffer, len) };
+    unsafe { sys::evbuffer_drain(buffer, len) }
 }
 
 /// Reads up to `len` bytes from `fd` (a negative `len` lets libevent choose).
