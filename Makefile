@@ -2,7 +2,8 @@
 # luaevent.lua once it exists); `make test` builds all five and runs every test.
 # One cargo target folder serves every interpreter: each feature set keeps its own artifacts, so
 # switching interpreters relinks only this crate. The .so is copied out right after its build,
-# since the next build overwrites target/release/libluaevent_core.so.
+# since the next build overwrites target/release/libluaevent_core.so, and renamed into place so
+# that a process still running the previous build keeps its mapping intact.
 
 INTERPRETERS := lua5.1 lua5.2 lua5.3 lua5.4 luajit
 LUA ?= lua5.4
@@ -28,11 +29,11 @@ build/%/luaevent/core.so: $(SOURCES)
 	@test -n "$(feature_$*)" || { echo "unknown interpreter '$*' (one of: $(INTERPRETERS))"; exit 1; }
 	$(CARGO) build --release --locked --features "module $(feature_$*)"
 	mkdir -p $(dir $@)
-	cp target/release/libluaevent_core.so $@
+	cp target/release/libluaevent_core.so $@.tmp && mv $@.tmp $@
 
 build/%/luaevent.lua: lua/luaevent.lua
 	mkdir -p $(dir $@)
-	cp $< $@
+	cp $< $@.tmp && mv $@.tmp $@
 
 # Everything: Rust unit tests, then the specs on every interpreter (normal GC, stop-the-world
 # GC, and the differential run against Debian's C module). tests/run prints the summary line.
