@@ -31,19 +31,26 @@ end
 -- coroutine yields next (the event it waits for) becomes the event's new mask.
 local function resumer(sock)
   local co = coroutine.running()
+  -- The socket is held weakly: the event's callback is anchored in the registry, and a strong
+  -- reference from it would keep the socket (and so its table entry) alive forever.
+  local weak_sock = setmetatable({ sock }, { __mode = "v" })
+  local function forget()
+    local s = weak_sock[1]
+    if s then socket_events[s] = nil end
+  end
   return function(...)
     -- The coroutine may have ended while waiting on another socket: this event is done.
     if coroutine.status(co) == "dead" then
-      socket_events[sock] = nil
+      forget()
       return LEAVE
     end
     local results = pack(coroutine.resume(co, ...))
     if not results[1] then
-      socket_events[sock] = nil
+      forget()
       error(results[2], 0)
     end
     if coroutine.status(co) == "dead" then
-      socket_events[sock] = nil
+      forget()
       return LEAVE
     end
     return unpack(results, 2, results.n)
