@@ -667,4 +667,34 @@ describe("luaevent (the coroutine wrapper)", function()
       assert.are.equal("more", line) -- the data was left for its owner
     end)
   end)
+  describe("regressions", function()
+    it("send loses no data when the socket takes a block in many pieces #cbug", function()
+      -- 0.4.7 restarted at start + LuaSocket's last-sent index, skipping data from the second
+      -- partial write on. 4 MiB is far more than loopback takes at once.
+      local parts = {}
+      for i = 1, 4 * 1024 * 1024 / 8 do parts[i] = ("%08d"):format(i) end
+      local data = table.concat(parts)
+      local c, p = pair()
+      local received, result = {}, nil
+      local reader = luaevent.addevent(p, core.EV_READ, function()
+        local chunk, err, part = p:receive(65536)
+        local piece = chunk or part
+        if piece and #piece > 0 then received[#received + 1] = piece end
+      end)
+      run(function(finish)
+        spawn(function()
+          result = three(luaevent.send(c, data))
+          local left = luaevent.addevent(nil, 0, function()
+            if #table.concat(received) >= #data then finish() return LEAVE end
+          end, 0.01)
+          keep[#keep + 1] = left
+        end)
+      end)
+      reader:close()
+      luaevent.wrap(c):close()
+      p:close()
+      assert.are.equal(#data, tonumber(result[1]))
+      assert.is_true(table.concat(received) == data, "the peer did not receive exactly what was sent")
+    end)
+  end)
 end)
