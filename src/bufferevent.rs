@@ -108,8 +108,8 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
             (base, 1)
         };
         let fd = crate::fd::check_fd(lua, first)?;
-        if !ffi::fd_is_open(fd) {
-            return Err(Failure::Arg(first, format!("bad file descriptor ({fd} is not open)")));
+        if let Some(why) = ffi::unwatchable_fd(fd) {
+            return Err(Failure::Arg(first, format!("bad file descriptor ({fd} {why})")));
         }
         for index in [first + 1, first + 2] {
             if lua_isnoneornil(lua, index) == 0 && !api::is_callable(lua, index) {

@@ -91,8 +91,10 @@ unsafe fn addevent(lua: *mut lua_State) -> LuaResult<c_int> {
         if events & EV_SIGNAL != 0 && fd < 0 {
             return Err(Failure::Arg(2, "signal number expected with EV_SIGNAL".to_owned()));
         }
-        if events & (EV_READ | EV_WRITE | EV_CLOSED) != 0 && events & EV_SIGNAL == 0 && !ffi::fd_is_open(fd) {
-            return Err(Failure::Arg(2, format!("bad file descriptor ({fd} is not open)")));
+        if events & (EV_READ | EV_WRITE | EV_CLOSED) != 0 && events & EV_SIGNAL == 0 {
+            if let Some(why) = ffi::unwatchable_fd(fd) {
+                return Err(Failure::Arg(2, format!("bad file descriptor ({fd} {why})")));
+            }
         }
 
         let event = api::push_userdata(

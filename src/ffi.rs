@@ -90,11 +90,22 @@ fn can_open_base_fds() -> bool {
     }
 }
 
-/// Whether `fd` is an open file descriptor. With batched changes libevent reports a bad fd only
-/// at the next dispatch, so addevent asks the kernel itself.
-pub fn fd_is_open(fd: Fd) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+/// Why epoll cannot watch `fd`, if it cannot: not open, or a regular file or directory (which
+/// epoll refuses). With batched changes libevent would report this only at the next dispatch,
+/// as a warning, leaving an event that never fires; addevent asks the kernel itself instead.
+pub fn unwatchable_fd(fd: Fd) -> Option<&'static str> {
+    // SAFETY: fstat writes into the zeroed struct we own; any integer is a valid argument.
+    unsafe {
+        let mut status: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut status) != 0 {
+            return Some("is not open");
+        }
+        match status.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Some("is a regular file, which epoll cannot watch"),
+            libc::S_IFDIR => Some("is a directory, which epoll cannot watch"),
+            _ => None,
+        }
+    }
 }
 
 /// # Safety

@@ -697,6 +697,35 @@ describe("addevent", function()
       check(1, function() local ev = base:addevent(s, EV_READ, cb) end)
     end)
 
+    it("an fd that is not open #cbug", function()
+      -- C: libevent only warns (now or at the next dispatch) and the event never fires.
+      local s = assert(socket.bind("127.0.0.1", 0))
+      local fd = s:getfd()
+      s:close()
+      check(1, function() local ev = base:addevent(fd, EV_READ, cb) end)
+      local err = error_of(function() local ev = base:addevent(fd, EV_READ, cb) end)
+      assert.truthy(err:find("is not open", 1, true), err)
+    end)
+
+    it("the fd of a regular file, which epoll cannot watch #cbug", function()
+      local path = os.tmpname()
+      local file = assert(io.open(path, "w"))
+      -- Find the file's descriptor in /proc: the shell's parent ($PPID) is this Lua process.
+      local listing = io.popen('for f in /proc/$PPID/fd/*; do echo "${f##*/} $(readlink "$f")"; done')
+      local fd
+      for line in listing:lines() do
+        local n, target = line:match("^(%d+) (.*)$")
+        if target == path then fd = tonumber(n) end
+      end
+      listing:close()
+      assert.is_number(fd, "could not find the file's fd in /proc")
+      local err = error_of(function() local ev = base:addevent(fd, EV_READ, cb) end)
+      file:close()
+      os.remove(path)
+      assert.equal("string", type(err))
+      assert.truthy(err:match("bad argument #1 to 'addevent' %(.*regular file.*%)"), err)
+    end)
+
     it("fd of a wrong type #cbug", function()
       check(1, function() local ev = base:addevent({}, EV_READ, cb) end)
       check(1, function() local ev = base:addevent(true, EV_READ, cb) end)
