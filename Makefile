@@ -70,3 +70,18 @@ bench:
 	bash scripts/install-deps.sh
 	@for lua in $(BENCH_INTERPRETERS); do $(MAKE) --no-print-directory build LUA=$$lua || exit 1; done
 	bench/run.sh $(BENCH_INTERPRETERS)
+
+# Reliability (issue 6): see doc/reliability.md for what each one checks and the last figures.
+.PHONY: fuzz memcheck soak load
+
+fuzz: build-all
+	tests/fuzz/run.sh
+
+memcheck:
+	tests/memcheck/run.sh lua5.4 luajit
+
+soak: build-all
+	tests/soak/run.sh all
+
+load: build-all
+	tests/load/run.sh all
