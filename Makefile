@@ -72,7 +72,7 @@ bench:
 	bench/run.sh $(BENCH_INTERPRETERS)
 
 # Reliability (issue 6): see doc/reliability.md for what each one checks and the last figures.
-.PHONY: fuzz memcheck soak load
+.PHONY: fuzz memcheck soak soak-quick load load-quick
 
 fuzz: build-all
 	tests/fuzz/run.sh
@@ -85,3 +85,9 @@ soak: build-all
 
 load: build-all
 	tests/load/run.sh all
+
+soak-quick: build-all
+	SOAK_QUICK=1 tests/soak/run.sh
+
+load-quick: build-all
+	LOAD_QUICK=1 tests/load/run.sh
