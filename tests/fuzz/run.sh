@@ -5,6 +5,7 @@
 #
 #   tests/fuzz/run.sh [interpreter...]   default: all five
 #   FUZZ_CALLS   calls per interpreter (default 1000000), FUZZ_SEED (default: the spec's own)
+#   FUZZ_OUT     where the logs are kept (default ${TMPDIR:-/tmp}/luaevent-fuzz)
 set -u
 cd "$(dirname "$0")/../.."
 
@@ -13,6 +14,8 @@ interpreters=("$@")
 calls=${FUZZ_CALLS:-1000000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+out=${FUZZ_OUT:-${TMPDIR:-/tmp}/luaevent-fuzz}
+mkdir -p "$out"
 total_crashes=0
 
 for lua in "${interpreters[@]}"; do
@@ -21,12 +24,13 @@ for lua in "${interpreters[@]}"; do
   start=$(date +%s)
   env LUA_CPATH="$work/$lua/?.so;;" LUA_PATH="$work/$lua/?.lua;;" LUAEVENT_MISUSE_CALLS="$calls" \
     ${FUZZ_SEED:+LUAEVENT_SEED=$FUZZ_SEED} "$lua" /usr/bin/busted tests/spec/misuse_spec.lua \
-    >"$work/$lua.log" 2>&1
+    >"$out/$lua.log" 2>&1
   status=$?
   crashes=0
-  if [ $status -ne 0 ] || ! grep -qE '^1 success / 0 failures / 0 errors' "$work/$lua.log"; then
+  if [ $status -ne 0 ] || ! grep -qaE '^1 success / 0 failures / 0 errors' "$out/$lua.log"; then
     crashes=1
-    grep -vE '^\[(warn|err)\]' "$work/$lua.log" | tail -n 20
+    grep -aE -A12 '^(Failure|Error) ->' "$out/$lua.log" | head -n 30
+    echo "(full log: $out/$lua.log)"
   fi
   total_crashes=$((total_crashes + crashes))
   echo "fuzz $lua: $calls calls${FUZZ_SEED:+, seed $FUZZ_SEED}, crashes found: $crashes (exit status $status, $(( $(date +%s) - start )) s)"
