@@ -200,6 +200,6 @@ if failure then
 end
 print(("server: %d connections, %d bytes echoed, reading paused %d times for slow output"):format(
   #server.connections, server.echoed, server.pauses))
-print(("bufferevent echo: %d clients, %.2f MiB echoed, all bytes verified (%.2f s)"):format(
-  CLIENTS, total / 1048576, elapsed))
+print(("bufferevent echo: %d clients, %d bytes (%.2f MiB) echoed, all bytes verified (%.2f s)"):format(
+  CLIENTS, total, total / 1048576, elapsed))
 os.exit(0)
