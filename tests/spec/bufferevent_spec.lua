@@ -1539,6 +1539,9 @@ describe("core.bufferevent", function()
       local bev
       bev = core.bufferevent.new(base, b, function(e)
         seen[#seen + 1] = e:get_read():length()
+        -- libevent 2.1 re-runs the read callback without polling while the input sits at the
+        -- high watermark (its issue #891); stop reading so the loop can end.
+        e:disable(EV_READ)
         base:loopexit()
       end, nil, noop)
       bev:set_read_watermarks(0, 10000)
