@@ -41,8 +41,14 @@ impl BaseShared {
 
 impl Drop for BaseShared {
     fn drop(&mut self) {
-        // SAFETY: the last owner is going away: no event or bufferevent refers to this base any more.
-        unsafe { ffi::base_free(self.raw) };
+        // SAFETY: the last owner is going away: no event or bufferevent refers to this base any
+        // more. A bufferevent freed since the last loop round may still wait for its finalizer,
+        // which event_base_free skips (it would leak): one non-blocking round runs it first. No
+        // Lua callback can run in it: loop_state is null, and freed bufferevents have no callbacks.
+        unsafe {
+            ffi::base_run_pending(self.raw);
+            ffi::base_free(self.raw);
+        }
     }
 }
 

@@ -38,6 +38,11 @@ struct BufferEventUserdata {
     raw: *mut bufferevent,
     /// Keeps the libevent base alive as long as the bufferevent; `None` once collected.
     base: Option<Rc<BaseShared>>,
+    /// Reading is disabled by the module, not by Lua: the read callback left the input at the
+    /// read high watermark without taking anything from it (see `park_if_stuck`).
+    read_parked: bool,
+    /// The input buffer's change callback that ends the parking; made on first parking.
+    drain_watch: *mut ffi::evbuffer_cb_entry,
 }
 
 /// Frees the bufferevent at stack index `index` now, and detaches the buffer objects it lent
@@ -50,6 +55,11 @@ unsafe fn close_bufferevent(lua: *mut lua_State, index: c_int, bev: *mut BufferE
         if (*bev).raw.is_null() {
             return;
         }
+        if !(*bev).drain_watch.is_null() {
+            ffi::evbuffer_remove_callback(ffi::bufferevent_input((*bev).raw), (*bev).drain_watch);
+            (*bev).drain_watch = ptr::null_mut();
+        }
+        (*bev).read_parked = false;
         ffi::bufferevent_free((*bev).raw);
         (*bev).raw = ptr::null_mut();
         lua_getuservalue(lua, index);
@@ -124,7 +134,7 @@ unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
         if raw.is_null() {
             return Err(Failure::Message(format!("bufferevent.new: libevent could not create a bufferevent on fd {fd}")));
         }
-        let bev = api::push_userdata(lua, BUFFEREVENT_TYPE, BufferEventUserdata { raw, base: Some(base) }, true);
+        let bev = api::push_userdata(lua, BUFFEREVENT_TYPE, BufferEventUserdata { raw, base: Some(base), read_parked: false, drain_watch: ptr::null_mut() }, true);
         let object = lua_gettop(lua);
         // The userdata's address is the callback argument: Lua never moves a userdata, and the
         // bufferevent is freed (close / __gc) before the memory can be.
@@ -156,10 +166,84 @@ const READ_AHEAD: usize = 60 * 1024;
 
 unsafe extern "C" fn on_read(bev: *mut bufferevent, arg: *mut c_void) {
     // SAFETY: `arg` is the userdata registered with this bufferevent (see dispatch); `bev` is live
-    // while libevent runs its callback.
+    // while libevent runs its callback. The userdata is used after the Lua call only when
+    // dispatch found it alive at the end, and no Lua code has run since; its `raw` is then
+    // still `bev` unless Lua closed it.
     let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+        // A deferred read callback can outlive a disable; Lua asked for no more.
+        if ffi::bufferevent_enabled(bev) & EV_READ == 0 {
+            return;
+        }
         ffi::bufferevent_read_ahead(bev, READ_AHEAD);
-        dispatch(arg as *mut BufferEventUserdata, SLOT_READ, EVBUFFER_READ)
+        let input = ffi::bufferevent_input(bev);
+        let held_before = ffi::evbuffer_length(input);
+        let userdata = arg as *mut BufferEventUserdata;
+        if dispatch(userdata, SLOT_READ, EVBUFFER_READ) && (*userdata).raw == bev {
+            park_if_stuck(userdata, held_before);
+        }
+    }));
+}
+
+/// After a read callback: if the input is at the read high watermark and the callback took
+/// nothing from it, disables reading until something drains the input.
+///
+/// libevent 2.1.12 runs the read callback again after every run that leaves the input at the
+/// high watermark, without polling (libevent issue #891): a callback that waits for something
+/// else to drain the input would spin the loop at full CPU. A callback that did take data is
+/// left to libevent, which calls it again until it stops taking or the input falls below.
+unsafe fn park_if_stuck(bev: *mut BufferEventUserdata, held_before: usize) {
+    // SAFETY: `bev` is an open bufferevent's userdata (caller). The change callback's argument
+    // is the userdata, which outlives the entry: close_bufferevent removes it before the free.
+    unsafe {
+        let raw = (*bev).raw;
+        let high = ffi::bufferevent_read_high_watermark(raw);
+        if high == 0 || ffi::bufferevent_enabled(raw) & EV_READ == 0 {
+            return;
+        }
+        let input = ffi::bufferevent_input(raw);
+        let held = ffi::evbuffer_length(input);
+        if held < high || held < held_before {
+            return;
+        }
+        if (*bev).drain_watch.is_null() {
+            (*bev).drain_watch = ffi::evbuffer_add_callback(input, on_input_changed, bev as *mut c_void);
+            if (*bev).drain_watch.is_null() {
+                return; // out of memory: better libevent's spinning than a reader never woken
+            }
+        } else {
+            ffi::evbuffer_callback_set_enabled(input, (*bev).drain_watch, true);
+        }
+        ffi::bufferevent_disable(raw, EV_READ);
+        (*bev).read_parked = true;
+    }
+}
+
+/// Ends the parking: reading is enabled again (libevent itself resumes socket reads once the
+/// input is below the high watermark). With `retrigger`, a read callback is scheduled if the
+/// input is still at the high watermark, so Lua sees the data it has not taken yet.
+unsafe fn unpark(bev: *mut BufferEventUserdata, retrigger: bool) {
+    // SAFETY: `bev` is an open, parked bufferevent's userdata (caller), so drain_watch is set.
+    unsafe {
+        let raw = (*bev).raw;
+        (*bev).read_parked = false;
+        ffi::evbuffer_callback_set_enabled(ffi::bufferevent_input(raw), (*bev).drain_watch, false);
+        ffi::bufferevent_enable(raw, EV_READ);
+        let high = ffi::bufferevent_read_high_watermark(raw);
+        if retrigger && high > 0 && ffi::evbuffer_length(ffi::bufferevent_input(raw)) >= high {
+            ffi::bufferevent_trigger_read_later(raw);
+        }
+    }
+}
+
+/// The input buffer's change callback, enabled only while reading is parked: any drain ends it.
+unsafe extern "C" fn on_input_changed(_buffer: *mut ffi::evbuffer, info: *const ffi::evbuffer_cb_info, arg: *mut c_void) {
+    // SAFETY: `arg` is the userdata of the open bufferevent owning this buffer (the entry is
+    // removed before the bufferevent is freed); `info` is valid during the call.
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let bev = arg as *mut BufferEventUserdata;
+        if (*bev).read_parked && !(*bev).raw.is_null() && (*info).n_deleted > 0 {
+            unpark(bev, true);
+        }
     }));
 }
 
@@ -174,17 +258,18 @@ unsafe extern "C" fn on_event(_bev: *mut bufferevent, what: c_short, arg: *mut c
     let _ = catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventUserdata, SLOT_ERROR, what) }));
 }
 
-/// Calls the Lua callback in `slot` as `callback(bev, what)`.
-unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_short) {
+/// Calls the Lua callback in `slot` as `callback(bev, what)`. Returns whether the userdata is
+/// still alive afterwards (false if it could not be reached); it may have been closed.
+unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_short) -> bool {
     // SAFETY: libevent calls back only while the bufferevent exists, and it is freed before the
     // userdata's memory can be. From the lookup on, the userdata is on the Lua stack, so it
     // cannot be collected until the callback is over. The base is reached through a raw
     // pointer: `loop` holds it alive throughout.
     unsafe {
-        let Some(base) = (*bev).base.as_ref().map(Rc::as_ptr) else { return };
+        let Some(base) = (*bev).base.as_ref().map(Rc::as_ptr) else { return false };
         let lua = (*base).loop_state.get();
         if lua.is_null() || (*bev).raw.is_null() || lua_checkstack(lua, 6) == 0 {
-            return;
+            return false;
         }
         let top = lua_gettop(lua);
         push_objects_table(lua);
@@ -194,21 +279,39 @@ unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_sho
         // Being finalized: the weak entry is already gone, and so is the callback's purpose.
         if lua_type(lua, -1) != LUA_TUSERDATA {
             lua_settop(lua, top);
-            return;
+            return false;
         }
         lua_getuservalue(lua, -1);
         lua_rawgeti(lua, -1, slot);
         if lua_isnil(lua, -1) != 0 {
             lua_settop(lua, top);
-            return;
+            return true;
         }
         lua_replace(lua, -2); // callback where the user value table was
-        lua_insert(lua, -2); // callback, bev
+        lua_insert(lua, -2); // callback, bev: the callback may let its object be collected
         lua_pushinteger(lua, what as lua_Integer);
         if lua_pcall(lua, 2, 0, (*base).handler_index.get()) != LUA_OK {
             (*base).fail(api::pop_bytes(lua));
         }
+        // Still reachable through the weak table means not collected, so `bev` is still the
+        // userdata's memory (a new userdata at the same address would hold another bufferevent).
+        let open = is_live_userdata(lua, bev);
         lua_settop(lua, top);
+        open
+    }
+}
+
+/// Whether the weak table still maps `bev` to a userdata: it has not been collected or queued
+/// for finalization.
+unsafe fn is_live_userdata(lua: *mut lua_State, bev: *mut BufferEventUserdata) -> bool {
+    // SAFETY: raw table reads on a valid state; `bev` is used only as a key.
+    unsafe {
+        push_objects_table(lua);
+        lua_pushlightuserdata(lua, bev as *mut c_void);
+        lua_rawget(lua, -2);
+        let live = lua_type(lua, -1) == LUA_TUSERDATA;
+        lua_pop(lua, 2);
+        live
     }
 }
 
@@ -268,6 +371,13 @@ unsafe fn set_watermarks(lua: *mut lua_State, direction: c_short) -> LuaResult<c
         let low = check_size(lua, 2)?;
         let high = check_size(lua, 3)?;
         ffi::bufferevent_setwatermark((*bev).raw, direction, low, high);
+        // Parked at the old high watermark, but the new one no longer holds the input back.
+        if direction == EV_READ
+            && (*bev).read_parked
+            && (high == 0 || ffi::evbuffer_length(ffi::bufferevent_input((*bev).raw)) < high)
+        {
+            unpark(bev, false);
+        }
     }
     Ok(0)
 }
@@ -319,6 +429,9 @@ unsafe fn enable(lua: *mut lua_State) -> LuaResult<c_int> {
     unsafe {
         let bev = check_bufferevent(lua, 1)?;
         let mask = check_direction(lua, 2)?;
+        if mask & EV_READ != 0 && (*bev).read_parked {
+            unpark(bev, false); // Lua's own enable takes over from the module's parking
+        }
         lua_pushinteger(lua, ffi::bufferevent_enable((*bev).raw, mask) as lua_Integer);
     }
     Ok(1)
@@ -329,6 +442,10 @@ unsafe fn disable(lua: *mut lua_State) -> LuaResult<c_int> {
     unsafe {
         let bev = check_bufferevent(lua, 1)?;
         let mask = check_direction(lua, 2)?;
+        if mask & EV_READ != 0 && (*bev).read_parked {
+            (*bev).read_parked = false;
+            ffi::evbuffer_callback_set_enabled(ffi::bufferevent_input((*bev).raw), (*bev).drain_watch, false);
+        }
         lua_pushinteger(lua, ffi::bufferevent_disable((*bev).raw, mask) as lua_Integer);
     }
     Ok(1)

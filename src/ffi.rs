@@ -115,6 +115,13 @@ pub unsafe fn base_free(base: *mut event_base) {
     unsafe { sys::event_base_free(base) }
 }
 
+/// Runs what is already active without waiting, callbacks included: libevent finishes freeing
+/// a bufferevent in a finalizer that only a loop runs.
+pub unsafe fn base_run_pending(base: *mut event_base) {
+    // SAFETY: `base` is live (caller).
+    unsafe { sys::event_base_loop(base, sys::EVLOOP_NONBLOCK as c_int) };
+}
+
 /// Runs the loop: 0 when exited normally, 1 when no events were left, -1 on error.
 pub unsafe fn base_loop(base: *mut event_base) -> c_int {
     // SAFETY: `base` is live (caller).
@@ -324,6 +331,57 @@ pub unsafe fn bufferevent_enable(bev: *mut bufferevent, events: c_short) -> c_in
 pub unsafe fn bufferevent_disable(bev: *mut bufferevent, events: c_short) -> c_int {
     // SAFETY: `bev` is live (caller).
     unsafe { sys::bufferevent_disable(bev, events) }
+}
+
+/// EV_READ, EV_WRITE or both: what is enabled, whatever libevent has suspended.
+pub unsafe fn bufferevent_enabled(bev: *mut bufferevent) -> c_short {
+    // SAFETY: `bev` is live (caller).
+    unsafe { sys::bufferevent_get_enabled(bev) }
+}
+
+/// The read high watermark (0: none).
+pub unsafe fn bufferevent_read_high_watermark(bev: *mut bufferevent) -> usize {
+    let (mut low, mut high) = (0usize, 0usize);
+    // SAFETY: `bev` is live (caller); libevent writes both sizes.
+    unsafe { sys::bufferevent_getwatermark(bev, EV_READ, &mut low, &mut high) };
+    high
+}
+
+/// Schedules the read callback for the next loop round (it still needs the read low watermark).
+pub unsafe fn bufferevent_trigger_read_later(bev: *mut bufferevent) {
+    // SAFETY: `bev` is live (caller). A deferred callback holds a reference on the bufferevent,
+    // and bufferevent_free clears the callbacks, so it never reaches a freed one.
+    unsafe { sys::bufferevent_trigger(bev, EV_READ, sys::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int) }
+}
+
+pub use sys::evbuffer_cb_entry;
+pub use sys::evbuffer_cb_info;
+
+/// The signature of evbuffer change callbacks.
+pub type EvbufferCallback = unsafe extern "C" fn(*mut evbuffer, *const evbuffer_cb_info, *mut c_void);
+
+/// Adds an enabled change callback to `buffer`; null on failure. `arg` must stay valid until
+/// the entry is removed.
+pub unsafe fn evbuffer_add_callback(buffer: *mut evbuffer, callback: EvbufferCallback, arg: *mut c_void) -> *mut evbuffer_cb_entry {
+    // SAFETY: `buffer` is live (caller).
+    unsafe { sys::evbuffer_add_cb(buffer, Some(callback), arg) }
+}
+
+/// Turns a change callback on or off without freeing its entry.
+pub unsafe fn evbuffer_callback_set_enabled(buffer: *mut evbuffer, entry: *mut evbuffer_cb_entry, enabled: bool) {
+    // SAFETY: `entry` belongs to the live `buffer` (caller).
+    unsafe {
+        if enabled {
+            sys::evbuffer_cb_set_flags(buffer, entry, sys::EVBUFFER_CB_ENABLED);
+        } else {
+            sys::evbuffer_cb_clear_flags(buffer, entry, sys::EVBUFFER_CB_ENABLED);
+        }
+    }
+}
+
+pub unsafe fn evbuffer_remove_callback(buffer: *mut evbuffer, entry: *mut evbuffer_cb_entry) {
+    // SAFETY: `entry` belongs to the live `buffer` (caller) and is not used again.
+    unsafe { sys::evbuffer_remove_cb_entry(buffer, entry) };
 }
 
 /// Reads what the bufferevent's socket already holds into its input buffer: up to `budget`

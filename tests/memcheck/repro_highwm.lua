@@ -1,16 +1,19 @@
--- luaevent.core inherits two libevent 2.1.12 problems of a bufferevent whose input reaches its
--- read high watermark while more data waits in the kernel (see repro_libevent_highwm.c):
---   1. the read callback runs again and again while the input stays at the high watermark
---      (libevent issue #891): printed as a count per 0.2 s;
---   2. the bufferevent is leaked when it is closed and its base freed without the loop running
---      again in between (libevent finishes the free in a finalizer only the loop runs):
---      valgrind --leak-check=full reports 11,224 bytes definitely lost from bufferevent.new.
+-- luaevent.core over two libevent 2.1.12 problems of a bufferevent whose input reaches its read
+-- high watermark while more data waits in the kernel (plain libevent: repro_libevent_highwm.c):
+--   1. libevent runs the read callback again and again while the input stays at the high
+--      watermark (libevent issue #891); the module stops reading until the input is drained, so
+--      the callback runs once here;
+--   2. libevent leaks the bufferevent when it is closed and its base freed without the loop
+--      running again in between (the free is finished by a finalizer that only the loop runs);
+--      the module runs one non-blocking loop round before freeing a base, so valgrind
+--      --leak-check=full reports nothing lost.
 --
 --   LUA_CPATH="build/lua5.4/?.so;;" lua5.4 tests/memcheck/repro_highwm.lua
 --   LUA_CPATH="build/lua5.4/?.so;;" valgrind --leak-check=full lua5.4 tests/memcheck/repro_highwm.lua
 --
--- Exits 1 while the read callback spins (more than 100 calls in 0.2 s), else 0. Found by
--- tests/memcheck/run.sh (luajit, spec "never reads past the read high watermark").
+-- Exits 1 if the read callback spins (more than 100 calls in 0.2 s), else 0. Found by
+-- tests/memcheck/run.sh (luajit, spec "never reads past the read high watermark"); the specs
+-- "at the read high watermark" in tests/spec/bufferevent_spec.lua guard both fixes.
 local core = require "luaevent.core"
 local socket = require "socket"
 
@@ -33,7 +36,7 @@ local stop = base:addevent(nil, core.EV_TIMEOUT, function() base:loopexit() retu
 base:loop()
 print(string.format("read callback ran %d times in 0.2 s; the input holds %d bytes (high watermark 10000)",
   calls, #bev:get_read()))
-bev:close() -- then the base goes without another loop: the bufferevent's memory is not freed
+bev:close() -- then the base goes without another loop
 stop:close()
 base = nil
 a:close()
