@@ -1600,8 +1600,9 @@ describe("core.bufferevent", function()
       local calls = #seen
       run(base, 0.02)
       assert.equal(calls, #seen)
-      -- A timer, not the read callback, takes the first 10000 bytes.
-      base:addevent(nil, EV_TIMEOUT, function()
+      -- A timer, not the read callback, takes the first 10000 bytes (kept referenced, or the
+      -- collector may cancel it).
+      local timer = base:addevent(nil, EV_TIMEOUT, function()
         local input = bev:get_read()
         timer_ran = true
         total = total + input:length()
@@ -1610,10 +1611,12 @@ describe("core.bufferevent", function()
       end, 0.01)
       assert.is_true(wait(base, function() return total >= 40000 end), "only " .. total .. " of 40000 bytes came")
       assert.equal(40000, total)
+      assert.is_true(timer_ran)
       assert.is_true(#seen > calls)
       for _, size in ipairs(seen) do
         assert.is_true(size <= 10000, "a read callback saw " .. size .. " bytes")
       end
+      timer:close()
       bev:close()
       a:close()
       b:close()
@@ -1692,6 +1695,9 @@ describe("core.bufferevent", function()
       for _ = 1, 30 do cycle() end
       local before = resident_kib()
       for _ = 1, 300 do cycle() end
+      -- Under tests/memcheck/run.sh, valgrind's leak check judges these cycles instead: its
+      -- allocator holds freed memory back, so resident memory grows there anyway.
+      if os.getenv("LUAEVENT_UNDER_VALGRIND") then return end
       local grown = resident_kib() - before
       -- The leak was 11 KiB per cycle: 3300 KiB here.
       assert.is_true(grown < 1500, "resident memory grew by " .. grown .. " KiB over 300 cycles")

@@ -221,7 +221,8 @@ function BufferEvent:get_write() end
 
 ---Read watermarks: the read callback runs only once `low` bytes are buffered; reading from the
 ---socket stops while `high` bytes are buffered (0: no limit). nil counts as 0; negative is an
----error.
+---error. At `high`, a read callback that takes nothing is not called again until something
+---drains the input (libevent alone would call it on every loop round).
 ---@param low? integer
 ---@param high? integer
 function BufferEvent:set_read_watermarks(low, high) end
