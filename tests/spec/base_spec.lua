@@ -3,22 +3,12 @@
 -- by a guard timer, so a broken module fails a spec instead of hanging.
 local core = require "luaevent.core"
 local socket = require "socket"
+-- The helpers shared by the spec files, found beside this one.
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
+local run, error_of = helpers.run, helpers.error_of
 
 local LEAVE, EV_TIMEOUT = core.LEAVE, core.EV_TIMEOUT
 local now = socket.gettime
-
--- Runs the loop for at most `seconds`.
-local function run(base, seconds)
-  assert.equal(0, base:loopexit(seconds))
-  return base:loop()
-end
-
--- pcall that returns only the error (nil on success).
-local function error_of(f, ...)
-  local ok, err = pcall(f, ...)
-  if ok then return nil end
-  return err
-end
 
 local function is_linux()
   local h = io.popen("uname -s 2>/dev/null")

@@ -10,13 +10,9 @@
 -- "bad argument #N to 'm'" (LuaJIT then says '?').
 local core = require "luaevent.core"
 local socket = require "socket"
-
--- pcall that returns only the error (nil on success).
-local function error_of(f, ...)
-  local ok, err = pcall(f, ...)
-  if ok then return nil end
-  return err
-end
+-- The helpers shared by the spec files, found beside this one.
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
+local error_of = helpers.error_of
 
 -- A Lua-style argument error: "bad argument #n to 'name' (...)".
 local function assert_arg_error(err, n, name)

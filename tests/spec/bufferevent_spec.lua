@@ -9,6 +9,10 @@
 -- pending by one spec cannot cut another short.
 local core = require "luaevent.core"
 local socket = require "socket"
+-- The helpers shared by the spec files, found beside this one.
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
+local run, wait, tcp_pair, fill, error_of, full_gc =
+  helpers.run, helpers.wait, helpers.tcp_pair, helpers.fill, helpers.error_of, helpers.full_gc
 
 local EV_READ, EV_WRITE, EV_TIMEOUT, EV_SIGNAL = core.EV_READ, core.EV_WRITE, core.EV_TIMEOUT, core.EV_SIGNAL
 local EVBUFFER_READ, EVBUFFER_WRITE = core.EVBUFFER_READ, core.EVBUFFER_WRITE
@@ -19,22 +23,6 @@ local GC_FULL = GC_STRESS and os.getenv("LUAEVENT_GC_FULL") ~= nil
 local now = socket.gettime
 local unpack = table.unpack or unpack
 
--- Runs the loop for at most `seconds` (returns what base:loop() returns).
-local function run(base, seconds)
-  base:loopexit(seconds)
-  return base:loop()
-end
-
--- Loops in short rounds until cond() is true; false if `limit` seconds (default 3) pass first.
-local function wait(base, cond, limit)
-  local deadline = now() + (limit or 3)
-  while not cond() do
-    if now() > deadline then return false end
-    run(base, 0.01)
-  end
-  return true
-end
-
 -- Loops in short rounds until base:loop() raises; returns the error, or nil after `limit`.
 local function loop_error(base, limit)
   local deadline = now() + (limit or 3)
@@ -43,19 +31,6 @@ local function loop_error(base, limit)
     if not ok then return err end
   until now() > deadline
   return nil
-end
-
--- A connected loopback TCP pair, both non-blocking.
-local function tcp_pair()
-  local server = assert(socket.bind("127.0.0.1", 0))
-  local _, port = server:getsockname()
-  local a = assert(socket.tcp())
-  assert(a:connect("127.0.0.1", port))
-  local b = assert(server:accept())
-  server:close()
-  a:settimeout(0)
-  b:settimeout(0)
-  return a, b
 end
 
 -- Whether `sock` has something to read right now (data or EOF in the kernel).
@@ -89,39 +64,12 @@ local function receive_n(base, sock, n, limit)
   return table.concat(got), ok
 end
 
--- Writes until the kernel takes nothing more: `sock` is then not writable until its peer reads.
-local function fill(sock)
-  local chunk = string.rep("x", 65536)
-  local quiet = 0
-  while quiet < 3 do
-    local n, err, last = sock:send(chunk)
-    if n then
-      quiet = 0
-    else
-      assert(err == "timeout", err)
-      if (last or 0) == 0 then
-        quiet = quiet + 1
-        socket.select(nil, nil, 0.002)
-      end
-    end
-  end
-  local _, w = socket.select(nil, { sock }, 0)
-  assert(#w == 0, "socket still writable after fill")
-end
-
 -- A LuaSocket socket that had a real fd and is closed now (getfd() is -1).
 local function closed_socket()
   local a, b = tcp_pair()
   a:close()
   b:close()
   return a
-end
-
--- The error of f(...) as pcall returns it, or nil when f succeeds.
-local function error_of(f, ...)
-  local ok, err = pcall(f, ...)
-  if ok then return nil end
-  return err
 end
 
 -- Asserts that f(...) raises a string error containing `text` (plain).
@@ -131,12 +79,6 @@ local function assert_error(text, f, ...)
   assert.equal("string", type(err))
   assert(err:find(text, 1, true), "expected '" .. text .. "' in: " .. err)
   return err
-end
-
--- Full collections (twice: finalizers run in the first, their victims go in the second).
-local function full_gc()
-  collectgarbage()
-  collectgarbage()
 end
 
 local function weak_values()

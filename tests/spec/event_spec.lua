@@ -4,29 +4,13 @@
 -- count call base:loopexit() themselves once they have it.
 local core = require "luaevent.core"
 local socket = require "socket"
+-- The helpers shared by the spec files, found beside this one.
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
+local run, tcp_pair, fill, error_of = helpers.run, helpers.tcp_pair, helpers.fill, helpers.error_of
 
 local EV_READ, EV_WRITE, EV_TIMEOUT, EV_SIGNAL = core.EV_READ, core.EV_WRITE, core.EV_TIMEOUT, core.EV_SIGNAL
 local LEAVE = core.LEAVE
 local now = socket.gettime
-
--- Runs the loop for at most `seconds`.
-local function run(base, seconds)
-  base:loopexit(seconds)
-  return base:loop()
-end
-
--- A connected loopback TCP pair, both non-blocking.
-local function tcp_pair()
-  local server = assert(socket.bind("127.0.0.1", 0))
-  local _, port = server:getsockname()
-  local a = assert(socket.tcp())
-  assert(a:connect("127.0.0.1", port))
-  local b = assert(server:accept())
-  server:close()
-  a:settimeout(0)
-  b:settimeout(0)
-  return a, b
-end
 
 -- Sends `data` from `from` and waits until `to` sees it, so the next loop
 -- iteration finds `to` readable.
@@ -36,40 +20,12 @@ local function deliver(from, to, data)
   assert(#r == 1, "data did not arrive")
 end
 
--- Writes until the kernel takes nothing more: `sock` is then not writable
--- until its peer reads.
-local function fill(sock)
-  local chunk = string.rep("x", 65536)
-  local quiet = 0
-  while quiet < 3 do
-    local n, err, last = sock:send(chunk)
-    if n then
-      quiet = 0
-    else
-      assert(err == "timeout", err)
-      if (last or 0) == 0 then
-        quiet = quiet + 1
-        socket.select(nil, nil, 0.002)
-      end
-    end
-  end
-  local _, w = socket.select(nil, { sock }, 0)
-  assert(#w == 0, "socket still writable after fill")
-end
-
 -- Reads whatever is pending on `sock`.
 local function drain(sock)
   repeat
     local data, err, partial = sock:receive(65536)
     local got = data or partial
   until not got or #got == 0
-end
-
--- An error from f as returned by pcall, or nil.
-local function error_of(f)
-  local ok, err = pcall(f)
-  if ok then return nil end
-  return err
 end
 
 -- SIGWINCH is ignored by default, so a module that fails to catch it fails
