@@ -241,7 +241,8 @@ describe("addevent", function()
       run(base, 1)
       assert.equal(4, n)
       local span = times[4] - times[1]
-      assert.truthy(span >= 0.025, "3 periods took " .. span)
+      -- 10 ms of slack: libevent's clock is CLOCK_MONOTONIC_COARSE (4 ms ticks here).
+      assert.truthy(span >= 0.02, "3 periods took " .. span)
       ev:close()
     end)
   end)
