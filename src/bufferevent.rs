@@ -166,45 +166,55 @@ const READ_AHEAD: usize = 60 * 1024;
 
 unsafe extern "C" fn on_read(bev: *mut bufferevent, arg: *mut c_void) {
     // SAFETY: `arg` is the userdata registered with this bufferevent (see dispatch); `bev` is live
-    // while libevent runs its callback. The userdata is used after the Lua call only when
-    // dispatch found it alive at the end, and no Lua code has run since; its `raw` is then
-    // still `bev` unless Lua closed it.
+    // while libevent runs its callback. After the Lua call the userdata is touched only once
+    // is_live_userdata has found it uncollected (no Lua code runs in between); its `raw` is
+    // then still `bev` unless Lua closed it.
     let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
         // A deferred read callback can outlive a disable; Lua asked for no more.
         if ffi::bufferevent_enabled(bev) & EV_READ == 0 {
             return;
         }
         ffi::bufferevent_read_ahead(bev, READ_AHEAD);
-        let input = ffi::bufferevent_input(bev);
-        let held_before = ffi::evbuffer_length(input);
+        let held_before = ffi::evbuffer_length(ffi::bufferevent_input(bev));
         let userdata = arg as *mut BufferEventUserdata;
-        if dispatch(userdata, SLOT_READ, EVBUFFER_READ) && (*userdata).raw == bev {
-            park_if_stuck(userdata, held_before);
+        let lua = dispatch(userdata, SLOT_READ, EVBUFFER_READ);
+        if !lua.is_null()
+            && stuck_at_high_watermark(bev, held_before)
+            && is_live_userdata(lua, userdata)
+            && (*userdata).raw == bev
+        {
+            park(userdata);
         }
     }));
 }
 
-/// After a read callback: if the input is at the read high watermark and the callback took
-/// nothing from it, disables reading until something drains the input.
+/// After a read callback: whether the input is at the read high watermark, reading is enabled,
+/// and the callback took nothing from the input (it held `held_before` bytes before).
 ///
 /// libevent 2.1.12 runs the read callback again after every run that leaves the input at the
 /// high watermark, without polling (libevent issue #891): a callback that waits for something
-/// else to drain the input would spin the loop at full CPU. A callback that did take data is
-/// left to libevent, which calls it again until it stops taking or the input falls below.
-unsafe fn park_if_stuck(bev: *mut BufferEventUserdata, held_before: usize) {
+/// else to drain the input would spin the loop at full CPU, so such a bufferevent is parked. A
+/// callback that did take data is left to libevent, which calls it again until it stops taking
+/// or the input falls below.
+unsafe fn stuck_at_high_watermark(raw: *mut bufferevent, held_before: usize) -> bool {
+    // SAFETY: `raw` is live during its callback (caller).
+    unsafe {
+        let high = ffi::bufferevent_read_high_watermark(raw);
+        if high == 0 || ffi::bufferevent_enabled(raw) & EV_READ == 0 {
+            return false;
+        }
+        let held = ffi::evbuffer_length(ffi::bufferevent_input(raw));
+        held >= high && held >= held_before
+    }
+}
+
+/// Disables reading until something drains the input (see `on_input_changed`).
+unsafe fn park(bev: *mut BufferEventUserdata) {
     // SAFETY: `bev` is an open bufferevent's userdata (caller). The change callback's argument
     // is the userdata, which outlives the entry: close_bufferevent removes it before the free.
     unsafe {
         let raw = (*bev).raw;
-        let high = ffi::bufferevent_read_high_watermark(raw);
-        if high == 0 || ffi::bufferevent_enabled(raw) & EV_READ == 0 {
-            return;
-        }
         let input = ffi::bufferevent_input(raw);
-        let held = ffi::evbuffer_length(input);
-        if held < high || held < held_before {
-            return;
-        }
         if (*bev).drain_watch.is_null() {
             (*bev).drain_watch = ffi::evbuffer_add_callback(input, on_input_changed, bev as *mut c_void);
             if (*bev).drain_watch.is_null() {
@@ -218,15 +228,23 @@ unsafe fn park_if_stuck(bev: *mut BufferEventUserdata, held_before: usize) {
     }
 }
 
+/// Forgets the parking without enabling reading (Lua's disable takes over).
+unsafe fn end_parking(bev: *mut BufferEventUserdata) {
+    // SAFETY: `bev` is an open, parked bufferevent's userdata (caller), so drain_watch is set.
+    unsafe {
+        (*bev).read_parked = false;
+        ffi::evbuffer_callback_set_enabled(ffi::bufferevent_input((*bev).raw), (*bev).drain_watch, false);
+    }
+}
+
 /// Ends the parking: reading is enabled again (libevent itself resumes socket reads once the
 /// input is below the high watermark). With `retrigger`, a read callback is scheduled if the
 /// input is still at the high watermark, so Lua sees the data it has not taken yet.
 unsafe fn unpark(bev: *mut BufferEventUserdata, retrigger: bool) {
-    // SAFETY: `bev` is an open, parked bufferevent's userdata (caller), so drain_watch is set.
+    // SAFETY: as for end_parking.
     unsafe {
+        end_parking(bev);
         let raw = (*bev).raw;
-        (*bev).read_parked = false;
-        ffi::evbuffer_callback_set_enabled(ffi::bufferevent_input(raw), (*bev).drain_watch, false);
         ffi::bufferevent_enable(raw, EV_READ);
         let high = ffi::bufferevent_read_high_watermark(raw);
         if retrigger && high > 0 && ffi::evbuffer_length(ffi::bufferevent_input(raw)) >= high {
@@ -258,18 +276,19 @@ unsafe extern "C" fn on_event(_bev: *mut bufferevent, what: c_short, arg: *mut c
     let _ = catch_unwind(AssertUnwindSafe(|| unsafe { dispatch(arg as *mut BufferEventUserdata, SLOT_ERROR, what) }));
 }
 
-/// Calls the Lua callback in `slot` as `callback(bev, what)`. Returns whether the userdata is
-/// still alive afterwards (false if it could not be reached); it may have been closed.
-unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_short) -> bool {
+/// Calls the Lua callback in `slot` as `callback(bev, what)`. Returns the state it ran on, or
+/// null when the object could not be reached (not looping, closed, being finalized). The
+/// callback may have let the object be collected: see is_live_userdata before touching it.
+unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_short) -> *mut lua_State {
     // SAFETY: libevent calls back only while the bufferevent exists, and it is freed before the
     // userdata's memory can be. From the lookup on, the userdata is on the Lua stack, so it
     // cannot be collected until the callback is over. The base is reached through a raw
     // pointer: `loop` holds it alive throughout.
     unsafe {
-        let Some(base) = (*bev).base.as_ref().map(Rc::as_ptr) else { return false };
+        let Some(base) = (*bev).base.as_ref().map(Rc::as_ptr) else { return ptr::null_mut() };
         let lua = (*base).loop_state.get();
         if lua.is_null() || (*bev).raw.is_null() || lua_checkstack(lua, 6) == 0 {
-            return false;
+            return ptr::null_mut();
         }
         let top = lua_gettop(lua);
         push_objects_table(lua);
@@ -279,13 +298,13 @@ unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_sho
         // Being finalized: the weak entry is already gone, and so is the callback's purpose.
         if lua_type(lua, -1) != LUA_TUSERDATA {
             lua_settop(lua, top);
-            return false;
+            return ptr::null_mut();
         }
         lua_getuservalue(lua, -1);
         lua_rawgeti(lua, -1, slot);
         if lua_isnil(lua, -1) != 0 {
             lua_settop(lua, top);
-            return true;
+            return lua;
         }
         lua_replace(lua, -2); // callback where the user value table was
         lua_insert(lua, -2); // callback, bev: the callback may let its object be collected
@@ -293,16 +312,14 @@ unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_sho
         if lua_pcall(lua, 2, 0, (*base).handler_index.get()) != LUA_OK {
             (*base).fail(api::pop_bytes(lua));
         }
-        // Still reachable through the weak table means not collected, so `bev` is still the
-        // userdata's memory (a new userdata at the same address would hold another bufferevent).
-        let open = is_live_userdata(lua, bev);
         lua_settop(lua, top);
-        open
+        lua
     }
 }
 
 /// Whether the weak table still maps `bev` to a userdata: it has not been collected or queued
-/// for finalization.
+/// for finalization, so `bev` is still its memory (a new userdata at the same address would
+/// hold another bufferevent: compare `raw`).
 unsafe fn is_live_userdata(lua: *mut lua_State, bev: *mut BufferEventUserdata) -> bool {
     // SAFETY: raw table reads on a valid state; `bev` is used only as a key.
     unsafe {
@@ -443,8 +460,7 @@ unsafe fn disable(lua: *mut lua_State) -> LuaResult<c_int> {
         let bev = check_bufferevent(lua, 1)?;
         let mask = check_direction(lua, 2)?;
         if mask & EV_READ != 0 && (*bev).read_parked {
-            (*bev).read_parked = false;
-            ffi::evbuffer_callback_set_enabled(ffi::bufferevent_input((*bev).raw), (*bev).drain_watch, false);
+            end_parking(bev);
         }
         lua_pushinteger(lua, ffi::bufferevent_disable((*bev).raw, mask) as lua_Integer);
     }
