@@ -33,6 +33,10 @@ pub type LuaResult<T> = Result<T, Failure>;
 /// `unsafe fn(*mut lua_State) -> LuaResult<c_int>`.
 macro_rules! lua_function {
     ($name:ident => $body:path) => {
+        /// A `lua_CFunction`.
+        ///
+        /// # Safety
+        /// Only Lua calls it, with a valid state.
         pub unsafe extern "C-unwind" fn $name(state: *mut $crate::api::lua_State) -> ::std::ffi::c_int {
             // SAFETY: Lua calls this with a valid state; `finish` raises errors only after the body is done.
             unsafe { $crate::api::finish(state, |l| $body(l)) }
@@ -146,7 +150,8 @@ pub unsafe fn check_integer(state: *mut lua_State, index: c_int) -> LuaResult<i6
 pub fn number_to_integer(value: f64) -> Option<i64> {
     // 2^63 is exactly representable; the range check excludes NaN and infinities too. The
     // round trip through i64 tests integrality without a libm call.
-    let in_range = (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&value);
+    const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+    let in_range = (-TWO_TO_63..TWO_TO_63).contains(&value);
     (in_range && (value as i64) as f64 == value).then_some(value as i64)
 }
 
