@@ -35,16 +35,12 @@ do
   ALL_BYTES = table.concat(t)
 end
 
--- A connected loopback TCP pair of LuaSocket sockets (non-blocking at the fd
--- level, as LuaSocket keeps every socket). Closed by `finally`.
+-- A connected loopback TCP pair of LuaSocket sockets, blocking in LuaSocket's own calls (the
+-- fds stay non-blocking, as LuaSocket keeps every socket). Closed by `finally`.
 local function tcp_pair()
-  local server = assert(socket.bind("127.0.0.1", 0))
-  local _, port = server:getsockname()
-  local client = assert(socket.tcp())
-  assert(client:connect("127.0.0.1", port))
-  server:settimeout(2)
-  local peer = assert(server:accept())
-  server:close()
+  local client, peer = helpers.tcp_pair()
+  client:settimeout(nil)
+  peer:settimeout(nil)
   finally(function()
     client:close()
     peer:close()
