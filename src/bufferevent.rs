@@ -291,12 +291,8 @@ unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_sho
             return ptr::null_mut();
         }
         let top = lua_gettop(lua);
-        push_objects_table(lua);
-        lua_pushlightuserdata(lua, bev as *mut c_void);
-        lua_rawget(lua, -2);
-        lua_remove(lua, -2);
         // Being finalized: the weak entry is already gone, and so is the callback's purpose.
-        if lua_type(lua, -1) != LUA_TUSERDATA {
+        if !push_live_userdata(lua, bev) {
             lua_settop(lua, top);
             return ptr::null_mut();
         }
@@ -317,17 +313,26 @@ unsafe fn dispatch(bev: *mut BufferEventUserdata, slot: lua_Integer, what: c_sho
     }
 }
 
-/// Whether the weak table still maps `bev` to a userdata: it has not been collected or queued
-/// for finalization, so `bev` is still its memory (a new userdata at the same address would
-/// hold another bufferevent: compare `raw`).
-unsafe fn is_live_userdata(lua: *mut lua_State, bev: *mut BufferEventUserdata) -> bool {
+/// Pushes what the weak table maps `bev` to, and returns whether it is a userdata: one not
+/// collected or queued for finalization, so `bev` is still its memory (a new userdata at the
+/// same address would hold another bufferevent: compare `raw`).
+unsafe fn push_live_userdata(lua: *mut lua_State, bev: *mut BufferEventUserdata) -> bool {
     // SAFETY: raw table reads on a valid state; `bev` is used only as a key.
     unsafe {
         push_objects_table(lua);
         lua_pushlightuserdata(lua, bev as *mut c_void);
         lua_rawget(lua, -2);
-        let live = lua_type(lua, -1) == LUA_TUSERDATA;
-        lua_pop(lua, 2);
+        lua_remove(lua, -2);
+        lua_type(lua, -1) == LUA_TUSERDATA
+    }
+}
+
+/// push_live_userdata without leaving anything on the stack.
+unsafe fn is_live_userdata(lua: *mut lua_State, bev: *mut BufferEventUserdata) -> bool {
+    // SAFETY: as for push_live_userdata; its one value is popped.
+    unsafe {
+        let live = push_live_userdata(lua, bev);
+        lua_pop(lua, 1);
         live
     }
 }
