@@ -1593,6 +1593,46 @@ describe("core.bufferevent", function()
       b:close()
     end)
 
+    -- Lowering the watermark under a parked input, then draining a little, leaves the input
+    -- still at the watermark: the drain schedules one more read callback for the next round.
+    local function drain_a_little_from_a_timer(base, bev, after)
+      local done = false
+      local timer = base:addevent(nil, EV_TIMEOUT, function()
+        bev:set_read_watermarks(0, 100)
+        bev:get_read():drain(10)
+        if after then after() end
+        done = true
+        return -1
+      end, 0.01)
+      assert.is_true(wait(base, function() return done end), "the timer did not run")
+      for _ = 1, 3 do run(base, 0.02) end
+      timer:close()
+    end
+
+    it("calls back once more when a drain leaves the input still at the watermark", function()
+      local base = core.new()
+      local bev, seen, a, b = stuck_at_high(base, 10000)
+      local calls = #seen
+      drain_a_little_from_a_timer(base, bev)
+      assert.same(calls + 1, #seen)
+      assert.equal(9990, seen[#seen])
+      bev:close()
+      a:close()
+      b:close()
+    end)
+
+    it("runs no read callback already scheduled once disable(EV_READ) is called", function()
+      local base = core.new()
+      local bev, seen, a, b = stuck_at_high(base, 10000)
+      local calls = #seen
+      drain_a_little_from_a_timer(base, bev, function() assert.equal(0, bev:disable(EV_READ)) end)
+      assert.equal(calls, #seen)
+      assert.equal(9990, bev:get_read():length())
+      bev:close()
+      a:close()
+      b:close()
+    end)
+
     it("stays disabled after disable(), and reads again after enable() or a higher watermark", function()
       local base = core.new()
       local bev, seen, a, b = stuck_at_high(base, 10000)
