@@ -11,7 +11,11 @@ local core = require "luaevent.core"
 
 local M = {
   _NAME = "luaevent",
+  -- The API version this wrapper implements, as the C module's wrapper reports it.
   _VERSION = "0.4.7",
+  -- Which core it runs on: "luaevent-rs 0.1.0", or "luaevent (C)" for the C module, which
+  -- carries no _NAME of its own.
+  _CORE = core._NAME and (core._NAME .. " " .. tostring(core._VERSION)) or "luaevent (C)",
   core = core,
 }
 

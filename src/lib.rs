@@ -60,6 +60,11 @@ unsafe fn open(lua: *mut lua_State) -> LuaResult<c_int> {
         lua_setfield(lua, -2, c"new".as_ptr());
         lua_pushcfunction(lua, lua_libevent_version);
         lua_setfield(lua, -2, c"libevent_version".as_ptr());
+        // Which implementation this is, so a program (or an admin) can tell it from the C module.
+        push_bytes(lua, b"luaevent-rs");
+        lua_setfield(lua, -2, c"_NAME".as_ptr());
+        push_bytes(lua, env!("CARGO_PKG_VERSION").as_bytes());
+        lua_setfield(lua, -2, c"_VERSION".as_ptr());
         for (name, value) in CONSTANTS {
             lua_pushinteger(lua, *value as lua_Integer);
             lua_setfield(lua, -2, name.as_ptr());

@@ -30,6 +30,9 @@ luaevent._NAME = "luaevent"
 ---The wrapper API version it follows, `"0.4.7"`.
 luaevent._VERSION = "0.4.7"
 
+---Which core the wrapper runs on: `"luaevent-rs <version>"`, or `"luaevent (C)"` on the C module.
+luaevent._CORE = "luaevent-rs " .. require("luaevent.core")._VERSION
+
 ---The native module, `require "luaevent.core"`.
 luaevent.core = require("luaevent.core")
 

@@ -60,6 +60,18 @@ describe("luaevent.core module", function()
     assert.truthy(v:match("^%d+%.%d+%.%d+%-%a+$"), "unexpected version " .. v)
   end)
 
+  -- The C module has neither field: this names our implementation alone.
+  it("says who it is: _NAME is luaevent-rs, _VERSION the crate version in Cargo.toml #ours", function()
+    assert.equal("luaevent-rs", core._NAME)
+    local dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+    local cargo = assert(io.open(dir .. "/../../Cargo.toml", "r"))
+    local manifest = cargo:read("*a")
+    cargo:close()
+    local version = manifest:match('%[package%][^%[]-\nversion%s*=%s*"([^"]+)"')
+    assert.is_string(version, "no package version in Cargo.toml")
+    assert.equal(version, core._VERSION)
+  end)
+
   it("has the buffer and bufferevent subtables with their constructors", function()
     assert.is_table(core.buffer)
     assert.is_function(core.buffer.new)

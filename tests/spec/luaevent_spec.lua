@@ -187,6 +187,12 @@ describe("luaevent (the coroutine wrapper)", function()
       assert.is_function(luaevent.core.new)
     end)
 
+    it("keeps the API _VERSION 0.4.7 and names the core it runs on in _CORE", function()
+      assert.are.equal("0.4.7", luaevent._VERSION)
+      assert.are.equal(core._NAME .. " " .. core._VERSION, luaevent._CORE)
+      assert.truthy(luaevent._CORE:match("^luaevent%-rs %d+%.%d+%.%d+"), luaevent._CORE)
+    end)
+
     it("has the functions of the 0.4.7 wrapper", function()
       for _, name in ipairs { "addevent", "send", "receive", "receivePartial", "connect", "flush",
                               "addserver", "addthread", "wrap", "loop" } do

@@ -75,6 +75,12 @@ function core.new() end
 ---@return string version
 function core.libevent_version() end
 
+---The implementation's name, `"luaevent-rs"` (the C module has no `_NAME`).
+core._NAME = "luaevent-rs"
+
+---The implementation's version (the crate version), e.g. `"0.1.0"`.
+core._VERSION = "0.1.0"
+
 ---Byte buffers (libevent evbuffers).
 core.buffer = {}
 
