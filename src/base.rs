@@ -1,253 +1,275 @@
-//! The event base: `core.new()`, `loop`, `loopexit`, `method`, `__gc`, and the pending-error slot
-//! through which a callback's error reaches `loop`.
+//! The event base: `core.new()`, `base:loop()`, `base:loopexit()`, `base:method()`, and the
+//! protocol by which events and bufferevents call their Lua callbacks while the loop runs.
 
-use std::cell::{Cell, RefCell};
-use std::ffi::{c_int, CStr};
-use std::ptr;
-use std::rc::Rc;
+use std::cell::Cell;
+use std::ffi::c_int;
 
-use mlua::ffi::*;
+use crate::libevent::EventBase;
+use crate::lua::{
+    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, LuaType, Method, Outcome,
+    Results, Returns, Stack, TypeSpec, WeakTable,
+};
+use crate::os::{self, FdKind};
+use crate::shared::Shared;
 
-use crate::api::{self, lua_function, push_bytes, Failure, LuaResult};
-use crate::ffi::{self, event_base};
-
-pub const BASE_TYPE: &CStr = c"luaevent.core.base";
-
-/// What a base and everything registered on it share. Events and bufferevents hold an `Rc` to
-/// it, so the libevent base is freed only after the last of them, whatever order Lua collects in.
+/// What a base and everything registered on it share. Events and bufferevents each hold a
+/// handle, so libevent's base is freed only after the last of them, whatever order Lua
+/// collects them in.
 pub struct BaseShared {
-    pub raw: *mut event_base,
-    /// The state that called `loop`, while it runs; callbacks run on it. Null when not looping.
-    pub loop_state: Cell<*mut lua_State>,
-    /// The first callback error of the current loop, already a string with its traceback.
-    pub pending_error: RefCell<Option<Vec<u8>>>,
-    /// Stack index, in the frame of the running `loop`, of the message handler that callbacks
-    /// run under (0 when not looping). Callbacks run inside that frame, so the index is valid
-    /// for them, and the handler is pushed once per loop rather than once per callback.
-    pub handler_index: Cell<c_int>,
+    pub event_base: EventBase,
+    /// Set while `loop` runs: the state and stack slots callbacks use.
+    looping: LoopSlot,
+    /// The first thing that went wrong in a callback during the current loop.
+    fault: Cell<Option<Fault>>,
+    /// The object whose callback is running, if any (see [`BaseShared::call_back`]).
+    running: Cell<Running>,
+    /// The backend, for the descriptors it cannot watch (see [`BaseShared::unwatchable`]).
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// Refuses regular files and directories (poll, select and kqueue take them).
+    Epoll,
+    /// Handles descriptors below FD_SETSIZE only; libc aborts the process beyond.
+    Select,
+    Other,
+}
+
+impl Backend {
+    fn of(method: &str) -> Backend {
+        match method.split(" (").next() {
+            Some("epoll") => Backend::Epoll,
+            Some("select") => Backend::Select,
+            _ => Backend::Other,
+        }
+    }
+}
+
+enum Fault {
+    /// A callback raised an error; it waits in the loop's error slot.
+    Raised,
+    /// The module refused what a callback did (an event callback's return values).
+    Refused(Failure),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Running {
+    Idle,
+    /// The object at this address is in its callback.
+    Calling(Address),
+    /// The object in its callback was finalized meanwhile: its memory may be gone.
+    Finalized,
+}
+
+/// How a callback call went, for the object whose callback it was.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Callback<R> {
+    /// No loop of this base is running (libevent runs pending work while freeing a base).
+    NotLooping,
+    /// There was no function to call; no Lua code ran.
+    Skipped,
+    /// The callback raised an error, recorded for `loop` to raise again.
+    Raised,
+    /// The callback returned, and `read` made `R` of its results.
+    Returned(R),
+    /// The object was garbage-collected during its own callback: do not touch it again.
+    Finalized,
 }
 
 impl BaseShared {
-    /// Records a callback's error and asks libevent to stop after the current callback.
-    pub fn fail(&self, message: Vec<u8>) {
-        let mut pending = self.pending_error.borrow_mut();
-        if pending.is_none() {
-            *pending = Some(message);
+    /// Calls a Lua callback of the object at `owner` on the looping state, under the loop's
+    /// message handler: `arguments` pushes the function and its arguments (returning their
+    /// count, or `None` when there is nothing to call), `read` sees the `results` values it
+    /// returned. An error stops the loop and is recorded for `loop` to raise.
+    ///
+    /// The callback may let its own object be collected. Its `__gc` then reports that through
+    /// [`BaseShared::finalizing`], and `read` is not called: the object's memory may be gone.
+    pub fn call_back<R>(
+        &self,
+        owner: Address,
+        arguments: impl FnOnce(&mut Arguments) -> Option<c_int>,
+        results: c_int,
+        read: impl FnOnce(&Results) -> R,
+    ) -> Callback<R> {
+        if !self.looping.is_running() {
+            return Callback::NotLooping;
         }
-        // SAFETY: `raw` lives as long as `self`.
-        unsafe { ffi::base_loopbreak(self.raw) };
+        let previous = self.running.replace(Running::Calling(owner));
+        let called = self.looping.call(arguments, results, |returned| {
+            (self.running.get() != Running::Finalized).then(|| read(returned))
+        });
+        let finalized = self.running.replace(previous) == Running::Finalized;
+        match called {
+            Called::Skipped => Callback::Skipped,
+            Called::Raised => {
+                self.fail(Fault::Raised);
+                if finalized {
+                    Callback::Finalized
+                } else {
+                    Callback::Raised
+                }
+            }
+            Called::Returned(Some(result)) => Callback::Returned(result),
+            Called::Returned(None) => Callback::Finalized,
+        }
+    }
+
+    /// Told by an object's `__gc`: if its callback is running, the protocol must not touch it
+    /// once the callback returns.
+    pub fn finalizing(&self, owner: Address) {
+        if self.running.get() == Running::Calling(owner) {
+            self.running.set(Running::Finalized);
+        }
+    }
+
+    /// Records that the module refused what a callback did, and stops the loop.
+    pub fn refuse(&self, failure: Failure) {
+        self.fail(Fault::Refused(failure));
+    }
+
+    /// Releases a registry reference from inside a callback (an event that returned LEAVE).
+    pub fn release(&self, reference: crate::lua::Ref) {
+        if self.looping.unreference(reference) == Called::Raised {
+            self.fail(Fault::Raised);
+        }
+    }
+
+    /// Keeps the first fault of the loop, and asks libevent to stop after this callback.
+    fn fail(&self, fault: Fault) {
+        match self.fault.take() {
+            None => self.fault.set(Some(fault)),
+            earlier => self.fault.set(earlier),
+        }
+        self.event_base.break_loop();
+    }
+
+    /// Why this base cannot watch `fd` for readiness, if it cannot. libevent would report the
+    /// first two only at the next dispatch, as a warning, leaving an event that never fires;
+    /// the last one would abort the process (glibc's fd_set bounds check).
+    pub fn unwatchable(&self, fd: c_int) -> Option<&'static str> {
+        match (os::fd_kind(fd), self.backend) {
+            (FdKind::NotOpen, _) => Some("is not open"),
+            (FdKind::RegularFile, Backend::Epoll) => Some("is a regular file, which epoll cannot watch"),
+            (FdKind::Directory, Backend::Epoll) => Some("is a directory, which epoll cannot watch"),
+            _ => self.beyond_backend(fd),
+        }
+    }
+
+    /// Why watching `fd` would make the backend abort the process, if it would: select's
+    /// fd_set holds descriptors below FD_SETSIZE only, and glibc checks.
+    pub fn beyond_backend(&self, fd: c_int) -> Option<&'static str> {
+        (self.backend == Backend::Select && !os::fits_fd_set(fd)).then_some("is beyond FD_SETSIZE, which select cannot watch")
     }
 }
 
-impl Drop for BaseShared {
-    fn drop(&mut self) {
-        // SAFETY: the last owner is going away: no event or bufferevent refers to this base any
-        // more. A bufferevent freed since the last loop round may still wait for its finalizer,
-        // which event_base_free skips (it would leak): one non-blocking round runs it first. No
-        // Lua callback can run in it: loop_state is null, and freed bufferevents have no callbacks.
-        unsafe {
-            ffi::base_run_pending(self.raw);
-            ffi::base_free(self.raw);
-        }
-    }
+/// The Lua object `core.new()` returns: a handle on the shared base, let go by `__gc`.
+pub struct BaseUserdata {
+    shared: Cell<Option<Shared<BaseShared>>>,
 }
 
-/// The Lua userdata: a handle on the shared base, dropped by `__gc`.
-struct BaseUserdata {
-    shared: Option<Rc<BaseShared>>,
+lua_type!(BaseUserdata, c"luaevent.core.base", "event base");
+
+impl BaseUserdata {
+    fn shared(&self) -> Option<Shared<BaseShared>> {
+        let shared = self.shared.take();
+        self.shared.set(shared.clone());
+        shared
+    }
 }
 
 /// The base behind the argument at `index`.
-pub unsafe fn check_base(state: *mut lua_State, index: c_int) -> LuaResult<Rc<BaseShared>> {
-    // SAFETY: check_userdata verifies the metatable, so the memory is a BaseUserdata.
-    unsafe {
-        let userdata = api::check_userdata::<BaseUserdata>(state, index, BASE_TYPE, "event base")?;
-        (*userdata).shared.clone().ok_or_else(|| Failure::Arg(index, "attempt to use a freed event base".to_owned()))
-    }
+pub fn base_argument(stack: &Stack, index: c_int) -> Result<Shared<BaseShared>, Failure> {
+    stack
+        .userdata::<BaseUserdata>(index)?
+        .shared()
+        .ok_or_else(|| Failure::argument(index, format_args!("attempt to use a freed event base")))
 }
 
-unsafe fn new(state: *mut lua_State) -> LuaResult<c_int> {
-    let raw = ffi::base_new();
-    if raw.is_null() {
-        return Err(Failure::Message(
-            "luaevent: could not create an event base (too many open files?)".to_owned(),
-        ));
-    }
-    let shared = Rc::new(BaseShared {
-        raw,
-        loop_state: Cell::new(ptr::null_mut()),
-        pending_error: RefCell::new(None),
-        handler_index: Cell::new(0),
-    });
-    // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(state, BASE_TYPE, BaseUserdata { shared: Some(shared) }, false) };
-    // SAFETY: the new base is on top of the stack.
-    unsafe { remember_latest_base(state) };
-    Ok(1)
+/// The bases made by `core.new()`, newest last, held weakly: the base-less
+/// `bufferevent.new(fd, ...)` binds to the newest one still alive.
+pub static LATEST_BASES: WeakTable = WeakTable::weak_values();
+
+/// Pushes the newest base made by `core.new()` that is still alive; false if there is none.
+pub fn push_latest_base(stack: &mut Stack) -> bool {
+    stack.push_latest(&LATEST_BASES)
 }
 
-/// Registry key of a weak-valued table listing the bases made by `core.new()` in order (`n`:
-/// the highest index in use), for the seed's base-less `bufferevent.new(fd, ...)`.
-const LATEST_BASE_KEY: &CStr = c"luaevent.core.bases";
-
-/// Records the base on top of the stack as the latest one (weakly: it does not keep it alive).
-unsafe fn remember_latest_base(state: *mut lua_State) {
-    // SAFETY: raw table operations only; the base userdata is on top of the stack.
-    unsafe {
-        lua_getfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
-        if lua_type(state, -1) != LUA_TTABLE {
-            lua_pop(state, 1);
-            lua_createtable(state, 1, 1);
-            lua_createtable(state, 0, 1);
-            push_bytes(state, b"v");
-            lua_setfield(state, -2, c"__mode".as_ptr());
-            lua_setmetatable(state, -2);
-            lua_pushvalue(state, -1);
-            lua_setfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
-        }
-        let n = latest_index(state) + 1;
-        lua_pushvalue(state, -2);
-        lua_rawseti(state, -2, n);
-        set_latest_index(state, n);
-        lua_pop(state, 1);
-    }
+/// `core.new()`
+pub fn new(stack: &mut Stack) -> Outcome {
+    let event_base = EventBase::new()
+        .map_err(|errno| Failure::message(format_args!("core.new: could not create an event base{}", Cause(errno))))?;
+    let backend = Backend::of(event_base.method());
+    let shared = Shared::try_new(BaseShared {
+        event_base,
+        looping: LoopSlot::default(),
+        fault: Cell::new(None),
+        running: Cell::new(Running::Idle),
+        backend,
+    })
+    .map_err(|_| Failure::out_of_memory())?;
+    let index = stack.new_userdata(BaseUserdata { shared: Cell::new(Some(shared)) })?;
+    stack.remember(&LATEST_BASES, index)?;
+    Ok(Returns::Values(1))
 }
 
-/// `n` of the base list on top of the stack.
-unsafe fn latest_index(state: *mut lua_State) -> lua_Integer {
-    // SAFETY: a raw read of a field of the table on top of the stack.
-    unsafe {
-        push_bytes(state, b"n");
-        lua_rawget(state, -2);
-        let n = api::to_integer(state, -1).unwrap_or(0);
-        lua_pop(state, 1);
-        n
+/// `base:loop()`
+fn run_loop(stack: &mut Stack) -> Outcome {
+    let base = base_argument(stack, 1)?;
+    if base.looping.is_running() {
+        return Err(Failure::message(format_args!("base:loop: the event base is already looping")));
     }
-}
-
-unsafe fn set_latest_index(state: *mut lua_State, n: lua_Integer) {
-    // SAFETY: a raw write of a field of the table on top of the stack.
-    unsafe {
-        push_bytes(state, b"n");
-        lua_pushinteger(state, n);
-        lua_rawset(state, -3);
-    }
-}
-
-/// The most recently made base made by `core.new()` that is still alive. Collected ones are
-/// skipped and forgotten on the way, so the walk costs nothing in the long run.
-pub unsafe fn latest_base(state: *mut lua_State) -> Option<Rc<BaseShared>> {
-    // SAFETY: raw table reads and writes; a userdata found is checked against our metatable.
-    unsafe {
-        lua_getfield(state, LUA_REGISTRYINDEX, LATEST_BASE_KEY.as_ptr());
-        if lua_type(state, -1) != LUA_TTABLE {
-            lua_pop(state, 1);
-            return None;
-        }
-        let mut n = latest_index(state);
-        let mut found = None;
-        while n > 0 && found.is_none() {
-            lua_rawgeti(state, -1, n);
-            found = api::test_userdata::<BaseUserdata>(state, -1, BASE_TYPE).and_then(|u| (*u).shared.clone());
-            lua_pop(state, 1);
-            if found.is_none() {
-                n -= 1;
-            }
-        }
-        set_latest_index(state, n);
-        lua_pop(state, 1);
-        found
-    }
-}
-
-unsafe fn run_loop(state: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: argument access on the calling state.
-    let base = unsafe { check_base(state, 1)? };
-    if !base.loop_state.get().is_null() {
-        return Err(Failure::Message("attempt to loop an event base that is already looping".to_owned()));
-    }
-    base.pending_error.replace(None);
-    // SAFETY: the base is alive (we hold an Rc). Callbacks run on `state` under lua_pcall, with
-    // the message handler pushed here; the stack is restored before returning.
-    let result = unsafe {
-        lua_pushcfunction(state, api::traceback_handler);
-        let handler_index = lua_gettop(state);
-        base.handler_index.set(handler_index);
-        base.loop_state.set(state);
-        let result = ffi::base_loop(base.raw);
-        base.loop_state.set(ptr::null_mut());
-        base.handler_index.set(0);
-        lua_settop(state, handler_index - 1);
-        result
-    };
-    let pending = base.pending_error.take();
+    base.fault.set(None);
+    let (result, end) = base.looping.run(stack, || base.event_base.dispatch());
+    let fault = base.fault.take();
     drop(base);
-    // SAFETY: pushing results on the calling state.
-    unsafe {
-        if let Some(message) = pending {
-            push_bytes(state, &message);
-            return Err(Failure::OnStack);
+    match (fault, end) {
+        (None, _) => {
+            stack.push_integer(result as i64);
+            Ok(Returns::Values(1))
         }
-        lua_pushinteger(state, result as lua_Integer);
-    }
-    Ok(1)
-}
-
-unsafe fn loopexit(state: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: argument access on the calling state.
-    unsafe {
-        let base = check_base(state, 1)?;
-        let after = if lua_isnoneornil(state, 2) != 0 { None } else { Some(api::check_timeout(state, 2)?) };
-        let result = ffi::base_loopexit(base.raw, after);
-        lua_pushinteger(state, result as lua_Integer);
-    }
-    Ok(1)
-}
-
-unsafe fn method(state: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: argument access on the calling state; the base is alive while we hold the Rc.
-    unsafe {
-        let base = check_base(state, 1)?;
-        let name = ffi::base_method(base.raw);
-        // The batching epoll backend calls itself "epoll (with changelist)"; the backend is
-        // epoll all the same, and that is the name programs compare against.
-        let name = name.split(" (").next().unwrap_or_default();
-        push_bytes(state, name.as_bytes());
-    }
-    Ok(1)
-}
-
-unsafe fn collect(state: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: __gc is only reachable through our metatable, but check anyway (a user can call
-    // getmetatable(base).__gc(x) by hand).
-    unsafe {
-        if let Some(userdata) = api::test_userdata::<BaseUserdata>(state, 1, BASE_TYPE) {
-            (*userdata).shared = None;
+        (Some(Fault::Refused(failure)), _) => Err(failure),
+        (Some(Fault::Raised), LoopEnd::Failed) => Err(Failure::error_on_top()),
+        (Some(Fault::Raised), LoopEnd::Clean) => {
+            Err(Failure::message(format_args!("base:loop: a callback failed and its error was lost")))
         }
     }
-    Ok(0)
 }
 
-lua_function!(lua_new => new);
-lua_function!(lua_loop => run_loop);
-lua_function!(lua_loopexit => loopexit);
-lua_function!(lua_method => method);
-lua_function!(lua_collect => collect);
+/// `base:loopexit([seconds])`
+fn loopexit(stack: &mut Stack) -> Outcome {
+    let base = base_argument(stack, 1)?;
+    let after = stack.optional_timeout(2)?;
+    stack.push_integer(base.event_base.exit_loop(after) as i64);
+    Ok(Returns::Values(1))
+}
 
-/// Registers the base metatable.
-pub unsafe fn register(state: *mut lua_State) {
-    // SAFETY: table construction during luaopen.
-    unsafe {
-        api::register_metatable(
-            state,
-            BASE_TYPE,
-            &[
-                (c"addevent", crate::event::lua_addevent),
-                (c"loop", lua_loop),
-                (c"loopexit", lua_loopexit),
-                (c"method", lua_method),
-            ],
-            &[(c"__gc", lua_collect)],
-        );
+/// `base:method()`
+fn method(stack: &mut Stack) -> Outcome {
+    let base = base_argument(stack, 1)?;
+    // The batching epoll backend calls itself "epoll (with changelist)"; the backend is epoll
+    // all the same, and that is the name programs compare against.
+    let name = base.event_base.method().split(" (").next().unwrap_or_default();
+    stack.return_str(name)
+}
+
+/// `__gc`: lets go of the shared base (freed once nothing else holds it).
+fn collect(stack: &mut Stack) -> Outcome {
+    if let Some(base) = stack.test_userdata::<BaseUserdata>(1) {
+        drop(base.shared.take());
     }
+    Ok(Returns::Values(0))
 }
+
+/// The base's own methods; lib.rs adds `addevent` from the event type.
+pub const METHODS: &[Method] = &[
+    (c"loop", lua_function!(run_loop)),
+    (c"loopexit", lua_function!(loopexit)),
+    (c"method", lua_function!(method)),
+];
+
+/// The base's metatable, with `methods` (its own [`METHODS`] and those other types add).
+pub const fn type_spec(methods: &'static [&'static [Method]]) -> TypeSpec {
+    TypeSpec { name: BaseUserdata::NAME, key: BaseUserdata::KEY, methods, metamethods: &[(c"__gc", lua_function!(collect))] }
+}
+

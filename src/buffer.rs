@@ -1,143 +1,157 @@
-//! `core.buffer`: evbuffer userdata. A buffer is owned (from `buffer.new()`, freed by close/gc)
-//! or lent by a bufferevent (never freed by the buffer object, detached when the bufferevent goes).
+//! `core.buffer`: byte buffers (libevent evbuffers). A buffer object owns its evbuffer (from
+//! `buffer.new()`, freed by close or `__gc`) or is lent one by a bufferevent (never freed by the
+//! buffer object; the bufferevent detaches it when it frees the evbuffer).
 
-use std::ffi::{c_int, CStr};
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::ptr::NonNull;
 
-use mlua::ffi::*;
+use crate::ffi::evbuffer;
+use crate::libevent::{self, BufferRef};
+use crate::lua::{lua_function, lua_type, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec};
 
-use crate::api::{self, lua_function, push_bytes, Failure, LuaResult};
-use crate::ffi::{self, evbuffer};
+/// The Lua object.
+pub struct BufferUserdata {
+    state: Cell<BufferState>,
+}
 
-pub const BUFFER_TYPE: &CStr = c"luaevent.core.buffer";
+lua_type!(BufferUserdata, c"luaevent.core.buffer", "buffer");
 
-/// The Lua userdata. `raw` is null once closed.
-struct BufferUserdata {
-    raw: *mut evbuffer,
-    /// False for a buffer lent by a bufferevent, which the bufferevent frees, not us.
-    owned: bool,
+#[derive(Clone, Copy)]
+enum BufferState {
+    /// Made by `buffer.new()`: freed by this object.
+    Owned(NonNull<evbuffer>),
+    /// A bufferevent's input or output buffer: the bufferevent frees it, and detaches this
+    /// object first.
+    Lent(NonNull<evbuffer>),
+    Closed,
 }
 
 impl BufferUserdata {
-    /// Releases an owned evbuffer now; only detaches a lent one. Idempotent.
-    unsafe fn close(&mut self) {
-        if !self.raw.is_null() && self.owned {
-            // SAFETY: an owned buffer, freed exactly once since `raw` is cleared right after.
-            unsafe { ffi::evbuffer_free(self.raw) };
+    /// The evbuffer, while the object is open.
+    pub fn view(&self) -> Option<BufferRef<'_>> {
+        match self.state.get() {
+            // SAFETY: an owned evbuffer lives until this object frees it (close, __gc), which
+            // sets Closed first. A lent one lives until its bufferevent is freed, which detaches
+            // this object (Closed) first. Both need Lua code to run (a method call, a
+            // collection), and no Lua code runs while a borrow of this object is held (borrows
+            // come from a `&Stack`, see the lua module's rule 3).
+            BufferState::Owned(raw) | BufferState::Lent(raw) => Some(unsafe { BufferRef::new(raw) }),
+            BufferState::Closed => None,
         }
-        self.raw = std::ptr::null_mut();
+    }
+
+    /// Frees an owned evbuffer now; only detaches a lent one. Idempotent.
+    fn close(&self) {
+        if let BufferState::Owned(raw) = self.state.replace(BufferState::Closed) {
+            // SAFETY: an owned buffer, freed once: the state is Closed from now on.
+            unsafe { libevent::free_buffer(raw) };
+        }
     }
 }
 
-/// Pushes a buffer object lending `raw`, which belongs to a bufferevent. The bufferevent calls
-/// [`detach_borrowed`] on it when it frees `raw`.
-pub unsafe fn push_borrowed(lua: *mut lua_State, raw: *mut evbuffer) {
-    // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, owned: false }, false) };
+/// The open evbuffer behind the buffer argument at `index`.
+fn open_buffer(stack: &Stack, index: c_int) -> Result<BufferRef<'_>, Failure> {
+    stack.userdata::<BufferUserdata>(index)?.view().ok_or_else(|| closed(index))
 }
 
-/// Detaches the lent buffer object at `index` (nothing happens for any other value): from now
-/// on it reports "closed".
-pub unsafe fn detach_borrowed(lua: *mut lua_State, index: c_int) {
-    // SAFETY: the metatable check guarantees the layout.
-    unsafe {
-        if let Some(buffer) = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE) {
-            if !(*buffer).owned {
-                (*buffer).raw = std::ptr::null_mut();
-            }
-        }
-    }
+fn closed(index: c_int) -> Failure {
+    Failure::argument(index, format_args!("attempt to use a closed buffer"))
 }
 
 /// What libevent refusing to change a buffer means: out of memory, or an end of a bufferevent's
 /// buffer that only the bufferevent may change.
-fn refused(what: &str) -> Failure {
-    Failure::Message(format!(
-        "luaevent: libevent refused to {what} (a bufferevent's input buffer takes data only from its socket, \
+fn refused(function: &str, what: &str) -> Failure {
+    Failure::message(format_args!(
+        "{function}: libevent refused to {what} (a bufferevent's input buffer takes data only from its socket, \
          and its output buffer gives data only to it)"
     ))
 }
 
-/// The open evbuffer behind the buffer argument at `index`.
-unsafe fn check_buffer(lua: *mut lua_State, index: c_int) -> LuaResult<*mut evbuffer> {
-    // SAFETY: check_userdata verifies the metatable, so the memory is a BufferUserdata.
-    unsafe {
-        let userdata = api::check_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE, "buffer")?;
-        open_buffer(index, (*userdata).raw)
+/// Pushes a buffer object that a bufferevent will lend one of its buffers to (see [`lend`]);
+/// closed until then. Returns its index.
+pub fn push_unlent(stack: &mut Stack) -> Result<c_int, Failure> {
+    stack.new_userdata(BufferUserdata { state: Cell::new(BufferState::Closed) })
+}
+
+/// Lends `buffer`, which belongs to a bufferevent, to the object. The bufferevent calls
+/// [`detach`] on the object before it frees the evbuffer.
+pub fn lend(object: &BufferUserdata, buffer: BufferRef<'_>) {
+    object.state.set(BufferState::Lent(buffer.as_non_null()));
+}
+
+/// Detaches a lent buffer object (nothing happens for any other value): it is closed from now on.
+pub fn detach(stack: &Stack, index: c_int) {
+    if let Some(object) = stack.test_userdata::<BufferUserdata>(index) {
+        if let BufferState::Lent(_) = object.state.get() {
+            object.state.set(BufferState::Closed);
+        }
     }
 }
 
-fn open_buffer(index: c_int, raw: *mut evbuffer) -> LuaResult<*mut evbuffer> {
-    if raw.is_null() {
-        Err(Failure::Arg(index, "attempt to use a closed buffer".to_owned()))
-    } else {
-        Ok(raw)
+/// `core.buffer.new()`
+pub fn new(stack: &mut Stack) -> Outcome {
+    let raw = libevent::new_buffer().ok_or_else(Failure::out_of_memory)?;
+    let object = BufferUserdata { state: Cell::new(BufferState::Owned(raw)) };
+    match stack.new_userdata(object) {
+        Ok(_) => Ok(Returns::Values(1)),
+        Err(failure) => {
+            // SAFETY: the evbuffer was made above and nothing else refers to it.
+            unsafe { libevent::free_buffer(raw) };
+            Err(failure)
+        }
     }
-}
-
-unsafe fn new(lua: *mut lua_State) -> LuaResult<c_int> {
-    let raw = ffi::evbuffer_new();
-    if raw.is_null() {
-        return Err(Failure::Message("luaevent: could not allocate a buffer".to_owned()));
-    }
-    // SAFETY: the metatable was registered when the module was opened.
-    unsafe { api::push_userdata(lua, BUFFER_TYPE, BufferUserdata { raw, owned: true }, false) };
-    Ok(1)
 }
 
 /// `buf:add(...)`: every argument is checked before anything is added, so a bad one adds nothing.
-unsafe fn add(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: stack access on the calling state; strings are converted from copies of the
-    // arguments so the caller's values are left untouched.
-    unsafe {
-        let target = check_buffer(lua, 1)?;
-        let top = lua_gettop(lua);
+fn add(stack: &mut Stack) -> Outcome {
+    let top = stack.top();
+    let before = {
+        let target = open_buffer(stack, 1)?;
         if top < 2 {
-            return Err(Failure::Arg(2, "string, number or buffer expected, got no value".to_owned()));
+            return Err(Failure::argument(2, format_args!("string, number or buffer expected, got no value")));
         }
         for index in 2..=top {
-            match lua_type(lua, index) {
-                LUA_TSTRING | LUA_TNUMBER => {}
-                _ => {
-                    let Some(source) = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE) else {
-                        return Err(api::expected(lua, index, "string, number or buffer"));
-                    };
-                    let source = open_buffer(index, (*source).raw)?;
-                    if source == target {
-                        return Err(Failure::Arg(index, "cannot add a buffer to itself".to_owned()));
-                    }
-                }
+            if let Kind::String | Kind::Number = stack.kind(index) {
+                continue;
             }
-        }
-        let before = ffi::evbuffer_length(target);
-        for index in 2..=top {
-            let status = if lua_type(lua, index) == LUA_TUSERDATA {
-                let source = api::test_userdata::<BufferUserdata>(lua, index, BUFFER_TYPE).map_or(std::ptr::null_mut(), |s| (*s).raw);
-                ffi::evbuffer_add_buffer(target, source)
-            } else {
-                lua_pushvalue(lua, index);
-                let mut length = 0usize;
-                let data = lua_tolstring(lua, -1, &mut length);
-                let status = ffi::evbuffer_add(target, std::slice::from_raw_parts(data as *const u8, length));
-                lua_pop(lua, 1);
-                status
+            let Some(source) = stack.test_userdata::<BufferUserdata>(index) else {
+                return Err(Failure::expected(stack, index, "string, number or buffer"));
             };
-            if status != 0 {
-                return Err(refused("add to the buffer"));
+            let source = source.view().ok_or_else(|| closed(index))?;
+            if source.is(target) {
+                return Err(Failure::argument(index, format_args!("cannot add a buffer to itself")));
             }
         }
-        let added = ffi::evbuffer_length(target) - before;
-        lua_pushinteger(lua, added as lua_Integer);
+        target.len()
+    };
+    for index in 2..=top {
+        let added = match stack.kind(index) {
+            Kind::String => open_buffer(stack, 1)?.add(stack.string_bytes(index).unwrap_or_default()),
+            Kind::Number => {
+                // Formatting a number makes a Lua string, which may run a finalizer: the
+                // buffers are looked up again afterwards.
+                stack.push_number_as_string(index)?;
+                let added = open_buffer(stack, 1)?.add(stack.string_bytes(-1).unwrap_or_default());
+                stack.pop(1);
+                added
+            }
+            _ => open_buffer(stack, 1)?.add_buffer(open_buffer(stack, index)?),
+        };
+        if !added {
+            return Err(refused("buf:add", "add to the buffer"));
+        }
     }
-    Ok(1)
+    let after = open_buffer(stack, 1)?.len();
+    stack.push_integer(after.saturating_sub(before) as i64);
+    Ok(Returns::Values(1))
 }
 
-unsafe fn length(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open.
-    unsafe {
-        let raw = check_buffer(lua, 1)?;
-        lua_pushinteger(lua, ffi::evbuffer_length(raw) as lua_Integer);
-    }
-    Ok(1)
+/// `buf:length()` and `#buf`
+fn length(stack: &mut Stack) -> Outcome {
+    let length = open_buffer(stack, 1)?.len();
+    stack.push_integer(length as i64);
+    Ok(Returns::Values(1))
 }
 
 /// The byte window `get_data` reads: (offset, length), both within `total`.
@@ -145,140 +159,109 @@ unsafe fn length(lua: *mut lua_State) -> LuaResult<c_int> {
 /// `begin` is 1-based, negative counts from the end (-1 is the last byte); a negative `len`
 /// means "to the end". Everything is clamped to the buffer.
 fn window(total: usize, begin: Option<i64>, len: i64) -> (usize, usize) {
-    let total_i = total as i64;
+    let total = total as i64;
     let start = match begin {
         None => 0,
-        Some(b) if b < 0 => (total_i + b).max(0),
+        Some(b) if b < 0 => (total + b).max(0),
         Some(b) => (b - 1).max(0),
     }
-    .min(total_i);
-    let wanted = if len < 0 { total_i } else { len };
-    let count = wanted.min(total_i - start);
+    .min(total);
+    let wanted = if len < 0 { total } else { len };
+    let count = wanted.min(total - start);
     (start as usize, count as usize)
 }
 
-unsafe fn get_data(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open; the copy stays within its length.
-    unsafe {
-        let raw = check_buffer(lua, 1)?;
-        let total = ffi::evbuffer_length(raw);
-        let (offset, count) = match lua_gettop(lua) {
+/// `buf:get_data([begin,] [len])` and `tostring(buf)`: a copy, nothing consumed.
+fn get_data(stack: &mut Stack) -> Outcome {
+    let (offset, count) = {
+        let total = open_buffer(stack, 1)?.len();
+        match stack.top() {
             1 => (0, total),
-            2 => window(total, None, api::check_integer(lua, 2)?),
-            _ => {
-                let begin = api::check_integer(lua, 2)?;
-                window(total, Some(begin), api::check_integer(lua, 3)?)
-            }
-        };
-        // Straight from libevent's memory into the Lua string: the one copy Lua forces.
-        push_bytes(lua, ffi::evbuffer_front(raw, offset + count).get(offset..).unwrap_or_default());
-    }
-    Ok(1)
-}
-
-unsafe fn readline(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open.
-    unsafe {
-        let raw = check_buffer(lua, 1)?;
-        let Some((line, eol)) = ffi::evbuffer_find_line(raw) else {
-            return Ok(0);
-        };
-        push_bytes(lua, ffi::evbuffer_front(raw, line));
-        if ffi::evbuffer_drain(raw, line + eol) != 0 {
-            return Err(refused("consume a line"));
+            2 => window(total, None, stack.integer(2)?),
+            _ => window(total, Some(stack.integer(2)?), stack.integer(3)?),
         }
-        Ok(1)
-    }
+    };
+    stack.return_bytes(count, |stack, out| Ok(open_buffer(stack, 1)?.copy_out(offset, out)))
 }
 
-unsafe fn drain(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open.
-    unsafe {
-        let raw = check_buffer(lua, 1)?;
-        let count = api::check_integer(lua, 2)?;
-        // Negative means everything; libevent clamps a count past the end to the length.
-        if ffi::evbuffer_drain(raw, usize::try_from(count).unwrap_or(usize::MAX)) != 0 {
-            return Err(refused("drain the buffer"));
+/// `buf:readline()`: the next line without its end, consumed; nil when no line end is there yet.
+fn readline(stack: &mut Stack) -> Outcome {
+    let Some((line, end)) = open_buffer(stack, 1)?.find_line() else { return Ok(Returns::Values(0)) };
+    stack.return_bytes(line, |stack, out| {
+        let buffer = open_buffer(stack, 1)?;
+        let taken = buffer.remove(out).ok_or_else(|| refused("buf:readline", "consume a line"))?;
+        if !buffer.drain(end) {
+            return Err(refused("buf:readline", "consume a line"));
         }
-    }
-    Ok(0)
+        Ok(taken)
+    })
 }
 
-unsafe fn read(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open; a bad fd only makes read(2) fail with -1.
-    unsafe {
-        let raw = check_buffer(lua, 1)?;
-        let fd = crate::fd::check_fd(lua, 2)?;
-        let len = api::check_integer(lua, 3)?;
-        let len = if len < 0 { -1 } else { len.min(c_int::MAX as i64) as c_int };
-        let result = ffi::evbuffer_read(raw, fd, len);
-        lua_pushinteger(lua, result as lua_Integer);
+/// `buf:drain(n)`
+fn drain(stack: &mut Stack) -> Outcome {
+    let buffer = open_buffer(stack, 1)?;
+    let count = stack.integer(2)?;
+    // Negative means everything; libevent clamps a count past the end to the length.
+    if !buffer.drain(usize::try_from(count).unwrap_or(usize::MAX)) {
+        return Err(refused("buf:drain", "drain the buffer"));
     }
-    Ok(1)
+    Ok(Returns::Values(0))
 }
 
-unsafe fn write(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the buffer is checked open; a bad fd only makes write(2) fail with -1.
-    unsafe {
-        let raw = check_buffer(lua, 1)?;
-        let fd = crate::fd::check_fd(lua, 2)?;
-        let result = ffi::evbuffer_write(raw, fd);
-        lua_pushinteger(lua, result as lua_Integer);
-    }
-    Ok(1)
+/// `buf:read(fd, len)`
+fn read(stack: &mut Stack) -> Outcome {
+    open_buffer(stack, 1)?;
+    // The fd before the buffer is borrowed: a socket's getfd method is Lua code.
+    let fd = stack.fd(2)?;
+    let len = stack.integer(3)?;
+    let len = if len < 0 { -1 } else { len.min(c_int::MAX as i64) as c_int };
+    let result = open_buffer(stack, 1)?.read(fd, len);
+    stack.push_integer(result as i64);
+    Ok(Returns::Values(1))
 }
 
-unsafe fn close(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: the userdata is checked against our metatable.
-    unsafe {
-        let userdata = api::check_userdata::<BufferUserdata>(lua, 1, BUFFER_TYPE, "buffer")?;
-        (*userdata).close();
-    }
-    Ok(0)
+/// `buf:write(fd)`
+fn write(stack: &mut Stack) -> Outcome {
+    open_buffer(stack, 1)?;
+    let fd = stack.fd(2)?;
+    let result = open_buffer(stack, 1)?.write(fd);
+    stack.push_integer(result as i64);
+    Ok(Returns::Values(1))
 }
 
-unsafe fn collect(lua: *mut lua_State) -> LuaResult<c_int> {
-    // SAFETY: as for close, but silent on foreign values (only Lua calls __gc).
-    unsafe {
-        if let Some(userdata) = api::test_userdata::<BufferUserdata>(lua, 1, BUFFER_TYPE) {
-            (*userdata).close();
-        }
-    }
-    Ok(0)
+/// `buf:close()`
+fn close(stack: &mut Stack) -> Outcome {
+    stack.userdata::<BufferUserdata>(1)?.close();
+    Ok(Returns::Values(0))
 }
 
-lua_function!(lua_new => new);
-lua_function!(lua_add => add);
-lua_function!(lua_length => length);
-lua_function!(lua_get_data => get_data);
-lua_function!(lua_readline => readline);
-lua_function!(lua_drain => drain);
-lua_function!(lua_read => read);
-lua_function!(lua_write => write);
-lua_function!(lua_close => close);
-lua_function!(lua_collect => collect);
-
-/// Registers the buffer metatable.
-pub unsafe fn register(lua: *mut lua_State) {
-    // SAFETY: table construction during luaopen.
-    unsafe {
-        api::register_metatable(
-            lua,
-            BUFFER_TYPE,
-            &[
-                (c"add", lua_add),
-                (c"length", lua_length),
-                (c"get_data", lua_get_data),
-                (c"readline", lua_readline),
-                (c"drain", lua_drain),
-                (c"read", lua_read),
-                (c"write", lua_write),
-                (c"close", lua_close),
-            ],
-            &[(c"__gc", lua_collect), (c"__len", lua_length), (c"__tostring", lua_get_data)],
-        );
+/// `__gc`: as close, silent on anything else.
+fn collect(stack: &mut Stack) -> Outcome {
+    if let Some(buffer) = stack.test_userdata::<BufferUserdata>(1) {
+        buffer.close();
     }
+    Ok(Returns::Values(0))
 }
+
+pub static TYPE: TypeSpec = TypeSpec {
+    name: BufferUserdata::NAME,
+    key: BufferUserdata::KEY,
+    methods: &[&[
+        (c"add", lua_function!(add)),
+        (c"length", lua_function!(length)),
+        (c"get_data", lua_function!(get_data)),
+        (c"readline", lua_function!(readline)),
+        (c"drain", lua_function!(drain)),
+        (c"read", lua_function!(read)),
+        (c"write", lua_function!(write)),
+        (c"close", lua_function!(close)),
+    ]],
+    metamethods: &[
+        (c"__gc", lua_function!(collect)),
+        (c"__len", lua_function!(length)),
+        (c"__tostring", lua_function!(get_data)),
+    ],
+};
 
 #[cfg(test)]
 mod tests {

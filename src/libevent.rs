@@ -1,0 +1,486 @@
+//! Handles on libevent's objects that make the calls the type files need safe, with what each
+//! needs to stay valid stated once, here.
+//!
+//! - [`EventBase`] owns a base and frees it when dropped.
+//! - [`Event`] is libevent's `struct event` itself, kept inside the object that owns it (an
+//!   event userdata); registering and removing it take the base as proof that it is alive.
+//! - [`BufferRef`] and [`BuffereventRef`] are borrowed views, valid for a lifetime the owner
+//!   proves when it makes one (their constructors are the `unsafe` part).
+
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, c_short, c_void, CStr};
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ptr::{self, NonNull};
+
+use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
+use crate::lua::Micros;
+use crate::os::{self, Errno};
+
+fn to_timeval(micros: Micros) -> ffi::timeval {
+    ffi::timeval { tv_sec: (micros / 1_000_000) as _, tv_usec: (micros % 1_000_000) as _ }
+}
+
+fn timeval_ptr(timeval: &Option<ffi::timeval>) -> *const ffi::timeval {
+    timeval.as_ref().map_or(ptr::null(), |t| t as *const _)
+}
+
+/// The version string of the libevent in use, e.g. "2.1.12-stable".
+pub fn version() -> &'static str {
+    // SAFETY: event_get_version returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(ffi::event_get_version()) }.to_str().unwrap_or("?")
+}
+
+/// Whether the `struct event` these bindings were made with has the size of the one in the
+/// libevent loaded at run time (events live inside Lua userdata, sized at build time).
+pub fn event_layout_matches() -> bool {
+    // SAFETY: no preconditions.
+    std::mem::size_of::<ffi::event>() == unsafe { ffi::event_get_struct_event_size() }
+}
+
+// ------------------------------------------------------------------------ event base ----
+
+/// An event base, owned.
+pub struct EventBase(NonNull<event_base>);
+
+impl EventBase {
+    /// A new base. On epoll it batches changes (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): an event
+    /// switching between EV_READ and EV_WRITE from its callback then costs one epoll_ctl(MOD) at
+    /// the next dispatch instead of a DEL and an ADD at once, which is most of the cost of a
+    /// request/response loop. libevent's documented caveat: fds cloned with dup() and watched
+    /// through both numbers can confuse it.
+    ///
+    /// Fails (with errno where the system set it) when out of descriptors or memory.
+    pub fn new() -> Result<EventBase, Option<Errno>> {
+        // libevent treats failing to make its signal socketpair as fatal and exits the process,
+        // so the descriptors a base needs are tried first.
+        os::probe_base_descriptors().map_err(Some)?;
+        Errno::clear();
+        // SAFETY: the config is made, used and freed here; libevent copies what it needs.
+        let base = unsafe {
+            let config = ffi::event_config_new();
+            if config.is_null() {
+                return Err(Errno::set());
+            }
+            ffi::event_config_set_flag(config, ffi::event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST as _);
+            let base = ffi::event_base_new_with_config(config);
+            ffi::event_config_free(config);
+            base
+        };
+        NonNull::new(base).map(EventBase).ok_or_else(Errno::set)
+    }
+
+    fn raw(&self) -> *mut event_base {
+        self.0.as_ptr()
+    }
+
+    /// Runs the loop: 0 when it exited normally, 1 when no events were left, -1 on error.
+    pub fn dispatch(&self) -> c_int {
+        // SAFETY: the base is alive while `self` is.
+        unsafe { ffi::event_base_loop(self.raw(), 0) }
+    }
+
+    /// Makes a running loop return after the current callback.
+    pub fn break_loop(&self) {
+        // SAFETY: as for dispatch.
+        unsafe { ffi::event_base_loopbreak(self.raw()) };
+    }
+
+    /// Makes the loop return after `after` (or once the current callbacks have run). 0 on success.
+    pub fn exit_loop(&self, after: Option<Micros>) -> c_int {
+        let timeval = after.map(to_timeval);
+        // SAFETY: as for dispatch; libevent copies the timeval.
+        unsafe { ffi::event_base_loopexit(self.raw(), timeval_ptr(&timeval)) }
+    }
+
+    /// The backend's name ("epoll", "poll", "select", "kqueue", ...).
+    pub fn method(&self) -> &'static str {
+        // SAFETY: as for dispatch; the name is a static string of the backend.
+        unsafe { CStr::from_ptr(ffi::event_base_get_method(self.raw())) }.to_str().unwrap_or("?")
+    }
+}
+
+impl Drop for EventBase {
+    fn drop(&mut self) {
+        // SAFETY: the last owner is going away, so no event or bufferevent refers to the base
+        // any more. A bufferevent freed since the last loop round may still wait for its
+        // finalizer, which event_base_free skips (it would leak): one non-blocking round runs
+        // it first. No Lua callback runs in it (see LoopSlot: none is set).
+        unsafe {
+            ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int);
+            ffi::event_base_free(self.raw());
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ event ----
+
+/// The signature libevent calls plain events back with.
+pub type EventCallback = unsafe extern "C" fn(ffi::evutil_socket_t, c_short, *mut c_void);
+
+/// libevent's `struct event`, inside the object that owns it. All zeroes until assigned.
+#[repr(transparent)]
+pub struct Event(UnsafeCell<ffi::event>);
+
+impl Event {
+    pub fn unassigned() -> Event {
+        // SAFETY: an all-zero struct event is what libevent's own static initializers make:
+        // not assigned to any base, so every call below refuses it.
+        Event(UnsafeCell::new(unsafe { std::mem::zeroed() }))
+    }
+
+    fn raw(&self) -> *mut ffi::event {
+        self.0.get()
+    }
+
+    fn is_assigned_to(&self, base: &EventBase) -> bool {
+        // SAFETY: reads a field of our own struct event.
+        unsafe { ffi::event_get_base(self.raw()) == base.raw() }
+    }
+
+    /// Assigns the event (or re-targets it), always persistent. False when libevent refuses
+    /// the mask.
+    ///
+    /// # Safety
+    /// The event is not pending (never added, or deleted). `arg` stays valid for `callback`
+    /// until the event is deleted, and the event's own memory does not move or go until then.
+    pub unsafe fn assign(&self, base: &EventBase, fd: c_int, events: c_short, callback: EventCallback, arg: *const c_void) -> bool {
+        // SAFETY: per the contract; `base` is alive.
+        unsafe { ffi::event_assign(self.raw(), base.raw(), fd, events | EV_PERSIST, Some(callback), arg as *mut c_void) == 0 }
+    }
+
+    /// Registers the event with an optional timeout. Fails for an event not assigned to `base`.
+    pub fn add(&self, base: &EventBase, timeout: Option<Micros>) -> Result<(), Option<Errno>> {
+        if !self.is_assigned_to(base) {
+            return Err(None);
+        }
+        let timeval = timeout.map(to_timeval);
+        Errno::clear();
+        // SAFETY: assigned to `base`, which is alive; libevent copies the timeval.
+        match unsafe { ffi::event_add(self.raw(), timeval_ptr(&timeval)) } {
+            0 => Ok(()),
+            _ => Err(Errno::set()),
+        }
+    }
+
+    /// Removes the event from its base (nothing happens if it is not pending or not assigned
+    /// to `base`).
+    pub fn delete(&self, base: &EventBase) {
+        if self.is_assigned_to(base) {
+            // SAFETY: assigned to `base`, which is alive; deleting a non-pending event is a no-op.
+            unsafe { ffi::event_del(self.raw()) };
+        }
+    }
+
+    /// The fd (or signal number) the event is assigned to.
+    pub fn fd(&self) -> c_int {
+        // SAFETY: reads a field of our own struct event.
+        unsafe { ffi::event_get_fd(self.raw()) }
+    }
+
+    /// The mask the event is assigned with, without EV_PERSIST.
+    pub fn events(&self) -> c_short {
+        // SAFETY: as for fd.
+        unsafe { ffi::event_get_events(self.raw()) & !EV_PERSIST }
+    }
+}
+
+// ---------------------------------------------------------------------------- evbuffer ----
+
+/// A new, empty evbuffer, owned by the caller (free it with [`free_buffer`]). None when out of
+/// memory.
+pub fn new_buffer() -> Option<NonNull<evbuffer>> {
+    // SAFETY: no preconditions.
+    NonNull::new(unsafe { ffi::evbuffer_new() })
+}
+
+/// Frees an evbuffer made by [`new_buffer`].
+///
+/// # Safety
+/// `buffer` came from `new_buffer`, is freed once, and is not used afterwards.
+pub unsafe fn free_buffer(buffer: NonNull<evbuffer>) {
+    // SAFETY: per the contract.
+    unsafe { ffi::evbuffer_free(buffer.as_ptr()) }
+}
+
+/// A live evbuffer, for the lifetime `'a`.
+#[derive(Clone, Copy)]
+pub struct BufferRef<'a> {
+    raw: NonNull<evbuffer>,
+    _alive: PhantomData<&'a evbuffer>,
+}
+
+impl<'a> BufferRef<'a> {
+    /// # Safety
+    /// `raw` is a live evbuffer, and stays so for `'a`.
+    pub unsafe fn new(raw: NonNull<evbuffer>) -> BufferRef<'a> {
+        BufferRef { raw, _alive: PhantomData }
+    }
+
+    fn raw(self) -> *mut evbuffer {
+        self.raw.as_ptr()
+    }
+
+    pub fn as_non_null(self) -> NonNull<evbuffer> {
+        self.raw
+    }
+
+    pub fn is(self, other: BufferRef<'_>) -> bool {
+        self.raw == other.raw
+    }
+
+    pub fn len(self) -> usize {
+        // SAFETY: live for 'a (constructor).
+        unsafe { ffi::evbuffer_get_length(self.raw()) }
+    }
+
+    /// Appends a copy of `bytes`. False when libevent refuses (out of memory, or the end of a
+    /// bufferevent's input buffer, which only its socket fills).
+    pub fn add(self, bytes: &[u8]) -> bool {
+        // SAFETY: live (constructor); libevent copies the bytes.
+        unsafe { ffi::evbuffer_add(self.raw(), bytes.as_ptr() as *const c_void, bytes.len()) == 0 }
+    }
+
+    /// Moves every byte of `from` to the end of this buffer. False when libevent refuses, and
+    /// for a buffer added to itself.
+    pub fn add_buffer(self, from: BufferRef<'_>) -> bool {
+        // SAFETY: both live (constructors) and distinct.
+        !self.is(from) && unsafe { ffi::evbuffer_add_buffer(self.raw(), from.raw()) == 0 }
+    }
+
+    /// Copies bytes from position `offset` into `out` without consuming them; returns how many.
+    /// Reads libevent's chunks in place (evbuffer_peek): no allocation, and it works on a
+    /// bufferevent's output buffer too, whose frozen start evbuffer_copyout refuses.
+    pub fn copy_out(self, offset: usize, out: &mut [MaybeUninit<u8>]) -> usize {
+        let count = out.len().min(self.len().saturating_sub(offset));
+        let mut copied = 0;
+        while copied < count {
+            let mut position = MaybeUninit::<ffi::evbuffer_ptr>::zeroed();
+            let mut chunks: [MaybeUninit<ffi::iovec>; 8] = [MaybeUninit::zeroed(); 8];
+            // SAFETY: live (constructor); the position is within the buffer (offset + copied <
+            // len), and evbuffer_peek fills at most 8 iovecs pointing into the buffer's chunks,
+            // which stay put until the buffer is next changed (not before this loop ends).
+            let filled = unsafe {
+                let set = ffi::evbuffer_ptr_set(self.raw(), position.as_mut_ptr(), offset + copied, ffi::evbuffer_ptr_how_EVBUFFER_PTR_SET);
+                if set != 0 {
+                    break;
+                }
+                let needed = ffi::evbuffer_peek(self.raw(), (count - copied) as isize, position.as_mut_ptr(), chunks.as_mut_ptr() as *mut ffi::iovec, 8);
+                needed.clamp(0, 8) as usize
+            };
+            if filled == 0 {
+                break;
+            }
+            for chunk in &chunks[..filled] {
+                // SAFETY: written by evbuffer_peek above (`filled` of them).
+                let chunk = unsafe { chunk.assume_init() };
+                let take = chunk.iov_len.min(count - copied);
+                // SAFETY: the chunk holds `iov_len` readable bytes; `out` has room past `copied`.
+                unsafe { ptr::copy_nonoverlapping(chunk.iov_base as *const u8, out.as_mut_ptr().add(copied) as *mut u8, take) };
+                copied += take;
+            }
+        }
+        copied
+    }
+
+    /// Moves the first bytes into `out`, consuming them; returns how many. None when libevent
+    /// refuses to consume them (a bufferevent's output buffer).
+    pub fn remove(self, out: &mut [MaybeUninit<u8>]) -> Option<usize> {
+        if out.is_empty() {
+            return Some(0);
+        }
+        // SAFETY: live (constructor); libevent writes at most `out.len()` bytes.
+        let removed = unsafe { ffi::evbuffer_remove(self.raw(), out.as_mut_ptr() as *mut c_void, out.len()) };
+        usize::try_from(removed).ok()
+    }
+
+    /// Where the next line ends (libevent's EOL_ANY: any run of CR and LF): the line's length
+    /// and the length of its end, or `None` when no line end is there yet.
+    pub fn find_line(self) -> Option<(usize, usize)> {
+        let mut eol_len = 0usize;
+        // SAFETY: live (constructor); a null start searches from the beginning.
+        let found = unsafe {
+            ffi::evbuffer_search_eol(self.raw(), ptr::null_mut(), &mut eol_len, ffi::evbuffer_eol_style_EVBUFFER_EOL_ANY)
+        };
+        usize::try_from(found.pos).ok().map(|line| (line, eol_len))
+    }
+
+    /// Removes the first `count` bytes (all of them when there are fewer). False when libevent
+    /// refuses: a bufferevent's output buffer gives its data only to its socket.
+    pub fn drain(self, count: usize) -> bool {
+        // SAFETY: live (constructor).
+        unsafe { ffi::evbuffer_drain(self.raw(), count) == 0 }
+    }
+
+    /// Reads up to `len` bytes from `fd` (a negative `len` lets libevent choose): bytes read,
+    /// 0 at end of file, -1 on error.
+    pub fn read(self, fd: c_int, len: c_int) -> c_int {
+        // SAFETY: live (constructor); a bad fd only makes read(2) fail.
+        unsafe { ffi::evbuffer_read(self.raw(), fd, len) }
+    }
+
+    /// Writes as much as `fd` takes, draining it: bytes written or -1.
+    pub fn write(self, fd: c_int) -> c_int {
+        // SAFETY: live (constructor); a bad fd only makes write(2) fail.
+        unsafe { ffi::evbuffer_write(self.raw(), fd) }
+    }
+}
+
+// ------------------------------------------------------------------------- bufferevent ----
+
+/// The read/write callback signature of bufferevents.
+pub type BuffereventDataCallback = unsafe extern "C" fn(*mut ffi::bufferevent, *mut c_void);
+/// The event (error, end of file, timeout) callback signature of bufferevents.
+pub type BuffereventEventCallback = unsafe extern "C" fn(*mut ffi::bufferevent, c_short, *mut c_void);
+/// The signature of evbuffer change callbacks.
+pub type BufferChangeCallback = unsafe extern "C" fn(*mut evbuffer, *const ffi::evbuffer_cb_info, *mut c_void);
+
+/// A socket bufferevent on `base` that leaves the fd open when freed, with its three callbacks
+/// set. None (with errno where set) on failure.
+///
+/// # Safety
+/// `arg` stays valid for the callbacks until the bufferevent is freed with
+/// [`free_bufferevent`], which must happen before `base` goes.
+pub unsafe fn new_bufferevent(
+    base: &EventBase,
+    fd: c_int,
+    read: BuffereventDataCallback,
+    write: BuffereventDataCallback,
+    event: BuffereventEventCallback,
+    arg: *const c_void,
+) -> Result<NonNull<ffi::bufferevent>, Option<Errno>> {
+    Errno::clear();
+    // SAFETY: `base` is alive; options 0 means no BEV_OPT_CLOSE_ON_FREE.
+    let raw = NonNull::new(unsafe { ffi::bufferevent_socket_new(base.raw(), fd, 0) }).ok_or_else(Errno::set)?;
+    // SAFETY: just made; `arg` per the contract.
+    unsafe { ffi::bufferevent_setcb(raw.as_ptr(), Some(read), Some(write), Some(event), arg as *mut c_void) };
+    Ok(raw)
+}
+
+/// Frees a bufferevent; safe inside its own callbacks (libevent holds a reference while it
+/// runs them and clears the callbacks at once, so none fires afterwards).
+///
+/// # Safety
+/// `raw` came from [`new_bufferevent`], is freed once and not used afterwards.
+pub unsafe fn free_bufferevent(raw: NonNull<ffi::bufferevent>) {
+    // SAFETY: per the contract.
+    unsafe { ffi::bufferevent_free(raw.as_ptr()) }
+}
+
+/// A live bufferevent, for the lifetime `'a`.
+#[derive(Clone, Copy)]
+pub struct BuffereventRef<'a> {
+    raw: NonNull<ffi::bufferevent>,
+    _alive: PhantomData<&'a ffi::bufferevent>,
+}
+
+impl<'a> BuffereventRef<'a> {
+    /// # Safety
+    /// `raw` is a live bufferevent, and stays so for `'a`.
+    pub unsafe fn new(raw: NonNull<ffi::bufferevent>) -> BuffereventRef<'a> {
+        BuffereventRef { raw, _alive: PhantomData }
+    }
+
+    pub fn raw(self) -> *mut ffi::bufferevent {
+        self.raw.as_ptr()
+    }
+
+    pub fn input(self) -> BufferRef<'a> {
+        // SAFETY: live (constructor); a bufferevent's buffers live as long as it does.
+        unsafe { BufferRef::new(NonNull::new_unchecked(ffi::bufferevent_get_input(self.raw()))) }
+    }
+
+    pub fn output(self) -> BufferRef<'a> {
+        // SAFETY: as for input.
+        unsafe { BufferRef::new(NonNull::new_unchecked(ffi::bufferevent_get_output(self.raw()))) }
+    }
+
+    pub fn fd(self) -> c_int {
+        // SAFETY: live (constructor).
+        unsafe { ffi::bufferevent_getfd(self.raw()) }
+    }
+
+    /// 0 on success.
+    pub fn enable(self, events: c_short) -> c_int {
+        // SAFETY: live (constructor).
+        unsafe { ffi::bufferevent_enable(self.raw(), events) }
+    }
+
+    /// 0 on success.
+    pub fn disable(self, events: c_short) -> c_int {
+        // SAFETY: live (constructor).
+        unsafe { ffi::bufferevent_disable(self.raw(), events) }
+    }
+
+    /// EV_READ, EV_WRITE or both: what is enabled, whatever libevent has suspended.
+    pub fn enabled(self) -> c_short {
+        // SAFETY: live (constructor).
+        unsafe { ffi::bufferevent_get_enabled(self.raw()) }
+    }
+
+    pub fn is_reading(self) -> bool {
+        self.enabled() & EV_READ != 0
+    }
+
+    pub fn set_watermark(self, events: c_short, low: usize, high: usize) {
+        // SAFETY: live (constructor).
+        unsafe { ffi::bufferevent_setwatermark(self.raw(), events, low, high) }
+    }
+
+    /// The read watermarks: (low, high), 0 meaning none.
+    pub fn read_watermarks(self) -> (usize, usize) {
+        let (mut low, mut high) = (0usize, 0usize);
+        // SAFETY: live (constructor); libevent writes both sizes.
+        unsafe { ffi::bufferevent_getwatermark(self.raw(), EV_READ, &mut low, &mut high) };
+        (low, high)
+    }
+
+    /// Read and write timeouts; `None` disables one. 0 on success.
+    pub fn set_timeouts(self, read: Option<Micros>, write: Option<Micros>) -> c_int {
+        let (read, write) = (read.map(to_timeval), write.map(to_timeval));
+        // SAFETY: live (constructor); libevent copies the timevals.
+        unsafe { ffi::bufferevent_set_timeouts(self.raw(), timeval_ptr(&read), timeval_ptr(&write)) }
+    }
+
+    /// Schedules the read callback for the next loop round (it still needs the read low
+    /// watermark). A deferred callback holds a reference on the bufferevent, and freeing it
+    /// clears the callbacks, so the call never reaches a freed one.
+    pub fn trigger_read_later(self) {
+        // SAFETY: live (constructor).
+        unsafe {
+            ffi::bufferevent_trigger(self.raw(), EV_READ, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+        }
+    }
+
+    /// Adds an enabled change callback to the input buffer. None when out of memory.
+    ///
+    /// # Safety
+    /// `arg` stays valid for `callback` until the entry is removed with
+    /// [`BuffereventRef::remove_input_callback`].
+    pub unsafe fn add_input_callback(self, callback: BufferChangeCallback, arg: *const c_void) -> Option<NonNull<ffi::evbuffer_cb_entry>> {
+        // SAFETY: live (constructor); `arg` per the contract.
+        NonNull::new(unsafe { ffi::evbuffer_add_cb(self.input().raw(), Some(callback), arg as *mut c_void) })
+    }
+
+    /// Turns an input change callback on or off without removing it.
+    ///
+    /// # Safety
+    /// `entry` came from `add_input_callback` on this bufferevent and was not removed.
+    pub unsafe fn set_input_callback_enabled(self, entry: NonNull<ffi::evbuffer_cb_entry>, enabled: bool) {
+        // SAFETY: per the contract.
+        unsafe {
+            if enabled {
+                ffi::evbuffer_cb_set_flags(self.input().raw(), entry.as_ptr(), ffi::EVBUFFER_CB_ENABLED);
+            } else {
+                ffi::evbuffer_cb_clear_flags(self.input().raw(), entry.as_ptr(), ffi::EVBUFFER_CB_ENABLED);
+            }
+        }
+    }
+
+    /// # Safety
+    /// As for `set_input_callback_enabled`; the entry is not used afterwards.
+    pub unsafe fn remove_input_callback(self, entry: NonNull<ffi::evbuffer_cb_entry>) {
+        // SAFETY: per the contract.
+        unsafe { ffi::evbuffer_remove_cb_entry(self.input().raw(), entry.as_ptr()) };
+    }
+}

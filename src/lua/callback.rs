@@ -1,0 +1,261 @@
+//! Calling Lua from libevent's callbacks, which run inside `base:loop()`.
+//!
+//! `base:loop()` keeps two slots on its own stack for the callbacks it runs: the message handler
+//! (a traceback), pushed once per loop instead of once per callback, and the error slot, where
+//! the first error a callback raised waits for the loop to raise it again. A [`LoopSlot`] holds
+//! where those are while the loop runs, and nowhere else can a callback find the Lua state: so
+//! no callback can touch a state whose loop has returned.
+//!
+//! Callbacks run under libevent's frames: nothing here raises. Arguments are pushed with
+//! operations that allocate nothing, the Lua function runs under `lua_pcall`, and results are
+//! read in place before the stack is restored.
+
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::ptr::NonNull;
+
+use super::protected::{protected, push_handler, Op};
+use super::raw::{self, *};
+use super::stack::{Address, Kind, Ref};
+use super::weak::WeakTable;
+use super::Stack;
+
+/// Where a running loop keeps what its callbacks need.
+#[derive(Clone, Copy)]
+struct LoopFrame {
+    state: NonNull<lua_State>,
+    /// Absolute index of the message handler.
+    handler: c_int,
+    /// Absolute index of the error slot: nil until a callback fails.
+    error: c_int,
+}
+
+/// The loop frame of a base while its loop runs; empty otherwise.
+pub struct LoopSlot(Cell<Option<LoopFrame>>);
+
+/// How a callback call went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Called<R> {
+    /// Not called: no loop is running, or the callback is gone.
+    Skipped,
+    /// It raised an error, now in the loop's error slot (unless an earlier one is there).
+    Raised,
+    /// It returned; `R` is what `read` made of its results.
+    Returned(R),
+}
+
+/// How a loop ended, as far as its callbacks are concerned.
+pub enum LoopEnd {
+    /// No callback failed.
+    Clean,
+    /// A callback failed; its error (a string with a traceback) is on top of the stack.
+    Failed,
+}
+
+impl Default for LoopSlot {
+    fn default() -> LoopSlot {
+        LoopSlot(Cell::new(None))
+    }
+}
+
+impl LoopSlot {
+    pub fn is_running(&self) -> bool {
+        self.0.get().is_some()
+    }
+
+    /// Runs `body` (libevent's loop) with the frame set up on `stack` for callbacks. Afterwards
+    /// the frame's two slots are gone from the stack, and the first error a callback raised,
+    /// if any, is on top instead ([`LoopEnd::Failed`]).
+    pub fn run<R>(&self, stack: &mut Stack, body: impl FnOnce() -> R) -> (R, LoopEnd) {
+        let state = stack.state();
+        // SAFETY: two pushes that allocate nothing (see push_handler); a body has room.
+        let handler = unsafe {
+            push_handler(state);
+            lua_pushnil(state);
+            lua_gettop(state) - 1
+        };
+        // SAFETY: Lua never calls a C function with a null state.
+        let frame = LoopFrame { state: unsafe { NonNull::new_unchecked(state) }, handler, error: handler + 1 };
+        // Cleared on the way out even if `body` panics: a later callback must not find a
+        // frame whose stack is gone.
+        struct Clear<'a>(&'a LoopSlot);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                self.0 .0.set(None);
+            }
+        }
+        self.0.set(Some(frame));
+        let clear = Clear(self);
+        let result = body();
+        drop(clear);
+        let end = if stack.kind(frame.error) != Kind::Nil {
+            stack.push_value(frame.error);
+            // SAFETY: moves the error below the frame's slots, then drops them.
+            unsafe {
+                lua_replace(state, handler);
+                lua_settop(state, handler);
+            }
+            LoopEnd::Failed
+        } else {
+            stack.set_top(handler - 1);
+            LoopEnd::Clean
+        };
+        (result, end)
+    }
+
+    /// Calls a Lua function on the running loop's state: `arguments` pushes the function and
+    /// its arguments and says how many arguments there are (`None`: do not call); `read` sees
+    /// the `results` values it returned. The stack is as before afterwards.
+    pub fn call<R>(
+        &self,
+        arguments: impl FnOnce(&mut Arguments) -> Option<c_int>,
+        results: c_int,
+        read: impl FnOnce(&Results) -> R,
+    ) -> Called<R> {
+        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let state = frame.state.as_ptr();
+        // SAFETY: the frame is set only while its loop runs (see `run`), and callbacks run
+        // inside that loop, on its state, inside the loop's C frame: LUA_MINSTACK slots were
+        // free there and the loop used two, more than any callback pushes.
+        unsafe {
+            let top = lua_gettop(state);
+            let Some(count) = arguments(&mut Arguments { state }) else {
+                lua_settop(state, top);
+                return Called::Skipped;
+            };
+            if lua_pcall(state, count, results, frame.handler) != LUA_OK {
+                frame.keep_first_error();
+                lua_settop(state, top);
+                return Called::Raised;
+            }
+            let result = read(&Results { state, first: top + 1 });
+            lua_settop(state, top);
+            Called::Returned(result)
+        }
+    }
+
+    /// Releases a registry reference from inside a callback. Should Lua raise while doing so
+    /// (out of memory), the error is recorded as a callback's would be.
+    pub fn unreference(&self, reference: Ref) -> Called<()> {
+        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let state = frame.state.as_ptr();
+        // SAFETY: as in `call`; the operation runs under lua_pcall.
+        unsafe {
+            let top = lua_gettop(state);
+            let mut op = Op::Unreference { reference: reference.raw() };
+            let outcome = protected(state, &mut op, 0, 0);
+            if outcome.is_err() {
+                frame.keep_first_error();
+            }
+            lua_settop(state, top);
+            if outcome.is_err() {
+                Called::Raised
+            } else {
+                Called::Returned(())
+            }
+        }
+    }
+}
+
+impl LoopFrame {
+    /// Moves the error value on top into the error slot, unless an earlier error is there.
+    unsafe fn keep_first_error(self) {
+        let state = self.state.as_ptr();
+        // SAFETY: an error value is on top (caller); lua_replace allocates nothing.
+        unsafe {
+            if lua_type(state, self.error) == LUA_TNIL {
+                lua_replace(state, self.error);
+            } else {
+                lua_pop(state, 1);
+            }
+        }
+    }
+}
+
+/// Pushing a callback's function and arguments: only operations that allocate nothing.
+pub struct Arguments {
+    state: *mut lua_State,
+}
+
+impl Arguments {
+    pub fn push_ref(&mut self, reference: Ref) {
+        // SAFETY: a raw registry read (see LoopSlot::call for the room on the stack).
+        unsafe { lua_rawgeti(self.state, LUA_REGISTRYINDEX, reference.raw() as lua_Integer) };
+    }
+
+    pub fn push_integer(&mut self, value: i64) {
+        // SAFETY: numbers allocate nothing.
+        unsafe { lua_pushinteger(self.state, value as lua_Integer) };
+    }
+
+    /// Pushes `weak[address]`; returns its type.
+    pub fn push_weak_entry(&mut self, table: &WeakTable, address: Address) -> Kind {
+        // SAFETY: raw reads with a light-userdata key.
+        Kind::of(unsafe { table.push_entry(self.state, address.0) })
+    }
+
+    /// Pushes `slot` of the table held as user value by the userdata on top; returns its type.
+    pub fn push_user_value_field(&mut self, slot: i64) -> Kind {
+        // SAFETY: reading a user value and a raw integer key allocates nothing.
+        unsafe {
+            if lua_getuservalue(self.state, -1) != LUA_TTABLE {
+                lua_pop(self.state, 1);
+                lua_pushnil(self.state);
+                return Kind::Nil;
+            }
+            let kind = Kind::of(lua_rawgeti(self.state, -1, slot as lua_Integer));
+            lua_remove(self.state, -2);
+            kind
+        }
+    }
+
+    /// Moves the top value below the one under it (a function fetched after its argument).
+    pub fn swap_top(&mut self) {
+        // SAFETY: two values are on the stack (callers push them).
+        unsafe { lua_insert(self.state, -2) };
+    }
+}
+
+/// What a callback returned, in place on the stack.
+pub struct Results {
+    state: *mut lua_State,
+    first: c_int,
+}
+
+impl Results {
+    fn index(&self, n: c_int) -> c_int {
+        self.first + n - 1
+    }
+
+    /// The type of result `n` (1-based).
+    pub fn kind(&self, n: c_int) -> Kind {
+        // SAFETY: the results are on the stack while `read` runs.
+        Kind::of(unsafe { lua_type(self.state, self.index(n)) })
+    }
+
+    pub fn type_name(&self, n: c_int) -> &'static str {
+        // SAFETY: as for kind.
+        unsafe { raw::type_name(self.state, self.index(n)) }
+    }
+
+    pub fn integer(&self, n: c_int) -> Option<i64> {
+        // SAFETY: as for kind; converting never raises.
+        unsafe { raw::to_integer(self.state, self.index(n)) }
+    }
+
+    pub fn number(&self, n: c_int) -> Option<f64> {
+        // SAFETY: as for kind.
+        unsafe { raw::to_number(self.state, self.index(n)) }
+    }
+}
+
+/// The message handler of callback calls: the error as a string plus a traceback of the
+/// callback. Raising here (out of memory) is caught by the `lua_pcall` it serves.
+pub(super) unsafe extern "C-unwind" fn traceback_handler(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a message handler, with the error value at index 1.
+    unsafe {
+        raw::describe_error_value(state);
+        luaL_traceback(state, state, lua_tostring(state, -1), 1);
+        1
+    }
+}

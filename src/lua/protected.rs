@@ -1,0 +1,201 @@
+//! The Lua API calls that can raise, each run inside `lua_pcall`.
+//!
+//! Anything that allocates Lua memory can raise: out of memory, or (on Lua 5.1 to 5.3 and
+//! LuaJIT) the error of a `__gc` metamethod that the allocation's garbage-collection step ran.
+//! Raised over Rust frames, such an error is a `longjmp` that skips destructors, or on LuaJIT an
+//! unwind that `catch_unwind` turns into an abort. So each raising operation is one [`Op`],
+//! performed by [`run`] as a Lua C function under `lua_pcall`: an error ends in `lua_pcall`'s
+//! status code, one frame above the runner, and reaches the body as a [`Failure`].
+//!
+//! The runner is plain Lua API calls on values from the `Op`: no Rust logic that could panic,
+//! nothing with a destructor in its frame.
+
+use std::ffi::{c_int, c_void};
+
+use super::module::ModuleSpec;
+use super::raw::*;
+use super::Failure;
+
+/// One raising operation. Arguments are pushed after it (see each variant); results are left
+/// on the caller's stack.
+pub(super) enum Op {
+    /// Leaves a new userdata of `size` bytes (with one user value slot when `user_value`) and
+    /// writes its address to `memory`. No metatable yet.
+    NewUserdata { size: usize, user_value: bool, memory: *mut c_void },
+    /// Leaves a new table with room for `array` sequence and `hash` other entries.
+    NewTable { array: c_int, hash: c_int },
+    /// Argument: a value. Stores `luaL_ref(registry, value)` in `reference`.
+    Reference { reference: c_int },
+    /// Releases a registry reference.
+    Unreference { reference: c_int },
+    /// Arguments: table, key, value. Does `rawset(table, key, value)`.
+    RawSet,
+    /// Argument: a number. Leaves its string form, as `tostring` writes it.
+    NumberToString,
+    /// Argument: an object. Leaves two values: `true` and `obj:getfd()`'s result; `false` and
+    /// nil when the object has no `getfd`; or `false` and the error `getfd` raised, as a string.
+    GetFd,
+    /// Builds the module described by the spec; leaves the module table.
+    OpenModule { spec: &'static ModuleSpec },
+}
+
+/// Runs `op` with the `arguments` values on top of the stack (consumed) under `lua_pcall`,
+/// leaving `results` values. On failure the error value is left on top instead.
+///
+/// # Safety
+/// A valid state, at least `arguments` values on it and three free slots; on Lua 5.1 and
+/// LuaJIT, the runner installed by [`install_runners`].
+pub(super) unsafe fn protected(state: *mut lua_State, op: &mut Op, arguments: c_int, results: c_int) -> Result<(), Failure> {
+    // SAFETY: per the contract. The Op outlives the call: the runner reaches it through a
+    // light userdata, and lua_pcall returns before `op` can go.
+    unsafe {
+        push_runner(state);
+        lua_insert(state, -(arguments + 1));
+        lua_pushlightuserdata(state, op as *mut Op as *mut c_void);
+        lua_insert(state, -(arguments + 1));
+        if lua_pcall(state, arguments + 1, results, 0) == LUA_OK {
+            Ok(())
+        } else {
+            Err(Failure::error_on_top())
+        }
+    }
+}
+
+/// Registry keys of the runner and of the message handler on Lua 5.1 and LuaJIT, where pushing
+/// a C function allocates a closure (so it must be made once, ahead of time).
+#[cfg(any(feature = "lua51", feature = "luajit"))]
+pub(super) static RUNNER_KEY: u8 = 0;
+#[cfg(any(feature = "lua51", feature = "luajit"))]
+pub(super) static HANDLER_KEY: u8 = 0;
+
+/// Pushes the runner without allocating.
+unsafe fn push_runner(state: *mut lua_State) {
+    // SAFETY: a free slot (caller). From 5.2 on a C function without upvalues is a light value.
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
+    unsafe {
+        lua_pushcfunction(state, run)
+    };
+    // SAFETY: a raw registry read; the entry was made by install_runners.
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    unsafe {
+        push_registry_entry(state, &RUNNER_KEY)
+    };
+}
+
+/// Pushes the message handler of callbacks without allocating.
+///
+/// # Safety
+/// As for [`protected`].
+pub(super) unsafe fn push_handler(state: *mut lua_State) {
+    // SAFETY: as for push_runner.
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
+    unsafe {
+        lua_pushcfunction(state, super::callback::traceback_handler)
+    };
+    // SAFETY: as for push_runner.
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    unsafe {
+        push_registry_entry(state, &HANDLER_KEY)
+    };
+}
+
+/// Makes the runner and the message handler reachable without allocation (Lua 5.1 and LuaJIT;
+/// nothing to do elsewhere). Uses `lua_cpcall`, which makes its function's closure inside the
+/// protected call.
+///
+/// # Safety
+/// A valid state with a free slot.
+pub(super) unsafe fn install_runners(state: *mut lua_State) -> Result<(), Failure> {
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    {
+        unsafe extern "C-unwind" fn install(state: *mut lua_State) -> c_int {
+            // SAFETY: runs under lua_cpcall; raising here is caught there.
+            unsafe {
+                lua_pushcfunction(state, run);
+                set_registry_entry(state, &RUNNER_KEY);
+                lua_pushcfunction(state, super::callback::traceback_handler);
+                set_registry_entry(state, &HANDLER_KEY);
+            }
+            0
+        }
+        // SAFETY: per the contract; lua_cpcall leaves the error value on failure.
+        if unsafe { lua_cpcall(state, install, std::ptr::null_mut()) } != LUA_OK {
+            return Err(Failure::error_on_top());
+        }
+    }
+    let _ = state;
+    Ok(())
+}
+
+/// The runner: performs the `Op` given as a light userdata in argument 1.
+unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
+    // SAFETY: called only by `protected`, under lua_pcall, with the Op's address as argument 1
+    // and the Op's own arguments after it. Every call below may raise; lua_pcall catches it.
+    unsafe {
+        let op = &mut *(lua_touserdata(state, 1) as *mut Op);
+        lua_remove(state, 1);
+        match op {
+            Op::NewUserdata { size, user_value, memory } => {
+                #[cfg(feature = "lua54")]
+                {
+                    *memory = lua_newuserdatauv(state, *size, *user_value as c_int);
+                }
+                #[cfg(not(feature = "lua54"))]
+                {
+                    let _ = user_value;
+                    *memory = lua_newuserdata(state, *size);
+                }
+                1
+            }
+            Op::NewTable { array, hash } => {
+                lua_createtable(state, *array, *hash);
+                1
+            }
+            Op::Reference { reference } => {
+                *reference = luaL_ref(state, LUA_REGISTRYINDEX);
+                0
+            }
+            Op::Unreference { reference } => {
+                luaL_unref(state, LUA_REGISTRYINDEX, *reference);
+                0
+            }
+            Op::RawSet => {
+                lua_rawset(state, 1);
+                0
+            }
+            Op::NumberToString => {
+                lua_tolstring(state, 1, std::ptr::null_mut());
+                1
+            }
+            Op::GetFd => get_fd(state),
+            Op::OpenModule { spec } => {
+                super::module::open(state, spec);
+                1
+            }
+        }
+    }
+}
+
+/// `obj:getfd()` for the object at index 1, with `getfd` looked up as Lua would (metamethods
+/// included) and its errors caught: see [`Op::GetFd`].
+unsafe fn get_fd(state: *mut lua_State) -> c_int {
+    // SAFETY: inside the runner (see `run`): raising is allowed, the stack has room.
+    unsafe {
+        lua_getfield(state, 1, c"getfd".as_ptr());
+        if lua_isnil(state, -1) != 0 {
+            lua_pushboolean(state, 0);
+            lua_pushnil(state);
+            return 2;
+        }
+        lua_pushvalue(state, 1);
+        if lua_pcall(state, 1, 1, 0) != LUA_OK {
+            describe_error_value(state);
+            lua_pushboolean(state, 0);
+            lua_insert(state, -2);
+            return 2;
+        }
+        lua_pushboolean(state, 1);
+        lua_insert(state, -2);
+        2
+    }
+}

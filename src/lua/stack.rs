@@ -1,0 +1,559 @@
+//! [`Stack`]: the Lua stack of a call in progress, as the bodies of Lua-facing functions see it.
+//!
+//! Methods taking `&self` neither raise nor run Lua code, so a borrowed object stays valid
+//! across them. Methods taking `&mut self` may run Lua code (a `getfd` method, a finalizer run
+//! by an allocation) or allocate under protection (see protected.rs); a borrow of one of our
+//! objects, tied to `&self`, cannot be held across them, which is what keeps a Lua program from
+//! closing an object under a method that is using it.
+
+use std::ffi::{c_int, c_void};
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::num::NonZeroI32;
+use std::ptr::NonNull;
+
+use super::module::CALL_KEY;
+use super::protected::{protected, Op};
+use super::raw::{self, *};
+use super::userdata::LuaType;
+use super::weak::WeakTable;
+use super::Failure;
+
+/// Bytes a body can return as a string without asking Lua for scratch memory first (see
+/// [`Stack::return_bytes`]).
+pub(super) const SCRATCH: usize = 2048;
+
+/// The stack of one call of a Lua-facing function. Only the entry (`lua_function!`) makes one.
+pub struct Stack {
+    state: NonNull<lua_State>,
+    /// The entry's buffer for a string result, written by `return_bytes` and pushed by the
+    /// entry after the body has returned.
+    scratch: NonNull<[MaybeUninit<u8>; SCRATCH]>,
+}
+
+/// What a body leaves for the entry to return.
+#[derive(Debug)]
+pub enum Returns {
+    /// This many values, already pushed.
+    Values(c_int),
+    /// A string of `len` bytes from the entry's scratch buffer.
+    Scratch { len: usize },
+    /// A string of `len` bytes from the start of the userdata at `index`.
+    Memory { index: c_int, len: usize },
+}
+
+/// A body's result: what to return, or why it failed.
+pub type Outcome = Result<Returns, Failure>;
+
+/// The type of a Lua value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    None,
+    Nil,
+    Boolean,
+    LightUserdata,
+    Number,
+    String,
+    Table,
+    Function,
+    Userdata,
+    Thread,
+}
+
+impl Kind {
+    pub(super) fn of(tag: c_int) -> Kind {
+        match tag {
+            LUA_TNIL => Kind::Nil,
+            LUA_TBOOLEAN => Kind::Boolean,
+            LUA_TLIGHTUSERDATA => Kind::LightUserdata,
+            LUA_TNUMBER => Kind::Number,
+            LUA_TSTRING => Kind::String,
+            LUA_TTABLE => Kind::Table,
+            LUA_TFUNCTION => Kind::Function,
+            LUA_TUSERDATA => Kind::Userdata,
+            LUA_TTHREAD => Kind::Thread,
+            _ => Kind::None,
+        }
+    }
+}
+
+/// A reference to a value held in the registry (`luaL_ref`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ref(NonZeroI32);
+
+impl Ref {
+    pub(super) fn raw(self) -> c_int {
+        self.0.get()
+    }
+}
+
+/// The address of one of our objects, used as a key (weak tables, the running callback).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Address(pub(super) *const c_void);
+
+impl Address {
+    pub fn of<T>(object: &T) -> Address {
+        Address::at(object)
+    }
+
+    pub fn at<T>(object: *const T) -> Address {
+        Address(object as *const c_void)
+    }
+}
+
+impl Stack {
+    /// # Safety
+    /// `state` is the state Lua called a C function with; `scratch` outlives the Stack.
+    pub(super) unsafe fn new(state: *mut lua_State, scratch: &mut MaybeUninit<[MaybeUninit<u8>; SCRATCH]>) -> Stack {
+        // SAFETY: Lua never calls a C function with a null state.
+        let state = unsafe { NonNull::new_unchecked(state) };
+        Stack { state, scratch: NonNull::from(scratch).cast() }
+    }
+
+    pub(super) fn state(&self) -> *mut lua_State {
+        self.state.as_ptr()
+    }
+
+    pub(super) fn scratch(&self) -> *const u8 {
+        self.scratch.as_ptr() as *const u8
+    }
+
+    // ---------------------------------------------------------------- reading values ----
+
+    /// Index of the top value: the number of arguments, before anything is pushed.
+    pub fn top(&self) -> c_int {
+        // SAFETY: lua_gettop only reads the state.
+        unsafe { lua_gettop(self.state()) }
+    }
+
+    pub fn kind(&self, index: c_int) -> Kind {
+        // SAFETY: lua_type accepts any index and never raises.
+        Kind::of(unsafe { lua_type(self.state(), index) })
+    }
+
+    pub fn is_none_or_nil(&self, index: c_int) -> bool {
+        matches!(self.kind(index), Kind::None | Kind::Nil)
+    }
+
+    /// "number", "nil", "no value", ...
+    pub fn type_name(&self, index: c_int) -> &'static str {
+        // SAFETY: see raw::type_name.
+        unsafe { raw::type_name(self.state(), index) }
+    }
+
+    /// The value as a number if it is one or a numeric string.
+    pub fn to_number(&self, index: c_int) -> Option<f64> {
+        // SAFETY: see raw::to_number.
+        unsafe { raw::to_number(self.state(), index) }
+    }
+
+    /// The value as an integer if it is an integral number or a numeric string.
+    pub fn to_integer(&self, index: c_int) -> Option<i64> {
+        // SAFETY: see raw::to_integer.
+        unsafe { raw::to_integer(self.state(), index) }
+    }
+
+    /// A number argument; numeric strings convert as in Lua's own `luaL_checknumber`.
+    pub fn number(&self, index: c_int) -> Result<f64, Failure> {
+        self.to_number(index).ok_or_else(|| Failure::expected(self, index, "number"))
+    }
+
+    /// An integer argument: any number with an integral value (3.0 included) or a numeric string.
+    pub fn integer(&self, index: c_int) -> Result<i64, Failure> {
+        self.to_integer(index).ok_or_else(|| match self.to_number(index) {
+            Some(_) => Failure::argument(index, format_args!("number has no integer representation")),
+            None => Failure::expected(self, index, "number"),
+        })
+    }
+
+    /// A duration argument in seconds, as whole microseconds (see [`seconds_to_micros`]).
+    pub fn timeout(&self, index: c_int) -> Result<Micros, Failure> {
+        let seconds = self.number(index)?;
+        seconds_to_micros(seconds).ok_or_else(|| {
+            Failure::argument(index, format_args!("timeout must be a finite number of seconds >= 0, got {seconds}"))
+        })
+    }
+
+    /// A duration argument that may be absent or nil.
+    pub fn optional_timeout(&self, index: c_int) -> Result<Option<Micros>, Failure> {
+        if self.is_none_or_nil(index) {
+            Ok(None)
+        } else {
+            self.timeout(index).map(Some)
+        }
+    }
+
+    /// The bytes of a string value (numbers are not converted: that would allocate).
+    pub fn string_bytes(&self, index: c_int) -> Option<&[u8]> {
+        if self.kind(index) != Kind::String {
+            return None;
+        }
+        let mut length = 0usize;
+        // SAFETY: lua_tolstring on a string neither converts nor allocates; the bytes belong to
+        // a string that stays at `index` while `self` is borrowed (only `&mut self` pops).
+        unsafe {
+            let data = lua_tolstring(self.state(), index, &mut length);
+            Some(std::slice::from_raw_parts(data as *const u8, length))
+        }
+    }
+
+    /// The address held by a light userdata (0 for any other value).
+    pub fn light_userdata(&self, index: c_int) -> usize {
+        // SAFETY: lua_touserdata never raises; for a light userdata it returns its address.
+        unsafe { lua_touserdata(self.state(), index) as usize }
+    }
+
+    /// Whether the value can be called: a function, or a value whose metatable has `__call`.
+    pub fn is_callable(&self, index: c_int) -> bool {
+        if self.kind(index) == Kind::Function {
+            return true;
+        }
+        // SAFETY: raw reads only (the "__call" key comes from the registry, so no string is
+        // made); the two values pushed are popped before returning, so the stack is unchanged.
+        unsafe {
+            let state = self.state();
+            if lua_getmetatable(state, index) == 0 {
+                return false;
+            }
+            push_registry_entry(state, &CALL_KEY);
+            lua_rawget(state, -2);
+            let callable = lua_type(state, -1) != LUA_TNIL;
+            lua_pop(state, 2);
+            callable
+        }
+    }
+
+    /// A callable argument, or the standard failure naming `what`.
+    pub fn callable(&self, index: c_int, what: &str) -> Result<(), Failure> {
+        if self.is_callable(index) {
+            Ok(())
+        } else {
+            Err(Failure::expected(self, index, what))
+        }
+    }
+
+    /// The object of type `T` at `index`, or `None` for any other value.
+    pub fn test_userdata<T: LuaType>(&self, index: c_int) -> Option<&T> {
+        // SAFETY: a userdata whose metatable is T's was made by `new_userdata::<T>`, which
+        // wrote a T into it before setting the metatable; T's metatable is T's alone (see
+        // LuaType). The memory stays valid while the value is at `index`, and a borrow of
+        // `self` keeps it there; our types never hand out `&mut`, so shared references are
+        // all there is.
+        unsafe { super::userdata::test::<T>(self.state(), index).map(|memory| &*memory) }
+    }
+
+    /// The object of type `T` at `index`, or the standard `T::WHAT expected` failure.
+    pub fn userdata<T: LuaType>(&self, index: c_int) -> Result<&T, Failure> {
+        self.test_userdata(index).ok_or_else(|| Failure::expected(self, index, T::WHAT))
+    }
+
+    // ------------------------------------------------------- pushing without raising ----
+
+    pub fn push_integer(&mut self, value: i64) {
+        // SAFETY: numbers need no allocation; bodies have LUA_MINSTACK free slots.
+        unsafe { lua_pushinteger(self.state(), value as lua_Integer) };
+    }
+
+    pub fn push_value(&mut self, index: c_int) {
+        // SAFETY: copies a value; no allocation.
+        unsafe { lua_pushvalue(self.state(), index) };
+    }
+
+    pub fn pop(&mut self, count: c_int) {
+        // SAFETY: callers pop only what they pushed.
+        unsafe { lua_pop(self.state(), count) };
+    }
+
+    /// Drops every value above `top`.
+    pub fn set_top(&mut self, top: c_int) {
+        // SAFETY: lowering the top never raises.
+        unsafe { lua_settop(self.state(), top) };
+    }
+
+    /// An absolute index for `index`, which may count from the top.
+    pub fn absolute(&self, index: c_int) -> c_int {
+        if index < 0 {
+            self.top() + index + 1
+        } else {
+            index
+        }
+    }
+
+    /// Pushes the user value of the userdata at `index` (the table a type keeps there).
+    pub fn push_user_value(&mut self, index: c_int) -> Kind {
+        // SAFETY: reading a user value neither allocates nor runs Lua code.
+        Kind::of(unsafe { lua_getuservalue(self.state(), index) })
+    }
+
+    /// Pops the table on top into the user value of the userdata at `index`.
+    pub fn set_user_value(&mut self, index: c_int) {
+        debug_assert_eq!(self.kind(-1), Kind::Table);
+        // SAFETY: storing a table as a user value allocates nothing (the 5.1 shim raises only
+        // for a non-table, which callers never pass).
+        unsafe {
+            lua_setuservalue(self.state(), index);
+        }
+    }
+
+    /// Pushes `table[n]` (raw) and returns its type.
+    pub fn push_field(&mut self, table: c_int, n: i64) -> Kind {
+        // SAFETY: a raw read of an integer key: no metamethod, no allocation.
+        Kind::of(unsafe { lua_rawgeti(self.state(), table, n as lua_Integer) })
+    }
+
+    /// Pushes the value with the highest index in a weak sequence (see `remember`), and
+    /// returns whether there was one. Entries whose value was collected are skipped.
+    pub fn push_latest(&mut self, table: &WeakTable) -> bool {
+        // SAFETY: raw reads of the sequence table, which the module made.
+        unsafe {
+            let state = self.state();
+            table.push(state);
+            let mut n = sequence_end(state);
+            while n > 0 {
+                if lua_rawgeti(state, -1, n) != LUA_TNIL {
+                    lua_remove(state, -2);
+                    return true;
+                }
+                lua_pop(state, 1);
+                n -= 1;
+            }
+            lua_pop(state, 1);
+            false
+        }
+    }
+
+    // ------------------------------------------------- allocating, under protection ----
+
+    /// Runs a raising operation; on failure the error value is left on top for the entry.
+    fn protected(&mut self, mut op: Op, arguments: c_int, results: c_int) -> Result<Op, Failure> {
+        // SAFETY: the stack holds the arguments and has room (LUA_MINSTACK for a body, and no
+        // body keeps more than a few values); the module opened in this state installed the
+        // runner.
+        unsafe { protected(self.state(), &mut op, arguments, results)? };
+        Ok(op)
+    }
+
+    /// Pushes a new object of type `T` holding `value`; returns its (absolute) index.
+    /// On failure `value` is dropped and nothing is pushed but the error.
+    pub fn new_userdata<T: LuaType>(&mut self, value: T) -> Result<c_int, Failure> {
+        const { assert!(align_of::<T>() <= 8, "Lua aligns userdata memory to 8 bytes") };
+        let op = Op::NewUserdata { size: size_of::<T>(), user_value: T::USER_VALUE, memory: std::ptr::null_mut() };
+        let Op::NewUserdata { memory, .. } = self.protected(op, 0, 1)? else { unreachable!() };
+        // SAFETY: `memory` is the new userdata's block, sized and aligned for T and not yet
+        // shared with anyone. The value is written before the metatable (and so `__gc` and
+        // every method) is attached; setting a metatable allocates nothing.
+        unsafe {
+            (memory as *mut T).write(value);
+            push_registry_entry(self.state(), T::KEY);
+            lua_setmetatable(self.state(), -2);
+        }
+        Ok(self.top())
+    }
+
+    /// Pushes a new table with room for `array` sequence and `hash` other entries.
+    pub fn new_table(&mut self, array: c_int, hash: c_int) -> Result<c_int, Failure> {
+        self.protected(Op::NewTable { array, hash }, 0, 1)?;
+        Ok(self.top())
+    }
+
+    /// Holds the value at `index` in the registry until [`Stack::unreference`].
+    pub fn reference(&mut self, index: c_int) -> Result<Ref, Failure> {
+        self.push_value(index);
+        let Op::Reference { reference } = self.protected(Op::Reference { reference: 0 }, 1, 0)? else { unreachable!() };
+        // luaL_ref gives a positive number for every value but nil, which callers never pass.
+        NonZeroI32::new(reference).filter(|r| r.get() > 0).map(Ref).ok_or_else(Failure::out_of_memory)
+    }
+
+    pub fn unreference(&mut self, reference: Ref) -> Result<(), Failure> {
+        self.protected(Op::Unreference { reference: reference.raw() }, 0, 0).map(drop)
+    }
+
+    /// `table[n] = value at index` (raw).
+    pub fn set_field(&mut self, table: c_int, n: i64, value: c_int) -> Result<(), Failure> {
+        let (table, value) = (self.absolute(table), self.absolute(value));
+        self.push_value(table);
+        self.push_integer(n);
+        self.push_value(value);
+        self.protected(Op::RawSet, 3, 0).map(drop)
+    }
+
+    /// `weak[address] = value at index`.
+    pub fn set_weak_entry(&mut self, table: &WeakTable, address: Address, value: c_int) -> Result<(), Failure> {
+        let value = self.absolute(value);
+        // SAFETY: raw pushes: the table from the registry, and a light userdata.
+        unsafe {
+            table.push(self.state());
+            lua_pushlightuserdata(self.state(), address.0 as *mut c_void);
+        }
+        self.push_value(value);
+        self.protected(Op::RawSet, 3, 0).map(drop)
+    }
+
+    /// Appends the value at `index` to a weak sequence, whose end is kept at its key 0.
+    /// Collected entries at the end are reused, so the sequence grows only with live values.
+    pub fn remember(&mut self, table: &WeakTable, value: c_int) -> Result<(), Failure> {
+        let value = self.absolute(value);
+        let top = self.top();
+        // SAFETY: raw reads of the sequence table, which the module made.
+        let mut end = unsafe {
+            table.push(self.state());
+            sequence_end(self.state())
+        };
+        let list = self.top();
+        while end > 0 {
+            let kind = self.push_field(list, end);
+            self.pop(1);
+            if kind != Kind::Nil {
+                break;
+            }
+            end -= 1;
+        }
+        self.set_field(list, end + 1, value)?;
+        self.push_integer(end + 1);
+        self.set_field(list, 0, -1)?;
+        self.set_top(top);
+        Ok(())
+    }
+
+    /// Converts the number at `index` into its string form (as `tostring` writes it) on top.
+    pub fn push_number_as_string(&mut self, index: c_int) -> Result<(), Failure> {
+        self.push_value(index);
+        self.protected(Op::NumberToString, 1, 1).map(drop)
+    }
+
+    /// The file descriptor an argument names: an integer, a light userdata, or any object
+    /// with a `getfd` method (LuaSocket's sockets), called as `obj:getfd()`.
+    pub fn fd(&mut self, index: c_int) -> Result<c_int, Failure> {
+        let index = self.absolute(index);
+        match self.kind(index) {
+            Kind::Number | Kind::String => fd_in_range(index, self.integer(index)?),
+            Kind::LightUserdata => fd_in_range(index, self.light_userdata(index) as i64),
+            Kind::Userdata | Kind::Table => self.fd_from_getfd(index),
+            _ => Err(Failure::expected(self, index, "socket or integer fd")),
+        }
+    }
+
+    fn fd_from_getfd(&mut self, index: c_int) -> Result<c_int, Failure> {
+        self.push_value(index);
+        self.protected(Op::GetFd, 1, 2)?;
+        let called = self.kind(-2) == Kind::Boolean && {
+            // SAFETY: reads a boolean.
+            unsafe { lua_toboolean(self.state(), -2) != 0 }
+        };
+        let result = if !called && self.kind(-1) == Kind::Nil {
+            let got = self.type_name(index);
+            Err(Failure::argument(index, format_args!("socket or integer fd expected, got {got} without 'getfd'")))
+        } else if !called {
+            let message = self.string_bytes(-1).map(utf8_prefix).unwrap_or_default();
+            Err(Failure::argument(index, format_args!("getfd failed: {message}")))
+        } else if self.kind(-1) == Kind::Number {
+            match self.to_number(-1).and_then(raw::number_to_integer) {
+                Some(fd) => fd_in_range(index, fd),
+                None => Err(Failure::argument(index, format_args!("getfd returned a non-integral number"))),
+            }
+        } else {
+            let got = self.type_name(-1);
+            Err(Failure::argument(index, format_args!("socket or integer fd expected, getfd returned {got}")))
+        };
+        self.pop(2);
+        result
+    }
+
+    /// Returns `text` as a Lua string.
+    pub fn return_str(&mut self, text: &str) -> Outcome {
+        self.return_bytes(text.len(), |_, out| {
+            for (slot, byte) in out.iter_mut().zip(text.as_bytes()) {
+                slot.write(*byte);
+            }
+            Ok(text.len())
+        })
+    }
+
+    /// Returns `len` bytes written by `fill` as a Lua string. Lua memory for them is set aside
+    /// first (scratch space in the entry for short strings, a userdata otherwise); `fill` runs
+    /// after that (so after any finalizer the allocation ran) with a fresh view of the stack,
+    /// writes at most `len` bytes, and says how many it wrote. The entry makes the string once
+    /// the body has returned.
+    pub fn return_bytes(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&Stack, &mut [MaybeUninit<u8>]) -> Result<usize, Failure>,
+    ) -> Outcome {
+        if len <= SCRATCH {
+            // SAFETY: the scratch buffer lives in the entry's frame, which outlives the body;
+            // nothing else writes to it while the body runs.
+            let scratch = unsafe { &mut (&mut *self.scratch.as_ptr())[..len] };
+            let written = fill(self, scratch)?;
+            return Ok(Returns::Scratch { len: written.min(len) });
+        }
+        let Op::NewUserdata { memory, .. } =
+            self.protected(Op::NewUserdata { size: len, user_value: false, memory: std::ptr::null_mut() }, 0, 1)?
+        else {
+            unreachable!()
+        };
+        let index = self.top();
+        // SAFETY: the block was just made, `len` bytes long; the userdata at `index` keeps it.
+        let block = unsafe { std::slice::from_raw_parts_mut(memory as *mut MaybeUninit<u8>, len) };
+        let written = fill(self, block)?;
+        Ok(Returns::Memory { index, len: written.min(len) })
+    }
+}
+
+/// A duration in whole microseconds.
+pub type Micros = i64;
+
+/// Seconds as whole microseconds, rounded to the nearest (so 1e-06 is one microsecond, not 0).
+/// `None` for negative, NaN, infinite or absurdly large values (over 2^31 seconds).
+pub fn seconds_to_micros(seconds: f64) -> Option<Micros> {
+    if !(0.0..=2_147_483_648.0).contains(&seconds) {
+        return None;
+    }
+    Some((seconds * 1e6).round() as Micros)
+}
+
+/// The end of a weak sequence, kept at its key 0, for the table on top of the stack.
+unsafe fn sequence_end(state: *mut lua_State) -> i64 {
+    // SAFETY: a raw read of the table on top (caller).
+    unsafe {
+        lua_rawgeti(state, -1, 0);
+        let n = raw::to_integer(state, -1).unwrap_or(0);
+        lua_pop(state, 1);
+        n
+    }
+}
+
+fn fd_in_range(index: c_int, fd: i64) -> Result<c_int, Failure> {
+    c_int::try_from(fd)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| Failure::argument(index, format_args!("invalid file descriptor ({fd})")))
+}
+
+/// The longest UTF-8 prefix of `bytes` (error messages are shown as text; no allocation).
+fn utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds_to_micros;
+
+    #[test]
+    fn durations_round_to_the_nearest_microsecond() {
+        assert_eq!(seconds_to_micros(1e-06), Some(1));
+        assert_eq!(seconds_to_micros(0.0000004), Some(0));
+        assert_eq!(seconds_to_micros(0.0000006), Some(1));
+        assert_eq!(seconds_to_micros(1.5), Some(1_500_000));
+        assert_eq!(seconds_to_micros(0.0), Some(0));
+    }
+
+    #[test]
+    fn what_is_not_a_duration_is_refused() {
+        assert_eq!(seconds_to_micros(-0.5), None);
+        assert_eq!(seconds_to_micros(f64::NAN), None);
+        assert_eq!(seconds_to_micros(f64::INFINITY), None);
+        assert_eq!(seconds_to_micros(1e300), None);
+    }
+}

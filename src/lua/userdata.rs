@@ -1,0 +1,89 @@
+//! Our userdata types: the trait that names each one's metatable, and the type test behind
+//! `Stack::userdata`.
+
+use std::ffi::{c_int, CStr};
+
+use super::raw::*;
+
+/// A Rust type living inside Lua userdata, with a metatable of its own.
+///
+/// # Safety
+/// `KEY` is this type's alone, and so is `NAME` among the registered types (the module checks
+/// names at compile time, see `ModuleSpec::has_distinct_type_names`): a userdata passes for a
+/// `Self` exactly when its metatable is the one registered under `KEY`. Implement it with
+/// [`lua_type!`](crate::lua::lua_type), which makes a fresh key for each type.
+pub unsafe trait LuaType: Sized + 'static {
+    /// The metatable's name in the registry, e.g. `luaevent.core.buffer`.
+    const NAME: &'static CStr;
+    /// How argument errors name it: `buffer expected, got nil`.
+    const WHAT: &'static str;
+    /// Whether objects carry a user value (a table the type keeps other Lua values in).
+    /// Always there before Lua 5.4; on 5.4 it costs 16 bytes, so only types that use it ask.
+    const USER_VALUE: bool = false;
+    /// The registry key of the metatable.
+    const KEY: &'static u8;
+}
+
+/// `lua_type!(Buffer, c"luaevent.core.buffer", "buffer")` makes `Buffer` a [`LuaType`] with a
+/// registry key of its own (a static made for it here). Add `, user_value` for a type that
+/// keeps a user value.
+macro_rules! lua_type {
+    ($type:ty, $name:expr, $what:expr) => {
+        $crate::lua::lua_type!($type, $name, $what, false);
+    };
+    ($type:ty, $name:expr, $what:expr, user_value) => {
+        $crate::lua::lua_type!($type, $name, $what, true);
+    };
+    ($type:ty, $name:expr, $what:expr, $user_value:literal) => {
+        // SAFETY: KEY points at a static made for this impl alone, and there is one impl per type.
+        unsafe impl $crate::lua::LuaType for $type {
+            const NAME: &'static ::std::ffi::CStr = $name;
+            const WHAT: &'static str = $what;
+            const USER_VALUE: bool = $user_value;
+            const KEY: &'static u8 = {
+                static KEY: u8 = 0;
+                &KEY
+            };
+        }
+    };
+}
+pub(crate) use lua_type;
+
+/// The memory of the userdata at `index` if its metatable is `T`'s. Never raises.
+///
+/// # Safety
+/// A valid state, with a free slot, in which the module was opened.
+pub(super) unsafe fn test<T: LuaType>(state: *mut lua_State, index: c_int) -> Option<*const T> {
+    // SAFETY: LuaJIT's luaL_testudata compares metatables by a registry lookup by name, which
+    // finds the existing interned name string and allocates nothing; one call is cheaper there
+    // than the four of the generic path.
+    #[cfg(feature = "luajit")]
+    unsafe {
+        let memory = luajit_testudata(state, index, T::NAME.as_ptr());
+        (!memory.is_null()).then_some(memory as *const T)
+    }
+    // SAFETY: raw metatable comparisons; nothing here can raise or run Lua code.
+    #[cfg(not(feature = "luajit"))]
+    unsafe {
+        if lua_type(state, index) != LUA_TUSERDATA || lua_getmetatable(state, index) == 0 {
+            return None;
+        }
+        // Fast path: methods carry their own type's metatable as upvalue 1 (see
+        // module::set_functions), which spares the registry lookup on every call.
+        let same = lua_rawequal(state, -1, lua_upvalueindex(1)) != 0 || {
+            push_registry_entry(state, T::KEY);
+            let same = lua_rawequal(state, -1, -2) != 0;
+            lua_pop(state, 1);
+            same
+        };
+        lua_pop(state, 1);
+        same.then(|| lua_touserdata(state, index) as *const T)
+    }
+}
+
+// LuaJIT exports luaL_testudata (a 5.2 addition); mlua's 5.1 bindings do not declare it.
+#[cfg(feature = "luajit")]
+unsafe extern "C-unwind" {
+    #[link_name = "luaL_testudata"]
+    fn luajit_testudata(state: *mut lua_State, index: c_int, name: *const std::ffi::c_char) -> *mut std::ffi::c_void;
+}
