@@ -61,7 +61,7 @@ deps:
 clean:
 	rm -rf build target
 
-# Benchmarks (issue 5): this build against Debian's C module, luv and raw libevent, for lua5.4
+# Benchmarks: this build against Debian's C module, luv and raw libevent, for lua5.4
 # and luajit. BENCH_QUICK=1 make bench takes about a minute. See bench/README.md.
 BENCH_INTERPRETERS := lua5.4 luajit
 
@@ -71,7 +71,7 @@ bench:
 	@for lua in $(BENCH_INTERPRETERS); do $(MAKE) --no-print-directory build LUA=$$lua || exit 1; done
 	bench/run.sh $(BENCH_INTERPRETERS)
 
-# Reliability (issue 6): see doc/reliability.md for what each one checks and the last figures.
+# Reliability: see doc/reliability.md for what each one checks and the last figures.
 .PHONY: fuzz memcheck soak soak-quick load load-quick
 
 fuzz: build-all

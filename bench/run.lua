@@ -1,7 +1,7 @@
 -- Runs every benchmark for one interpreter on this project's luaevent.core ("ours"), Debian's C
 -- module ("C"), luv and raw libevent where they have an analogue, interleaved per repetition
--- (ours, C, luv, raw, ours, C, luv, raw, ...), and prints medians, ratios and the targets of
--- issue 5. Usually started by bench/run.sh, which builds raw_echo and snapshots our module.
+-- (ours, C, luv, raw, ours, C, luv, raw, ...), and prints medians, ratios and the performance
+-- targets. Usually started by bench/run.sh, which builds raw_echo and snapshots our module.
 --
 --   lua5.4 bench/run.lua <interpreter>          e.g. lua5.4, luajit (from the project root)
 --
@@ -138,7 +138,7 @@ end
 ----------------------------------------------------------------------------
 -- The benchmarks. Each row is one figure of the table: `kind` says how it is computed from a
 -- result line (time: seconds; rate: work per second, scaled; bytes: as printed), `better` which
--- way is good. Targets are on the ratio ours/<ref> of the medians, as issue 5 states them.
+-- way is good. Targets are on the ratio ours/<ref> of the medians, as the performance targets state them.
 local MiB = 1048576
 local BENCHES = {
   { name = "timer_rearm", impls = { "ours", "c", "luv" }, size = QUICK and 300000 or 3000000,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for the whole benchmark suite (issue 5):
+# One command for the whole benchmark suite:
 #
 #   bench/run.sh [interpreter ...]          default: lua5.4 luajit
 #   BENCH_QUICK=1 bench/run.sh              quick mode, about a minute per interpreter

@@ -1,8 +1,8 @@
 -- Minimal reproduction, kept as a regression check: core.new() with fewer than three free fds
 -- ended the whole process with exit status 1 instead of raising an error. Found by
 -- fd_exhaustion.lua on 2026-11-26; fixed in commit e9414b0 (core.new() now checks that it can
--- open the three fds first and raises "luaevent: could not create an event base (too many open
--- files?)").
+-- open the three fds first and raises "core.new: could not create an event base: Too many open
+-- files").
 --
 --   (ulimit -n 32; LUA_CPATH="build/lua5.4/?.so;;" lua5.4 tests/load/repro_new_base_emfile.lua)
 --

@@ -19,7 +19,7 @@
 --   "Q"         -> "BYE", then the server closes
 -- Server B is a byte echo made of luaevent.core bufferevents in the wrapper's own event base: the
 -- listening socket is watched with luaevent.addevent, and each client gets
--- core.bufferevent.new(fd, read, write, error), the seed's form without a base, which binds to
+-- core.bufferevent.new(fd, read, write, error), the documented form without a base, which binds to
 -- the base most recently made by core.new(): the wrapper's.
 -- Clients are luaevent.addthread coroutines using luaevent.wrap(socket): two in three talk to
 -- server A (a mix of lines, blocks of 1..48 KiB and partial reads), one in three sends blocks to

@@ -425,7 +425,7 @@ local function base_round(n)
     if i % 4 == 0 then
       other:addevent(nil, EV_TIMEOUT, noop, 1)
     elseif i % 4 == 1 then
-      -- The seed's form without a base binds to the most recent core.new(): `other`.
+      -- The documented form without a base binds to the most recent core.new(): `other`.
       local bev = core.bufferevent.new(a, noop, nil, noop)
       bev:enable(EV_READ)
       if i % 8 == 1 then bev:close() end

@@ -1,4 +1,4 @@
--- core.bufferevent: buffered sockets (the seed's API). The three callbacks and their `what`
+-- core.bufferevent: buffered sockets (the API of the original bufferevent documentation). The three callbacks and their `what`
 -- values, watermarks, timeouts, enable/disable, data moved between buffers, close(), every
 -- lifetime order (bufferevent, its buffers, its socket, its base, in any order, also from inside
 -- its own callbacks), the base-less form, argument errors, errors escaping base:loop(), and a
