@@ -2011,7 +2011,12 @@ settings):
 
 or, to have the language server offer it whenever a file requires `luaevent`, add the folder that
 contains `types/` to `workspace.userThirdParty` (LuaLS then adds the library itself once you
-accept).]],
+accept). The luarocks rock ships the same folder: `luarocks show --rock-dir luaevent-rs` prints
+the folder that holds its `types/`.
+
+The definition files come from the same description as this page, so they list the same
+parameters, return values and errors; checkers that read LuaLS annotations (LuaLS itself,
+EmmyLua's `emmylua_check`) use them as they are.]],
 
   addon = {
     name = "luaevent-rs",
