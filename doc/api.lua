@@ -192,6 +192,7 @@ above cannot use (a string, `1.5`, `-2`, a mask with unknown bits).]],
         err("base:loop: event callback returned <x> as its new event mask (integer expected)", "the first result is not an integer (`<x>` is the number, or `a string value` and so on); raised by `base:loop`"),
         err("base:loop: event callback returned an invalid event mask (<n>)", "the first result has bits outside the event bits, or is negative other than -1; raised by `base:loop`"),
         err("base:loop: event callback returned <x> as its new timeout (too large)", "the second result is above 2^31 seconds (or infinite); raised by `base:loop`"),
+        err("base:loop: event callback returned an event mask libevent refuses (<n>)", "libevent refuses the new mask's combination of bits (`EV_SIGNAL` with `EV_READ`, say); raised by `base:loop`"),
       },
       differences = { "mask-switch-timeout", "callback-results-checked" },
       examples = {

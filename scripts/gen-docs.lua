@@ -251,11 +251,9 @@ local function md_entry(out, api, entry)
       push(out, "", "**Returns** nothing.")
     end
     if entry.overloads then
-      push(out, "", "**Other forms:** " .. (function()
-        local forms = {}
-        for _, o in ipairs(entry.overloads) do forms[#forms + 1] = "`" .. o .. "`" end
-        return table.concat(forms, ", ")
-      end)() .. ".")
+      local forms = {}
+      for _, o in ipairs(entry.overloads) do forms[#forms + 1] = "`" .. o .. "`" end
+      push(out, "", "**Other forms:** " .. table.concat(forms, ", ") .. ".")
     end
     if entry.errors and #entry.errors > 0 then
       push(out, "", "**Errors:**", "")
@@ -303,11 +301,6 @@ local function md_constants(out, constants)
   end
 end
 
--- The title a section heading has in the contents and the document.
-local function module_heading(module)
-  return module.name
-end
-
 function M.render_api_md(api)
   local out = {}
   push(out, "<!-- " .. GENERATED_NOTE .. " -->", "", "# " .. api.title, "", api.intro, "", "Contents:", "")
@@ -316,11 +309,11 @@ function M.render_api_md(api)
     for _, section in ipairs(module.sections) do
       sections[#sections + 1] = ("[%s](#%s)"):format(section.title, M.anchor(section.title))
     end
-    push(out, ("- [%s](#%s): %s"):format(module_heading(module), M.anchor(module_heading(module)), table.concat(sections, ", ")))
+    push(out, ("- [%s](#%s): %s"):format(module.name, M.anchor(module.name), table.concat(sections, ", ")))
   end
   push(out, "- [Editor support](#editor-support)")
   for _, module in ipairs(api.modules) do
-    push(out, "", "---", "", "## " .. module_heading(module), "", module.summary, "", module.text)
+    push(out, "", "---", "", "## " .. module.name, "", module.summary, "", module.text)
     local diff = md_differences(api, module.differences, "migrating.md")
     if diff then push(out, "", diff) end
     for _, section in ipairs(module.sections) do
@@ -375,7 +368,7 @@ local function lua_type_decl(out, api, t)
   end
 end
 
-local function entry_doc(out, api, entry)
+local function entry_doc(out, entry)
   local text = entry.summary .. (entry.text and ("\n\n" .. entry.text) or "")
   if entry.errors and #entry.errors > 0 then
     text = text .. "\n\nErrors:"
@@ -388,7 +381,7 @@ end
 
 local function lua_function(out, api, entry, owner)
   push(out, "")
-  entry_doc(out, api, entry)
+  entry_doc(out, entry)
   local names = {}
   for _, p in ipairs(entry.params) do
     local name = p.name
