@@ -6,15 +6,12 @@
 -- LUA_PATH / LUA_CPATH the specs run with, so it loads this build. Under the GC stress helper
 -- (tests/gc_stress.lua) the example processes run under it too: an example that forgot to keep
 -- an event referenced fails there.
-local root = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/reference_helpers.lua").root
+local h = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/reference_helpers.lua")
+local root, shell_quote = h.root, h.shell_quote
 local gen = assert(loadfile(root .. "/scripts/gen-docs.lua"))("--library")
 
 local interpreter = arg and arg[-1] or (rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+"))
 local GC_STRESS = rawget(_G, "LUAEVENT_GC_STRESS") and true or false
-
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
 
 local function read_all(path)
   local f = assert(io.open(path, "rb"))

@@ -1,6 +1,6 @@
--- Shared by the specs that read the API description: where the repository is, and a way to do
--- heavy text work without the GC stress helper's collections at every allocation. Loaded with
--- dofile; busted does not take it for a spec (no "_spec" in its name).
+-- Shared by the specs that read the API description: where the repository is, a way to do heavy
+-- text work without the GC stress helper's collections at every allocation, and shell quoting.
+-- Loaded with dofile; busted does not take it for a spec (no "_spec" in its name).
 local helpers = {}
 
 -- The repository root: two levels above this file.
@@ -19,6 +19,11 @@ function helpers.calm(fn, ...)
   if not rawget(_G, "LUAEVENT_GC_STRESS") then return fn(...) end
   collectgarbage("stop")
   return restart_then(pcall(fn, ...))
+end
+
+-- A string as one word for /bin/sh.
+function helpers.shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
 return helpers

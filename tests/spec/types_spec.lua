@@ -8,11 +8,7 @@
 --
 -- EMMYLUA_CHECK names the checker's binary when it is not on the PATH or in ~/.cargo/bin.
 local h = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/reference_helpers.lua")
-local root = h.root
-
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local root, shell_quote = h.root, h.shell_quote
 
 local function first_line_of(command)
   local p = io.popen(command)
