@@ -18,7 +18,7 @@ feature_luajit := luajit
 
 SOURCES := Cargo.toml $(wildcard Cargo.lock) $(wildcard src/*.rs)
 
-.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps clean
+.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps clean docs docs-check check-types
 
 build: build/$(LUA)/luaevent/core.so $(if $(wildcard lua/luaevent.lua),build/$(LUA)/luaevent.lua)
 
@@ -57,6 +57,19 @@ example: build
 
 deps:
 	bash scripts/install-deps.sh
+
+# The API reference (doc/api.md), the LuaLS addon (types/) and the generated part of
+# doc/migrating.md, from the API description doc/api.lua. Any interpreter gives the same files.
+docs:
+	$(LUA) scripts/gen-docs.lua
+
+# Fails when a generated file is stale (the specs check the same on every interpreter).
+docs-check:
+	$(LUA) scripts/gen-docs.lua --check
+
+# The LuaLS addon under emmylua_check, on the sample programs in tests/types/ (part of make test).
+check-types:
+	$(LUA) $(BUSTED) tests/spec/types_spec.lua
 
 clean:
 	rm -rf build target

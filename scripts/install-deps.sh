@@ -32,4 +32,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (rustup) first" >&2
   exit 1
 fi
+# The type checker the specs run on the LuaLS addon (tests/spec/types_spec.lua): EmmyLua's
+# emmylua_check, which reads LuaLS annotations. Pinned, so that its diagnostics stay the ones the
+# sample programs in tests/types/ expect; a fresh machine builds it once (a few minutes).
+EMMYLUA_CHECK_VERSION=0.25.1
+if [ "$(emmylua_check --version 2>/dev/null)" != "emmylua_check $EMMYLUA_CHECK_VERSION" ]; then
+  echo "installing emmylua_check $EMMYLUA_CHECK_VERSION (cargo install)"
+  cargo install --quiet --locked emmylua_check --version "$EMMYLUA_CHECK_VERSION"
+fi
 echo "dependencies ready"

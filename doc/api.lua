@@ -1,0 +1,2348 @@
+-- The description of the luaevent-rs API: the one source of doc/api.md, the LuaLS addon in
+-- types/ and the generated part of doc/migrating.md. Edit this file, then run `make docs`
+-- (scripts/gen-docs.lua); tests/spec/reference_spec.lua fails when the generated files are
+-- stale or when this description and the loaded modules disagree, and
+-- tests/spec/examples_spec.lua runs every example and compares what it prints.
+--
+-- Shape (plain data; the only code is the small constructors just below):
+--
+--   title, intro        the reference's heading and opening text (Markdown)
+--   types               named types: aliases, classes and callback signatures, written into
+--                       the LuaLS files and described in the reference
+--   classes             the object types the modules hand out (base, event, buffer, ...): their
+--                       LuaLS class, the variable name the reference uses for an instance
+--                       (`base`, `buf`, ...) and their metamethods
+--   modules             `luaevent.core` and `luaevent`, each a list of sections; a section has
+--                       a title, Markdown text, and entries
+--   editor              the reference's closing section on the LuaLS addon
+--   addon               the LuaLS addon's config.json (name, words, files)
+--   differences         every difference from the C module; entries point at them by id, and
+--                       doc/migrating.md lists them all
+--
+-- An entry is one function, method, callback signature, field or constant:
+--   name        as the reference writes it: `core.new`, `core.buffer.new`, `base:addevent`,
+--               `luaevent.send`, `wrapped:close`, `core.EV_READ`; a callback signature is
+--               named after its type (`EventCallback`) and has `signature` for its heading
+--   signature   optional: the heading's call form, when the parameters alone cannot say it
+--               (alternative forms such as `get_data([begin,] [len])`)
+--   summary     one sentence; text: the rest (Markdown)
+--   params      { name, type, text, optional = true? } in order; `...` for varargs
+--   returns     { name, type, text } in order (empty: returns nothing)
+--   overloads   optional extra LuaLS signatures (`fun(...)` with short type names)
+--   errors      { arg = <param name>, reason = ... }: a `bad argument` error, numbered as Lua
+--               numbers it for this call form; or { message = ..., when = ... } for any other.
+--               <angle brackets> stand for the variable part of a message.
+--   differences ids from `differences`
+--   examples    { code = <complete program>, output = <exactly what it prints>, title = ? }
+--   fields:     type, and value when the value is fixed (checked against the loaded module)
+--
+-- Types are written in LuaLS syntax. A short name from `types` or `classes` (`Fd`, `Buffer`)
+-- stands for its full name (`luaevent.core.Fd`, `luaevent.core.Buffer`).
+
+local function arg(name, reason) return { arg = name, reason = reason } end
+local function err(message, when) return { message = message, when = when } end
+
+-- Why libevent refuses to change one end of a bufferevent's buffer: part of three messages.
+local FROZEN = "(a bufferevent's input buffer takes data only from its socket, and its output buffer gives data only to it)"
+
+-- The errors every fd argument can raise (see the Fd type).
+local function fd_errors(name)
+  return {
+    arg(name, "socket or integer fd expected, got <type>"),
+    arg(name, "invalid file descriptor (<n>)"),
+    arg(name, "number has no integer representation"),
+    arg(name, "getfd failed: <message>"),
+    arg(name, "socket or integer fd expected, getfd returned <type>"),
+    arg(name, "getfd returned a non-integral number"),
+  }
+end
+
+local function concat(...)
+  local all = {}
+  for _, list in ipairs({ ... }) do
+    for _, item in ipairs(list) do all[#all + 1] = item end
+  end
+  return all
+end
+
+-- A loopback TCP connection, used by the socket examples (each example is a whole program, so
+-- each repeats these lines).
+local PAIR = [=[
+local server = assert(socket.bind("127.0.0.1", 0))
+local host, port = server:getsockname()
+local client = assert(socket.connect(host, port))
+local peer = assert(server:accept())]=]
+
+local function with_pair(code)
+  return (code:gsub("%-%-PAIR%-%-", function() return PAIR end))
+end
+
+return {
+  title = "luaevent-rs API reference",
+
+  intro = [[
+This package provides two modules:
+
+- **`luaevent.core`**, the native libevent binding (`luaevent/core.so`): event bases, events on
+  file descriptors, timers and signals, byte buffers and buffered sockets.
+- **`luaevent`**, a small pure-Lua layer (`luaevent.lua`) that runs LuaSocket code in coroutines
+  on top of one event base, in the style of copas.
+
+Both work on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1, and keep the API of the C module luaevent
+0.4.6 / 0.4.7. What changed for programs coming from the C module is in
+[migrating.md](migrating.md); each entry below links to the differences that concern it.
+
+Every entry gives the call, its parameters with their types, what it returns, the errors it
+raises, and an example. Every example is a complete program, and prints exactly what is shown
+under it (the test suite runs them all on every interpreter). From a checkout, run one with:
+
+```sh
+make build LUA=lua5.4
+LUA_CPATH="build/lua5.4/?.so;;" LUA_PATH="build/lua5.4/?.lua;;" lua5.4 example.lua
+```
+
+Types are written as in the [LuaLS definitions](#editor-support) (`integer`, `string?` for an
+optional string, `Fd` for a [file descriptor argument](#fd)).]],
+
+  -------------------------------------------------------------------------------- types ----
+  types = {
+    {
+      name = "Fd", module = "luaevent.core", kind = "alias",
+      type = "integer|lightuserdata|HasGetfd",
+      summary = "A file descriptor argument.",
+      text = [[
+Wherever a function takes an `fd`, it accepts:
+
+- an integer `>= 0` (a number with an integral value such as `3.0`, or a numeric string, also
+  counts);
+- a lightuserdata handle;
+- any userdata or table with a `getfd` method, such as a LuaSocket socket; it is called as
+  `obj:getfd()` and must return an integer `>= 0`. The object may be a table: the C module
+  accepted only userdata.
+
+Anything else is a `bad argument` error with one of these reasons: `socket or integer fd
+expected, got <type>`, `invalid file descriptor (<n>)` (a LuaSocket socket that has not been
+bound or connected yet has fd -1), `number has no integer representation`,
+`getfd failed: <message>` (an error raised by `getfd`, or
+`getfd failed: socket or integer fd expected, got table without 'getfd'`),
+`socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
+
+Where the fd is to be watched for reading or writing (`base:addevent` with `EV_READ` or
+`EV_WRITE`, `core.bufferevent.new`), it must also be open and pollable:
+`bad file descriptor (<n> is not open)`, `bad file descriptor (<n> is a regular file, which
+epoll cannot watch)`, `bad file descriptor (<n> is a directory, which epoll cannot watch)`.]],
+    },
+    {
+      name = "HasGetfd", module = "luaevent.core", kind = "class",
+      summary = "Anything with a `getfd` method returning an fd (LuaSocket sockets).",
+      fields = {
+        { name = "getfd", type = "fun(self: any): integer", text = "returns the descriptor, an integer >= 0" },
+      },
+    },
+    {
+      name = "Callable", module = "luaevent.core", kind = "class",
+      summary = "A table or userdata whose metatable has a `__call` metamethod.",
+      text = [[
+Every callback argument accepts a function or any callable object: a table (or userdata) whose
+metatable has `__call`. Functions made by `coroutine.wrap` are functions and work too. In the
+LuaLS definitions, give your callable object's class this one as a parent
+(`---@class MyHandler: luaevent.core.Callable`).]],
+      call = "fun(self: any, ...: any): any",
+    },
+    {
+      name = "EventCallback", module = "luaevent.core", kind = "callback",
+      signature = "callback(what)",
+      summary = "The callback of an event made by `base:addevent`.",
+      text = [[
+Called with the bits that fired: `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` or `EV_SIGNAL`, possibly
+added together. What it returns decides what happens to the event:
+
+| callback returns | effect |
+| --- | --- |
+| nothing, or `nil` | `newEvents` is taken to be `what` |
+| `core.LEAVE` (-1) | the event is removed, as by `event:close()` |
+| an integer mask | the event is re-registered with that mask if it differs from `what` |
+| a mask and a number `>= 0` | ... and with that timeout (in seconds) if it differs from the current one |
+| a mask and a negative number or `nil` | the current timeout is kept |
+
+The event is re-registered only when `newEvents ~= what` or the timeout changed; otherwise it
+keeps everything it had. Consequences worth knowing:
+
+- An event registered for `EV_READ + EV_WRITE` that fires with `EV_READ` and returns nothing (or
+  `EV_READ`) stays registered for both.
+- Returning a different mask without a timeout keeps the event without a timeout.
+- Returning `core.EV_TIMEOUT` (or `0`) together with a timeout turns a socket event into a timer;
+  returning `0, t` from a timer re-arms it with the new interval `t`.
+- A returned timeout equal to the current one is no change (an event without a timeout counts
+  as having 0).
+- libevent does not re-arm a persistent event whose timeout is exactly 0: such a timer fires
+  once and then stays registered but dormant until its callback or another call re-registers it.
+
+The callback runs on the Lua thread (coroutine) that called `base:loop()`. An error raised in it
+stops the loop, and `base:loop()` raises it again (see there); so does a return value the rules
+above cannot use (a string, `1.5`, `-2`, a mask with unknown bits).]],
+      params = {
+        { name = "what", type = "integer", text = "the bits that fired, `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` or `EV_SIGNAL`, possibly added together" },
+      },
+      returns = {
+        { name = "newEvents", type = "integer?", text = "`core.LEAVE` to remove the event; a new mask; nothing to keep `what`" },
+        { name = "newTimeout", type = "number?", text = "a new timeout in seconds; negative or absent keeps the current one" },
+      },
+      errors = {
+        err("base:loop: event callback returned <x> as its new event mask (integer expected)", "the first result is not an integer (`<x>` is the number, or `a string value` and so on); raised by `base:loop`"),
+        err("base:loop: event callback returned an invalid event mask (<n>)", "the first result has bits outside the event bits, or is negative other than -1; raised by `base:loop`"),
+        err("base:loop: event callback returned <x> as its new timeout (too large)", "the second result is above 2^31 seconds (or infinite); raised by `base:loop`"),
+        err("base:loop: event callback returned an event mask libevent refuses (<n>)", "libevent refuses the new mask's combination of bits (`EV_SIGNAL` with `EV_READ`, say); raised by `base:loop`"),
+      },
+      differences = { "mask-switch-timeout", "callback-results-checked" },
+      examples = {
+        {
+          title = "switching between writing, reading and a timeout",
+          code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local names = { [core.EV_TIMEOUT] = "timeout", [core.EV_READ] = "read", [core.EV_WRITE] = "write" }
+local ev = base:addevent(client, core.EV_WRITE, function(what)
+  print("fired: " .. names[what])
+  if what == core.EV_WRITE then
+    client:send("ping\n")
+    return core.EV_READ, 0.05          -- now wait for input, at most 0.05 s at a time
+  elseif what == core.EV_TIMEOUT then
+    peer:send("pong\n")                -- nothing came: make the peer answer
+    return                             -- keep waiting for EV_READ
+  else
+    print("got " .. client:receive("*l"))
+    return core.LEAVE
+  end
+end)
+print("loop returned " .. base:loop())
+]=],
+          output = [[
+fired: write
+fired: timeout
+fired: read
+got pong
+loop returned 1
+]],
+        },
+        {
+          title = "a callable table as the callback",
+          code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+
+local counter = setmetatable({ n = 0 }, {
+  __call = function(self, what)
+    self.n = self.n + 1
+    if self.n == 3 then return core.LEAVE end
+  end,
+})
+local ev = base:addevent(nil, core.EV_TIMEOUT, counter, 0.01)
+base:loop()
+print("called " .. counter.n .. " times")
+]=],
+          output = "called 3 times\n",
+        },
+      },
+    },
+    {
+      name = "BufferEventCallback", module = "luaevent.core", kind = "callback",
+      signature = "callback(bev, what)",
+      summary = "The read, write and error callbacks of a bufferevent.",
+      text = [[
+`bev` is the same userdata every time (`rawequal` to what `core.bufferevent.new` returned), and
+the callbacks' return values are ignored.
+
+| callback | when | `what` |
+| --- | --- | --- |
+| `readcb` | the input buffer holds at least the read low watermark (any data, by default) | `EVBUFFER_READ` |
+| `writecb` | the output buffer has drained to the write low watermark (0 by default: all sent) | `EVBUFFER_WRITE` |
+| `errorcb` | end of file, a socket error, or a timeout | `EVBUFFER_EOF`, `EVBUFFER_ERROR` or `EVBUFFER_TIMEOUT`, plus `EVBUFFER_READ` or `EVBUFFER_WRITE` for the direction |
+
+For instance the peer closing the connection gives `EVBUFFER_EOF + EVBUFFER_READ` (17), and an
+expired read timeout `EVBUFFER_TIMEOUT + EVBUFFER_READ` (65). An error raised in any of the three
+callbacks stops the loop and is raised again by `base:loop()`, as for events.]],
+      params = {
+        { name = "bev", type = "BufferEvent", text = "the bufferevent itself" },
+        { name = "what", type = "integer", text = "`EVBUFFER_READ`, `EVBUFFER_WRITE`, or the error bits plus the direction" },
+      },
+      returns = {},
+      differences = { "bufferevent-callbacks", "bufferevent-callback-errors" },
+      examples = {
+        {
+          code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer,
+  function(bev, what)                                 -- readcb
+    print("read: " .. bev:get_read():readline())
+  end,
+  function(bev, what)                                 -- writecb
+    print("write: all sent")
+  end,
+  function(bev, what)                                 -- errorcb
+    print("error: " .. what .. " (EOF while reading: " .. core.EVBUFFER_EOF + core.EVBUFFER_READ .. ")")
+    bev:close()
+  end)
+bev:enable(core.EV_READ)
+bev:get_write():add("welcome\n")
+
+local talk = base:addevent(client, core.EV_READ, function()
+  print("client got: " .. client:receive("*l"))
+  client:send("bye\n")
+  client:close()
+  return core.LEAVE
+end)
+base:loop()
+]=],
+          output = [[
+write: all sent
+client got: welcome
+read: bye
+error: 17 (EOF while reading: 17)
+]],
+        },
+      },
+    },
+    {
+      name = "Socket", module = "luaevent", kind = "class",
+      summary = "The LuaSocket TCP object the wrapper drives; only the methods it calls are listed.",
+      fields = {
+        { name = "getfd", type = "fun(self: any): integer", text = "the descriptor" },
+        { name = "send", type = "fun(self: any, data: string, i?: integer, j?: integer): (integer|nil), string?, integer?", text = "LuaSocket's `send`" },
+        { name = "receive", type = "fun(self: any, pattern?: string|integer, prefix?: string): (string|nil), string?, string?", text = "LuaSocket's `receive`" },
+        { name = "connect", type = "fun(self: any, host: string, port: integer): (integer|nil), string?", text = "LuaSocket's `connect`" },
+        { name = "accept", type = "fun(self: any): (luaevent.Socket|nil), string?", text = "LuaSocket's `accept`" },
+        { name = "settimeout", type = "fun(self: any, timeout: number|nil, mode?: string): integer", text = "LuaSocket's `settimeout`" },
+        { name = "close", type = "fun(self: any): integer", text = "LuaSocket's `close`" },
+      },
+    },
+  },
+
+  ------------------------------------------------------------------------------ classes ----
+  classes = {
+    {
+      name = "Base", module = "luaevent.core", var = "base", made_by = "core.new",
+      summary = "An event base: what events are registered on and what runs the loop.",
+      text = [[
+Made by `core.new()`. It is freed when it is garbage collected; events and bufferevents made on
+it stay safe to close and collect after that. A method called on something else raises
+`calling '<method>' on bad self (event base expected, got <type>)`.]],
+      metamethods = { { name = "__gc", text = "frees the base (once nothing made on it needs it)" } },
+    },
+    {
+      name = "Event", module = "luaevent.core", var = "event", made_by = "base:addevent",
+      summary = "An event registered by `base:addevent`.",
+      text = [[
+The event stays registered only as long as this object is reachable from Lua: keep a reference
+(a local that stays in scope, a table field) to every event you need. When the object is
+collected, the event is removed. A callback that refers to its own event object keeps it alive
+until it is closed.]],
+      metamethods = { { name = "__gc", text = "removes the event, as `event:close()` does" } },
+      differences = { "event-close-safe" },
+    },
+    {
+      name = "Buffer", module = "luaevent.core", var = "buf", made_by = "core.buffer.new",
+      summary = "A byte buffer (libevent's evbuffer).",
+      text = [[
+A growable byte string that can be filled and drained cheaply and read from or written to a
+descriptor. Buffers are binary-safe: NUL bytes and any other bytes pass through unchanged.
+`#buf` is `buf:length()` and `tostring(buf)` is `buf:get_data()`. A method called on a closed
+buffer raises `calling '<method>' on bad self (attempt to use a closed buffer)`.]],
+      metamethods = {
+        { name = "__len", text = "`#buf`, the same as `buf:length()`", operator = "len: integer" },
+        { name = "__tostring", text = "`tostring(buf)`, the same as `buf:get_data()`" },
+        { name = "__gc", text = "frees a buffer made by `core.buffer.new` (a bufferevent's buffer is only detached)" },
+      },
+    },
+    {
+      name = "BufferEvent", module = "luaevent.core", var = "bev", made_by = "core.bufferevent.new",
+      summary = "A buffered socket (libevent's bufferevent).",
+      text = [[
+A socket with an input and an output buffer: libevent reads incoming bytes into the input
+buffer and sends whatever is added to the output buffer, and calls back when there is something
+to do. Like events, a bufferevent lives only as long as its object is reachable: keep a
+reference. A method called on a closed bufferevent raises
+`calling '<method>' on bad self (attempt to use a closed bufferevent)`.]],
+      metamethods = { { name = "__gc", text = "frees the bufferevent, as `bev:close()` does" } },
+    },
+    {
+      name = "WrappedSocket", module = "luaevent", var = "wrapped", made_by = "luaevent.wrap",
+      summary = "A socket wrapped by `luaevent.wrap`.",
+      text = [[
+A table `{ socket = sock }` whose methods call the wrapper's helpers, so that code written for a
+blocking socket object can run in a coroutine.]],
+      fields = {
+        { name = "socket", type = "Socket", text = "the wrapped socket" },
+        { name = "timeout", type = "number?", text = "what `settimeout` stored" },
+      },
+      metamethods = {},
+    },
+  },
+
+  ------------------------------------------------------------------------------ modules ----
+  modules = {
+    {
+      name = "luaevent.core", var = "core", file = "luaevent/core.lua",
+      summary = "The libevent binding: event bases, events, buffers and bufferevents.",
+      text = [[
+```lua
+local core = require "luaevent.core"
+```
+
+Loading the module also sets `SIGPIPE` to "ignore" if it still has its default action (a handler
+the program installed is left alone), so that writing to a socket whose peer has gone returns an
+error instead of killing the process. LuaSocket does the same when it loads. If the libevent
+library found at run time is not the one the module was built against (their `struct event`
+sizes differ), `require` fails with `luaevent.core: the libevent loaded differs from the one
+this module was built against; rebuild it`.]],
+      differences = { "sigpipe", "libevent-mismatch" },
+      sections = {
+        {
+          title = "Conventions",
+          text = [[
+#### Durations
+
+Timeouts are in seconds as Lua numbers, fractions allowed, and are rounded to the nearest
+microsecond (so `1e-06` is one microsecond). `0` is valid. A negative, NaN or infinite value, or
+one above 2^31 seconds, is a `bad argument` error:
+`timeout must be a finite number of seconds >= 0, got -1`.
+
+#### Event masks
+
+Masks are combined by adding distinct bits (`core.EV_READ + core.EV_WRITE`), which works on every
+interpreter; on Lua 5.3 and later `|` works too. To test a bit without bit operators:
+`math.floor(mask / bit) % 2 == 1`.
+
+#### Errors
+
+Every error the module raises is a Lua string, never an error object.
+
+- **Argument errors** read like Lua's own: `bad argument #<n> to '<name>' (<reason>)`. In method
+  calls Lua does not count `self`, so `base:addevent(fd, nil, cb)` fails with
+  `bad argument #2 to 'addevent' (number expected, got nil)`, and a method called on an object
+  that was closed fails with, for example,
+  `calling 'length' on bad self (attempt to use a closed buffer)`. Lua takes the function's name
+  from the call site: called as `pcall(base.addevent, base, ...)` the name is `'?'` and `self`
+  counts; in a tail call (`return obj:method(...)`) the name may come out as `'?'`, and LuaJIT
+  then also counts `self`. Match on the reason in parentheses.
+- **Every other error** starts with the function's name as this reference writes it, then `: `
+  and the reason, then `: <strerror>` where libevent set `errno`; for example
+  `base:loop: the event base is already looping`.
+- Running out of memory raises Lua's own `not enough memory`.
+- An error raised inside a callback reaches `base:loop()` unchanged, with a traceback appended.
+
+Below, `<angle brackets>` stand for the variable part of a message, and each entry lists the
+errors of its own arguments; every method can also raise the `bad self` error of its class
+(`calling '<method>' on bad self (<reason>)`).]],
+          types = { "Fd", "HasGetfd", "Callable" },
+        },
+        {
+          title = "Module table",
+          entries = {
+            {
+              name = "core.new",
+              summary = "Creates an event base.",
+              text = [[
+The new base also becomes the "latest base", which the base-less form of
+`core.bufferevent.new` binds to. A base needs a few file descriptors of its own (libevent's
+epoll descriptor and signal socketpair).]],
+              params = {},
+              returns = { { name = "base", type = "Base", text = "the new event base" } },
+              errors = {
+                err("core.new: could not create an event base: <strerror>", "the process cannot open the descriptors a base needs (`Too many open files`), or libevent fails otherwise"),
+              },
+              differences = { "new-independent-base", "new-base-emfile" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+print(type(base))
+print(base:method())
+]=],
+                  output = "userdata\nepoll\n",
+                },
+              },
+            },
+            {
+              name = "core.libevent_version",
+              summary = "The version string of the libevent library the module runs with.",
+              params = {},
+              returns = { { name = "version", type = "string", text = "such as `\"2.1.12-stable\"`" } },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local version = core.libevent_version()
+-- Prints the major and minor version, e.g. "libevent 2.1" for 2.1.12-stable.
+print("libevent " .. version:match("^(%d+%.%d+)"))
+]=],
+                  output = "libevent 2.1\n",
+                },
+              },
+            },
+            {
+              name = "core._NAME",
+              type = "string", value = "luaevent-rs",
+              summary = "`\"luaevent-rs\"`: which implementation `require \"luaevent.core\"` loaded.",
+              text = "The C module has no `_NAME`, so `core._NAME or \"C luaevent\"` tells them apart.",
+              differences = { "name-version" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+print(core._NAME or "C luaevent")
+]=],
+                  output = "luaevent-rs\n",
+                },
+              },
+            },
+            {
+              name = "core._VERSION",
+              type = "string",
+              summary = "This module's version, such as `\"0.1.0\"` (the crate version).",
+              differences = { "name-version" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.0"
+]=],
+                  output = "true\n",
+                },
+              },
+            },
+            {
+              name = "core.buffer", type = "table",
+              summary = "The table holding `core.buffer.new`, the [buffer](#buffers-corebuffer) constructor.",
+            },
+            {
+              name = "core.bufferevent", type = "table",
+              summary = "The table holding `core.bufferevent.new`, the [bufferevent](#bufferevents-corebufferevent) constructor.",
+            },
+          },
+          constants = {
+            intro = "All are integers taken from libevent's headers.",
+            { name = "core.LEAVE", value = -1, text = "returned by an event callback: remove the event" },
+            { name = "core.EV_TIMEOUT", value = 1, text = "event bit: the timeout expired" },
+            { name = "core.EV_READ", value = 2, text = "event bit: the fd is readable" },
+            { name = "core.EV_WRITE", value = 4, text = "event bit: the fd is writable" },
+            { name = "core.EV_SIGNAL", value = 8, text = "event bit: the signal given as fd was delivered" },
+            { name = "core.EV_PERSIST", value = 16, text = "persistent event; accepted by `addevent` but redundant (every event is persistent)" },
+            { name = "core.EVBUFFER_READ", value = 1, text = "bufferevent: the read callback's `what`; in the error callback, \"while reading\"" },
+            { name = "core.EVBUFFER_WRITE", value = 2, text = "bufferevent: the write callback's `what`; in the error callback, \"while writing\"" },
+            { name = "core.EVBUFFER_EOF", value = 16, text = "bufferevent error callback: the peer closed the connection" },
+            { name = "core.EVBUFFER_ERROR", value = 32, text = "bufferevent error callback: a socket error" },
+            { name = "core.EVBUFFER_TIMEOUT", value = 64, text = "bufferevent error callback: a read or write timeout expired" },
+          },
+        },
+        {
+          title = "Event base",
+          class = "Base",
+          entries = {
+            {
+              name = "base:addevent",
+              summary = "Registers an event and returns its event object.",
+              text = [[
+The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
+long as the returned object is reachable: see [`Event`](#event). With `EV_SIGNAL`, libevent
+installs its own handler for the signal while the event is registered, and the callback receives
+`EV_SIGNAL` each time the signal arrives.]],
+              params = {
+                { name = "fd", type = "Fd|nil", text = "the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number" },
+                { name = "events", type = "integer", text = "a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)" },
+                { name = "callback", type = "EventCallback", text = "called as `callback(what)`, see [`EventCallback`](#eventcallback); a function or a [callable object](#callable)" },
+                { name = "timeout", type = "number", optional = true, text = "seconds (see [Durations](#durations)); the event fires with `EV_TIMEOUT` whenever this long passes without it firing otherwise" },
+              },
+              returns = { { name = "event", type = "Event", text = "the event object; keep it referenced" } },
+              errors = concat({
+                arg("events", "number expected, got <type>"),
+                arg("events", "number has no integer representation"),
+                arg("events", "invalid event mask (<n>)"),
+                arg("events", "libevent refused this event mask (<n>)"),
+                arg("callback", "function expected, got <type>"),
+                arg("timeout", "number expected, got <type>"),
+                arg("timeout", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("timeout", "timeout expected when fd is nil"),
+                arg("fd", "signal number expected with EV_SIGNAL"),
+                arg("fd", "bad file descriptor (<n> is not open)"),
+                arg("fd", "bad file descriptor (<n> is a regular file, which epoll cannot watch)"),
+              }, fd_errors("fd"), {
+                err("base:addevent: libevent could not register the event on fd <n>: <strerror>", "libevent fails to add the event"),
+              }),
+              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-signal-nil", "checked-timeout", "timeout-rounding" },
+              examples = {
+                {
+                  title = "a timer",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+
+local ticks = 0
+local timer = base:addevent(nil, core.EV_TIMEOUT, function(what)
+  ticks = ticks + 1
+  if ticks == 3 then return core.LEAVE end   -- remove the event after three ticks
+end, 0.01)
+
+print("loop returned " .. base:loop() .. " after " .. ticks .. " ticks")
+]=],
+                  output = "loop returned 1 after 3 ticks\n",
+                },
+                {
+                  title = "a signal",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local SIGUSR1 = 10   -- on Linux
+
+local on_signal = base:addevent(SIGUSR1, core.EV_SIGNAL, function(what)
+  print("caught SIGUSR1: " .. tostring(what == core.EV_SIGNAL))
+  return core.LEAVE
+end)
+-- Send the signal to this process once the loop runs ($PPID: the shell's parent, the interpreter).
+local trigger = base:addevent(nil, 0, function()
+  os.execute("kill -USR1 $PPID")
+  return core.LEAVE
+end, 0.01)
+base:loop()
+]=],
+                  output = "caught SIGUSR1: true\n",
+                },
+                {
+                  title = "a bad argument",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local ok, err = pcall(function() local ev = base:addevent(0, nil, print) end)
+print(err:match("bad argument.*"))
+]=],
+                  output = "bad argument #2 to 'addevent' (number expected, got nil)\n",
+                },
+              },
+            },
+            {
+              name = "base:loop",
+              summary = "Runs the event loop: waits for events and calls their callbacks.",
+              text = [[
+It returns when one of these happens:
+
+- no events are left: returns `1`;
+- `base:loopexit()` takes effect: returns `0`;
+- a callback raises an error (or returns something invalid, see
+  [`EventCallback`](#eventcallback)): the loop stops after that callback and `loop` raises the
+  error again, as a string made of the message and a traceback of the callback. Error values that
+  are not strings are converted: numbers as `tostring` does, values with a `__tostring`
+  metamethod through it, anything else as `(error object is a table value)`. The event whose
+  callback failed stays as it was, and the base can loop again.
+
+Callbacks run on the Lua thread (coroutine) that called `loop`.]],
+              params = {},
+              returns = { { name = "result", type = "integer", text = "`1` when no events were left, `0` after `loopexit`" } },
+              errors = {
+                err("<the callback's error message>\nstack traceback:\n<...>", "a callback raised an error"),
+                err("base:loop: the event base is already looping", "`loop` is called on a base that is looping, for instance from one of its callbacks"),
+                err("base:loop: event callback returned <...>", "an event callback returned something unusable (see [`EventCallback`](#eventcallback))"),
+                err("base:loop: libevent could not re-register the event on fd <n>: <strerror>", "libevent fails to re-register an event whose callback changed its mask or timeout"),
+              },
+              differences = { "callback-errors-strings", "checked-loop-reentry" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local ev = base:addevent(nil, core.EV_TIMEOUT, function() error("disk full", 0) end, 0.01)
+
+local ok, err = pcall(base.loop, base)
+print(ok)
+print(err:match("^[^\n]*"))                  -- the message; a traceback follows
+print(err:find("stack traceback", 1, true) ~= nil)
+
+ev:close()
+print(base:loop())                          -- the base is usable again; no events left
+]=],
+                  output = "false\ndisk full\ntrue\n1\n",
+                },
+              },
+            },
+            {
+              name = "base:loopexit",
+              summary = "Asks the loop to stop after a while.",
+              text = [[
+Without an argument, or with `nil`, the loop stops once the callbacks of the current round have
+run. Called while the base is not looping, it applies to the next `loop`.]],
+              params = {
+                { name = "seconds", type = "number", optional = true, text = "how long the loop may still run (see [Durations](#durations))" },
+              },
+              returns = { { name = "result", type = "integer", text = "`0` on success" } },
+              errors = {
+                arg("seconds", "number expected, got <type>"),
+                arg("seconds", "timeout must be a finite number of seconds >= 0, got <x>"),
+              },
+              differences = { "loopexit-nil", "checked-timeout" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local beats = 0
+local heartbeat = base:addevent(nil, 0, function() beats = beats + 1 end, 0.01)
+
+base:loopexit(0.1)                  -- stop after 0.1 s even though the timer never ends
+print(base:loop())
+print(beats > 0)
+]=],
+                  output = "0\ntrue\n",
+                },
+              },
+            },
+            {
+              name = "base:method",
+              summary = "The name of the kernel mechanism libevent uses for this base.",
+              text = [[
+On epoll the base batches its changes to the kernel's interest list until the next dispatch
+(libevent's "changelist"), which makes switching an event between `EV_READ` and `EV_WRITE`
+cheap; the name reported is still `"epoll"`. libevent's caveat for this mode applies: do not
+watch one socket under two descriptor numbers made with `dup()`.]],
+              params = {},
+              returns = { { name = "method", type = "string", text = "such as `\"epoll\"` on Linux or `\"kqueue\"` on BSD" } },
+              differences = { "method-per-base", "changelist" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+print(core.new():method())
+]=],
+                  output = "epoll\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "Events and callbacks",
+          class = "Event",
+          entries = {
+            { callback = "EventCallback" },
+            {
+              name = "event:close",
+              summary = "Removes the event and releases its callback.",
+              text = [[
+Closing twice is harmless, and it is safe from inside any callback: the event's own, or another
+one, even for an event that already fired in the same round. An event object is also closed
+when it is garbage collected.]],
+              params = {},
+              returns = {},
+              differences = { "event-close-safe" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local a, b
+a = base:addevent(nil, 0, function()
+  print("a fires, closes b and itself")
+  b:close()
+  a:close()
+  a:close()                         -- a second close does nothing
+end, 0.01)
+b = base:addevent(nil, 0, function() print("b fires") end, 0.02)
+print(base:loop())                  -- 1: no events left
+]=],
+                  output = "a fires, closes b and itself\n1\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "Buffers (core.buffer)",
+          class = "Buffer",
+          entries = {
+            {
+              name = "core.buffer.new",
+              summary = "Returns a new, empty buffer.",
+              text = "Arguments are ignored.",
+              params = {},
+              returns = { { name = "buf", type = "Buffer", text = "an empty buffer" } },
+              errors = { err("not enough memory", "the buffer cannot be allocated") },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+print(#buf, buf:get_data() == "")
+]=],
+                  output = "0\ttrue\n",
+                },
+              },
+            },
+            {
+              name = "buf:add",
+              summary = "Appends each argument in order.",
+              text = [[
+Each argument is
+
+- a string, appended as is;
+- a number, appended as Lua's `tostring` formats it on the running interpreter (`42`, `1.5`;
+  note that `2.0` gives `2.0` on Lua 5.3 and later, `2` on 5.1, 5.2 and LuaJIT);
+- another buffer, whose bytes are **moved**: it is left empty.
+
+At least one argument is required. All arguments are checked before anything is added, so when
+one of them is bad an error is raised and nothing at all is added.
+
+Only the socket adds to a bufferevent's input buffer (see `bev:get_read`).]],
+              params = {
+                { name = "...", type = "string|number|Buffer", text = "what to append" },
+              },
+              returns = { { name = "added", type = "integer", text = "the number of bytes added" } },
+              errors = {
+                arg("...", "string, number or buffer expected, got <type>"),
+                arg("...", "string, number or buffer expected, got no value"),
+                arg("...", "cannot add a buffer to itself"),
+                arg("...", "attempt to use a closed buffer"),
+                err("buf:add: libevent refused to add to the buffer " .. FROZEN, "the buffer is a bufferevent's input buffer, or a bufferevent's output buffer is to be moved"),
+              },
+              differences = { "checked-add-closed", "add-checks-first", "wording-closed-buffer", "wording-add-itself", "wording-add-type", "wording-add-nothing", "add-input-refused" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+print(buf:add("GET / HTTP/1.0", "\r\n"))
+local extra = core.buffer.new()
+extra:add("Content-Length: ", 42, "\r\n")
+print(buf:add(extra), #extra)              -- extra's bytes were moved
+
+local ok, err = pcall(function() local n = buf:add("x", {}) end)
+print(err:match("bad argument.*"))
+print(#buf)                                -- nothing added by the failed call
+]=],
+                  output = "16\n20\t0\nbad argument #2 to 'add' (string, number or buffer expected, got table)\n36\n",
+                },
+              },
+            },
+            {
+              name = "buf:length",
+              summary = "The number of bytes held; `#buf` is the same.",
+              params = {},
+              returns = { { name = "length", type = "integer", text = "bytes held" } },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+buf:add("hello\0world")             -- binary-safe: the NUL byte counts
+print(buf:length(), #buf)
+]=],
+                  output = "11\t11\n",
+                },
+              },
+            },
+            {
+              name = "buf:get_data",
+              signature = "buf:get_data([begin,] [len])",
+              summary = "Returns a copy of (part of) the contents, without consuming anything.",
+              text = [[
+- `buf:get_data()`, `tostring(buf)`: everything.
+- `buf:get_data(len)`: the first `len` bytes; a negative `len` means everything.
+- `buf:get_data(begin, len)`: `len` bytes starting at the 1-based position `begin`. A negative
+  `begin` counts from the end (`-1` is the last byte). A negative `len` means "up to the end".
+
+Positions and lengths are clamped to the buffer: asking for more than there is returns what there
+is, and a window entirely outside it returns `""`.]],
+              params = {
+                { name = "begin", type = "integer", optional = true, text = "1-based start; negative counts from the end. When it is the only argument, it is `len`" },
+                { name = "len", type = "integer", optional = true, text = "how many bytes; negative: up to the end" },
+              },
+              overloads = {
+                "fun(self: Buffer): string",
+                "fun(self: Buffer, len: integer): string",
+              },
+              returns = { { name = "data", type = "string", text = "a copy of the bytes" } },
+              errors = {
+                arg("begin", "number expected, got <type>"),
+                arg("begin", "number has no integer representation"),
+                arg("len", "number expected, got <type>"),
+              },
+              differences = { "get-data-clamps" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+buf:add("0123456789")
+print(buf:get_data(3))
+print(buf:get_data(4, 2))
+print(buf:get_data(-3, -1))
+print(buf:get_data(8, 100))
+print(tostring(buf), #buf)          -- nothing was consumed
+]=],
+                  output = "012\n34\n789\n789\n0123456789\t10\n",
+                },
+              },
+            },
+            {
+              name = "buf:readline",
+              summary = "Removes the next line from the buffer and returns it without its line end.",
+              text = [[
+Any run of `\r` and `\n` characters ends a line (libevent's `EVBUFFER_EOL_ANY`: `\r\n`, `\n`,
+`\r` and `\n\n` all count as one line end, so an empty line in the middle of `\n\n` is not
+reported). While no line end has arrived it returns nothing (`nil`) and leaves the data in
+place. NUL bytes inside a line are kept.]],
+              params = {},
+              returns = { { name = "line", type = "string?", text = "the line, or `nil` while no line end is in the buffer" } },
+              errors = {
+                err("buf:readline: libevent refused to consume a line " .. FROZEN, "the buffer is a bufferevent's output buffer"),
+              },
+              differences = { "readline-nul" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+buf:add("HELO a\r\nMAIL b\nDATA\0x\nrest")
+print(buf:readline())
+print(buf:readline())
+print(#buf:readline())         -- "DATA\0x": the NUL byte is kept
+print(buf:readline(), #buf)    -- "rest" waits for its line end
+]=],
+                  output = "HELO a\nMAIL b\n6\nnil\t4\n",
+                },
+              },
+            },
+            {
+              name = "buf:drain",
+              summary = "Removes the first `n` bytes.",
+              text = "A negative `n`, or one past the end, removes everything.",
+              params = {
+                { name = "n", type = "integer", text = "how many bytes to remove; required" },
+              },
+              returns = {},
+              errors = {
+                arg("n", "number expected, got <type>"),
+                arg("n", "number has no integer representation"),
+                err("buf:drain: libevent refused to drain the buffer " .. FROZEN, "the buffer is a bufferevent's output buffer"),
+              },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+buf:add("header|body")
+buf:drain(7)
+print(buf:get_data())
+buf:drain(-1)
+print(#buf)
+]=],
+                  output = "body\n0\n",
+                },
+              },
+            },
+            {
+              name = "buf:read",
+              summary = "Reads up to `len` bytes from `fd` and appends them to the buffer.",
+              text = [[
+Returns libevent's result: the number of bytes read, `0` at end of file, `-1` on error
+(including "would block" on a non-blocking socket with nothing to read).]],
+              params = {
+                { name = "fd", type = "Fd", text = "where to read from" },
+                { name = "len", type = "integer", text = "the most bytes to read; negative lets libevent choose" },
+              },
+              returns = { { name = "result", type = "integer", text = "bytes read, `0` at end of file, `-1` on error" } },
+              errors = concat(fd_errors("fd"), {
+                arg("len", "number expected, got <type>"),
+                arg("len", "number has no integer representation"),
+              }),
+              differences = { "read-write-fd-forms" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+--PAIR--
+
+client:send("hello\n")
+local input = core.buffer.new()
+print(input:read(peer, 1024))      -- 6 bytes
+print(input:readline())
+print(input:read(peer, 1024))      -- -1: nothing to read (LuaSocket sockets are non-blocking underneath)
+client:close()
+socket.sleep(0.05)                 -- let the end of file arrive
+print(input:read(peer, 1024))      -- 0: end of file
+]=],
+                  output = "6\nhello\n-1\n0\n",
+                },
+              },
+            },
+            {
+              name = "buf:write",
+              summary = "Writes as much of the buffer to `fd` as it accepts, and drains what was written.",
+              text = [[
+Writing an empty buffer returns `-1` too. Writing to a socket whose peer has closed returns `-1`
+rather than killing the process (see `SIGPIPE` above).]],
+              params = {
+                { name = "fd", type = "Fd", text = "where to write to" },
+              },
+              returns = { { name = "result", type = "integer", text = "bytes written, or `-1` on error" } },
+              errors = fd_errors("fd"),
+              differences = { "read-write-fd-forms", "sigpipe" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+--PAIR--
+
+local out = core.buffer.new()
+out:add("hello\n")
+print(out:write(client), #out)     -- 6 bytes written, none left
+print((peer:receive("*l")))
+print(out:write(client))           -- -1: an empty buffer
+]=],
+                  output = "6\t0\nhello\n-1\n",
+                },
+              },
+            },
+            {
+              name = "buf:close",
+              summary = "Frees the buffer's memory now instead of at garbage collection.",
+              text = [[
+Closing twice is harmless. Afterwards every other method, `#buf` and `tostring(buf)` raise an
+error that says the buffer is closed. For the buffers of a bufferevent (from `get_read` /
+`get_write`), `close` only detaches the Lua object; the memory belongs to the bufferevent. Since
+`get_read` and `get_write` always return that same object, do not close them while the
+bufferevent is in use.]],
+              params = {},
+              returns = {},
+              differences = { "bufferevent-buffer-close", "wording-closed-buffer" },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local buf = core.buffer.new()
+buf:add("data")
+buf:close()
+buf:close()
+local ok, err = pcall(function() local n = buf:length() end)
+print(err:match("calling.*"))
+]=],
+                  output = "calling 'length' on bad self (attempt to use a closed buffer)\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "Bufferevents (core.bufferevent)",
+          class = "BufferEvent",
+          entries = {
+            {
+              name = "core.bufferevent.new",
+              signature = "core.bufferevent.new([base,] fd, readcb, writecb, errorcb)",
+              summary = "Creates a bufferevent on `fd`, bound to `base`.",
+              text = [[
+Without `base` (the form `new(fd, readcb, writecb, errorcb)` of the original documentation), it
+binds to the base most recently made by `core.new()` that is still alive.
+
+- The bufferevent keeps the socket object it was given alive, and never closes the fd: close the
+  socket yourself when you are done.
+- As libevent sets it up, writing is enabled and reading is not: call `bev:enable(core.EV_READ)`
+  to start receiving.
+- On each read wakeup the bufferevent takes up to 64 KiB from the socket (libevent alone reads
+  4 KiB at a time), never filling the input past the read high watermark.
+
+The argument numbers in the errors below are those of the form with a base; without one, each
+is one less.]],
+              params = {
+                { name = "base", type = "Base", optional = true, text = "the base to run on; when absent, the latest one made by `core.new()`" },
+                { name = "fd", type = "Fd", text = "the connected socket; it must be open and pollable" },
+                { name = "readcb", type = "BufferEventCallback?", text = "called with `EVBUFFER_READ` when the input reaches the read low watermark; may be `nil`" },
+                { name = "writecb", type = "BufferEventCallback?", text = "called with `EVBUFFER_WRITE` when the output drains to the write low watermark; may be `nil`" },
+                { name = "errorcb", type = "BufferEventCallback", text = "called on end of file, error or timeout; required" },
+              },
+              overloads = {
+                "fun(fd: Fd, readcb: BufferEventCallback?, writecb: BufferEventCallback?, errorcb: BufferEventCallback): BufferEvent",
+              },
+              returns = { { name = "bev", type = "BufferEvent", text = "the new bufferevent" } },
+              errors = concat({
+                arg("fd", "bad file descriptor (<n> is not open)"),
+                arg("fd", "bad file descriptor (<n> is a regular file, which epoll cannot watch)"),
+                arg("readcb", "function or nil expected, got <type>"),
+                arg("writecb", "function or nil expected, got <type>"),
+                arg("errorcb", "function expected, got <type>"),
+              }, fd_errors("fd"), {
+                err("bufferevent.new: no base given and no event base made by core.new() is alive", "the base-less form, when the latest base has been collected"),
+                err("bufferevent.new: libevent could not create a bufferevent on fd <n>: <strerror>", "libevent fails to make the bufferevent"),
+              }),
+              differences = { "bufferevent-callbacks", "baseless-new", "keeps-socket", "read-ahead", "checked-fd-not-open" },
+              examples = {
+                {
+                  title = "an upper-casing echo",
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local echo = core.bufferevent.new(base, peer,
+  function(bev, what)                               -- readcb
+    local input = bev:get_read()
+    local text = input:get_data()
+    input:drain(-1)
+    bev:get_write():add(text:upper())
+  end,
+  nil,                                              -- no writecb
+  function(bev, what)                               -- errorcb
+    print("closed by peer: " .. tostring(what == core.EVBUFFER_EOF + core.EVBUFFER_READ))
+    bev:close()
+  end)
+echo:enable(core.EV_READ)
+
+client:send("hello\n")
+local reader = base:addevent(client, core.EV_READ, function()
+  print((client:receive("*l")))
+  client:close()
+  return core.LEAVE
+end)
+print(base:loop())
+]=],
+                  output = "HELLO\nclosed by peer: true\n1\n",
+                },
+              },
+            },
+            { callback = "BufferEventCallback" },
+            {
+              name = "bev:get_read",
+              summary = "Returns the input buffer.",
+              text = [[
+The same object on every call, with the whole [buffer API](#buffers-corebuffer). It belongs to the
+bufferevent: once the bufferevent is closed or collected, using it raises
+`attempt to use a closed buffer`, and its own `close()` only detaches the Lua object. Only the
+socket adds to it (`add` raises `buf:add: libevent refused to add to the buffer (...)`); take
+data out with `get_data`, `readline`, `drain`, or by moving it into another buffer
+(`other:add(input)`).]],
+              params = {},
+              returns = { { name = "input", type = "Buffer", text = "the input buffer" } },
+              differences = { "bufferevent-buffer-close", "add-input-refused" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, function(bev)
+  local input = bev:get_read()
+  print(rawequal(input, bev:get_read()))   -- the same object every time
+  print(input:readline())
+  local ok, err = pcall(input.add, input, "x")
+  print(err:match("refused to add to the buffer") ~= nil)
+  bev:close()
+  print(pcall(input.length, input))        -- closed with its bufferevent
+end, nil, function() end)
+bev:enable(core.EV_READ)
+client:send("line one\n")
+print(base:loop())
+]=],
+                  output = "true\nline one\ntrue\nfalse\tbad argument #1 to '?' (attempt to use a closed buffer)\n1\n",
+                },
+              },
+            },
+            {
+              name = "bev:get_write",
+              summary = "Returns the output buffer: bytes added to it are sent.",
+              text = [[
+The same object on every call, with the whole [buffer API](#buffers-corebuffer), and it belongs to the
+bufferevent as the input buffer does. Bytes leave it only by being sent: `drain` and `readline`
+on it raise `buf:drain: libevent refused to drain the buffer (...)` and
+`buf:readline: libevent refused to consume a line (...)`, and it cannot be moved into another
+buffer. Append to it with `add`; `get_data` reads it.]],
+              params = {},
+              returns = { { name = "output", type = "Buffer", text = "the output buffer" } },
+              differences = { "bufferevent-buffer-close" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, nil, function() end)
+local output = bev:get_write()
+output:add("hello\n")
+local ok, err = pcall(output.drain, output, 1)
+print(err:match("refused to drain the buffer") ~= nil)
+base:loopexit(0.05)
+base:loop()                                  -- sends it
+print((client:receive("*l")))
+]=],
+                  output = "true\nhello\n",
+                },
+              },
+            },
+            {
+              name = "bev:set_read_watermarks",
+              summary = "Sets when the read callback runs and when reading stops.",
+              text = [[
+The read callback runs only once the input holds at least `low` bytes; while it holds `high`
+bytes or more, libevent stops reading from the socket (`0`: no limit).
+
+At the high watermark, a read callback that takes something from the input (but leaves it at or
+above `high`) is called again at once, until it takes nothing or the input falls below `high`. A
+read callback that takes nothing is not called again until something drains the input: a timer,
+another callback, `other:add(bev:get_read())`. Reading then resumes, and if the input is still at
+or above `high`, the read callback runs once more. (libevent 2.1.12 alone calls it again on every
+loop round, at full CPU, for as long as the input stays there: its issue #891.) Calling
+`enable(EV_READ)`, `disable(EV_READ)` or `set_read_watermarks` meanwhile takes precedence: after
+`disable`, a drain does not resume reading.]],
+              params = {
+                { name = "low", type = "integer", optional = true, text = "bytes the input must hold before the read callback runs; `nil` counts as 0" },
+                { name = "high", type = "integer", optional = true, text = "bytes at which reading from the socket stops; `0` or `nil`: no limit" },
+              },
+              returns = {},
+              errors = {
+                arg("low", "number expected, got <type>"),
+                arg("low", "byte count must be >= 0, got <n>"),
+                arg("high", "number expected, got <type>"),
+                arg("high", "byte count must be >= 0, got <n>"),
+              },
+              differences = { "checked-watermarks", "high-watermark-parking" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, function(bev)
+  local input = bev:get_read()
+  print("read callback with " .. #input .. " bytes")
+  input:drain(-1)
+end, nil, function() end)
+bev:set_read_watermarks(4, 0)       -- no read callback before 4 bytes are in
+bev:enable(core.EV_READ)
+
+client:send("ab")
+local more = base:addevent(nil, 0, function()
+  client:send("cd")
+  return core.LEAVE
+end, 0.05)
+base:loopexit(0.2)
+base:loop()
+]=],
+                  output = "read callback with 4 bytes\n",
+                },
+              },
+            },
+            {
+              name = "bev:set_write_watermarks",
+              summary = "Sets when the write callback runs.",
+              text = [[
+The write callback runs when the output has drained to `low` bytes or fewer (`0`: everything was
+sent). libevent does not use `high`; it is accepted for compatibility.]],
+              params = {
+                { name = "low", type = "integer", optional = true, text = "the output size at which the write callback runs; `nil` counts as 0" },
+                { name = "high", type = "integer", optional = true, text = "kept for the program; libevent ignores it" },
+              },
+              returns = {},
+              errors = {
+                arg("low", "number expected, got <type>"),
+                arg("low", "byte count must be >= 0, got <n>"),
+                arg("high", "number expected, got <type>"),
+                arg("high", "byte count must be >= 0, got <n>"),
+              },
+              differences = { "checked-watermarks" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, function(bev)
+  print("write callback: " .. #bev:get_write() .. " bytes still queued")
+  bev:close()
+end, function() end)
+bev:set_write_watermarks(0, 0)      -- call back once everything is sent
+bev:get_write():add("0123456789")
+base:loop()
+print((client:receive(10)))
+]=],
+                  output = "write callback: 0 bytes still queued\n0123456789\n",
+                },
+              },
+            },
+            {
+              name = "bev:set_timeouts",
+              summary = "Sets the read and write timeouts.",
+              text = [[
+When data does not arrive (or cannot be sent) for that long, the error callback is called with
+`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled.]],
+              params = {
+                { name = "read", type = "number", optional = true, text = "seconds (see [Durations](#durations)); `0` or `nil`: none" },
+                { name = "write", type = "number", optional = true, text = "seconds; `0` or `nil`: none" },
+              },
+              returns = {},
+              errors = {
+                arg("read", "number expected, got <type>"),
+                arg("read", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("write", "number expected, got <type>"),
+                arg("write", "timeout must be a finite number of seconds >= 0, got <x>"),
+              },
+              differences = { "set-timeouts-fractions", "checked-timeout" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local idle = core.bufferevent.new(base, peer, nil, nil, function(bev, what)
+  print("read timeout: " .. tostring(what == core.EVBUFFER_TIMEOUT + core.EVBUFFER_READ))
+  bev:close()
+end)
+idle:set_timeouts(0.05, nil)   -- the client never sends: time out after 0.05 s
+idle:enable(core.EV_READ)
+print(base:loop())
+]=],
+                  output = "read timeout: true\n1\n",
+                },
+              },
+            },
+            {
+              name = "bev:enable",
+              summary = "Enables reading, writing, or both.",
+              text = "A bufferevent starts with writing enabled and reading disabled.",
+              params = {
+                { name = "mask", type = "integer", text = "`core.EV_READ`, `core.EV_WRITE`, or `core.EV_READ + core.EV_WRITE`" },
+              },
+              returns = { { name = "result", type = "integer", text = "`0` on success, `-1` on failure" } },
+              errors = {
+                arg("mask", "number expected, got <type>"),
+                arg("mask", "EV_READ, EV_WRITE or both expected, got <n>"),
+              },
+              differences = { "checked-enable-mask", "enable-closed" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, function(bev)
+  print("read " .. bev:get_read():get_data())
+  bev:close()
+end, nil, function() end)
+client:send("data")
+base:loopexit(0.05)
+base:loop()                                -- reading is not enabled yet: nothing happens
+print(bev:enable(core.EV_READ))
+base:loop()
+]=],
+                  output = "0\nread data\n",
+                },
+              },
+            },
+            {
+              name = "bev:disable",
+              summary = "Disables reading, writing, or both.",
+              text = [[
+A callback may still run in the current round after `disable`. Disabled reading leaves incoming
+bytes in the kernel; disabled writing holds the output buffer back.]],
+              params = {
+                { name = "mask", type = "integer", text = "`core.EV_READ`, `core.EV_WRITE`, or `core.EV_READ + core.EV_WRITE`" },
+              },
+              returns = { { name = "result", type = "integer", text = "`0` on success, `-1` on failure" } },
+              errors = {
+                arg("mask", "number expected, got <type>"),
+                arg("mask", "EV_READ, EV_WRITE or both expected, got <n>"),
+              },
+              differences = { "checked-enable-mask", "enable-closed" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, function(bev)
+  print("sent")
+  bev:close()
+end, function() end)
+print(bev:disable(core.EV_WRITE))
+bev:get_write():add("held back\n")
+base:loopexit(0.05)
+base:loop()                               -- writing is disabled: nothing is sent
+print(#bev:get_write())
+bev:enable(core.EV_WRITE)
+base:loop()
+print((client:receive("*l")))
+]=],
+                  output = "0\n10\nsent\nheld back\n",
+                },
+              },
+            },
+            {
+              name = "bev:close",
+              summary = "Frees the bufferevent now; garbage collection does the same.",
+              text = [[
+Its buffers become closed, no callback runs afterwards, and the fd stays open. Closing twice is
+harmless, and it is safe from inside the bufferevent's own callbacks.]],
+              params = {},
+              returns = {},
+              differences = { "bufferevent-close", "closed-bufferevent-errors" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, nil, function() end)
+bev:close()
+bev:close()
+local ok, err = pcall(function() return bev:enable(core.EV_READ) end)
+print(err:match("attempt to use a closed bufferevent") ~= nil)
+print(peer:getfd() >= 0)               -- the socket is still open
+]=],
+                  output = "true\ntrue\n",
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    {
+      name = "luaevent", var = "luaevent", file = "luaevent.lua",
+      summary = "A copas-like coroutine layer over one event base of its own.",
+      text = [[
+```lua
+local luaevent = require "luaevent"
+```
+
+The wrapper owns one event base, made when it is first required, and lets coroutines use
+non-blocking LuaSocket sockets as if they were blocking: each socket helper calls LuaSocket, and
+whenever LuaSocket answers `"timeout"` it suspends the calling coroutine until the socket is
+readable or writable, then tries again. `luaevent.loop()` runs the base and resumes the
+coroutines.
+
+Rules of the game:
+
+- The socket helpers (`send`, `receive`, `receivePartial`, `connect`) must be called from
+  inside a coroutine, normally one started by `addthread` or `addserver`. Outside of one they
+  fail as soon as they would have to wait.
+- Each socket gets one event, made the first time a coroutine waits on it, which resumes that
+  coroutine. The table of these events is weak-keyed: when a socket is garbage collected, its
+  event goes too. When the coroutine has finished, the event resumed it removes itself.
+- An error raised in a coroutine after it has waited stops the loop: `luaevent.loop()` raises it
+  (with a traceback). Before its first wait, an error is returned by `addthread` (and lost for an
+  `addserver` handler).
+- The base is private: the wrapper has no `loopexit`. `loop()` returns once no events are left,
+  which never happens while a server added by `addserver` is listening.]],
+      differences = { "wrapper-weak-table", "wrapper-dead-coroutine" },
+      sections = {
+        {
+          title = "Fields",
+          entries = {
+            {
+              name = "luaevent._NAME", type = "string", value = "luaevent",
+              summary = "`\"luaevent\"`.",
+            },
+            {
+              name = "luaevent._VERSION", type = "string", value = "0.4.7",
+              summary = "`\"0.4.7\"`, the wrapper API this module follows.",
+              differences = { "wrapper-version" },
+            },
+            {
+              name = "luaevent._CORE", type = "string",
+              summary = "The core it runs on: `\"luaevent-rs <version>\"`, or `\"luaevent (C)\"` on the C module.",
+              differences = { "name-version" },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local core = luaevent.core
+print(luaevent._CORE == core._NAME .. " " .. core._VERSION)
+]=],
+                  output = "true\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.core", type = "luaevent.core", value_is = "luaevent.core",
+              summary = "The `luaevent.core` module.",
+            },
+          },
+        },
+        {
+          title = "Functions",
+          types = { "Socket" },
+          entries = {
+            {
+              name = "luaevent.addevent",
+              summary = "`base:addevent` on the wrapper's base.",
+              text = "Returns the event object; keep it referenced. Everything else is as for [`base:addevent`](#baseaddevent).",
+              params = {
+                { name = "fd", type = "Fd|nil", text = "as for `base:addevent`" },
+                { name = "events", type = "integer", text = "as for `base:addevent`" },
+                { name = "callback", type = "EventCallback", text = "as for `base:addevent`" },
+                { name = "timeout", type = "number", optional = true, text = "as for `base:addevent`" },
+              },
+              returns = { { name = "event", type = "Event", text = "the event object" } },
+              errors = { err("bad argument #<n> to 'addevent' (<reason>)", "as for `base:addevent`") },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local core = luaevent.core
+
+-- A timer that resumes a coroutine three times.
+local co = coroutine.wrap(function()
+  for i = 1, 3 do
+    print("tick " .. i)
+    coroutine.yield()          -- back to the loop; returning nothing keeps the timer
+  end
+  return core.LEAVE            -- the last call removes the timer
+end)
+local timer = luaevent.addevent(nil, core.EV_TIMEOUT, co, 0.01)
+print(luaevent.loop())
+]=],
+                  output = "tick 1\ntick 2\ntick 3\n1\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.addthread",
+              summary = "Creates a coroutine running `func(...)` and starts it at once.",
+              params = {
+                { name = "func", type = "fun(...: any): any", text = "the body of the coroutine" },
+                { name = "...", type = "any", text = "its arguments" },
+              },
+              returns = {
+                { name = "ok", type = "boolean", text = "what `coroutine.resume` returns: `true`, or `false` if `func` failed before its first wait" },
+                { name = "...", type = "any", text = "the values it yielded (the event it waits for) or returned, or the error message" },
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+print(luaevent.addthread(function(a, b) return a + b end, 1, 2))
+print(luaevent.addthread(function() error("early", 0) end))
+]=],
+                  output = "true\t3\nfalse\tearly\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.loop",
+              summary = "Runs the wrapper's base (`base:loop()`).",
+              text = "Errors raised in resumed coroutines are raised again here, with a traceback.",
+              params = {},
+              returns = { { name = "result", type = "integer", text = "`1` once no events are left" } },
+              errors = { err("<the coroutine's error message>\nstack traceback:\n<...>", "a resumed coroutine raised an error") },
+              differences = { "wrapper-loop-returns", "wrapper-coroutine-errors" },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+
+luaevent.addthread(function()
+  local sock = socket.tcp()
+  local ok, err = luaevent.connect(sock, "127.0.0.1", 1)   -- nobody listens on port 1
+  error("connect said: " .. tostring(err), 0)
+end)
+local ok, err = pcall(luaevent.loop)
+print(err:match("^[^\n]*"))
+]=],
+                  output = "connect said: connection refused\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.connect",
+              summary = "Makes `sock` non-blocking and connects it, suspending the coroutine until the connection is made.",
+              text = "Errors are returned, not raised. Any extra arguments are passed on to `sock:connect`.",
+              params = {
+                { name = "sock", type = "Socket", text = "a LuaSocket TCP master socket" },
+                { name = "host", type = "string", text = "address or name" },
+                { name = "port", type = "integer", text = "port number" },
+              },
+              returns = {
+                { name = "ok", type = "integer?", text = "`1` on success" },
+                { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"connection refused\"`" },
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+local server = assert(socket.bind("127.0.0.1", 0))
+local host, port = server:getsockname()
+
+luaevent.addthread(function()
+  local ok, err = luaevent.connect(socket.tcp(), host, port)
+  print("connected: " .. tostring(ok == 1))
+end)
+luaevent.loop()
+
+luaevent.addthread(function()
+  local ok, err = luaevent.connect(socket.tcp(), "127.0.0.1", 1)   -- nobody listens on port 1
+  print("failed: " .. err)
+end)
+luaevent.loop()
+]=],
+                  output = "connected: true\nfailed: connection refused\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.send",
+              summary = "Sends bytes `i` to `j` of `data`, suspending the coroutine while the socket cannot take more.",
+              text = "After a partial write it resumes right after the last byte LuaSocket reported sent.",
+              params = {
+                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "data", type = "string", text = "the bytes" },
+                { name = "i", type = "integer", optional = true, text = "first byte to send (default 1)" },
+                { name = "j", type = "integer", optional = true, text = "last byte to send (default `#data`)" },
+              },
+              returns = {
+                { name = "last", type = "integer?", text = "the index of the last byte sent" },
+                { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"closed\"`" },
+                { name = "partial", type = "integer?", text = "on error, the index of the last byte sent" },
+              },
+              differences = { "wrapper-send" },
+              examples = {
+                {
+                  code = with_pair [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+--PAIR--
+client:settimeout(0)
+
+-- 4 MiB is more than the kernel takes at once: send waits for the peer to read.
+local data = string.rep("0123456789abcdef", 262144)
+local reader = luaevent.addevent(peer, luaevent.core.EV_READ, function()
+  local chunk, err, part = peer:receive(65536)
+  if err == "closed" then return luaevent.core.LEAVE end
+end)
+peer:settimeout(0)
+luaevent.addthread(function()
+  print(luaevent.send(client, data) == #data)
+  local last = luaevent.send(client, "abc", 2, 3)
+  print(last == 3)                                    -- "bc" sent: the last byte is data[3]
+  client:close()
+end)
+luaevent.loop()
+]=],
+                  output = "true\ntrue\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.receive",
+              summary = "Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.",
+              params = {
+                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "pattern", type = "string|integer", optional = true, text = "`\"*l\"` (a line, the default), `\"*a\"` (everything until the peer closes) or a byte count" },
+                { name = "part", type = "string", optional = true, text = "a prefix to prepend, as in LuaSocket" },
+              },
+              returns = {
+                { name = "data", type = "string?", text = "what was received" },
+                { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"closed\"`" },
+                { name = "partial", type = "string?", text = "on error, the data received before it" },
+              },
+              examples = {
+                {
+                  code = with_pair [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+--PAIR--
+peer:settimeout(0)
+
+luaevent.addthread(function()
+  print((luaevent.receive(peer, "*l")))   -- only the data
+  print((luaevent.receive(peer, 3)))
+  print(luaevent.receive(peer, "*l"))     -- the peer closed: nil, the error, the partial data
+end)
+local feed = luaevent.addevent(nil, 0, function()
+  client:send("first line\nabcdef")
+  client:close()
+  return luaevent.core.LEAVE
+end, 0.01)
+luaevent.loop()
+]=],
+                  output = "first line\nabc\nnil\tclosed\tdef\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.receivePartial",
+              summary = "Like `receive`, but with a byte count it returns as soon as some data has arrived.",
+              text = [[
+When fewer bytes than asked came, it returns `nil, "timeout", data`. With `"*l"` or `"*a"` it
+waits like `receive`, carrying what arrived so far over to the next attempt.]],
+              params = {
+                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "pattern", type = "string|integer", optional = true, text = "as for `receive`" },
+              },
+              returns = {
+                { name = "data", type = "string?", text = "what was received, when complete" },
+                { name = "err", type = "string?", text = "`\"timeout\"` for a partial byte count, or LuaSocket's error message" },
+                { name = "partial", type = "string?", text = "the data received so far" },
+              },
+              differences = { "wrapper-receive-partial" },
+              examples = {
+                {
+                  code = with_pair [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+--PAIR--
+peer:settimeout(0)
+
+luaevent.addthread(function()
+  print(luaevent.receivePartial(peer, 100))
+  print((luaevent.receivePartial(peer, "*l")))
+end)
+-- Two timers feed the data in two parts (keep both referenced: see Event).
+local first = luaevent.addevent(nil, 0, function()
+  client:send("some bytes")
+  return luaevent.core.LEAVE
+end, 0.01)
+local second = luaevent.addevent(nil, 0, function()
+  client:send(" then a line end\n")
+  return luaevent.core.LEAVE
+end, 0.05)
+luaevent.loop()
+]=],
+                  output = "nil\ttimeout\tsome bytes\n then a line end\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.flush",
+              summary = "Does nothing and returns nothing: the helpers never buffer. Kept for old programs.",
+              params = {
+                { name = "sock", type = "Socket", text = "ignored" },
+              },
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+print(select("#", luaevent.flush(nil)))
+]=],
+                  output = "0\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.addserver",
+              summary = "Serves the listening socket `sock`, each client in a coroutine of its own.",
+              text = [[
+Whenever `sock` is readable, one client is accepted, made non-blocking, and `handler(client)` is
+started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered as
+long as the wrapper's base exists, so `loop()` does not return by itself any more.]],
+              params = {
+                { name = "sock", type = "Socket", text = "a listening socket" },
+                { name = "handler", type = "fun(client: Socket)", text = "runs once per client" },
+              },
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+
+local server = assert(socket.bind("127.0.0.1", 0))
+server:settimeout(0)
+local host, port = server:getsockname()
+
+-- The server: answer each line with its upper-case version until the client leaves.
+luaevent.addserver(server, function(client)
+  while true do
+    local line = luaevent.receive(client, "*l")
+    if not line then break end
+    luaevent.send(client, line:upper() .. "\n")
+  end
+  client:close()
+end)
+
+-- A client with three requests.
+luaevent.addthread(function()
+  local sock = socket.tcp()
+  assert(luaevent.connect(sock, host, port))
+  for _, word in ipairs({ "alpha", "beta", "gamma" }) do
+    luaevent.send(sock, word .. "\n")
+    print((luaevent.receive(sock, "*l")))
+  end
+  sock:close()
+  error("client done", 0)   -- the listening server would keep loop() running: stop it
+end)
+
+local ok, err = pcall(luaevent.loop)
+print(err:match("^[^\n]*"))
+]=],
+                  output = "ALPHA\nBETA\nGAMMA\nclient done\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.wrap",
+              summary = "Returns a [wrapped socket](#wrapped-sockets).",
+              params = {
+                { name = "sock", type = "Socket", text = "the socket to wrap" },
+              },
+              returns = { { name = "wrapped", type = "WrappedSocket", text = "`{ socket = sock }` with the methods below" } },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+local sock = socket.tcp()
+local w = luaevent.wrap(sock)
+print(rawequal(w.socket, sock))
+print(w:close() == 1)
+]=],
+                  output = "true\ntrue\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "Wrapped sockets",
+          class = "WrappedSocket",
+          entries = {
+            {
+              name = "wrapped:connect",
+              summary = "`luaevent.connect(self.socket, host, port)`.",
+              params = {
+                { name = "host", type = "string", text = "address or name" },
+                { name = "port", type = "integer", text = "port number" },
+              },
+              returns = {
+                { name = "ok", type = "integer?", text = "`1` on success" },
+                { name = "err", type = "string?", text = "LuaSocket's error message" },
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+local server = assert(socket.bind("127.0.0.1", 0))
+local host, port = server:getsockname()
+
+luaevent.addthread(function()
+  local w = luaevent.wrap(socket.tcp())
+  print(w:connect(host, port) == 1)
+  w:close()
+end)
+print(luaevent.loop())
+]=],
+                  output = "true\n1\n",
+                },
+              },
+            },
+            {
+              name = "wrapped:send",
+              summary = "`luaevent.send(self.socket, data)`.",
+              params = {
+                { name = "data", type = "string", text = "the bytes" },
+              },
+              returns = {
+                { name = "last", type = "integer?", text = "the index of the last byte sent" },
+                { name = "err", type = "string?", text = "LuaSocket's error message" },
+                { name = "partial", type = "integer?", text = "on error, the index of the last byte sent" },
+              },
+              examples = {
+                {
+                  code = with_pair [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+--PAIR--
+
+luaevent.addthread(function()
+  local w = luaevent.wrap(client)
+  print(w:send("hello\n") == 6)    -- the index of the last byte sent
+end)
+print((peer:receive("*l")))
+]=],
+                  output = "true\nhello\n",
+                },
+              },
+            },
+            {
+              name = "wrapped:receive",
+              summary = "`luaevent.receivePartial(self.socket, pattern)` after `settimeout(0)`, `luaevent.receive(self.socket, pattern)` otherwise.",
+              params = {
+                { name = "pattern", type = "string|integer", optional = true, text = "as for `luaevent.receive`" },
+              },
+              returns = {
+                { name = "data", type = "string?", text = "what was received" },
+                { name = "err", type = "string?", text = "LuaSocket's error message, or `\"timeout\"` for a partial read after `settimeout(0)`" },
+                { name = "partial", type = "string?", text = "the data received so far" },
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+
+local server = assert(socket.bind("127.0.0.1", 0))
+local host, port = server:getsockname()
+local acceptor
+acceptor = luaevent.addevent(server, luaevent.core.EV_READ, function()
+  local conn = server:accept()
+  acceptor:close()                            -- one connection is all we want
+  conn:settimeout(0)
+  luaevent.addthread(function()
+    luaevent.send(conn, "1234567890")
+    luaevent.receive(conn, "*a")              -- wait until the client hangs up
+    conn:close()
+  end)
+end)
+
+luaevent.addthread(function()
+  local w = luaevent.wrap(socket.tcp())
+  assert(w:connect(host, port))
+  w:settimeout(0)
+  print(w:receive(100))                       -- returns with what has come so far
+  w:close()
+end)
+print(luaevent.loop())
+]=],
+                  output = "nil\ttimeout\t1234567890\n1\n",
+                },
+              },
+            },
+            {
+              name = "wrapped:settimeout",
+              summary = "Stores `timeout` in the wrapper; only `0` has an effect, on `receive`.",
+              text = "The socket's own timeout is not changed.",
+              params = {
+                { name = "timeout", type = "number?", text = "`0` makes `receive` return partial byte counts" },
+              },
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+local w = luaevent.wrap(socket.tcp())
+w:settimeout(0)
+print(w.timeout)
+w:close()
+]=],
+                  output = "0\n",
+                },
+              },
+            },
+            {
+              name = "wrapped:flush",
+              summary = "Does nothing.",
+              params = {},
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local w = luaevent.wrap({})
+print(select("#", w:flush()))
+]=],
+                  output = "0\n",
+                },
+              },
+            },
+            {
+              name = "wrapped:close",
+              summary = "Removes the socket's event, if it has one, and closes the socket.",
+              text = "It works whether or not the socket ever waited.",
+              params = {},
+              returns = { { name = "ok", type = "integer", text = "what the socket's `close` returns" } },
+              differences = { "wrapper-close-before-wait", "wrapper-close-returns" },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local socket = require "socket"
+local w = luaevent.wrap(socket.tcp())
+print(w:close() == 1)                      -- never waited: works all the same
+]=],
+                  output = "true\n",
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+
+  --------------------------------------------------------------------------- editor support ----
+  editor = [[
+The `types/` folder is a [LuaLS](https://luals.github.io) addon generated from the same
+description as this page: `types/library/` holds the definition files (`---@meta`) for
+`luaevent.core` and `luaevent`, and `types/config.json` lets the language server offer the addon
+when a file requires `luaevent`. It gives completion, hover text with the parameters above, and
+type checks; callbacks accept functions and callable objects.
+
+One setting enables it, in `.luarc.json` at the root of your project (or in your editor's LuaLS
+settings):
+
+```json
+{ "workspace.library": ["/path/to/luaevent-rs/types/library"] }
+```
+
+or, to have the language server offer it whenever a file requires `luaevent`, add the folder that
+contains `types/` to `workspace.userThirdParty` (LuaLS then adds the library itself once you
+accept). The luarocks rock ships the same folder: `luarocks show --rock-dir luaevent-rs` prints
+the folder that holds its `types/`.
+
+The definition files come from the same description as this page, so they list the same
+parameters, return values and errors; checkers that read LuaLS annotations (LuaLS itself,
+EmmyLua's `emmylua_check`) use them as they are.]],
+
+  addon = {
+    name = "luaevent-rs",
+    words = { "require%s*%(?%s*[\"']luaevent[\"'.]" },
+    files = {},
+  },
+
+  ------------------------------------------------------------------------- differences ----
+  -- group: fix (a C module bug fixed), stricter, checked (a row of the table of arguments that
+  -- are now checked), wording (a message that changed), other, wrapper. A difference that no
+  -- entry names is general: `general = true`.
+  differences = {
+    -- fixes
+    {
+      id = "bufferevent-callbacks", group = "fix", title = "Bufferevent callbacks work",
+      text = [[
+In the C module the read, write and error callbacks of a bufferevent never run your code: the
+C side looks the bufferevent object up in a table it never filled, so the first callback fails
+with "attempt to index a nil value" before your function is called, and `loop()` raises that
+error (thrown through libevent's frames). Here the three callbacks are called as
+`callback(bev, what)`, with `bev` the very object `core.bufferevent.new` returned (`rawequal`
+every time), and they run on the base the bufferevent was created on. (The C module ignored the
+base argument: its bufferevents ran on libevent's global "current base", the base made last.)]],
+    },
+    {
+      id = "bufferevent-callback-errors", group = "fix", title = "Errors in bufferevent callbacks reach `loop()`",
+      text = [[
+An error raised in a bufferevent callback stops the loop, and `base:loop()` raises it again
+with a traceback, as it always did for event callbacks. The C module's code for this checked the
+result of its `lua_pcall` the wrong way round and never reported such errors.]],
+    },
+    {
+      id = "mask-switch-timeout", group = "fix", title = "Switching an event's mask keeps \"no timeout\"",
+      text = [[
+When an event without a timeout changes its mask from its callback (`return core.EV_WRITE` from
+an `EV_READ` event, say), the C module re-registered it with a zero timeout: the event fired at
+once with a spurious `EV_TIMEOUT` and then went dormant, since libevent does not re-arm a
+zero-timeout persistent event. Here the event keeps having no timeout and simply waits for the
+new condition.]],
+    },
+    {
+      id = "timeout-rounding", group = "fix", title = "Timeouts round to the microsecond",
+      text = [[
+Durations in seconds are rounded to the nearest microsecond. The C module truncated them, so
+`1e-06` (a value Prosody uses) became a zero timeout and `0.0000015` one microsecond.]],
+    },
+    {
+      id = "bufferevent-buffer-close", group = "fix", title = "Closing a bufferevent's buffer is safe",
+      text = [[
+`bev:get_read():close()` (or `get_write()`, or collecting those buffer objects) made the C module
+free memory that belonged to the bufferevent, and then free it again later: a double free that
+aborts the process. Here `close()` on such a buffer only detaches the Lua object. Note that
+`get_read()` and `get_write()` keep returning that same, now closed, object; so the practical
+advice is still not to close them.]],
+    },
+    {
+      id = "no-crashes", group = "fix", title = "No crashes from misuse", general = true,
+      text = [[
+No sequence of calls can crash the process: bad arguments, use of closed objects, errors inside
+callbacks and garbage collection at any moment end in a Lua error at worst. Among the things
+that crash or corrupt memory under the C module and are safe here:
+
+- events, bufferevents or buffers that outlive their base (the base is freed only after the last
+  of them);
+- a callback returning something that is not a number as its new mask (see
+  [Callback return values](#callback-return-values));
+- `buf:get_data` with positions outside the buffer (see [core.buffer](#corebuffer));
+- a bufferevent and its buffer objects collected in the same cycle (as at program exit), which
+  aborts the C module with a double free.]],
+    },
+    -- stricter
+    {
+      id = "callback-results-checked", group = "stricter", title = "Callback return values",
+      text = [[
+The returned mask must be an integer (or a numeric string) with only event bits in it. Anything
+else is reported like an error raised by the callback: the loop stops and `loop()` raises
+`base:loop: event callback returned a string value as its new event mask (integer expected)`,
+`base:loop: event callback returned 1.5 as its new event mask (integer expected)` or
+`base:loop: event callback returned an invalid event mask (-2)`. The C module raised such errors
+through libevent's own stack frames: `loop()` failed with `bad argument #-2 to '?'`, and the base
+was left in a state where every later `loop()` call printed "reentrant invocation" and returned
+-1.]],
+    },
+    {
+      id = "callback-errors-strings", group = "stricter", title = "Errors raised by callbacks",
+      text = [[
+`base:loop()` always raises a **string**: the error message followed by a traceback of the
+callback, built by the module itself. Error values that are not strings are converted: numbers as
+`tostring` does, values with a `__tostring` metamethod through it, anything else as
+`(error object is a table value)`. The C module used the global `debug.traceback` as message
+handler when it was there, which returns non-string error values unchanged: a table raised in a
+callback came out of `loop()` as that table. Programs that raise tables and inspect them after
+`loop()` should give the tables a `__tostring` metamethod, or keep the details aside in a variable
+before raising.]],
+    },
+    {
+      id = "closed-bufferevent-errors", group = "stricter", title = "Closed bufferevents",
+      text = [[
+Every method of a bufferevent after `close()` (or of its buffers after the bufferevent is gone)
+raises an error saying it is closed. In the C module the methods of a freed bufferevent silently
+did nothing and returned nothing, and `get_read()` / `get_write()` returned `nil`.]],
+    },
+    -- arguments that are now checked: call, argument, what the C module did, what happens now
+    { id = "checked-fd-negative", group = "checked", call = "any fd argument", argument = "negative (e.g. a LuaSocket socket not yet bound: fd -1)", c = "handed to libevent", now = "`invalid file descriptor (-1)`" },
+    { id = "checked-fd-fraction", group = "checked", call = "any fd argument", argument = "`1.5`", c = "truncated to 1", now = "`number has no integer representation`" },
+    { id = "checked-fd-table", group = "checked", call = "any fd argument", argument = "a table with `getfd`", c = "rejected", now = "accepted, like a socket userdata" },
+    { id = "checked-lightuserdata", group = "checked", call = "`addevent`", argument = "lightuserdata fd", c = "rejected", now = "accepted" },
+    { id = "checked-callable-table", group = "checked", call = "`addevent`", argument = "callable table as callback", c = "rejected", now = "accepted" },
+    { id = "checked-nil-fd", group = "checked", call = "`addevent`", argument = "`nil` fd without timeout", c = "`userdata expected, got nil`", now = "`timeout expected when fd is nil`" },
+    { id = "checked-mask", group = "checked", call = "`addevent`", argument = "mask with unknown bits", c = "handed to libevent", now = "`invalid event mask (N)`" },
+    { id = "checked-fd-not-open", group = "checked", call = "`addevent` with `EV_READ` / `EV_WRITE`, `bufferevent.new`", argument = "an fd that is not open", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is not open)`" },
+    { id = "checked-fd-regular-file", group = "checked", call = "the same", argument = "a regular file or directory (epoll refuses them)", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is a regular file, which epoll cannot watch)`" },
+    { id = "checked-signal-nil", group = "checked", call = "`addevent`", argument = "`EV_SIGNAL` with `nil` fd", c = "handed to libevent", now = "`signal number expected with EV_SIGNAL`" },
+    { id = "checked-timeout", group = "checked", call = "`addevent`, `loopexit`, `set_timeouts`", argument = "negative, NaN or infinite timeout", c = "handed to libevent", now = "`timeout must be a finite number of seconds >= 0, got -1`" },
+    { id = "checked-watermarks", group = "checked", call = "`bev:set_read_watermarks`, `bev:set_write_watermarks`", argument = "non-numbers, negative numbers", c = "read as 0 or wrapped around", now = "`number expected`, `byte count must be >= 0, got -1` (`nil` still counts as 0)" },
+    { id = "checked-enable-mask", group = "checked", call = "`bev:enable`, `bev:disable`", argument = "a mask other than `EV_READ`, `EV_WRITE` or both", c = "handed to libevent", now = "`EV_READ, EV_WRITE or both expected, got N`" },
+    { id = "checked-add-closed", group = "checked", call = "`buf:add`", argument = "a closed buffer among the arguments", c = "the arguments before it were already added", now = "checked first: nothing is added" },
+    { id = "checked-loop-reentry", group = "checked", call = "`base:loop()`", argument = "called while the same base is looping", c = "entered libevent again", now = "`base:loop: the event base is already looping`" },
+    -- messages that changed wording
+    { id = "wording-closed-buffer", group = "wording", c = "`Attempt to use closed event_buffer object`", now = "`attempt to use a closed buffer`" },
+    { id = "wording-add-itself", group = "wording", c = "`Cannot add buffer to itself`", now = "`cannot add a buffer to itself`" },
+    { id = "wording-add-type", group = "wording", c = "`Argument is not a string or buffer object`", now = "`string, number or buffer expected, got table`" },
+    { id = "wording-add-nothing", group = "wording", c = "`Not enough arguments to add: ...`", now = "`bad argument #1 to 'add' (string, number or buffer expected, got no value)`" },
+    { id = "wording-getfd", group = "wording", general = true, c = "`Socket type missing 'getfd' method`", now = "`getfd failed: socket or integer fd expected, got table without 'getfd'`" },
+    { id = "wording-self", group = "wording", general = true, c = "`EVENT_BASE_MT expected, got table` (and the other `*_MT` names)", now = "`event base expected, got table`, `buffer expected`, `event expected`, `bufferevent expected`" },
+    {
+      id = "metatable-names", group = "other", topic = "Events and bases", general = true,
+      title = "Metatable names",
+      text = [[
+The metatables are registered as `luaevent.core.base`, `luaevent.core.event`,
+`luaevent.core.buffer` and `luaevent.core.bufferevent` (C: `EVENT_BASE_MT`,
+`EVENT_CALLBACK_ARG_MT`, `EVENT_BUFFER_MT`, `BUFFER_EVENT_MT`); on Lua 5.3 and later `tostring`
+of an object shows that name.]],
+    },
+    -- core.buffer
+    {
+      id = "readline-nul", group = "other", topic = "core.buffer", title = "`readline` keeps NUL bytes",
+      text = [[
+The C module returned a line only up to its first NUL byte (the rest of the line was consumed
+and lost). Here the whole line comes back, NULs included.]],
+    },
+    {
+      id = "get-data-clamps", group = "other", topic = "core.buffer", title = "`get_data` clamps",
+      text = [[
+With one argument, a negative length means "everything" (the C module passed it on as a huge
+length). With two, a `begin` of 0 or one reaching before the start counts from the first byte:
+`get_data(0, 2)` and `get_data(-5, 2)` on `"abc"` both give `"ab"`, where the C module computed a
+position before the buffer and returned an empty string or bytes from outside it. Windows beyond
+the end give `""`.]],
+    },
+    {
+      id = "add-checks-first", group = "other", topic = "core.buffer", title = "`add` checks every argument first",
+      text = "`add` checks every argument before adding anything; numbers are still added in `tostring` format.",
+    },
+    {
+      id = "read-write-fd-forms", group = "other", topic = "core.buffer", title = "`read` and `write` take every fd form",
+      text = "`read` and `write` take the same fd forms as everything else (tables with `getfd` included).",
+    },
+    {
+      id = "add-input-refused", group = "other", topic = "core.buffer", title = "Adding to a bufferevent's input buffer",
+      text = [[
+Adding to a bufferevent's input buffer (which libevent keeps closed to everything but the
+socket) fails with `buf:add: libevent refused to add to the buffer (a bufferevent's input
+buffer takes data only from its socket, and its output buffer gives data only to it)` instead of
+`Failed to add data to the buffer`.]],
+    },
+    -- core.bufferevent
+    {
+      id = "baseless-new", group = "other", topic = "core.bufferevent", title = "`bufferevent.new` accepts the base-less form",
+      text = [[
+Besides `new(base, fd, readcb, writecb, errorcb)` (what the C module 0.4.6 requires), the form of
+the original documentation, `new(fd, readcb, writecb, errorcb)`, works: it binds to the base most
+recently made by `core.new()`, and raises `bufferevent.new: no base given and no event base made
+by core.new() is alive` if that base has been collected.]],
+    },
+    {
+      id = "bufferevent-close", group = "other", topic = "core.bufferevent", title = "`bev:close()` exists",
+      text = [[
+It frees the bufferevent at once (idempotent, safe inside its own callbacks); the C module could
+only free it through garbage collection.]],
+    },
+    {
+      id = "keeps-socket", group = "other", topic = "core.bufferevent", title = "The socket object is kept alive",
+      text = [[
+The bufferevent keeps the socket object it was given alive, so LuaSocket cannot close the fd
+under it when your own reference to the socket goes away. The fd is still never closed by the
+bufferevent: close the socket yourself.]],
+    },
+    {
+      id = "set-timeouts-fractions", group = "other", topic = "core.bufferevent", title = "`set_timeouts` takes fractions of a second",
+      text = "The C module converted the values to whole seconds (`0.5` became 0, no timeout).",
+    },
+    {
+      id = "enable-closed", group = "other", topic = "core.bufferevent", title = "`enable` and `disable` on a closed bufferevent",
+      text = "They return `0` on success as before; on a closed bufferevent they raise an error instead of returning nothing.",
+    },
+    {
+      id = "read-ahead", group = "other", topic = "core.bufferevent", title = "Reads of up to 64 KiB",
+      text = [[
+A bufferevent reads up to 64 KiB per wakeup (libevent alone reads 4 KiB), so a read callback
+may find more data at once than under the C module; the read high watermark still caps it.]],
+    },
+    {
+      id = "high-watermark-parking", group = "other", topic = "core.bufferevent", title = "No busy loop at the read high watermark",
+      text = [[
+A read callback that leaves the input at the read high watermark without taking anything is not
+called again until something drains the input; libevent 2.1.12 alone would call it on every loop
+round, at full CPU (libevent issue #891). A bufferevent closed just before its base is collected
+is freed completely (libevent alone leaks it when no loop runs in between).]],
+    },
+    -- events and bases
+    {
+      id = "outlive-base", group = "other", topic = "Events and bases", title = "Objects may outlive their base", general = true,
+      text = [[
+A base collected while events, bufferevents or buffers made on it are still around is freed
+only after the last of them; closing and collecting them stays safe. (The C module freed the
+libevent base at once and later callbacks or closes touched freed memory.)]],
+    },
+    {
+      id = "event-close-safe", group = "other", topic = "Events and bases", title = "`event:close()` is safe everywhere",
+      text = [[
+`event:close()` is safe in every callback, including for an event that already fired in the same
+loop round, and closing twice does nothing.]],
+    },
+    {
+      id = "loopexit-nil", group = "other", topic = "Events and bases", title = "`loopexit(nil)`",
+      text = "`base:loopexit(nil)` is the same as `base:loopexit()`; the C module raised `number expected, got nil`.",
+    },
+    {
+      id = "method-per-base", group = "other", topic = "Events and bases", title = "`method()` asks its own base",
+      text = "`base:method()` reports the backend of that base (the C module asked libevent's global base; the value is the same in practice).",
+    },
+    {
+      id = "new-independent-base", group = "other", topic = "Events and bases", title = "`core.new()` leaves libevent's global base alone",
+      text = [[
+`core.new()` creates an independent base and does not touch libevent's global "current base" as
+the C module's `event_init` did. Only the base-less `bufferevent.new` form depends on which base
+is "latest", and it uses the last one made by `core.new()`.]],
+    },
+    {
+      id = "new-base-emfile", group = "other", topic = "Events and bases", title = "`core.new()` out of descriptors",
+      text = [[
+`core.new()` raises `core.new: could not create an event base: Too many open files` when the
+process cannot open the descriptors a base needs. libevent itself ends the process in that
+situation (it cannot make its signal socketpair), which is what the C module let happen.]],
+    },
+    {
+      id = "changelist", group = "other", topic = "Events and bases", title = "epoll changelist",
+      text = [[
+On epoll, bases batch their changes to the kernel until the next dispatch (libevent's
+"changelist" mode), which makes switching an event between `EV_READ` and `EV_WRITE` cheaper.
+`base:method()` still says `"epoll"`. libevent's caveat for this mode: do not watch one socket
+under two descriptor numbers made with `dup()`.]],
+    },
+    {
+      id = "libevent-mismatch", group = "other", topic = "Events and bases", title = "A mismatched libevent is refused",
+      text = [[
+If the libevent found at run time does not match the one the module was built against,
+`require "luaevent.core"` fails with a message saying so, instead of misbehaving later.]],
+    },
+    {
+      id = "name-version", group = "other", topic = "Events and bases", title = "`_NAME` and `_VERSION`",
+      text = [[
+`core._NAME` (`"luaevent-rs"`) and `core._VERSION` are new: the C module has neither, so a program
+can tell which core it loaded. The wrapper's `luaevent._CORE` says the same in one string.]],
+    },
+    {
+      id = "sigpipe", group = "other", topic = "SIGPIPE", title = "`SIGPIPE` is ignored",
+      text = [[
+Loading `luaevent.core` sets `SIGPIPE` to "ignore" when it still has its default action, as
+LuaSocket does when it loads. Writing to a socket whose peer has gone (`buf:write`, a
+bufferevent's output) then fails with an error result instead of killing the process. A handler
+your program installed is left alone. The C module did not touch signals, so a program that
+relied on dying from `SIGPIPE` (and did not load LuaSocket) will now see write errors instead.]],
+    },
+    -- the wrapper
+    {
+      id = "wrapper-weak-table", group = "wrapper", title = "The per-socket event table is weak-keyed",
+      text = [[
+The C wrapper wrote `setmetatable({}, {'__mode', 'kv'})`, which sets no mode at all, so every
+socket that ever waited stayed referenced (with its event) forever.]],
+    },
+    {
+      id = "wrapper-close-before-wait", group = "wrapper", title = "`wrap(sock):close()` works before any wait",
+      text = [[
+In the C wrapper it failed with "attempt to index a nil value" on a socket that never waited,
+since there was no event to close.]],
+    },
+    {
+      id = "wrapper-dead-coroutine", group = "wrapper", title = "Events of finished coroutines remove themselves",
+      text = [[
+When a coroutine has finished, the event that resumed it removes itself when it next fires. The
+C wrapper left the event registered and resumed the dead coroutine on its next firing, which
+failed with `cannot resume dead coroutine`.]],
+    },
+    {
+      id = "wrapper-send", group = "wrapper", title = "`send` resumes right after the last byte sent",
+      text = [[
+The 0.4.7 wrapper added LuaSocket's partial result (an absolute index) to its start position, so
+from the second partial write on it skipped data, and reported more bytes sent than the payload
+had.]],
+    },
+    {
+      id = "wrapper-coroutine-errors", group = "wrapper", title = "Coroutine errors reach `loop()`",
+      text = [[
+An error raised inside a coroutine resumed by the loop stops the loop and is raised by
+`luaevent.loop()` with its message. In the C wrapper the error message was handed back to the
+core as the event's new mask, which failed in a confusing way (see
+[Callback return values](#callback-return-values)).]],
+    },
+    {
+      id = "wrapper-receive-partial", group = "wrapper", title = "`receivePartial` keeps partial lines",
+      text = "`receivePartial` with `\"*l\"` or `\"*a\"` carries partial data over to its next attempt; 0.4.7 dropped it.",
+    },
+    {
+      id = "wrapper-loop-returns", group = "wrapper", title = "`loop()` returns a result",
+      text = "`luaevent.loop()` returns the result of `base:loop()` (`1` once no events are left); the C wrapper returned nothing.",
+    },
+    {
+      id = "wrapper-close-returns", group = "wrapper", title = "`wrapped:close()` returns a result",
+      text = "`wrapped:close()` returns what the socket's `close()` returns; the C wrapper returned nothing.",
+    },
+    {
+      id = "wrapper-version", group = "wrapper", title = "`_VERSION` is `\"0.4.7\"`",
+      text = "Debian's `lua-event` wrapper says `\"0.4.6\"`.",
+    },
+  },
+}

@@ -1,0 +1,536 @@
+---@meta luaevent.core
+
+-- Generated from doc/api.lua by scripts/gen-docs.lua (`make docs`): edit those, not this file.
+
+---A file descriptor argument.
+---
+---Wherever a function takes an `fd`, it accepts:
+---
+---- an integer `>= 0` (a number with an integral value such as `3.0`, or a numeric string, also
+---  counts);
+---- a lightuserdata handle;
+---- any userdata or table with a `getfd` method, such as a LuaSocket socket; it is called as
+---  `obj:getfd()` and must return an integer `>= 0`. The object may be a table: the C module
+---  accepted only userdata.
+---
+---Anything else is a `bad argument` error with one of these reasons: `socket or integer fd
+---expected, got <type>`, `invalid file descriptor (<n>)` (a LuaSocket socket that has not been
+---bound or connected yet has fd -1), `number has no integer representation`,
+---`getfd failed: <message>` (an error raised by `getfd`, or
+---`getfd failed: socket or integer fd expected, got table without 'getfd'`),
+---`socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
+---
+---Where the fd is to be watched for reading or writing (`base:addevent` with `EV_READ` or
+---`EV_WRITE`, `core.bufferevent.new`), it must also be open and pollable:
+---`bad file descriptor (<n> is not open)`, `bad file descriptor (<n> is a regular file, which
+---epoll cannot watch)`, `bad file descriptor (<n> is a directory, which epoll cannot watch)`.
+---@alias luaevent.core.Fd integer|lightuserdata|luaevent.core.HasGetfd
+
+---Anything with a `getfd` method returning an fd (LuaSocket sockets).
+---@class luaevent.core.HasGetfd
+---@field getfd fun(self: any): integer returns the descriptor, an integer >= 0
+
+---A table or userdata whose metatable has a `__call` metamethod.
+---
+---Every callback argument accepts a function or any callable object: a table (or userdata) whose
+---metatable has `__call`. Functions made by `coroutine.wrap` are functions and work too. In the
+---LuaLS definitions, give your callable object's class this one as a parent
+---(`---@class MyHandler: luaevent.core.Callable`).
+---@class luaevent.core.Callable
+---@overload fun(self: any, ...: any): any
+
+---The callback of an event made by `base:addevent`.
+---
+---Called with the bits that fired: `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` or `EV_SIGNAL`, possibly
+---added together. What it returns decides what happens to the event:
+---
+---| callback returns | effect |
+---| --- | --- |
+---| nothing, or `nil` | `newEvents` is taken to be `what` |
+---| `core.LEAVE` (-1) | the event is removed, as by `event:close()` |
+---| an integer mask | the event is re-registered with that mask if it differs from `what` |
+---| a mask and a number `>= 0` | ... and with that timeout (in seconds) if it differs from the current one |
+---| a mask and a negative number or `nil` | the current timeout is kept |
+---
+---The event is re-registered only when `newEvents ~= what` or the timeout changed; otherwise it
+---keeps everything it had. Consequences worth knowing:
+---
+---- An event registered for `EV_READ + EV_WRITE` that fires with `EV_READ` and returns nothing (or
+---  `EV_READ`) stays registered for both.
+---- Returning a different mask without a timeout keeps the event without a timeout.
+---- Returning `core.EV_TIMEOUT` (or `0`) together with a timeout turns a socket event into a timer;
+---  returning `0, t` from a timer re-arms it with the new interval `t`.
+---- A returned timeout equal to the current one is no change (an event without a timeout counts
+---  as having 0).
+---- libevent does not re-arm a persistent event whose timeout is exactly 0: such a timer fires
+---  once and then stays registered but dormant until its callback or another call re-registers it.
+---
+---The callback runs on the Lua thread (coroutine) that called `base:loop()`. An error raised in it
+---stops the loop, and `base:loop()` raises it again (see there); so does a return value the rules
+---above cannot use (a string, `1.5`, `-2`, a mask with unknown bits).
+---@alias luaevent.core.EventCallback (fun(what: integer): integer?, number?)|luaevent.core.Callable
+
+---The read, write and error callbacks of a bufferevent.
+---
+---`bev` is the same userdata every time (`rawequal` to what `core.bufferevent.new` returned), and
+---the callbacks' return values are ignored.
+---
+---| callback | when | `what` |
+---| --- | --- | --- |
+---| `readcb` | the input buffer holds at least the read low watermark (any data, by default) | `EVBUFFER_READ` |
+---| `writecb` | the output buffer has drained to the write low watermark (0 by default: all sent) | `EVBUFFER_WRITE` |
+---| `errorcb` | end of file, a socket error, or a timeout | `EVBUFFER_EOF`, `EVBUFFER_ERROR` or `EVBUFFER_TIMEOUT`, plus `EVBUFFER_READ` or `EVBUFFER_WRITE` for the direction |
+---
+---For instance the peer closing the connection gives `EVBUFFER_EOF + EVBUFFER_READ` (17), and an
+---expired read timeout `EVBUFFER_TIMEOUT + EVBUFFER_READ` (65). An error raised in any of the three
+---callbacks stops the loop and is raised again by `base:loop()`, as for events.
+---@alias luaevent.core.BufferEventCallback (fun(bev: luaevent.core.BufferEvent, what: integer))|luaevent.core.Callable
+
+---The libevent binding: event bases, events, buffers and bufferevents.
+---@class luaevent.core
+---@field _VERSION string This module's version, such as `"0.1.0"` (the crate version).
+local core = {}
+
+---Creates an event base.
+---
+---The new base also becomes the "latest base", which the base-less form of
+---`core.bufferevent.new` binds to. A base needs a few file descriptors of its own (libevent's
+---epoll descriptor and signal socketpair).
+---
+---Errors:
+---- `core.new: could not create an event base: <strerror>`: the process cannot open the descriptors a base needs (`Too many open files`), or libevent fails otherwise
+---@return luaevent.core.Base base the new event base
+function core.new() end
+
+---The version string of the libevent library the module runs with.
+---@return string version such as `"2.1.12-stable"`
+function core.libevent_version() end
+
+---`"luaevent-rs"`: which implementation `require "luaevent.core"` loaded.
+core._NAME = "luaevent-rs"
+
+---The table holding `core.buffer.new`, the [buffer](#buffers-corebuffer) constructor.
+core.buffer = {}
+
+---The table holding `core.bufferevent.new`, the [bufferevent](#bufferevents-corebufferevent) constructor.
+core.bufferevent = {}
+
+---returned by an event callback: remove the event
+core.LEAVE = -1
+
+---event bit: the timeout expired
+core.EV_TIMEOUT = 1
+
+---event bit: the fd is readable
+core.EV_READ = 2
+
+---event bit: the fd is writable
+core.EV_WRITE = 4
+
+---event bit: the signal given as fd was delivered
+core.EV_SIGNAL = 8
+
+---persistent event; accepted by `addevent` but redundant (every event is persistent)
+core.EV_PERSIST = 16
+
+---bufferevent: the read callback's `what`; in the error callback, "while reading"
+core.EVBUFFER_READ = 1
+
+---bufferevent: the write callback's `what`; in the error callback, "while writing"
+core.EVBUFFER_WRITE = 2
+
+---bufferevent error callback: the peer closed the connection
+core.EVBUFFER_EOF = 16
+
+---bufferevent error callback: a socket error
+core.EVBUFFER_ERROR = 32
+
+---bufferevent error callback: a read or write timeout expired
+core.EVBUFFER_TIMEOUT = 64
+
+---Returns a new, empty buffer.
+---
+---Arguments are ignored.
+---
+---Errors:
+---- `not enough memory`: the buffer cannot be allocated
+---@return luaevent.core.Buffer buf an empty buffer
+function core.buffer.new() end
+
+---Creates a bufferevent on `fd`, bound to `base`.
+---
+---Without `base` (the form `new(fd, readcb, writecb, errorcb)` of the original documentation), it
+---binds to the base most recently made by `core.new()` that is still alive.
+---
+---- The bufferevent keeps the socket object it was given alive, and never closes the fd: close the
+---  socket yourself when you are done.
+---- As libevent sets it up, writing is enabled and reading is not: call `bev:enable(core.EV_READ)`
+---  to start receiving.
+---- On each read wakeup the bufferevent takes up to 64 KiB from the socket (libevent alone reads
+---  4 KiB at a time), never filling the input past the read high watermark.
+---
+---The argument numbers in the errors below are those of the form with a base; without one, each
+---is one less.
+---
+---Errors:
+---- `bad argument #2 to 'new' (bad file descriptor (<n> is not open))`
+---- `bad argument #2 to 'new' (bad file descriptor (<n> is a regular file, which epoll cannot watch))`
+---- `bad argument #3 to 'new' (function or nil expected, got <type>)`
+---- `bad argument #4 to 'new' (function or nil expected, got <type>)`
+---- `bad argument #5 to 'new' (function expected, got <type>)`
+---- `bad argument #2 to 'new' (socket or integer fd expected, got <type>)`
+---- `bad argument #2 to 'new' (invalid file descriptor (<n>))`
+---- `bad argument #2 to 'new' (number has no integer representation)`
+---- `bad argument #2 to 'new' (getfd failed: <message>)`
+---- `bad argument #2 to 'new' (socket or integer fd expected, getfd returned <type>)`
+---- `bad argument #2 to 'new' (getfd returned a non-integral number)`
+---- `bufferevent.new: no base given and no event base made by core.new() is alive`: the base-less form, when the latest base has been collected
+---- `bufferevent.new: libevent could not create a bufferevent on fd <n>: <strerror>`: libevent fails to make the bufferevent
+---@param base? luaevent.core.Base the base to run on; when absent, the latest one made by `core.new()`
+---@param fd luaevent.core.Fd the connected socket; it must be open and pollable
+---@param readcb luaevent.core.BufferEventCallback? called with `EVBUFFER_READ` when the input reaches the read low watermark; may be `nil`
+---@param writecb luaevent.core.BufferEventCallback? called with `EVBUFFER_WRITE` when the output drains to the write low watermark; may be `nil`
+---@param errorcb luaevent.core.BufferEventCallback called on end of file, error or timeout; required
+---@return luaevent.core.BufferEvent bev the new bufferevent
+---@overload fun(fd: luaevent.core.Fd, readcb: luaevent.core.BufferEventCallback?, writecb: luaevent.core.BufferEventCallback?, errorcb: luaevent.core.BufferEventCallback): luaevent.core.BufferEvent
+function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
+
+---An event base: what events are registered on and what runs the loop.
+---
+---Made by `core.new()`. It is freed when it is garbage collected; events and bufferevents made on
+---it stay safe to close and collect after that. A method called on something else raises
+---`calling '<method>' on bad self (event base expected, got <type>)`.
+---@class luaevent.core.Base
+local Base = {}
+
+---Registers an event and returns its event object.
+---
+---The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
+---long as the returned object is reachable: see [`Event`](#event). With `EV_SIGNAL`, libevent
+---installs its own handler for the signal while the event is registered, and the callback receives
+---`EV_SIGNAL` each time the signal arrives.
+---
+---Errors:
+---- `bad argument #2 to 'addevent' (number expected, got <type>)`
+---- `bad argument #2 to 'addevent' (number has no integer representation)`
+---- `bad argument #2 to 'addevent' (invalid event mask (<n>))`
+---- `bad argument #2 to 'addevent' (libevent refused this event mask (<n>))`
+---- `bad argument #3 to 'addevent' (function expected, got <type>)`
+---- `bad argument #4 to 'addevent' (number expected, got <type>)`
+---- `bad argument #4 to 'addevent' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #4 to 'addevent' (timeout expected when fd is nil)`
+---- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL)`
+---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is not open))`
+---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is a regular file, which epoll cannot watch))`
+---- `bad argument #1 to 'addevent' (socket or integer fd expected, got <type>)`
+---- `bad argument #1 to 'addevent' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'addevent' (number has no integer representation)`
+---- `bad argument #1 to 'addevent' (getfd failed: <message>)`
+---- `bad argument #1 to 'addevent' (socket or integer fd expected, getfd returned <type>)`
+---- `bad argument #1 to 'addevent' (getfd returned a non-integral number)`
+---- `base:addevent: libevent could not register the event on fd <n>: <strerror>`: libevent fails to add the event
+---@param fd luaevent.core.Fd|nil the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number
+---@param events integer a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)
+---@param callback luaevent.core.EventCallback called as `callback(what)`, see [`EventCallback`](#eventcallback); a function or a [callable object](#callable)
+---@param timeout? number seconds (see [Durations](#durations)); the event fires with `EV_TIMEOUT` whenever this long passes without it firing otherwise
+---@return luaevent.core.Event event the event object; keep it referenced
+function Base:addevent(fd, events, callback, timeout) end
+
+---Runs the event loop: waits for events and calls their callbacks.
+---
+---It returns when one of these happens:
+---
+---- no events are left: returns `1`;
+---- `base:loopexit()` takes effect: returns `0`;
+---- a callback raises an error (or returns something invalid, see
+---  [`EventCallback`](#eventcallback)): the loop stops after that callback and `loop` raises the
+---  error again, as a string made of the message and a traceback of the callback. Error values that
+---  are not strings are converted: numbers as `tostring` does, values with a `__tostring`
+---  metamethod through it, anything else as `(error object is a table value)`. The event whose
+---  callback failed stays as it was, and the base can loop again.
+---
+---Callbacks run on the Lua thread (coroutine) that called `loop`.
+---
+---Errors:
+---- `<the callback's error message> stack traceback: <...>`: a callback raised an error
+---- `base:loop: the event base is already looping`: `loop` is called on a base that is looping, for instance from one of its callbacks
+---- `base:loop: event callback returned <...>`: an event callback returned something unusable (see [`EventCallback`](#eventcallback))
+---- `base:loop: libevent could not re-register the event on fd <n>: <strerror>`: libevent fails to re-register an event whose callback changed its mask or timeout
+---@return integer result `1` when no events were left, `0` after `loopexit`
+function Base:loop() end
+
+---Asks the loop to stop after a while.
+---
+---Without an argument, or with `nil`, the loop stops once the callbacks of the current round have
+---run. Called while the base is not looping, it applies to the next `loop`.
+---
+---Errors:
+---- `bad argument #1 to 'loopexit' (number expected, got <type>)`
+---- `bad argument #1 to 'loopexit' (timeout must be a finite number of seconds >= 0, got <x>)`
+---@param seconds? number how long the loop may still run (see [Durations](#durations))
+---@return integer result `0` on success
+function Base:loopexit(seconds) end
+
+---The name of the kernel mechanism libevent uses for this base.
+---
+---On epoll the base batches its changes to the kernel's interest list until the next dispatch
+---(libevent's "changelist"), which makes switching an event between `EV_READ` and `EV_WRITE`
+---cheap; the name reported is still `"epoll"`. libevent's caveat for this mode applies: do not
+---watch one socket under two descriptor numbers made with `dup()`.
+---@return string method such as `"epoll"` on Linux or `"kqueue"` on BSD
+function Base:method() end
+
+---An event registered by `base:addevent`.
+---
+---The event stays registered only as long as this object is reachable from Lua: keep a reference
+---(a local that stays in scope, a table field) to every event you need. When the object is
+---collected, the event is removed. A callback that refers to its own event object keeps it alive
+---until it is closed.
+---@class luaevent.core.Event
+local Event = {}
+
+---Removes the event and releases its callback.
+---
+---Closing twice is harmless, and it is safe from inside any callback: the event's own, or another
+---one, even for an event that already fired in the same round. An event object is also closed
+---when it is garbage collected.
+function Event:close() end
+
+---A byte buffer (libevent's evbuffer).
+---
+---A growable byte string that can be filled and drained cheaply and read from or written to a
+---descriptor. Buffers are binary-safe: NUL bytes and any other bytes pass through unchanged.
+---`#buf` is `buf:length()` and `tostring(buf)` is `buf:get_data()`. A method called on a closed
+---buffer raises `calling '<method>' on bad self (attempt to use a closed buffer)`.
+---@class luaevent.core.Buffer
+---@operator len: integer
+local Buffer = {}
+
+---Appends each argument in order.
+---
+---Each argument is
+---
+---- a string, appended as is;
+---- a number, appended as Lua's `tostring` formats it on the running interpreter (`42`, `1.5`;
+---  note that `2.0` gives `2.0` on Lua 5.3 and later, `2` on 5.1, 5.2 and LuaJIT);
+---- another buffer, whose bytes are **moved**: it is left empty.
+---
+---At least one argument is required. All arguments are checked before anything is added, so when
+---one of them is bad an error is raised and nothing at all is added.
+---
+---Only the socket adds to a bufferevent's input buffer (see `bev:get_read`).
+---
+---Errors:
+---- `bad argument #<n> to 'add' (string, number or buffer expected, got <type>)`
+---- `bad argument #<n> to 'add' (string, number or buffer expected, got no value)`
+---- `bad argument #<n> to 'add' (cannot add a buffer to itself)`
+---- `bad argument #<n> to 'add' (attempt to use a closed buffer)`
+---- `buf:add: libevent refused to add to the buffer (a bufferevent's input buffer takes data only from its socket, and its output buffer gives data only to it)`: the buffer is a bufferevent's input buffer, or a bufferevent's output buffer is to be moved
+---@param ... string|number|luaevent.core.Buffer what to append
+---@return integer added the number of bytes added
+function Buffer:add(...) end
+
+---The number of bytes held; `#buf` is the same.
+---@return integer length bytes held
+function Buffer:length() end
+
+---Returns a copy of (part of) the contents, without consuming anything.
+---
+---- `buf:get_data()`, `tostring(buf)`: everything.
+---- `buf:get_data(len)`: the first `len` bytes; a negative `len` means everything.
+---- `buf:get_data(begin, len)`: `len` bytes starting at the 1-based position `begin`. A negative
+---  `begin` counts from the end (`-1` is the last byte). A negative `len` means "up to the end".
+---
+---Positions and lengths are clamped to the buffer: asking for more than there is returns what there
+---is, and a window entirely outside it returns `""`.
+---
+---Errors:
+---- `bad argument #1 to 'get_data' (number expected, got <type>)`
+---- `bad argument #1 to 'get_data' (number has no integer representation)`
+---- `bad argument #2 to 'get_data' (number expected, got <type>)`
+---@param begin? integer 1-based start; negative counts from the end. When it is the only argument, it is `len`
+---@param len? integer how many bytes; negative: up to the end
+---@return string data a copy of the bytes
+---@overload fun(self: luaevent.core.Buffer): string
+---@overload fun(self: luaevent.core.Buffer, len: integer): string
+function Buffer:get_data(begin, len) end
+
+---Removes the next line from the buffer and returns it without its line end.
+---
+---Any run of `\r` and `\n` characters ends a line (libevent's `EVBUFFER_EOL_ANY`: `\r\n`, `\n`,
+---`\r` and `\n\n` all count as one line end, so an empty line in the middle of `\n\n` is not
+---reported). While no line end has arrived it returns nothing (`nil`) and leaves the data in
+---place. NUL bytes inside a line are kept.
+---
+---Errors:
+---- `buf:readline: libevent refused to consume a line (a bufferevent's input buffer takes data only from its socket, and its output buffer gives data only to it)`: the buffer is a bufferevent's output buffer
+---@return string? line the line, or `nil` while no line end is in the buffer
+function Buffer:readline() end
+
+---Removes the first `n` bytes.
+---
+---A negative `n`, or one past the end, removes everything.
+---
+---Errors:
+---- `bad argument #1 to 'drain' (number expected, got <type>)`
+---- `bad argument #1 to 'drain' (number has no integer representation)`
+---- `buf:drain: libevent refused to drain the buffer (a bufferevent's input buffer takes data only from its socket, and its output buffer gives data only to it)`: the buffer is a bufferevent's output buffer
+---@param n integer how many bytes to remove; required
+function Buffer:drain(n) end
+
+---Reads up to `len` bytes from `fd` and appends them to the buffer.
+---
+---Returns libevent's result: the number of bytes read, `0` at end of file, `-1` on error
+---(including "would block" on a non-blocking socket with nothing to read).
+---
+---Errors:
+---- `bad argument #1 to 'read' (socket or integer fd expected, got <type>)`
+---- `bad argument #1 to 'read' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'read' (number has no integer representation)`
+---- `bad argument #1 to 'read' (getfd failed: <message>)`
+---- `bad argument #1 to 'read' (socket or integer fd expected, getfd returned <type>)`
+---- `bad argument #1 to 'read' (getfd returned a non-integral number)`
+---- `bad argument #2 to 'read' (number expected, got <type>)`
+---- `bad argument #2 to 'read' (number has no integer representation)`
+---@param fd luaevent.core.Fd where to read from
+---@param len integer the most bytes to read; negative lets libevent choose
+---@return integer result bytes read, `0` at end of file, `-1` on error
+function Buffer:read(fd, len) end
+
+---Writes as much of the buffer to `fd` as it accepts, and drains what was written.
+---
+---Writing an empty buffer returns `-1` too. Writing to a socket whose peer has closed returns `-1`
+---rather than killing the process (see `SIGPIPE` above).
+---
+---Errors:
+---- `bad argument #1 to 'write' (socket or integer fd expected, got <type>)`
+---- `bad argument #1 to 'write' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'write' (number has no integer representation)`
+---- `bad argument #1 to 'write' (getfd failed: <message>)`
+---- `bad argument #1 to 'write' (socket or integer fd expected, getfd returned <type>)`
+---- `bad argument #1 to 'write' (getfd returned a non-integral number)`
+---@param fd luaevent.core.Fd where to write to
+---@return integer result bytes written, or `-1` on error
+function Buffer:write(fd) end
+
+---Frees the buffer's memory now instead of at garbage collection.
+---
+---Closing twice is harmless. Afterwards every other method, `#buf` and `tostring(buf)` raise an
+---error that says the buffer is closed. For the buffers of a bufferevent (from `get_read` /
+---`get_write`), `close` only detaches the Lua object; the memory belongs to the bufferevent. Since
+---`get_read` and `get_write` always return that same object, do not close them while the
+---bufferevent is in use.
+function Buffer:close() end
+
+---A buffered socket (libevent's bufferevent).
+---
+---A socket with an input and an output buffer: libevent reads incoming bytes into the input
+---buffer and sends whatever is added to the output buffer, and calls back when there is something
+---to do. Like events, a bufferevent lives only as long as its object is reachable: keep a
+---reference. A method called on a closed bufferevent raises
+---`calling '<method>' on bad self (attempt to use a closed bufferevent)`.
+---@class luaevent.core.BufferEvent
+local BufferEvent = {}
+
+---Returns the input buffer.
+---
+---The same object on every call, with the whole [buffer API](#buffers-corebuffer). It belongs to the
+---bufferevent: once the bufferevent is closed or collected, using it raises
+---`attempt to use a closed buffer`, and its own `close()` only detaches the Lua object. Only the
+---socket adds to it (`add` raises `buf:add: libevent refused to add to the buffer (...)`); take
+---data out with `get_data`, `readline`, `drain`, or by moving it into another buffer
+---(`other:add(input)`).
+---@return luaevent.core.Buffer input the input buffer
+function BufferEvent:get_read() end
+
+---Returns the output buffer: bytes added to it are sent.
+---
+---The same object on every call, with the whole [buffer API](#buffers-corebuffer), and it belongs to the
+---bufferevent as the input buffer does. Bytes leave it only by being sent: `drain` and `readline`
+---on it raise `buf:drain: libevent refused to drain the buffer (...)` and
+---`buf:readline: libevent refused to consume a line (...)`, and it cannot be moved into another
+---buffer. Append to it with `add`; `get_data` reads it.
+---@return luaevent.core.Buffer output the output buffer
+function BufferEvent:get_write() end
+
+---Sets when the read callback runs and when reading stops.
+---
+---The read callback runs only once the input holds at least `low` bytes; while it holds `high`
+---bytes or more, libevent stops reading from the socket (`0`: no limit).
+---
+---At the high watermark, a read callback that takes something from the input (but leaves it at or
+---above `high`) is called again at once, until it takes nothing or the input falls below `high`. A
+---read callback that takes nothing is not called again until something drains the input: a timer,
+---another callback, `other:add(bev:get_read())`. Reading then resumes, and if the input is still at
+---or above `high`, the read callback runs once more. (libevent 2.1.12 alone calls it again on every
+---loop round, at full CPU, for as long as the input stays there: its issue #891.) Calling
+---`enable(EV_READ)`, `disable(EV_READ)` or `set_read_watermarks` meanwhile takes precedence: after
+---`disable`, a drain does not resume reading.
+---
+---Errors:
+---- `bad argument #1 to 'set_read_watermarks' (number expected, got <type>)`
+---- `bad argument #1 to 'set_read_watermarks' (byte count must be >= 0, got <n>)`
+---- `bad argument #2 to 'set_read_watermarks' (number expected, got <type>)`
+---- `bad argument #2 to 'set_read_watermarks' (byte count must be >= 0, got <n>)`
+---@param low? integer bytes the input must hold before the read callback runs; `nil` counts as 0
+---@param high? integer bytes at which reading from the socket stops; `0` or `nil`: no limit
+function BufferEvent:set_read_watermarks(low, high) end
+
+---Sets when the write callback runs.
+---
+---The write callback runs when the output has drained to `low` bytes or fewer (`0`: everything was
+---sent). libevent does not use `high`; it is accepted for compatibility.
+---
+---Errors:
+---- `bad argument #1 to 'set_write_watermarks' (number expected, got <type>)`
+---- `bad argument #1 to 'set_write_watermarks' (byte count must be >= 0, got <n>)`
+---- `bad argument #2 to 'set_write_watermarks' (number expected, got <type>)`
+---- `bad argument #2 to 'set_write_watermarks' (byte count must be >= 0, got <n>)`
+---@param low? integer the output size at which the write callback runs; `nil` counts as 0
+---@param high? integer kept for the program; libevent ignores it
+function BufferEvent:set_write_watermarks(low, high) end
+
+---Sets the read and write timeouts.
+---
+---When data does not arrive (or cannot be sent) for that long, the error callback is called with
+---`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled.
+---
+---Errors:
+---- `bad argument #1 to 'set_timeouts' (number expected, got <type>)`
+---- `bad argument #1 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #2 to 'set_timeouts' (number expected, got <type>)`
+---- `bad argument #2 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
+---@param read? number seconds (see [Durations](#durations)); `0` or `nil`: none
+---@param write? number seconds; `0` or `nil`: none
+function BufferEvent:set_timeouts(read, write) end
+
+---Enables reading, writing, or both.
+---
+---A bufferevent starts with writing enabled and reading disabled.
+---
+---Errors:
+---- `bad argument #1 to 'enable' (number expected, got <type>)`
+---- `bad argument #1 to 'enable' (EV_READ, EV_WRITE or both expected, got <n>)`
+---@param mask integer `core.EV_READ`, `core.EV_WRITE`, or `core.EV_READ + core.EV_WRITE`
+---@return integer result `0` on success, `-1` on failure
+function BufferEvent:enable(mask) end
+
+---Disables reading, writing, or both.
+---
+---A callback may still run in the current round after `disable`. Disabled reading leaves incoming
+---bytes in the kernel; disabled writing holds the output buffer back.
+---
+---Errors:
+---- `bad argument #1 to 'disable' (number expected, got <type>)`
+---- `bad argument #1 to 'disable' (EV_READ, EV_WRITE or both expected, got <n>)`
+---@param mask integer `core.EV_READ`, `core.EV_WRITE`, or `core.EV_READ + core.EV_WRITE`
+---@return integer result `0` on success, `-1` on failure
+function BufferEvent:disable(mask) end
+
+---Frees the bufferevent now; garbage collection does the same.
+---
+---Its buffers become closed, no callback runs afterwards, and the fd stays open. Closing twice is
+---harmless, and it is safe from inside the bufferevent's own callbacks.
+function BufferEvent:close() end
+
+return core
