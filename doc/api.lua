@@ -128,9 +128,13 @@ bound or connected yet has fd -1), `number has no integer representation`,
 `socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
 
 Where the fd is to be watched for reading or writing (`base:addevent` with `EV_READ` or
-`EV_WRITE`, `core.bufferevent.new`), it must also be open and pollable:
-`bad file descriptor (<n> is not open)`, `bad file descriptor (<n> is a regular file, which
-epoll cannot watch)`, `bad file descriptor (<n> is a directory, which epoll cannot watch)`.]],
+`EV_WRITE`, `core.bufferevent.new`), it must also be open and something the base's backend can
+watch: `bad file descriptor (<n> is not open)`; on epoll (Linux's backend),
+`bad file descriptor (<n> is a regular file, which epoll cannot watch)` and
+`bad file descriptor (<n> is a directory, which epoll cannot watch)` (poll, select and kqueue
+take them, and report them ready at once); on select,
+`bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch)` for an fd of 1024 or
+more (libc would abort the process).]],
     },
     {
       name = "HasGetfd", module = "luaevent.core", kind = "class",
@@ -437,6 +441,11 @@ Every error the module raises is a Lua string, never an error object.
   `base:loop: the event base is already looping`.
 - Running out of memory raises Lua's own `not enough memory`.
 - An error raised inside a callback reaches `base:loop()` unchanged, with a traceback appended.
+  So does an error raised by Lua code that runs inside one of the module's own calls: a
+  socket's `getfd` method (reported as `getfd failed: <message>`), or a finalizer (`__gc`) that
+  Lua 5.1 to 5.3 and LuaJIT run while the module allocates and whose error they pass on.
+- A bug in this module that makes its Rust code panic is caught and raised as
+  `luaevent.core: internal error (a Rust panic was caught)`, never a crash.
 
 Below, `<angle brackets>` stand for the variable part of a message, and each entry lists the
 errors of its own arguments; every method can also raise the `bad self` error of its class
@@ -574,10 +583,11 @@ installs its own handler for the signal while the event is registered, and the c
                 arg("fd", "signal number expected with EV_SIGNAL"),
                 arg("fd", "bad file descriptor (<n> is not open)"),
                 arg("fd", "bad file descriptor (<n> is a regular file, which epoll cannot watch)"),
+                arg("fd", "bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch)"),
               }, fd_errors("fd"), {
                 err("base:addevent: libevent could not register the event on fd <n>: <strerror>", "libevent fails to add the event"),
               }),
-              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-signal-nil", "checked-timeout", "timeout-rounding" },
+              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-timeout", "timeout-rounding" },
               examples = {
                 {
                   title = "a timer",
@@ -650,6 +660,7 @@ Callbacks run on the Lua thread (coroutine) that called `loop`.]],
                 err("base:loop: the event base is already looping", "`loop` is called on a base that is looping, for instance from one of its callbacks"),
                 err("base:loop: event callback returned <...>", "an event callback returned something unusable (see [`EventCallback`](#eventcallback))"),
                 err("base:loop: libevent could not re-register the event on fd <n>: <strerror>", "libevent fails to re-register an event whose callback changed its mask or timeout"),
+                err("base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch", "on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more"),
               },
               differences = { "callback-errors-strings", "checked-loop-reentry" },
               examples = {
@@ -1074,14 +1085,15 @@ is one less.]],
               errors = concat({
                 arg("fd", "bad file descriptor (<n> is not open)"),
                 arg("fd", "bad file descriptor (<n> is a regular file, which epoll cannot watch)"),
+                arg("fd", "bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch)"),
                 arg("readcb", "function or nil expected, got <type>"),
                 arg("writecb", "function or nil expected, got <type>"),
                 arg("errorcb", "function expected, got <type>"),
               }, fd_errors("fd"), {
-                err("bufferevent.new: no base given and no event base made by core.new() is alive", "the base-less form, when the latest base has been collected"),
-                err("bufferevent.new: libevent could not create a bufferevent on fd <n>: <strerror>", "libevent fails to make the bufferevent"),
+                err("core.bufferevent.new: no base given and no event base made by core.new() is alive", "the base-less form, when the latest base has been collected"),
+                err("core.bufferevent.new: libevent could not create a bufferevent on fd <n>: <strerror>", "libevent fails to make the bufferevent"),
               }),
-              differences = { "bufferevent-callbacks", "baseless-new", "keeps-socket", "read-ahead", "checked-fd-not-open" },
+              differences = { "bufferevent-callbacks", "baseless-new", "keeps-socket", "read-ahead", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize" },
               examples = {
                 {
                   title = "an upper-casing echo",
@@ -2129,7 +2141,8 @@ did nothing and returned nothing, and `get_read()` / `get_write()` returned `nil
     { id = "checked-nil-fd", group = "checked", call = "`addevent`", argument = "`nil` fd without timeout", c = "`userdata expected, got nil`", now = "`timeout expected when fd is nil`" },
     { id = "checked-mask", group = "checked", call = "`addevent`", argument = "mask with unknown bits", c = "handed to libevent", now = "`invalid event mask (N)`" },
     { id = "checked-fd-not-open", group = "checked", call = "`addevent` with `EV_READ` / `EV_WRITE`, `bufferevent.new`", argument = "an fd that is not open", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is not open)`" },
-    { id = "checked-fd-regular-file", group = "checked", call = "the same", argument = "a regular file or directory (epoll refuses them)", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is a regular file, which epoll cannot watch)`" },
+    { id = "checked-fd-regular-file", group = "checked", call = "the same", argument = "a regular file or directory, on epoll (which refuses them; other backends take them, as before)", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is a regular file, which epoll cannot watch)`" },
+    { id = "checked-fd-setsize", group = "checked", call = "the same, and an event callback's new mask", argument = "an fd of 1024 or more, on the select backend", c = "glibc aborted the process (`bit out of range 0 - FD_SETSIZE on fd_set`)", now = "`bad file descriptor (1024 is beyond FD_SETSIZE, which select cannot watch)`; from a callback, an error from `base:loop()`" },
     { id = "checked-signal-nil", group = "checked", call = "`addevent`", argument = "`EV_SIGNAL` with `nil` fd", c = "handed to libevent", now = "`signal number expected with EV_SIGNAL`" },
     { id = "checked-timeout", group = "checked", call = "`addevent`, `loopexit`, `set_timeouts`", argument = "negative, NaN or infinite timeout", c = "handed to libevent", now = "`timeout must be a finite number of seconds >= 0, got -1`" },
     { id = "checked-watermarks", group = "checked", call = "`bev:set_read_watermarks`, `bev:set_write_watermarks`", argument = "non-numbers, negative numbers", c = "read as 0 or wrapped around", now = "`number expected`, `byte count must be >= 0, got -1` (`nil` still counts as 0)" },
@@ -2190,7 +2203,7 @@ buffer takes data only from its socket, and its output buffer gives data only to
       text = [[
 Besides `new(base, fd, readcb, writecb, errorcb)` (what the C module 0.4.6 requires), the form of
 the original documentation, `new(fd, readcb, writecb, errorcb)`, works: it binds to the base most
-recently made by `core.new()`, and raises `bufferevent.new: no base given and no event base made
+recently made by `core.new()`, and raises `core.bufferevent.new: no base given and no event base made
 by core.new() is alive` if that base has been collected.]],
     },
     {

@@ -100,7 +100,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         (stack.top(), 1)
     } else {
         return Err(Failure::message(format_args!(
-            "bufferevent.new: no base given and no event base made by core.new() is alive"
+            "core.bufferevent.new: no base given and no event base made by core.new() is alive"
         )));
     };
     let base = base_argument(stack, base_index)?;
@@ -141,7 +141,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         libevent::new_bufferevent(&base.event_base, fd, on_read, on_write, on_error, userdata as *const BuffereventUserdata as *const c_void)
     }
     .map_err(|errno| {
-        Failure::message(format_args!("bufferevent.new: libevent could not create a bufferevent on fd {fd}{}", Cause(errno)))
+        Failure::message(format_args!("core.bufferevent.new: libevent could not create a bufferevent on fd {fd}{}", Cause(errno)))
     })?;
     userdata.raw.set(Some(raw));
     Ok(Returns::Values(1))

@@ -241,7 +241,7 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
             Failure::message(format_args!("base:loop: event callback returned an event mask libevent refuses ({mask})"))
         }
         Registration::AddFailed(errno) => {
-            Failure::message(format_args!("base:loop: libevent could not register the event again (fd {fd}){}", Cause(errno)))
+            Failure::message(format_args!("base:loop: libevent could not re-register the event on fd {fd}{}", Cause(errno)))
         }
     })
 }

@@ -21,9 +21,13 @@
 ---`socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
 ---
 ---Where the fd is to be watched for reading or writing (`base:addevent` with `EV_READ` or
----`EV_WRITE`, `core.bufferevent.new`), it must also be open and pollable:
----`bad file descriptor (<n> is not open)`, `bad file descriptor (<n> is a regular file, which
----epoll cannot watch)`, `bad file descriptor (<n> is a directory, which epoll cannot watch)`.
+---`EV_WRITE`, `core.bufferevent.new`), it must also be open and something the base's backend can
+---watch: `bad file descriptor (<n> is not open)`; on epoll (Linux's backend),
+---`bad file descriptor (<n> is a regular file, which epoll cannot watch)` and
+---`bad file descriptor (<n> is a directory, which epoll cannot watch)` (poll, select and kqueue
+---take them, and report them ready at once); on select,
+---`bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch)` for an fd of 1024 or
+---more (libc would abort the process).
 ---@alias luaevent.core.Fd integer|lightuserdata|luaevent.core.HasGetfd
 
 ---Anything with a `getfd` method returning an fd (LuaSocket sockets).
@@ -175,6 +179,7 @@ function core.buffer.new() end
 ---Errors:
 ---- `bad argument #2 to 'new' (bad file descriptor (<n> is not open))`
 ---- `bad argument #2 to 'new' (bad file descriptor (<n> is a regular file, which epoll cannot watch))`
+---- `bad argument #2 to 'new' (bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch))`
 ---- `bad argument #3 to 'new' (function or nil expected, got <type>)`
 ---- `bad argument #4 to 'new' (function or nil expected, got <type>)`
 ---- `bad argument #5 to 'new' (function expected, got <type>)`
@@ -184,8 +189,8 @@ function core.buffer.new() end
 ---- `bad argument #2 to 'new' (getfd failed: <message>)`
 ---- `bad argument #2 to 'new' (socket or integer fd expected, getfd returned <type>)`
 ---- `bad argument #2 to 'new' (getfd returned a non-integral number)`
----- `bufferevent.new: no base given and no event base made by core.new() is alive`: the base-less form, when the latest base has been collected
----- `bufferevent.new: libevent could not create a bufferevent on fd <n>: <strerror>`: libevent fails to make the bufferevent
+---- `core.bufferevent.new: no base given and no event base made by core.new() is alive`: the base-less form, when the latest base has been collected
+---- `core.bufferevent.new: libevent could not create a bufferevent on fd <n>: <strerror>`: libevent fails to make the bufferevent
 ---@param base? luaevent.core.Base the base to run on; when absent, the latest one made by `core.new()`
 ---@param fd luaevent.core.Fd the connected socket; it must be open and pollable
 ---@param readcb luaevent.core.BufferEventCallback? called with `EVBUFFER_READ` when the input reaches the read low watermark; may be `nil`
@@ -222,6 +227,7 @@ local Base = {}
 ---- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL)`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is not open))`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is a regular file, which epoll cannot watch))`
+---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch))`
 ---- `bad argument #1 to 'addevent' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'addevent' (invalid file descriptor (<n>))`
 ---- `bad argument #1 to 'addevent' (number has no integer representation)`
@@ -256,6 +262,7 @@ function Base:addevent(fd, events, callback, timeout) end
 ---- `base:loop: the event base is already looping`: `loop` is called on a base that is looping, for instance from one of its callbacks
 ---- `base:loop: event callback returned <...>`: an event callback returned something unusable (see [`EventCallback`](#eventcallback))
 ---- `base:loop: libevent could not re-register the event on fd <n>: <strerror>`: libevent fails to re-register an event whose callback changed its mask or timeout
+---- `base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch`: on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more
 ---@return integer result `1` when no events were left, `0` after `loopexit`
 function Base:loop() end
 
