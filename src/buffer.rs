@@ -106,25 +106,36 @@ pub fn new(stack: &mut Stack) -> Outcome {
 /// `buf:add(...)`: every argument is checked before anything is added, so a bad one adds nothing.
 fn add(stack: &mut Stack) -> Outcome {
     let top = stack.top();
-    let before = {
+    let (before, has_numbers) = {
         let target = open_buffer(stack, 1)?;
         if top < 2 {
             return Err(Failure::argument(2, format_args!("string, number or buffer expected, got no value")));
         }
+        let mut has_numbers = false;
         for index in 2..=top {
-            if let Kind::String | Kind::Number = stack.kind(index) {
-                continue;
-            }
-            let Some(source) = stack.test_userdata::<BufferUserdata>(index) else {
-                return Err(Failure::expected(stack, index, "string, number or buffer"));
-            };
-            let source = source.view().ok_or_else(|| closed(index))?;
-            if source.is(target) {
-                return Err(Failure::argument(index, format_args!("cannot add a buffer to itself")));
+            match stack.kind(index) {
+                Kind::String => continue,
+                Kind::Number => has_numbers = true,
+                _ => {
+                    let Some(source) = stack.test_userdata::<BufferUserdata>(index) else {
+                        return Err(Failure::expected(stack, index, "string, number or buffer"));
+                    };
+                    let source = source.view().ok_or_else(|| closed(index))?;
+                    if source.is(target) {
+                        return Err(Failure::argument(index, format_args!("cannot add a buffer to itself")));
+                    }
+                }
             }
         }
-        target.len()
+        if !has_numbers {
+            // The common case: nothing to format, so no Lua code can run until the end.
+            let added = add_all(stack, target, top)?;
+            stack.push_integer(added as i64);
+            return Ok(Returns::Values(1));
+        }
+        (target.len(), has_numbers)
     };
+    debug_assert!(has_numbers);
     for index in 2..=top {
         let added = match stack.kind(index) {
             Kind::String => open_buffer(stack, 1)?.add(stack.string_bytes(index).unwrap_or_default()),
@@ -139,12 +150,36 @@ fn add(stack: &mut Stack) -> Outcome {
             _ => open_buffer(stack, 1)?.add_buffer(open_buffer(stack, index)?),
         };
         if !added {
-            return Err(refused("buf:add", "add to the buffer"));
+            return Err(refused_add(stack));
         }
     }
     let after = open_buffer(stack, 1)?.len();
     stack.push_integer(after.saturating_sub(before) as i64);
     Ok(Returns::Values(1))
+}
+
+/// Adds arguments 2..=top, strings and buffers only, to `target`; returns the bytes added.
+fn add_all(stack: &Stack, target: BufferRef<'_>, top: c_int) -> Result<usize, Failure> {
+    let before = target.len();
+    for index in 2..=top {
+        let added = match stack.string_bytes(index) {
+            Some(bytes) => target.add(bytes),
+            None => target.add_buffer(open_buffer(stack, index)?),
+        };
+        if !added {
+            return Err(refused_add(stack));
+        }
+    }
+    Ok(target.len().saturating_sub(before))
+}
+
+/// libevent refused to add: to an owned buffer only for want of memory; to a bufferevent's, also
+/// because its input takes data only from the socket.
+fn refused_add(stack: &Stack) -> Failure {
+    match stack.test_userdata::<BufferUserdata>(1).map(|buffer| buffer.state.get()) {
+        Some(BufferState::Lent(_)) => refused("buf:add", "add to the buffer"),
+        _ => Failure::out_of_memory(),
+    }
 }
 
 /// `buf:length()` and `#buf`
@@ -174,27 +209,40 @@ fn window(total: usize, begin: Option<i64>, len: i64) -> (usize, usize) {
 /// `buf:get_data([begin,] [len])` and `tostring(buf)`: a copy, nothing consumed.
 fn get_data(stack: &mut Stack) -> Outcome {
     let (offset, count) = {
-        let total = open_buffer(stack, 1)?.len();
-        match stack.top() {
-            1 => (0, total),
-            2 => window(total, None, stack.integer(2)?),
-            _ => window(total, Some(stack.integer(2)?), stack.integer(3)?),
+        let buffer = open_buffer(stack, 1)?;
+        let (offset, count) = match stack.top() {
+            1 => (0, buffer.len()),
+            2 => window(buffer.len(), None, stack.integer(2)?),
+            _ => window(buffer.len(), Some(stack.integer(2)?), stack.integer(3)?),
+        };
+        if let Some(outcome) = stack.return_short(count, |out| Ok(buffer.copy_out(offset, out))) {
+            return outcome;
         }
+        (offset, count)
     };
     stack.return_bytes(count, |stack, out| Ok(open_buffer(stack, 1)?.copy_out(offset, out)))
 }
 
 /// `buf:readline()`: the next line without its end, consumed; nil when no line end is there yet.
 fn readline(stack: &mut Stack) -> Outcome {
-    let Some((line, end)) = open_buffer(stack, 1)?.find_line() else { return Ok(Returns::Values(0)) };
-    stack.return_bytes(line, |stack, out| {
+    let (line, end) = {
         let buffer = open_buffer(stack, 1)?;
-        let taken = buffer.remove(out).ok_or_else(|| refused("buf:readline", "consume a line"))?;
-        if !buffer.drain(end) {
-            return Err(refused("buf:readline", "consume a line"));
+        let Some((line, end)) = buffer.find_line() else { return Ok(Returns::Values(0)) };
+        if let Some(outcome) = stack.return_short(line, |out| take_line(buffer, out, end)) {
+            return outcome;
         }
-        Ok(taken)
-    })
+        (line, end)
+    };
+    stack.return_bytes(line, |stack, out| take_line(open_buffer(stack, 1)?, out, end))
+}
+
+/// Copies the line into `out` and consumes it with its end (`end` bytes after it).
+fn take_line(buffer: BufferRef<'_>, out: &mut [std::mem::MaybeUninit<u8>], end: usize) -> Result<usize, Failure> {
+    let taken = buffer.copy_out(0, out);
+    if !buffer.drain(taken + end) {
+        return Err(refused("buf:readline", "consume a line"));
+    }
+    Ok(taken)
 }
 
 /// `buf:drain(n)`

@@ -222,14 +222,14 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     let mask = event_mask(new_events)
         .ok_or_else(|| Failure::message(format_args!("base:loop: event callback returned an invalid event mask ({new_events})")))?;
     let timeout = explicit_timeout.or(current);
-    let fd = event.event.fd();
-    if mask & (EV_READ | EV_WRITE | EV_CLOSED) != 0 && mask & EV_SIGNAL == 0 {
-        if let Some(why) = base.beyond_backend(fd) {
-            return Err(Failure::message(format_args!("base:loop: event callback asked to watch fd {fd}, but it {why}")));
-        }
-    }
     let outcome = if mask != event.event.events() {
         // A new mask needs the event assigned again.
+        let fd = event.event.fd();
+        if mask & (EV_READ | EV_WRITE | EV_CLOSED) != 0 && mask & EV_SIGNAL == 0 {
+            if let Some(why) = base.beyond_backend(fd) {
+                return Err(Failure::message(format_args!("base:loop: event callback asked to watch fd {fd}, but it {why}")));
+            }
+        }
         event.register(base, fd, mask, timeout)
     } else {
         // Same mask (Prosody's "return 0" timers): adding again reschedules the timeout.
@@ -240,9 +240,11 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
         Registration::MaskRefused => {
             Failure::message(format_args!("base:loop: event callback returned an event mask libevent refuses ({mask})"))
         }
-        Registration::AddFailed(errno) => {
-            Failure::message(format_args!("base:loop: libevent could not re-register the event on fd {fd}{}", Cause(errno)))
-        }
+        Registration::AddFailed(errno) => Failure::message(format_args!(
+            "base:loop: libevent could not re-register the event on fd {}{}",
+            event.event.fd(),
+            Cause(errno)
+        )),
     })
 }
 

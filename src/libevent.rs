@@ -150,21 +150,24 @@ impl Event {
     }
 
     /// Registers the event with an optional timeout. Fails for an event not assigned to `base`.
+    #[inline]
     pub fn add(&self, base: &EventBase, timeout: Option<Micros>) -> Result<(), Option<Errno>> {
         if !self.is_assigned_to(base) {
             return Err(None);
         }
         let timeval = timeout.map(to_timeval);
-        Errno::clear();
         // SAFETY: assigned to `base`, which is alive; libevent copies the timeval.
         match unsafe { ffi::event_add(self.raw(), timeval_ptr(&timeval)) } {
             0 => Ok(()),
-            _ => Err(Errno::set()),
+            // It fails in a system call or an allocation, both of which set errno (not cleared
+            // first: this runs for every re-armed timer).
+            _ => Err(Some(Errno::last()).filter(|errno| errno.0 != 0)),
         }
     }
 
     /// Removes the event from its base (nothing happens if it is not pending or not assigned
     /// to `base`).
+    #[inline]
     pub fn delete(&self, base: &EventBase) {
         if self.is_assigned_to(base) {
             // SAFETY: assigned to `base`, which is alive; deleting a non-pending event is a no-op.
@@ -173,12 +176,14 @@ impl Event {
     }
 
     /// The fd (or signal number) the event is assigned to.
+    #[inline]
     pub fn fd(&self) -> c_int {
         // SAFETY: reads a field of our own struct event.
         unsafe { ffi::event_get_fd(self.raw()) }
     }
 
     /// The mask the event is assigned with, without EV_PERSIST.
+    #[inline]
     pub fn events(&self) -> c_short {
         // SAFETY: as for fd.
         unsafe { ffi::event_get_events(self.raw()) & !EV_PERSIST }
@@ -225,10 +230,12 @@ impl<'a> BufferRef<'a> {
         self.raw
     }
 
+    #[inline]
     pub fn is(self, other: BufferRef<'_>) -> bool {
         self.raw == other.raw
     }
 
+    #[inline]
     pub fn len(self) -> usize {
         // SAFETY: live for 'a (constructor).
         unsafe { ffi::evbuffer_get_length(self.raw()) }
@@ -251,6 +258,7 @@ impl<'a> BufferRef<'a> {
     /// Copies bytes from position `offset` into `out` without consuming them; returns how many.
     /// Reads libevent's chunks in place (evbuffer_peek): no allocation, and it works on a
     /// bufferevent's output buffer too, whose frozen start evbuffer_copyout refuses.
+    #[inline]
     pub fn copy_out(self, offset: usize, out: &mut [MaybeUninit<u8>]) -> usize {
         let count = out.len().min(self.len().saturating_sub(offset));
         let mut copied = 0;
@@ -259,13 +267,19 @@ impl<'a> BufferRef<'a> {
             let mut chunks: [MaybeUninit<ffi::iovec>; 8] = [MaybeUninit::zeroed(); 8];
             // SAFETY: live (constructor); the position is within the buffer (offset + copied <
             // len), and evbuffer_peek fills at most 8 iovecs pointing into the buffer's chunks,
-            // which stay put until the buffer is next changed (not before this loop ends).
+            // which stay put until the buffer is next changed (not before this loop ends). A
+            // null start (the common case: from the front) spares walking the chunks to it.
             let filled = unsafe {
-                let set = ffi::evbuffer_ptr_set(self.raw(), position.as_mut_ptr(), offset + copied, ffi::evbuffer_ptr_how_EVBUFFER_PTR_SET);
-                if set != 0 {
-                    break;
-                }
-                let needed = ffi::evbuffer_peek(self.raw(), (count - copied) as isize, position.as_mut_ptr(), chunks.as_mut_ptr() as *mut ffi::iovec, 8);
+                let start = if offset + copied == 0 {
+                    ptr::null_mut()
+                } else {
+                    let at = offset + copied;
+                    if ffi::evbuffer_ptr_set(self.raw(), position.as_mut_ptr(), at, ffi::evbuffer_ptr_how_EVBUFFER_PTR_SET) != 0 {
+                        break;
+                    }
+                    position.as_mut_ptr()
+                };
+                let needed = ffi::evbuffer_peek(self.raw(), (count - copied) as isize, start, chunks.as_mut_ptr() as *mut ffi::iovec, 8);
                 needed.clamp(0, 8) as usize
             };
             if filled == 0 {
@@ -283,19 +297,9 @@ impl<'a> BufferRef<'a> {
         copied
     }
 
-    /// Moves the first bytes into `out`, consuming them; returns how many. None when libevent
-    /// refuses to consume them (a bufferevent's output buffer).
-    pub fn remove(self, out: &mut [MaybeUninit<u8>]) -> Option<usize> {
-        if out.is_empty() {
-            return Some(0);
-        }
-        // SAFETY: live (constructor); libevent writes at most `out.len()` bytes.
-        let removed = unsafe { ffi::evbuffer_remove(self.raw(), out.as_mut_ptr() as *mut c_void, out.len()) };
-        usize::try_from(removed).ok()
-    }
-
     /// Where the next line ends (libevent's EOL_ANY: any run of CR and LF): the line's length
     /// and the length of its end, or `None` when no line end is there yet.
+    #[inline]
     pub fn find_line(self) -> Option<(usize, usize)> {
         let mut eol_len = 0usize;
         // SAFETY: live (constructor); a null start searches from the beginning.
@@ -307,6 +311,7 @@ impl<'a> BufferRef<'a> {
 
     /// Removes the first `count` bytes (all of them when there are fewer). False when libevent
     /// refuses: a bufferevent's output buffer gives its data only to its socket.
+    #[inline]
     pub fn drain(self, count: usize) -> bool {
         // SAFETY: live (constructor).
         unsafe { ffi::evbuffer_drain(self.raw(), count) == 0 }
@@ -381,6 +386,7 @@ impl<'a> BuffereventRef<'a> {
         BuffereventRef { raw, _alive: PhantomData }
     }
 
+    #[inline]
     pub fn raw(self) -> *mut ffi::bufferevent {
         self.raw.as_ptr()
     }

@@ -59,6 +59,7 @@ impl Default for LoopSlot {
 }
 
 impl LoopSlot {
+    #[inline]
     pub fn is_running(&self) -> bool {
         self.0.get().is_some()
     }
@@ -178,11 +179,13 @@ pub struct Arguments {
 }
 
 impl Arguments {
+    #[inline]
     pub fn push_ref(&mut self, reference: Ref) {
         // SAFETY: a raw registry read (see LoopSlot::call for the room on the stack).
         unsafe { lua_rawgeti(self.state, LUA_REGISTRYINDEX, reference.raw() as lua_Integer) };
     }
 
+    #[inline]
     pub fn push_integer(&mut self, value: i64) {
         // SAFETY: numbers allocate nothing.
         unsafe { lua_pushinteger(self.state, value as lua_Integer) };
@@ -228,6 +231,7 @@ impl Results {
     }
 
     /// The type of result `n` (1-based).
+    #[inline]
     pub fn kind(&self, n: c_int) -> Kind {
         // SAFETY: the results are on the stack while `read` runs.
         Kind::of(unsafe { lua_type(self.state, self.index(n)) })
@@ -238,11 +242,13 @@ impl Results {
         unsafe { raw::type_name(self.state, self.index(n)) }
     }
 
+    #[inline]
     pub fn integer(&self, n: c_int) -> Option<i64> {
         // SAFETY: as for kind; converting never raises.
         unsafe { raw::to_integer(self.state, self.index(n)) }
     }
 
+    #[inline]
     pub fn number(&self, n: c_int) -> Option<f64> {
         // SAFETY: as for kind.
         unsafe { raw::to_number(self.state, self.index(n)) }

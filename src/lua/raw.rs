@@ -135,6 +135,7 @@ pub unsafe fn to_integer(state: *mut lua_State, index: c_int) -> Option<i64> {
 }
 
 /// `value` as an i64 when it is integral and in range.
+#[inline]
 pub fn number_to_integer(value: f64) -> Option<i64> {
     // 2^63 is exactly representable; the range check excludes NaN and infinities too. The
     // round trip through i64 tests integrality without a libm call.

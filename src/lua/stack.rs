@@ -6,6 +6,7 @@
 //! objects, tied to `&self`, cannot be held across them, which is what keeps a Lua program from
 //! closing an object under a method that is using it.
 
+use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::num::NonZeroI32;
@@ -28,6 +29,8 @@ pub struct Stack {
     /// The entry's buffer for a string result, written by `return_bytes` and pushed by the
     /// entry after the body has returned.
     scratch: NonNull<[MaybeUninit<u8>; SCRATCH]>,
+    /// Set while `return_short` lends the scratch buffer out, so it is never lent twice.
+    scratch_lent: Cell<bool>,
 }
 
 /// What a body leaves for the entry to return.
@@ -60,6 +63,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[inline]
     pub(super) fn of(tag: c_int) -> Kind {
         match tag {
             LUA_TNIL => Kind::Nil,
@@ -106,7 +110,7 @@ impl Stack {
     pub(super) unsafe fn new(state: *mut lua_State, scratch: &mut MaybeUninit<[MaybeUninit<u8>; SCRATCH]>) -> Stack {
         // SAFETY: Lua never calls a C function with a null state.
         let state = unsafe { NonNull::new_unchecked(state) };
-        Stack { state, scratch: NonNull::from(scratch).cast() }
+        Stack { state, scratch: NonNull::from(scratch).cast(), scratch_lent: Cell::new(false) }
     }
 
     pub(super) fn state(&self) -> *mut lua_State {
@@ -120,16 +124,19 @@ impl Stack {
     // ---------------------------------------------------------------- reading values ----
 
     /// Index of the top value: the number of arguments, before anything is pushed.
+    #[inline]
     pub fn top(&self) -> c_int {
         // SAFETY: lua_gettop only reads the state.
         unsafe { lua_gettop(self.state()) }
     }
 
+    #[inline]
     pub fn kind(&self, index: c_int) -> Kind {
         // SAFETY: lua_type accepts any index and never raises.
         Kind::of(unsafe { lua_type(self.state(), index) })
     }
 
+    #[inline]
     pub fn is_none_or_nil(&self, index: c_int) -> bool {
         matches!(self.kind(index), Kind::None | Kind::Nil)
     }
@@ -141,23 +148,27 @@ impl Stack {
     }
 
     /// The value as a number if it is one or a numeric string.
+    #[inline]
     pub fn to_number(&self, index: c_int) -> Option<f64> {
         // SAFETY: see raw::to_number.
         unsafe { raw::to_number(self.state(), index) }
     }
 
     /// The value as an integer if it is an integral number or a numeric string.
+    #[inline]
     pub fn to_integer(&self, index: c_int) -> Option<i64> {
         // SAFETY: see raw::to_integer.
         unsafe { raw::to_integer(self.state(), index) }
     }
 
     /// A number argument; numeric strings convert as in Lua's own `luaL_checknumber`.
+    #[inline]
     pub fn number(&self, index: c_int) -> Result<f64, Failure> {
         self.to_number(index).ok_or_else(|| Failure::expected(self, index, "number"))
     }
 
     /// An integer argument: any number with an integral value (3.0 included) or a numeric string.
+    #[inline]
     pub fn integer(&self, index: c_int) -> Result<i64, Failure> {
         self.to_integer(index).ok_or_else(|| match self.to_number(index) {
             Some(_) => Failure::argument(index, format_args!("number has no integer representation")),
@@ -183,6 +194,7 @@ impl Stack {
     }
 
     /// The bytes of a string value (numbers are not converted: that would allocate).
+    #[inline]
     pub fn string_bytes(&self, index: c_int) -> Option<&[u8]> {
         if self.kind(index) != Kind::String {
             return None;
@@ -232,6 +244,7 @@ impl Stack {
     }
 
     /// The object of type `T` at `index`, or `None` for any other value.
+    #[inline]
     pub fn test_userdata<T: LuaType>(&self, index: c_int) -> Option<&T> {
         // SAFETY: a userdata whose metatable is T's was made by `new_userdata::<T>`, which
         // wrote a T into it before setting the metatable; T's metatable is T's alone (see
@@ -242,28 +255,33 @@ impl Stack {
     }
 
     /// The object of type `T` at `index`, or the standard `T::WHAT expected` failure.
+    #[inline]
     pub fn userdata<T: LuaType>(&self, index: c_int) -> Result<&T, Failure> {
         self.test_userdata(index).ok_or_else(|| Failure::expected(self, index, T::WHAT))
     }
 
     // ------------------------------------------------------- pushing without raising ----
 
+    #[inline]
     pub fn push_integer(&mut self, value: i64) {
         // SAFETY: numbers need no allocation; bodies have LUA_MINSTACK free slots.
         unsafe { lua_pushinteger(self.state(), value as lua_Integer) };
     }
 
+    #[inline]
     pub fn push_value(&mut self, index: c_int) {
         // SAFETY: copies a value; no allocation.
         unsafe { lua_pushvalue(self.state(), index) };
     }
 
+    #[inline]
     pub fn pop(&mut self, count: c_int) {
         // SAFETY: callers pop only what they pushed.
         unsafe { lua_pop(self.state(), count) };
     }
 
     /// Drops every value above `top`.
+    #[inline]
     pub fn set_top(&mut self, top: c_int) {
         // SAFETY: lowering the top never raises.
         unsafe { lua_settop(self.state(), top) };
@@ -468,6 +486,22 @@ impl Stack {
         })
     }
 
+    /// Returns a string of at most [`SCRATCH`] bytes written by `fill` into the entry's scratch
+    /// buffer, without allocating first: `fill` can use what the body has borrowed from the
+    /// stack, since no Lua code runs in between. `None` when `len` is too long (then use
+    /// [`Stack::return_bytes`]).
+    pub fn return_short(&self, len: usize, fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<usize, Failure>) -> Option<Outcome> {
+        if len > SCRATCH || self.scratch_lent.replace(true) {
+            return None;
+        }
+        // SAFETY: the scratch buffer lives in the entry's frame, which outlives the body, and
+        // is lent to one `fill` at a time (`scratch_lent`).
+        let scratch = unsafe { &mut (&mut *self.scratch.as_ptr())[..len] };
+        let written = fill(scratch);
+        self.scratch_lent.set(false);
+        Some(written.map(|written| Returns::Scratch { len: written.min(len) }))
+    }
+
     /// Returns `len` bytes written by `fill` as a Lua string. Lua memory for them is set aside
     /// first (scratch space in the entry for short strings, a userdata otherwise); `fill` runs
     /// after that (so after any finalizer the allocation ran) with a fresh view of the stack,
@@ -478,12 +512,13 @@ impl Stack {
         len: usize,
         fill: impl FnOnce(&Stack, &mut [MaybeUninit<u8>]) -> Result<usize, Failure>,
     ) -> Outcome {
-        if len <= SCRATCH {
-            // SAFETY: the scratch buffer lives in the entry's frame, which outlives the body;
-            // nothing else writes to it while the body runs.
+        if len <= SCRATCH && !self.scratch_lent.replace(true) {
+            // SAFETY: the scratch buffer lives in the entry's frame, which outlives the body,
+            // and is lent to one `fill` at a time (`scratch_lent`).
             let scratch = unsafe { &mut (&mut *self.scratch.as_ptr())[..len] };
-            let written = fill(self, scratch)?;
-            return Ok(Returns::Scratch { len: written.min(len) });
+            let written = fill(self, scratch);
+            self.scratch_lent.set(false);
+            return written.map(|written| Returns::Scratch { len: written.min(len) });
         }
         let Op::NewUserdata { memory, .. } =
             self.protected(Op::NewUserdata { size: len, user_value: false, memory: std::ptr::null_mut() }, 0, 1)?
