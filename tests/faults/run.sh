@@ -17,7 +17,7 @@
 # Settings for the last three, drawn from FAULTS_SEED: a burst of 1..32 failures after SKIP
 # allocations, repeated every PERIOD allocations, or then at random (odds 1/ODDS per
 # allocation); on LuaJIT one run in four fails anonymous mmap instead (LuaJIT's own allocator),
-# so that Lua itself runs out of memory there too.
+# so that Lua itself runs out of memory there too. LuaJIT runs with its JIT off (see program()).
 # Lua errors, failing specs and connections ended by errors are expected. A run FAILS when:
 #   - it died by a signal (SIGABRT, SIGSEGV, SIGBUS, SIGILL, ...): Rust's "memory allocation of
 #     N bytes failed" abort, a panic, a Lua panic, a crash;
@@ -125,10 +125,14 @@ program() { # lua program lib
   local lua=$1 prog=$2 lib=$3
   PENV=("LUA_CPATH=$lib/?.so;;" "LUA_PATH=$lib/?.lua;;" "LUAEVENT_EXPECT_CORE=$lib/luaevent/core.so")
   local interpreter=("$lua")
-  # LuaJIT's JIT compiler itself crashes (SIGSEGV, no module frame) when its mmaps fail: a
-  # pure-Lua loop without this module does so in about one run in ten. Runs that fail mmap
-  # use the interpreter only (-joff), which survives them, so their verdicts are ours.
-  [ "${JIT_OFF:-0}" = 1 ] && interpreter+=(-joff)
+  # LuaJIT's JIT itself crashes when allocations fail, with no frame of this module on the
+  # stack, in two ways reproduced by pure-Lua loops without the module (doc/reliability.md):
+  # a SIGSEGV in libgcc's __register_frame_info_bases when malloc fails while a trace's unwind
+  # info is registered (every run), and a SIGSEGV in JIT code when an mmap fails (one run in
+  # ten). With the JIT off LuaJIT survives both, so LuaJIT runs here use the interpreter only:
+  # the C API and the error unwinding through the module's frames are the same. Through
+  # LUA_INIT rather than -joff, which would shift arg[-1] (a spec runs a child interpreter).
+  [ "$lua" = luajit ] && PENV+=("LUA_INIT=jit.off()")
   case $prog in
     # shellcheck disable=SC2206 # SPECS is a list of busted arguments
     specs) CMD=("${interpreter[@]}" "$BUSTED" --helper=tests/faults/arm.lua $SPECS) ;;
@@ -179,8 +183,8 @@ repro_line() { # lua settings...
   [ "$BUILD" = debug ] && lib=$LIB
   printf '      repro: LD_PRELOAD=%s' "$FAILALLOC"
   printf ' %s' "$@" "LUA_CPATH='$lib/?.so;;'" "LUA_PATH='$lib/?.lua;;'"
-  [ "${#PENV[@]}" -gt 3 ] && printf ' %s' "${PENV[@]:3}"
-  printf ' %s' "${cmd[@]}"
+  [ "${#PENV[@]}" -gt 3 ] && printf ' %q' "${PENV[@]:3}"
+  printf ' %q' "${cmd[@]}"
   printf '\n'
 }
 
@@ -277,8 +281,8 @@ attribute() { # xml so
 
 # Counts the allocations of a whole run with the shim armed and failing nothing; sets COUNT
 # and MMAPS. The run must not crash (it is the program's baseline).
-calibrate() { # lua prog [label suffix]
-  local log="$OUT/$1/$2-baseline${3:-}.log"
+calibrate() { # lua prog
+  local log="$OUT/$1/$2-baseline.log"
   { timeout -k 10 "$TIMEOUT" env LD_PRELOAD="$FAILALLOC" FAILALLOC_WAIT=1 FAILALLOC_SKIP=999999999999 \
     "${PENV[@]}" "${CMD[@]}" >"$log" 2>&1 </dev/null; } 2>/dev/null
   local rc=$? report
@@ -293,7 +297,7 @@ calibrate() { # lua prog [label suffix]
     failed=$((failed + 1)); status=1
     return 1
   fi
-  echo "baseline $1 $2${3:+ ($3)}: $COUNT allocations and $MMAPS anonymous mmaps after arming (exit status $rc)"
+  echo "baseline $1 $2: $COUNT allocations and $MMAPS anonymous mmaps after arming (exit status $rc)"
 }
 
 alloc_sweep() { # lua
@@ -302,15 +306,6 @@ alloc_sweep() { # lua
     program "$lua" "$prog" "$LIB"
     calibrate "$lua" "$prog" || continue
     local count=$COUNT mmaps=$MMAPS
-    if [ "$lua" = luajit ] && [ "$prog" != api ]; then
-      # The mmap runs go without the JIT, which maps fewer pages: count those mmaps that way.
-      JIT_OFF=1
-      program "$lua" "$prog" "$LIB"
-      calibrate "$lua" "$prog" -joff || continue
-      mmaps=$MMAPS
-      JIT_OFF=0
-      program "$lua" "$prog" "$LIB"
-    fi
     runs=$RUNS
     [ "$prog" = echo ] && runs=$((RUNS * 2))
     P_PASS=0 P_FAIL=0 P_NOINJECT=0 P_KINDS=() TOTAL_INJECTED=0
@@ -352,12 +347,8 @@ alloc_sweep() { # lua
         settings=("FAILALLOC_SKIP=$skip" "FAILALLOC_BURST=$burst")
         [ "$R" -gt 0 ] && settings+=("FAILALLOC_PERIOD=$((count / R / 2 * 2 + 1))")
       fi
-      JIT_OFF=0
-      [ "${settings[0]}" = FAILALLOC_WHAT=mmap ] && JIT_OFF=1
-      program "$lua" "$prog" "$LIB"
       run_one "$lua" "$prog" "run$k" 0 "${settings[@]}"
     done
-    JIT_OFF=0
     local kinds=""
     [ ${#P_KINDS[@]} -gt 0 ] && kinds=" [$(printf '%s\n' "${P_KINDS[@]}" | sed -E 's/;.*//' | sort | uniq -c | sed -E 's/^ *([0-9]+) /\1x /' | paste -sd, -)]"
     summary+=("$(printf '%-7s %-7s %3d runs: %3d pass, %3d FAIL%s, %d no injection; %d failures injected, from %d allocations a run' \
