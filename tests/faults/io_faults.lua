@@ -17,6 +17,9 @@
 --   * every connection without a fault must complete, byte for byte, without an error.
 -- Part 2, addevent with buffer:read and buffer:write: an injected error makes read/write
 -- return -1 and leaves the buffer as it was; the next call, without the fault, succeeds.
+-- Part 3, a real reset (no shim involved): 5 bytes then a reset from the peer must give a read
+-- callback with the bytes, then EVBUFFER_ERROR + EVBUFFER_READ, as libevent alone does
+-- (tests/faults/reset_libevent.c).
 --
 -- The whole run must end within IO_SECONDS (default 10): a connection still open then is a
 -- hang. Each check that fails prints a line; the last line is "io_faults: PASS" or
