@@ -36,7 +36,8 @@ build/%/luaevent.lua: lua/luaevent.lua
 	cp $< $@.tmp && mv $@.tmp $@
 
 # Everything: Rust unit tests, then the specs on every interpreter (normal GC, stop-the-world
-# GC, and the differential run against Debian's C module). tests/run prints the summary line.
+# GC, and the differential run against Debian's C module), then the short fault-injection run
+# on lua5.4 and luajit. tests/run prints the summary line.
 test: build-all
 	tests/run all
 
