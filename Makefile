@@ -36,7 +36,8 @@ build/%/luaevent.lua: lua/luaevent.lua
 	cp $< $@.tmp && mv $@.tmp $@
 
 # Everything: Rust unit tests, then the specs on every interpreter (normal GC, stop-the-world
-# GC, and the differential run against Debian's C module). tests/run prints the summary line.
+# GC, and the differential run against Debian's C module), then the short fault-injection run
+# on lua5.4 and luajit. tests/run prints the summary line.
 test: build-all
 	tests/run all
 
@@ -104,3 +105,15 @@ soak-quick: build-all
 
 load-quick: build-all
 	LOAD_QUICK=1 tests/load/run.sh
+
+# Fault injection: allocations failing (failalloc.c) and I/O faults (iofault.c), LD_PRELOAD shims
+# built by the script; see doc/reliability.md. faults-quick is the short run in `make test`.
+.PHONY: faults faults-quick
+
+faults:
+	@for lua in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$lua || exit 1; done
+	nice tests/faults/run.sh lua5.4 luajit
+
+faults-quick:
+	@for lua in lua5.4 luajit; do $(MAKE) --no-print-directory build LUA=$$lua || exit 1; done
+	FAULTS_QUICK=1 tests/faults/run.sh lua5.4 luajit

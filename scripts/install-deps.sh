@@ -13,6 +13,7 @@ packages=(
   lua-event                                # the C module, for the differential specs and bench
   lua-luv                                  # bench: luv, the other libuv-based event loop
   luarocks                                 # the rockspec
+  valgrind gdb                             # make memcheck, make faults (valgrind sample, backtraces)
 )
 
 missing=()

@@ -1,0 +1,128 @@
+-- Every luaevent.core function once or twice, each step under pcall, meant to run under
+-- failalloc with the failure point swept over every allocation of the run (tests/faults/run.sh
+-- does: FAILALLOC_SKIP=0, 1, 2, ... with bursts of 1 and 2), so that each allocation the module,
+-- libevent or Lua makes on the way fails in some run.
+--
+--   LD_PRELOAD=failalloc.so FAILALLOC_WAIT=1 FAILALLOC_SKIP=<n> FAILALLOC_BURST=2 lua5.4 tests/faults/api.lua
+--
+-- Steps: bases (core.new, loop, loopexit, method), timers and fd events with callbacks that
+-- return new masks, raise errors and close events, buffers (add of strings, numbers and
+-- buffers, get_data in every form, readline, drain, read, write, close), bufferevents (both
+-- constructor forms, enable/disable, watermarks, timeouts, get_read/get_write, callbacks on real
+-- traffic, close, collection), argument errors (their messages are built when they happen).
+-- Errors are expected and counted. After the shim is disarmed, everything is dropped and
+-- collected: then every fd opened by the module must be closed again. Prints "api: PASS", or
+-- "api: FAIL (...)" when fds leaked.
+local core = require "luaevent.core"
+local socket = require "socket"
+
+local EV_READ, EV_WRITE, EV_TIMEOUT = core.EV_READ, core.EV_WRITE, core.EV_TIMEOUT
+
+-- Open fds, counted without allocating much and without a child process: opening
+-- /proc/self/fd/N fails with "No such file" only when N is not open.
+local function open_fds()
+  local n = 0
+  for fd = 0, 1023 do
+    local f, err = io.open("/proc/self/fd/" .. fd)
+    if f then f:close() n = n + 1
+    elseif not err:find("No such file", 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+local server = assert(socket.bind("127.0.0.1", 0))
+local _, port = server:getsockname()
+local function pair()
+  local c = assert(socket.tcp())
+  assert(c:connect("127.0.0.1", port))
+  server:settimeout(2)
+  local s = assert(server:accept())
+  c:settimeout(0)
+  s:settimeout(0)
+  return c, s
+end
+local a1, b1 = pair()
+local a2, b2 = pair()
+local a3, b3 = pair()
+server:close()
+local other = core.buffer.new()
+collectgarbage()
+collectgarbage()
+local fds_before = open_fds()
+
+local steps, failures, callbacks = 0, 0, 0
+local function step(f, ...)
+  steps = steps + 1
+  local ok = pcall(f, ...)
+  if not ok then failures = failures + 1 end
+end
+
+local function round(k)
+  local base, ev, timer, bev, bev2, buf
+  step(function() base = core.new() end)
+  step(function() timer = base:addevent(nil, EV_TIMEOUT, function() return core.LEAVE end, 0.001) end)
+  step(function()
+    ev = base:addevent(a1, EV_READ, function(what)
+      local data = a1:receive(1)
+      return EV_READ + EV_WRITE, 0.5 -- re-registered with a new mask and timeout
+    end)
+  end)
+  step(function() assert(b1:send("x")) end)
+  step(function() base:addevent(nil, EV_TIMEOUT, function() error("from a callback " .. k) end, 0) end)
+  step(function() base:loopexit(0.01) end)
+  step(function() base:loop() end)
+  step(function() base:method() end)
+
+  step(function() buf = core.buffer.new() end)
+  step(function() buf:add("hello\r\n", 42, 1.5, string.rep("z", 5000)) end)
+  step(function() other:add("moved in"); buf:add(other) end)
+  step(function() return buf:get_data(), buf:get_data(3), buf:get_data(2, 4), buf:get_data(-3, -1), tostring(buf), #buf end)
+  step(function() return buf:readline() end)
+  step(function() buf:drain(3) end)
+  step(function() return buf:write(b2), buf:read(a2, 100) end)
+  step(function() buf:close() end)
+
+  step(function()
+    bev = core.bufferevent.new(base, a3, function(b) callbacks = callbacks + 1; b:get_write():add(b:get_read()) end,
+      function() end, function(b) b:close() end)
+  end)
+  step(function() bev:enable(EV_READ) end)
+  step(function() bev:set_read_watermarks(0, 65536); bev:set_write_watermarks(0, 0) end)
+  step(function() bev:set_timeouts(1, 1) end)
+  step(function() bev:get_write():add("ping " .. k) end)
+  step(function() assert(b3:send("pong " .. k)) end)
+  step(function() base:loopexit(0.02) end)
+  step(function() base:loop() end)
+  step(function() return b3:receive(6) end)
+  step(function() bev:disable(EV_READ) end)
+  step(function() base:loopexit() end)
+  step(function() bev2 = core.bufferevent.new(b3, nil, nil, function() end) end) -- the seed's form
+  step(function() return bev2:get_read(), bev2:get_write() end)
+
+  -- Argument errors: their messages are made when they happen.
+  step(function() base:addevent("not an fd", EV_READ, print) end)
+  step(function() base:addevent(nil, EV_TIMEOUT, print, -1) end)
+  step(function() core.buffer.new():add({}) end)
+  step(function() bev:enable(99) end)
+  step(function() core.bufferevent.new(base, {}, nil, nil, print) end)
+
+  step(function() bev:close() end)
+  step(function() if ev then ev:close() end; if timer then timer:close() end end)
+  -- bev2 and base are left to the collector.
+  base, ev, timer, bev, bev2, buf = nil, nil, nil, nil, nil, nil
+  step(collectgarbage)
+end
+
+os.getenv("FAILALLOC_ARM")
+for k = 1, 2 do step(round, k) end
+os.getenv("FAILALLOC_DISARM")
+
+collectgarbage()
+collectgarbage()
+local fds_after = open_fds()
+print(string.format("api: %d steps, %d raised, %d read callbacks; open fds before %d, after %d", steps, failures,
+  callbacks, fds_before, fds_after))
+for _, s in ipairs { a1, b1, a2, b2, a3, b3 } do s:close() end
+local why = fds_after > fds_before and (fds_after - fds_before) .. " fd(s) leaked" or nil
+print(why and ("api: FAIL (" .. why .. ")") or "api: PASS")
+os.exit(why and 1 or 0, true)
