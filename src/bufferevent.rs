@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 
 use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, Callback};
 use crate::buffer::{self, BufferUserdata};
-use crate::ffi::{self, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
+use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 use crate::libevent::{self, BuffereventRef};
 use crate::lua::{
     lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
@@ -169,7 +169,12 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     if !bev.is_reading() {
         return;
     }
-    read_path::read_ahead(bev);
+    if read_path::read_ahead(bev).is_err() {
+        // As libevent does on a read error: no more reading, and the error callback (deferred,
+        // so the read callback still sees the data that came before the error).
+        bev.disable(EV_READ);
+        bev.trigger_event_later(EVBUFFER_READ | EVBUFFER_ERROR);
+    }
     let held_before = bev.input().len();
     match dispatch(owner, SLOT_READ, EVBUFFER_READ) {
         Callback::NotLooping | Callback::Finalized => {}
@@ -258,7 +263,7 @@ fn set_watermarks(stack: &mut Stack, direction: c_short) -> Outcome {
     let bev = open_bufferevent(stack, 1)?;
     let low = byte_count(stack, 2)?;
     let high = byte_count(stack, 3)?;
-    bev.set_watermark(direction, low, high);
+    bev.set_watermark(direction, low, high).ok_or_else(Failure::out_of_memory)?;
     // Parked at the old high watermark, but the new one no longer holds the input back.
     let read_path = &stack.userdata::<BuffereventUserdata>(1)?.read_path;
     if direction == EV_READ && read_path.is_parked() && (high == 0 || bev.input().len() < high) {

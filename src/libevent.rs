@@ -12,6 +12,7 @@ use std::ffi::{c_int, c_short, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
 use crate::lua::Micros;
@@ -331,6 +332,62 @@ impl<'a> BufferRef<'a> {
     }
 }
 
+// ------------------------------------------------- allocations libevent does not check ----
+
+/// Size of the spare block: enough for libevent's small internal structures (an evbuffer
+/// callback entry is 40 bytes on 64-bit systems).
+const SPARE_SIZE: usize = 64;
+
+/// The block [`with_spare_block`] sets aside, while it runs.
+static SPARE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+/// Runs `call` (a libevent call that uses one of its small allocations unchecked) with a block
+/// of memory set aside for it: libevent's allocator is pointed, for the call, at one that falls
+/// back on the block when malloc fails. The block comes from malloc, so libevent frees it like
+/// any other. None, without calling, when even the spare block cannot be had.
+///
+/// This replaces libevent's memory functions for the duration of the call (and then restores
+/// the defaults), so it would undo memory functions a host program installed; Lua hosts do not.
+fn with_spare_block<R>(call: impl FnOnce() -> R) -> Option<R> {
+    // SAFETY: plain malloc; checked below.
+    let spare = unsafe { libc::malloc(SPARE_SIZE) };
+    if spare.is_null() {
+        return None;
+    }
+    SPARE.store(spare, Ordering::SeqCst);
+    // SAFETY: the three functions form a consistent allocator (malloc, realloc and free, with a
+    // fallback block that is itself from malloc); libevent only stores the pointers.
+    unsafe { ffi::event_set_mem_functions(Some(malloc_or_spare), Some(plain_realloc), Some(plain_free)) };
+    let result = call();
+    // SAFETY: back to libevent's default (the C library's allocator).
+    unsafe { ffi::event_set_mem_functions(None, None, None) };
+    let unused = SPARE.swap(ptr::null_mut(), Ordering::SeqCst);
+    if !unused.is_null() {
+        // SAFETY: the block was malloc'd above and nobody took it.
+        unsafe { libc::free(unused) };
+    }
+    Some(result)
+}
+
+unsafe extern "C" fn malloc_or_spare(size: usize) -> *mut c_void {
+    // SAFETY: plain malloc.
+    let block = unsafe { libc::malloc(size) };
+    if block.is_null() && size <= SPARE_SIZE {
+        return SPARE.swap(ptr::null_mut(), Ordering::SeqCst);
+    }
+    block
+}
+
+unsafe extern "C" fn plain_realloc(block: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: libevent passes a block it got from these functions (all from malloc) or null.
+    unsafe { libc::realloc(block, size) }
+}
+
+unsafe extern "C" fn plain_free(block: *mut c_void) {
+    // SAFETY: as for plain_realloc.
+    unsafe { libc::free(block) }
+}
+
 // ------------------------------------------------------------------------- bufferevent ----
 
 /// The read/write callback signature of bufferevents.
@@ -428,9 +485,21 @@ impl<'a> BuffereventRef<'a> {
         self.enabled() & EV_READ != 0
     }
 
-    pub fn set_watermark(self, events: c_short, low: usize, high: usize) {
+    /// Sets the watermarks of one direction. None when memory is short (nothing is changed).
+    ///
+    /// libevent 2.1 makes an input-buffer callback the first time a read high watermark is set,
+    /// and uses it without checking the allocation (a write through a null pointer when memory
+    /// is short). A block is set aside beforehand and handed to libevent should that allocation
+    /// fail (see [`with_spare_block`]).
+    pub fn set_watermark(self, events: c_short, low: usize, high: usize) -> Option<()> {
         // SAFETY: live (constructor).
-        unsafe { ffi::bufferevent_setwatermark(self.raw(), events, low, high) }
+        let set = || unsafe { ffi::bufferevent_setwatermark(self.raw(), events, low, high) };
+        if events & EV_READ != 0 && high > 0 {
+            with_spare_block(set)
+        } else {
+            set();
+            Some(())
+        }
     }
 
     /// The read watermarks: (low, high), 0 meaning none.
@@ -455,6 +524,15 @@ impl<'a> BuffereventRef<'a> {
         // SAFETY: live (constructor).
         unsafe {
             ffi::bufferevent_trigger(self.raw(), EV_READ, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+        }
+    }
+
+    /// Schedules the event callback with `what` for the next loop round, as libevent itself
+    /// reports an error (the same caveats as [`BuffereventRef::trigger_read_later`]).
+    pub fn trigger_event_later(self, what: c_short) {
+        // SAFETY: live (constructor).
+        unsafe {
+            ffi::bufferevent_trigger_event(self.raw(), what, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
         }
     }
 

@@ -16,6 +16,7 @@ use std::ptr::NonNull;
 
 use crate::ffi::{self, evbuffer, evbuffer_cb_entry, evbuffer_cb_info, EV_READ};
 use crate::libevent::BuffereventRef;
+use crate::os::Errno;
 
 /// How much a read callback takes from the socket beyond libevent's own 4 KiB read.
 const READ_AHEAD: usize = 60 * 1024;
@@ -37,12 +38,13 @@ pub struct ReadPath {
 }
 
 /// Reads what the socket already holds into the input buffer: up to [`READ_AHEAD`] bytes with
-/// one readv, never past the read high watermark. End of file and errors are left for
-/// libevent's next read to report, as they would be without this.
-pub fn read_ahead(bev: BuffereventRef<'_>) {
+/// one readv, never past the read high watermark. End of file is left for libevent's next read
+/// to see, as it would be without this. A hard error (a reset, say) the kernel reports only once,
+/// so it is returned: the caller reports it as libevent would have.
+pub fn read_ahead(bev: BuffereventRef<'_>) -> Result<(), Errno> {
     let fd = bev.fd();
     if fd < 0 {
-        return;
+        return Ok(());
     }
     let input = bev.input();
     let (_, high) = bev.read_watermarks();
@@ -51,7 +53,7 @@ pub fn read_ahead(bev: BuffereventRef<'_>) {
         room = room.min(high.saturating_sub(input.len()));
     }
     if room == 0 {
-        return;
+        return Ok(());
     }
     let raw = input.as_non_null().as_ptr();
     // SAFETY: the input buffer is live (the bufferevent is). The iovecs come from
@@ -63,7 +65,7 @@ pub fn read_ahead(bev: BuffereventRef<'_>) {
         let count = ffi::evbuffer_reserve_space(raw, room as isize, vecs.as_mut_ptr(), 2);
         if count <= 0 {
             ffi::evbuffer_freeze(raw, 0);
-            return;
+            return Ok(());
         }
         let count = count as usize;
         // Never read more than `room`, even if libevent reserved more.
@@ -73,6 +75,7 @@ pub fn read_ahead(bev: BuffereventRef<'_>) {
             left -= vec.iov_len;
         }
         let read = libc::readv(fd, vecs.as_ptr() as *const libc::iovec, count as libc::c_int);
+        let failure = (read < 0).then(Errno::last);
         let mut keep = if read > 0 { read as usize } else { 0 };
         for vec in vecs.iter_mut().take(count) {
             vec.iov_len = vec.iov_len.min(keep);
@@ -80,6 +83,12 @@ pub fn read_ahead(bev: BuffereventRef<'_>) {
         }
         ffi::evbuffer_commit_space(raw, vecs.as_mut_ptr(), count as libc::c_int);
         ffi::evbuffer_freeze(raw, 0);
+        match failure {
+            Some(Errno(libc::EAGAIN | libc::EINTR)) | None => Ok(()),
+            #[allow(unreachable_patterns)] // EWOULDBLOCK is EAGAIN on Linux, not everywhere
+            Some(Errno(libc::EWOULDBLOCK)) => Ok(()),
+            Some(errno) => Err(errno),
+        }
     }
 }
 
