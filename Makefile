@@ -18,7 +18,7 @@ feature_luajit := luajit
 
 SOURCES := Cargo.toml $(wildcard Cargo.lock) $(wildcard src/*.rs)
 
-.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps clean
+.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps dist clean
 
 build: build/$(LUA)/luaevent/core.so $(if $(wildcard lua/luaevent.lua),build/$(LUA)/luaevent.lua)
 
@@ -58,8 +58,13 @@ example: build
 deps:
 	bash scripts/install-deps.sh
 
+# The release files under dist/: the source tarball (crates vendored), the .src.rock and a rocks
+# server manifest, made without network access; see scripts/dist.sh.
+dist:
+	bash scripts/dist.sh
+
 clean:
-	rm -rf build target
+	rm -rf build target dist
 
 # Benchmarks (issue 5): this build against Debian's C module, luv and raw libevent, for lua5.4
 # and luajit. BENCH_QUICK=1 make bench takes about a minute. See bench/README.md.
