@@ -44,14 +44,33 @@ fi
 # points cargo there: such a build must not reach for the network. A checkout fetches them from
 # crates.io unless cargo's cache has them.
 offline=
-[ -d vendor ] && offline=--offline
+vendored=
+if [ -d vendor ]; then
+  offline=--offline
+  # cargo tells a vendored crate's build apart by the crate's path, and luarocks unpacks every
+  # build in a new folder: with a target folder of the user's, the crates are copied next to it
+  # (one copy per Cargo.lock), so builds that share CARGO_TARGET_DIR share compiled crates too.
+  if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    lock=$(cksum <Cargo.lock | cut -d ' ' -f 1)
+    kept=$CARGO_TARGET_DIR/luaevent-rs-vendor/$lock
+    if [ ! -d "$kept" ]; then
+      mkdir -p "$CARGO_TARGET_DIR/luaevent-rs-vendor"
+      copy=$(mktemp -d "$CARGO_TARGET_DIR/luaevent-rs-vendor/copy.XXXXXX")
+      cp -R vendor/. "$copy/"
+      mv -T "$copy" "$kept" 2>/dev/null || rm -rf "$copy" # another build got there first
+    fi
+    vendored="source.vendored-sources.directory=\"$kept\""
+  fi
+fi
 
 # cargo names the file it built in its JSON messages; reading it from there finds the library
 # wherever the target folder is (CARGO_TARGET_DIR, build.target-dir, a --target triple).
 messages=$(mktemp)
 trap 'rm -f "$messages"' EXIT
-"$cargo" build --release --locked $offline --features "module $feature" \
-  --message-format=json-render-diagnostics >"$messages"
+set -- build --release --locked --features "module $feature" --message-format=json-render-diagnostics
+[ -z "$offline" ] || set -- "$@" "$offline"
+[ -z "$vendored" ] || set -- "$@" --config "$vendored"
+"$cargo" "$@" >"$messages"
 library=$(grep -o '"[^"]*/libluaevent_core\.so"' "$messages" | tail -n 1 | tr -d '"')
 [ -n "$library" ] && [ -f "$library" ] || fail "cargo built no libluaevent_core.so (see its output above)."
 
