@@ -3,21 +3,23 @@
 # what happens next to the C rock luaevent. Prints one "ok - ..." or "not ok - ..." line per
 # check (tests/run counts them), notes on "# ..." lines; exits 0 when every check passed.
 #   tests/rock/run.sh [INTERPRETER...]     default: lua5.1 lua5.2 lua5.3 lua5.4 luajit
-# Expects build/lua5.4 (make build LUA=lua5.4) for the README's examples.
+# Expects build/lua5.4 (make build LUA=lua5.4) for the README's examples and busted.
 #
 # 1. README: its run commands set LUA_PATH and LUA_CPATH, every example is listed; the Examples
-#    block and every lua block not announced as a fragment run as written.
+#    block and every lua block not announced as a fragment run as written; plain `busted` in
+#    the repository root passes against build/lua5.4.
 # 2. Both rockspecs pass `luarocks lint` and agree on everything but version and source.
 # 3. `make dist` makes the tarball (crates vendored), the .src.rock and a rocks server.
-# 4. For each interpreter, a rock installed from dist/ with CARGO_TARGET_DIR outside the source:
+# 4. For each interpreter, a rock installed from dist/, CARGO_TARGET_DIR outside the source:
 #    lua5.4 by the README's install block, run as written as root into a /usr/local of its own
 #    (a private mount namespace); the others into a new --tree, from the server, the .src.rock
 #    file or the rewritten rockspec. `require "luaevent.core"` and `require "luaevent"` must then
 #    load that tree's files, named luaevent-rs.
-# 5. With lua5.4, next to a stand-in for the C rock made from Debian's lua-event files: C rock
-#    first, then ours (stops and says what to run; doing it works); ours first, then the C rock
-#    (luarocks hands it the names; the documented remedy gives them back); both kept in separate
-#    trees; and `luarocks test` from the checkout.
+# 5. With lua5.4: without cargo on the PATH the build stops with one sentence. Next to a stand-in
+#    for the C rock made from Debian's lua-event files: C rock first, then ours (stops and says
+#    what to run; doing it works); ours first, then the C rock (luarocks hands it the names; the
+#    documented remedy gives them back); both kept in separate trees. `luarocks test` from the
+#    checkout.
 #
 # dist and the installs run without network, in a new network namespace (`unshare -n`), when
 # the machine allows it. Rocks only ever go into temporary trees or the private /usr/local: the
@@ -68,6 +70,17 @@ for block in "$readme"/lua-*.lua; do
   check "README: lua block ${block##*/lua-} runs as written (on build/lua5.4)" \
     env LUA_CPATH="build/lua5.4/?.so;;" LUA_PATH="build/lua5.4/?.lua;;" timeout 60 lua5.4 "$block"
 done
+
+# Plain `busted` in the repository root (the .busted file): the specs against build/lua5.4,
+# which core_spec proves by the file it loaded and by _NAME.
+busted_ok() {
+  busted >"$log.out" 2>&1
+  local status=$?
+  cat "$log.out"
+  [ $status -eq 0 ] && grep -qaE '^[0-9]+ success[^/]*/ 0 failures / 0 errors' "$log.out"
+}
+check "README: busted in the repository root runs the specs against build/lua5.4" busted_ok
+grep -aE '^[0-9]+ success' "$log.out" | tail -n 1 | sed 's/^/# /'
 
 # --- 2. rockspecs -------------------------------------------------------------------------------
 for rockspec in rockspec/luaevent-rs-*.rockspec; do
@@ -152,36 +165,35 @@ install_source() {
     *) echo "--server=dist/ luaevent-rs" ;;
   esac
 }
-install_ok() { # interpreter tree install-arguments...: built in a CARGO_TARGET_DIR of its own
-  local lua=$1 tree=$2 target status
+# Every rock build goes to one CARGO_TARGET_DIR outside the source, as a user would set it:
+# the builds share the compiled crates, and the library must turn up there.
+export CARGO_TARGET_DIR=$work/target
+built_in_target_ok() { # the last build's library is in CARGO_TARGET_DIR, not older than $1
+  [ -f "$CARGO_TARGET_DIR/release/libluaevent_core.so" ] && [ "$CARGO_TARGET_DIR/release/libluaevent_core.so" -nt "$1" ]
+}
+install_ok() { # interpreter tree install-arguments...
+  local lua=$1 tree=$2
   shift 2
-  target=$(mktemp -d "$work/target-$lua.XXXX")
+  touch "$work/stamp"
   luarocks_for "$lua"
-  CARGO_TARGET_DIR=$target "${offline[@]}" "${LUAROCKS[@]}" --tree="$tree" install "$@" &&
-    [ -f "$target/release/libluaevent_core.so" ] && rock_dir_ok "$tree" "$(lua_version_of "$lua")"
-  status=$?
-  rm -rf "$target"
-  return $status
+  "${offline[@]}" "${LUAROCKS[@]}" --tree="$tree" install "$@" &&
+    built_in_target_ok "$work/stamp" && rock_dir_ok "$tree" "$(lua_version_of "$lua")"
 }
 
 # The README's install block, as written, as root: into /usr/local, here a tmpfs in a mount
 # namespace of its own (and no network). Then, in the same namespace, Lua's default paths must
 # lead to that rock, ahead of Debian's lua-event.
 readme_install_ok() {
-  local target status
-  target=$(mktemp -d "$work/target-readme.XXXX")
-  CARGO_TARGET_DIR=$target unshare -m -n bash -c '
+  touch "$work/stamp"
+  unshare -m -n bash -c '
     mount -t tmpfs luaevent-rs-readme /usr/local || exit 1
     bash -e "$1" || exit 1
     lua5.4 tests/rock/load_check.lua /usr/local/lib/lua/5.4/luaevent/core.so \
       /usr/local/share/lua/5.4/luaevent.lua "luaevent-rs $2" || exit 1
     [ -f /usr/local/lib/luarocks/rocks-5.4/luaevent-rs/$2-1/doc/api.md ]
   ' readme "$readme/install.sh" "$version" &&
-    [ -f "$target/release/libluaevent_core.so" ] &&
+    built_in_target_ok "$work/stamp" &&
     grep -qxF "luaevent-rs	$version	luaevent-rs $version" "$log.readme"
-  status=$?
-  rm -rf "$target"
-  return $status
 }
 
 for lua in "${interpreters[@]}"; do
@@ -215,6 +227,18 @@ luarocks_for $lua
 install_ours() { # tree
   "${offline[@]}" "${LUAROCKS[@]}" --tree="$1" install --server=dist/ luaevent-rs
 }
+
+# Without cargo the build stops at once with one sentence (PATH without ~/.cargo/bin).
+no_cargo_ok() {
+  local path=/usr/local/bin:/usr/bin:/bin
+  PATH=$path command -v cargo >/dev/null && { echo "cargo is in $path too"; return 1; }
+  ! PATH=$path "${LUAROCKS[@]}" --tree="$work/tree-no-cargo" make rockspec/luaevent-rs-dev-1.rockspec \
+    >"$log.out" 2>&1 &&
+    grep -qx "luaevent-rs: building needs Rust's cargo (1.88 or newer) on the PATH: .*" "$log.out" &&
+    [ "$(grep -c '^luaevent-rs: ' "$log.out")" -eq 1 ]
+}
+check "luarocks make without cargo on the PATH fails at once, with one sentence that says so" no_cargo_ok
+grep '^luaevent-rs: ' "$log.out" | sed 's/^/# /'
 
 # A stand-in for the C rock luaevent: the same package name and modules, Debian's files.
 c_rock_into() { # tree
@@ -291,9 +315,10 @@ reinstall_stops() {
 }
 check "ours first, then the C rock: installing ours again stops and names the C rock to remove" reinstall_stops
 
-# `luarocks test` from the checkout: builds for lua5.4 the rock's way and runs the specs.
+# `luarocks test` from the checkout: builds for lua5.4 the rock's way (into the checkout's
+# target/, as a user's would) and runs the specs.
 luarocks_test_ok() {
-  "${LUAROCKS[@]}" test >"$log.out" 2>&1
+  env -u CARGO_TARGET_DIR "${LUAROCKS[@]}" test >"$log.out" 2>&1
   local status=$?
   cat "$log.out"
   [ $status -eq 0 ] && grep -qaE '^[0-9]+ success[^/]*/ 0 failures / 0 errors' "$log.out"
