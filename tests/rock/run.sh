@@ -12,9 +12,9 @@
 # 3. `make dist` makes the tarball (crates vendored), the .src.rock and a rocks server.
 # 4. For each interpreter, a rock installed from dist/, CARGO_TARGET_DIR outside the source:
 #    lua5.4 by the README's install block, run as written as root into a /usr/local of its own
-#    (a private mount namespace); the others into a new --tree, from the server, the .src.rock
-#    file or the rewritten rockspec. `require "luaevent.core"` and `require "luaevent"` must then
-#    load that tree's files, named luaevent-rs.
+#    (a private mount namespace); the others into a new --tree, from the server, the rewritten
+#    rockspec, or a copy of the .src.rock with dist/ out of sight. `require "luaevent.core"`
+#    and `require "luaevent"` must then load that tree's files, named luaevent-rs.
 # 5. With lua5.4: without cargo on the PATH the build stops with one sentence. Next to a stand-in
 #    for the C rock made from Debian's lua-event files: C rock first, then ours (stops and says
 #    what to run; doing it works); ours first, then the C rock (luarocks hands it the names; the
@@ -31,6 +31,7 @@ interpreters=("$@")
 [ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 luajit)
 has() { case " ${interpreters[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
+checks_started=$(date +%s)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 log=$work/log
@@ -158,9 +159,11 @@ rock_dir_ok() { # tree lua-version: the rock's own folder holds doc/ and types/
 }
 
 # The three ways to install from dist/, shared out over the interpreters other than lua5.4.
+# The .src.rock is a copy elsewhere, installed with dist/ out of sight: it must carry all it needs.
+cp "dist/$name-1.src.rock" "$work/"
 install_source() {
   case $1 in
-    lua5.2) echo "dist/$name-1.src.rock" ;;
+    lua5.2) echo "$work/$name-1.src.rock" ;;
     lua5.3) echo "dist/$name-1.rockspec" ;;
     *) echo "--server=dist/ luaevent-rs" ;;
   esac
@@ -176,7 +179,12 @@ install_ok() { # interpreter tree install-arguments...
   shift 2
   touch "$work/stamp"
   luarocks_for "$lua"
-  "${offline[@]}" "${LUAROCKS[@]}" --tree="$tree" install "$@" &&
+  if [ "$1" = "$work/$name-1.src.rock" ] && [ ${#offline[@]} -gt 0 ]; then
+    # dist/ hidden under an empty tmpfs, in a mount namespace of this command's own.
+    unshare -m -n sh -c 'mount -t tmpfs hidden dist && exec "$@"' sh "${LUAROCKS[@]}" --tree="$tree" install "$@"
+  else
+    "${offline[@]}" "${LUAROCKS[@]}" --tree="$tree" install "$@"
+  fi &&
     built_in_target_ok "$work/stamp" && rock_dir_ok "$tree" "$(lua_version_of "$lua")"
 }
 
@@ -206,7 +214,7 @@ for lua in "${interpreters[@]}"; do
     tree=$(mktemp -d "$work/tree-$lua.XXXX")
     source=$(install_source "$lua")
     # shellcheck disable=SC2086 # $source is the install's arguments
-    check "$lua: luarocks install $source into a new tree, built in CARGO_TARGET_DIR, no network" \
+    check "$lua: luarocks install ${source/#$work\//a copy of the .src.rock with dist\/ hidden: } into a new tree, built in CARGO_TARGET_DIR, no network" \
       install_ok "$lua" "$tree" $source
     check "$lua: require loads the tree's own luaevent.core ($name) and luaevent" \
       tree_load_ok "$lua" "luaevent-rs $version" "$tree"
@@ -326,4 +334,5 @@ luarocks_test_ok() {
 check "luarocks test runs the specs on lua5.4, all passing" luarocks_test_ok
 grep -aE '^[0-9]+ success' "$log.out" | tail -n 1 | sed 's/^/# /'
 
+echo "# release checks: $(($(date +%s) - checks_started)) s"
 [ "$failures" -eq 0 ]
