@@ -16,9 +16,9 @@ feature_lua5.3 := lua53
 feature_lua5.4 := lua54
 feature_luajit := luajit
 
-SOURCES := Cargo.toml $(wildcard Cargo.lock) $(wildcard src/*.rs)
+SOURCES := Cargo.toml $(wildcard Cargo.lock) $(wildcard src/*.rs src/*/*.rs)
 
-.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps clean docs docs-check check-types
+.PHONY: build build-all test cargo-test spec spec-gc spec-c example deps dist clean docs docs-check check-types
 
 build: build/$(LUA)/luaevent/core.so $(if $(wildcard lua/luaevent.lua),build/$(LUA)/luaevent.lua)
 
@@ -72,8 +72,13 @@ docs-check:
 check-types:
 	$(LUA) $(BUSTED) tests/spec/types_spec.lua
 
+# The release files under dist/: the source tarball (crates vendored), the .src.rock and a rocks
+# server manifest, made without network access; see scripts/dist.sh.
+dist:
+	bash scripts/dist.sh
+
 clean:
-	rm -rf build target
+	rm -rf build target dist
 
 # Benchmarks: this build against Debian's C module, luv and raw libevent, for lua5.4
 # and luajit. BENCH_QUICK=1 make bench takes about a minute. See bench/README.md.

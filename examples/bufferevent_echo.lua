@@ -1,6 +1,6 @@
 -- A bufferevent echo server and its clients, in one process, on one event base.
 --
---   LUA_CPATH="build/lua5.4/?.so;;" lua5.4 examples/bufferevent_echo.lua
+--   LUA_CPATH="build/lua5.4/?.so;;" LUA_PATH="build/lua5.4/?.lua;;" lua5.4 examples/bufferevent_echo.lua
 --
 -- LuaSocket listens, accepts and connects; after that every byte goes through
 -- luaevent.core bufferevents:

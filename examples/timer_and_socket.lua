@@ -1,6 +1,6 @@
 -- A loopback TCP echo server and client on one luaevent.core event base.
 --
---   lua5.4 examples/timer_and_socket.lua
+--   LUA_CPATH="build/lua5.4/?.so;;" LUA_PATH="build/lua5.4/?.lua;;" lua5.4 examples/timer_and_socket.lua
 --
 -- LuaSocket makes the sockets; luaevent.core does everything else:
 --   * the server accepts on EV_READ, then echoes each connection by switching

@@ -1,22 +1,39 @@
--- luaevent-rs: luaevent.core in Rust, a drop-in replacement for the C module, plus the
--- coroutine wrapper `luaevent`. Build from a checkout with
---   luarocks make rockspec/luaevent-rs-0.1.0-1.rockspec
--- (Rust's cargo must be on the PATH; crates come from cargo's cache or crates.io).
+-- luaevent-rs 0.1.0: luaevent.core, the libevent binding for Lua, reimplemented in Rust as a
+-- drop-in replacement for the C rock luaevent, with its coroutine wrapper `luaevent`.
+--
+-- The source is the release tarball of tag v0.1.0, made by `make dist`: it carries the Rust
+-- crates (vendor/), so building needs no network. Building needs Rust's cargo 1.88 or newer on
+-- the PATH, pkg-config, libevent 2 with its headers and libclang (Debian: pkg-config
+-- libevent-dev libclang-dev); scripts/rock-build.sh names a missing cargo,
+-- pkg-config or libevent in one sentence before compiling.
+--
+-- The C rock luaevent provides the same modules and LuaRocks would keep them for it, so
+-- installing into a tree that has it stops and says what to run (doc/migrating.md).
+--
+-- Everything below `source` must stay the same as in the dev-1 rockspec (tests/rock/run.sh
+-- checks).
 rockspec_format = "3.0"
 package = "luaevent-rs"
 version = "0.1.0-1"
 source = {
-  url = "git+file://.",
+  url = "https://github.com/luaevent-rs/luaevent-rs/releases/download/v0.1.0/luaevent-rs-0.1.0.tar.gz",
+  dir = "luaevent-rs-0.1.0",
 }
 description = {
   summary = "libevent binding for Lua (luaevent.core), reimplemented in Rust",
   detailed = [[
     A drop-in replacement for the C module luaevent 0.4.x: require "luaevent.core" and
-    require "luaevent" work unchanged on Lua 5.1-5.4 and LuaJIT, with the C module's
-    bufferevent, timeout and crash bugs fixed.
+    require "luaevent" work unchanged on Lua 5.1 to 5.4 and LuaJIT, with the C module's
+    bufferevent, timeout and crash bugs fixed. luaevent.core._NAME and _VERSION say which
+    module was loaded.
   ]],
+  homepage = "https://github.com/luaevent-rs/luaevent-rs",
+  issues_url = "https://github.com/luaevent-rs/luaevent-rs/issues",
   license = "MIT",
+  labels = { "libevent", "event", "networking", "prosody" },
 }
+-- Built and tested on Linux (x86_64), the only platform the build script and specs cover.
+supported_platforms = { "linux" }
 dependencies = {
   "lua >= 5.1, < 5.5",
 }
@@ -25,10 +42,18 @@ external_dependencies = {
 }
 build = {
   type = "command",
-  build_command = [[sh scripts/rock-build.sh "$(LUA)"]],
+  build_command = [[sh scripts/rock-build.sh "$(LUA)" "$(PREFIX)"]],
   install = {
     lib = { ["luaevent.core"] = "target/rock/core.so" },
     lua = { ["luaevent"] = "lua/luaevent.lua" },
   },
+  -- doc/ (API reference, migration notes) and types/ (the LuaLS definitions, whatever their
+  -- layout) are copied whole into the rock's folder; `luarocks show luaevent-rs` prints where.
   copy_directories = { "doc", "types" },
+}
+-- `luarocks test` in the source folder builds the module for the interpreter luarocks targets
+-- and runs the busted specs against it.
+test = {
+  type = "command",
+  script = "tests/luarocks_test.lua",
 }

@@ -12,7 +12,8 @@ packages=(
   lua-socket lua-busted                    # the specs and examples
   lua-event                                # the C module, for the differential specs and bench
   lua-luv                                  # bench: luv, the other libuv-based event loop
-  luarocks                                 # the rockspec
+  luarocks                                 # the rockspecs, make dist and the rock checks
+  liblua5.1-dev liblua5.2-dev liblua5.3-dev libluajit-5.1-dev  # luarocks wants each Lua's headers
   valgrind gdb                             # make memcheck, make faults (valgrind sample, backtraces)
 )
 
