@@ -2024,8 +2024,10 @@ settings):
 
 or, to have the language server offer it whenever a file requires `luaevent`, add the folder that
 contains `types/` to `workspace.userThirdParty` (LuaLS then adds the library itself once you
-accept). The luarocks rock ships the same folder: `luarocks show --rock-dir luaevent-rs` prints
-the folder that holds its `types/`.
+accept). The luarocks rock installs the addon at a path that stays the same across versions,
+`<tree>/share/lua/<Lua version>/luaevent-rs/types` (for a rock in `/usr/local` on Lua 5.4,
+`"workspace.library": ["/usr/local/share/lua/5.4/luaevent-rs/types/library"]`, or
+`/usr/local/share/lua/5.4/luaevent-rs` in `workspace.userThirdParty`).
 
 The definition files come from the same description as this page, so they list the same
 parameters, return values and errors; checkers that read LuaLS annotations (LuaLS itself,

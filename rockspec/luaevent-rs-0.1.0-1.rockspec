@@ -45,11 +45,18 @@ build = {
   build_command = [[sh scripts/rock-build.sh "$(LUA)" "$(PREFIX)"]],
   install = {
     lib = { ["luaevent.core"] = "target/rock/core.so" },
-    lua = { ["luaevent"] = "lua/luaevent.lua" },
+    lua = {
+      ["luaevent"] = "lua/luaevent.lua",
+      -- The LuaLS addon, at a path that does not change with the version:
+      -- <tree>/share/lua/<version>/luaevent-rs/types (config.json and library/), see README.
+      ["luaevent-rs.types.config"] = "types/config.json",
+      ["luaevent-rs.types.library.luaevent"] = "types/library/luaevent.lua",
+      ["luaevent-rs.types.library.luaevent.core"] = "types/library/luaevent/core.lua",
+    },
   },
-  -- doc/ (API reference, migration notes) and types/ (the LuaLS definitions, whatever their
-  -- layout) are copied whole into the rock's folder; `luarocks show luaevent-rs` prints where.
-  copy_directories = { "doc", "types" },
+  -- doc/ (API reference, migration notes) is copied whole into the rock's folder;
+  -- `luarocks show luaevent-rs` prints where.
+  copy_directories = { "doc" },
 }
 -- `luarocks test` in the source folder builds the module for the interpreter luarocks targets
 -- and runs the busted specs against it.

@@ -153,9 +153,10 @@ tree_load_ok() { # interpreter want tree: with that tree's paths first, as `luar
   load_ok "$1" "$2" "$3/lib/lua/$v/luaevent/core.so" "$3/share/lua/$v/luaevent.lua" \
     "$3/lib/lua/$v/?.so" "$3/share/lua/$v/?.lua"
 }
-rock_dir_ok() { # tree lua-version: the rock's own folder holds doc/ and types/
+rock_dir_ok() { # tree lua-version: the rock's folder holds doc/; the LuaLS addon is at its fixed path
+  local addon="$1/share/lua/$2/luaevent-rs/types"
   [ -f "$1/lib/luarocks/rocks-$2/luaevent-rs/$version-1/doc/api.md" ] &&
-    [ -d "$1/lib/luarocks/rocks-$2/luaevent-rs/$version-1/types" ]
+    [ -f "$addon/config.json" ] && [ -f "$addon/library/luaevent.lua" ] && [ -f "$addon/library/luaevent/core.lua" ]
 }
 
 # The three ways to install from dist/, shared out over the interpreters other than lua5.4.
