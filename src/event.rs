@@ -9,7 +9,7 @@ use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::Event;
 use crate::lua::{
-    lua_function, lua_type, seconds_to_micros, Address, Cause, Failure, Kind, Micros, Outcome, Ref, Results, Returns,
+    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind, Micros, Outcome, Ref, Results, Returns,
     Stack, TypeSpec,
 };
 use crate::lua::LuaType;
@@ -191,7 +191,7 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     }
     let new_events = match results.kind(1) {
         Kind::Nil => what as i64,
-        _ => results.integer(1).ok_or_else(|| {
+        kind => results.number_of_kind(1, kind).and_then(number_to_integer).ok_or_else(|| {
             Failure::message(format_args!(
                 "base:loop: event callback returned {} as its new event mask (integer expected)",
                 Described(results, 1)
@@ -206,7 +206,7 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     }
     // A number >= 0 replaces the timeout; anything else (nothing, negative, NaN) keeps it.
     let mut explicit_timeout = None;
-    if let Some(seconds) = results.number(2).filter(|&seconds| seconds >= 0.0) {
+    if let Some(seconds) = results.number_of_kind(2, results.kind(2)).filter(|&seconds| seconds >= 0.0) {
         explicit_timeout = Some(seconds_to_micros(seconds).ok_or_else(|| {
             Failure::message(format_args!("base:loop: event callback returned {seconds} as its new timeout (too large)"))
         })?);

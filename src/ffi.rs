@@ -17,7 +17,7 @@ pub use sys::{
     evbuffer_search_eol, evbuffer_unfreeze, evbuffer_write, event, event_add, event_assign, event_base,
     event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free, event_base_get_method, event_base_loop,
     event_base_loopbreak, event_base_loopexit, event_base_new_with_config, event_config_free, event_config_new,
-    event_config_set_flag, event_del, event_get_base, event_get_events, event_get_fd, event_get_struct_event_size,
+    event_config_set_flag, event_del, event_get_struct_event_size,
     event_get_version, event_set_mem_functions, iovec, timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
 };
 

@@ -134,9 +134,20 @@ impl Event {
         self.0.get()
     }
 
+    /// The fields are read in place rather than through libevent's accessors (event_get_base,
+    /// event_get_fd, event_get_events): three calls into the shared library saved on every
+    /// callback. The module embeds `struct event` by value already, so it relies on the layout
+    /// anyway (checked when the module loads, see `event_layout_matches`).
+    #[inline]
+    fn fields(&self) -> &ffi::event {
+        // SAFETY: our own struct event, which libevent changes only inside libevent calls on
+        // this thread; the reference does not outlive the read it is made for.
+        unsafe { &*self.raw() }
+    }
+
+    #[inline]
     fn is_assigned_to(&self, base: &EventBase) -> bool {
-        // SAFETY: reads a field of our own struct event.
-        unsafe { ffi::event_get_base(self.raw()) == base.raw() }
+        self.fields().ev_base == base.raw()
     }
 
     /// Assigns the event (or re-targets it), always persistent. False when libevent refuses
@@ -179,15 +190,13 @@ impl Event {
     /// The fd (or signal number) the event is assigned to.
     #[inline]
     pub fn fd(&self) -> c_int {
-        // SAFETY: reads a field of our own struct event.
-        unsafe { ffi::event_get_fd(self.raw()) }
+        self.fields().ev_fd
     }
 
     /// The mask the event is assigned with, without EV_PERSIST.
     #[inline]
     pub fn events(&self) -> c_short {
-        // SAFETY: as for fd.
-        unsafe { ffi::event_get_events(self.raw()) & !EV_PERSIST }
+        self.fields().ev_events & !EV_PERSIST
     }
 }
 

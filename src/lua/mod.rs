@@ -50,7 +50,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results};
 pub use failure::{Cause, Failure};
 pub use module::{Method, ModuleSpec, TypeSpec};
-pub use raw::{lua_CFunction, lua_State};
+pub use raw::{lua_CFunction, lua_State, number_to_integer};
 pub use stack::{seconds_to_micros, Address, Kind, Micros, Outcome, Ref, Returns, Stack};
 pub(crate) use userdata::lua_type;
 pub use userdata::LuaType;
