@@ -210,10 +210,11 @@ fn window(total: usize, begin: Option<i64>, len: i64) -> (usize, usize) {
 fn get_data(stack: &mut Stack) -> Outcome {
     let (offset, count) = {
         let buffer = open_buffer(stack, 1)?;
+        let total = buffer.len();
         let (offset, count) = match stack.top() {
-            1 => (0, buffer.len()),
-            2 => window(buffer.len(), None, stack.integer(2)?),
-            _ => window(buffer.len(), Some(stack.integer(2)?), stack.integer(3)?),
+            1 => (0, total),
+            2 => window(total, None, stack.integer(2)?),
+            _ => window(total, Some(stack.integer(2)?), stack.integer(3)?),
         };
         if let Some(outcome) = stack.return_short(count, |out| Ok(buffer.copy_out(offset, out))) {
             return outcome;

@@ -270,13 +270,15 @@ impl<'a> BufferRef<'a> {
     /// bufferevent's output buffer too, whose frozen start evbuffer_copyout refuses.
     #[inline]
     pub fn copy_out(self, offset: usize, out: &mut [MaybeUninit<u8>]) -> usize {
-        let count = out.len().min(self.len().saturating_sub(offset));
+        // No clamp to the length first: past the end, setting the position fails and peeking
+        // finds fewer bytes, and the copy stops there.
+        let count = out.len();
         let mut copied = 0;
         while copied < count {
             let mut position = MaybeUninit::<ffi::evbuffer_ptr>::zeroed();
             let mut chunks: [MaybeUninit<ffi::iovec>; 8] = [MaybeUninit::zeroed(); 8];
-            // SAFETY: live (constructor); the position is within the buffer (offset + copied <
-            // len), and evbuffer_peek fills at most 8 iovecs pointing into the buffer's chunks,
+            // SAFETY: live (constructor); libevent refuses a position past the end, and
+            // evbuffer_peek fills at most 8 iovecs pointing into the buffer's chunks,
             // which stay put until the buffer is next changed (not before this loop ends). A
             // null start (the common case: from the front) spares walking the chunks to it.
             let filled = unsafe {
@@ -292,9 +294,7 @@ impl<'a> BufferRef<'a> {
                 let needed = ffi::evbuffer_peek(self.raw(), (count - copied) as isize, start, chunks.as_mut_ptr() as *mut ffi::iovec, 8);
                 needed.clamp(0, 8) as usize
             };
-            if filled == 0 {
-                break;
-            }
+            let before = copied;
             for chunk in &chunks[..filled] {
                 // SAFETY: written by evbuffer_peek above (`filled` of them).
                 let chunk = unsafe { chunk.assume_init() };
@@ -302,6 +302,10 @@ impl<'a> BufferRef<'a> {
                 // SAFETY: the chunk holds `iov_len` readable bytes; `out` has room past `copied`.
                 unsafe { ptr::copy_nonoverlapping(chunk.iov_base as *const u8, out.as_mut_ptr().add(copied) as *mut u8, take) };
                 copied += take;
+            }
+            // Nothing more there (the end of the buffer, or only empty chunks): done.
+            if copied == before {
+                break;
             }
         }
         copied
