@@ -10,7 +10,7 @@ use crate::lua::{
     Results, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::os::{self, FdKind};
-use crate::shared::Shared;
+use crate::shared::{clone_from_cell, Shared};
 
 /// What a base and everything registered on it share. Events and bufferevents each hold a
 /// handle, so libevent's base is freed only after the last of them, whatever order Lua
@@ -172,9 +172,7 @@ lua_type!(BaseUserdata, c"luaevent.core.base", "event base");
 
 impl BaseUserdata {
     fn shared(&self) -> Option<Shared<BaseShared>> {
-        let shared = self.shared.take();
-        self.shared.set(shared.clone());
-        shared
+        clone_from_cell(&self.shared)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::lua::{
     lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
-use crate::shared::Shared;
+use crate::shared::{clone_from_cell, Shared};
 
 /// The Lua object; its address is libevent's callback argument.
 pub struct BuffereventUserdata {
@@ -56,18 +56,22 @@ impl Reader for BuffereventUserdata {
 
 impl BuffereventUserdata {
     fn base(&self) -> Option<Shared<BaseShared>> {
-        let base = self.base.take();
-        self.base.set(base.clone());
-        base
+        clone_from_cell(&self.base)
     }
 }
 
 /// The open bufferevent behind the argument at `index`.
 fn open_bufferevent(stack: &Stack, index: c_int) -> Result<BuffereventRef<'_>, Failure> {
-    stack
-        .userdata::<BuffereventUserdata>(index)?
+    open_object(stack, index).map(|(_, bev)| bev)
+}
+
+/// The object at `index` and its open bufferevent, for methods that need both.
+fn open_object(stack: &Stack, index: c_int) -> Result<(&BuffereventUserdata, BuffereventRef<'_>), Failure> {
+    let object = stack.userdata::<BuffereventUserdata>(index)?;
+    let bev = object
         .bufferevent()
-        .ok_or_else(|| Failure::argument(index, format_args!("attempt to use a closed bufferevent")))
+        .ok_or_else(|| Failure::argument(index, format_args!("attempt to use a closed bufferevent")))?;
+    Ok((object, bev))
 }
 
 /// Frees the bufferevent of the object at `index` now, and detaches the buffer objects it lent
@@ -260,12 +264,12 @@ fn byte_count(stack: &Stack, index: c_int) -> Result<usize, Failure> {
 }
 
 fn set_watermarks(stack: &mut Stack, direction: c_short) -> Outcome {
-    let bev = open_bufferevent(stack, 1)?;
+    let (object, bev) = open_object(stack, 1)?;
     let low = byte_count(stack, 2)?;
     let high = byte_count(stack, 3)?;
     bev.set_watermark(direction, low, high).ok_or_else(Failure::out_of_memory)?;
     // Parked at the old high watermark, but the new one no longer holds the input back.
-    let read_path = &stack.userdata::<BuffereventUserdata>(1)?.read_path;
+    let read_path = &object.read_path;
     if direction == EV_READ && read_path.is_parked() && (high == 0 || bev.input().len() < high) {
         read_path.unpark(bev, false);
     }
@@ -307,9 +311,9 @@ fn direction(stack: &Stack, index: c_int) -> Result<c_short, Failure> {
 
 /// `bev:enable(mask)`
 fn enable(stack: &mut Stack) -> Outcome {
-    let bev = open_bufferevent(stack, 1)?;
+    let (object, bev) = open_object(stack, 1)?;
     let mask = direction(stack, 2)?;
-    let read_path = &stack.userdata::<BuffereventUserdata>(1)?.read_path;
+    let read_path = &object.read_path;
     if mask & EV_READ != 0 && read_path.is_parked() {
         read_path.unpark(bev, false); // Lua's own enable takes over from the parking
     }
@@ -320,9 +324,9 @@ fn enable(stack: &mut Stack) -> Outcome {
 
 /// `bev:disable(mask)`
 fn disable(stack: &mut Stack) -> Outcome {
-    let bev = open_bufferevent(stack, 1)?;
+    let (object, bev) = open_object(stack, 1)?;
     let mask = direction(stack, 2)?;
-    let read_path = &stack.userdata::<BuffereventUserdata>(1)?.read_path;
+    let read_path = &object.read_path;
     if mask & EV_READ != 0 && read_path.is_parked() {
         read_path.end_parking(bev);
     }

@@ -13,7 +13,7 @@ use crate::lua::{
     Stack, TypeSpec,
 };
 use crate::lua::LuaType;
-use crate::shared::Shared;
+use crate::shared::{clone_from_cell, Shared};
 
 /// The callback result that removes the event (`core.LEAVE`).
 pub const LEAVE: i64 = -1;
@@ -54,9 +54,7 @@ impl Timeout {
 
 impl EventUserdata {
     fn base(&self) -> Option<Shared<BaseShared>> {
-        let base = self.base.take();
-        self.base.set(base.clone());
-        base
+        clone_from_cell(&self.base)
     }
 
     fn is_open(&self) -> bool {

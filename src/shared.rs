@@ -40,6 +40,14 @@ impl<T> Shared<T> {
 
 }
 
+/// A copy of the handle held in `cell`, which keeps it: how an object reaches the base it holds
+/// in a `Cell` (so that `__gc` can let go of it through a shared reference).
+pub fn clone_from_cell<T>(cell: &std::cell::Cell<Option<Shared<T>>>) -> Option<Shared<T>> {
+    let held = cell.take();
+    cell.set(held.clone());
+    held
+}
+
 impl<T> Clone for Shared<T> {
     fn clone(&self) -> Shared<T> {
         let owners = &self.inner().owners;
