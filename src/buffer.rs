@@ -106,7 +106,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
 /// `buf:add(...)`: every argument is checked before anything is added, so a bad one adds nothing.
 fn add(stack: &mut Stack) -> Outcome {
     let top = stack.top();
-    let (before, has_numbers) = {
+    let before = {
         let target = open_buffer(stack, 1)?;
         if top < 2 {
             return Err(Failure::argument(2, format_args!("string, number or buffer expected, got no value")));
@@ -129,28 +129,25 @@ fn add(stack: &mut Stack) -> Outcome {
         }
         if !has_numbers {
             // The common case: nothing to format, so no Lua code can run until the end.
-            let added = add_all(stack, target, top)?;
+            let before = target.len();
+            for index in 2..=top {
+                add_value(stack, target, index)?;
+            }
+            let added = target.len().saturating_sub(before);
             stack.push_integer(added as i64);
             return Ok(Returns::Values(1));
         }
-        (target.len(), has_numbers)
+        target.len()
     };
-    debug_assert!(has_numbers);
     for index in 2..=top {
-        let added = match stack.kind(index) {
-            Kind::String => open_buffer(stack, 1)?.add(stack.string_bytes(index).unwrap_or_default()),
-            Kind::Number => {
-                // Formatting a number makes a Lua string, which may run a finalizer: the
-                // buffers are looked up again afterwards.
-                stack.push_number_as_string(index)?;
-                let added = open_buffer(stack, 1)?.add(stack.string_bytes(-1).unwrap_or_default());
-                stack.pop(1);
-                added
-            }
-            _ => open_buffer(stack, 1)?.add_buffer(open_buffer(stack, index)?),
-        };
-        if !added {
-            return Err(refused_add(stack));
+        if stack.kind(index) == Kind::Number {
+            // Formatting a number makes a Lua string, which may run a finalizer: the buffers
+            // are looked up again afterwards.
+            stack.push_number_as_string(index)?;
+            add_value(stack, open_buffer(stack, 1)?, -1)?;
+            stack.pop(1);
+        } else {
+            add_value(stack, open_buffer(stack, 1)?, index)?;
         }
     }
     let after = open_buffer(stack, 1)?.len();
@@ -158,19 +155,18 @@ fn add(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(1))
 }
 
-/// Adds arguments 2..=top, strings and buffers only, to `target`; returns the bytes added.
-fn add_all(stack: &Stack, target: BufferRef<'_>, top: c_int) -> Result<usize, Failure> {
-    let before = target.len();
-    for index in 2..=top {
-        let added = match stack.string_bytes(index) {
-            Some(bytes) => target.add(bytes),
-            None => target.add_buffer(open_buffer(stack, index)?),
-        };
-        if !added {
-            return Err(refused_add(stack));
-        }
+/// Appends the value at `index` to `target`: a string's bytes, or all of an open buffer's
+/// (moved, leaving it empty).
+fn add_value(stack: &Stack, target: BufferRef<'_>, index: c_int) -> Result<(), Failure> {
+    let added = match stack.string_bytes(index) {
+        Some(bytes) => target.add(bytes),
+        None => target.add_buffer(open_buffer(stack, index)?),
+    };
+    if added {
+        Ok(())
+    } else {
+        Err(refused_add(stack))
     }
-    Ok(target.len().saturating_sub(before))
 }
 
 /// libevent refused to add: to an owned buffer only for want of memory; to a bufferevent's, also
