@@ -26,4 +26,12 @@ function helpers.shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
+-- The keys of a table, sorted: for reports that read the same on every run.
+function helpers.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
 return helpers

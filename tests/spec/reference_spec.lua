@@ -26,12 +26,7 @@ local function assert_none(problems, what)
   assert(#problems == 0, what .. ":\n  " .. table.concat(problems, "\n  "))
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = h.sorted_keys
 
 ------------------------------------------------------------------------ live modules ----
 

@@ -77,12 +77,7 @@ local function expected(file)
   return want
 end
 
-local function keys(t)
-  local list = {}
-  for k in pairs(t) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
+local keys = h.sorted_keys
 
 describe("LuaLS addon (types/library) under emmylua_check", function()
   local checker = find_checker()
