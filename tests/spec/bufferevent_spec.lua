@@ -1473,6 +1473,33 @@ describe("core.bufferevent", function()
       b:close()
     end)
 
+    it("a reset met while reading ahead ends the bufferevent with EVBUFFER_ERROR | EVBUFFER_READ, after the data", function()
+      -- The peer sends 5 bytes and closes with SO_LINGER 0: the kernel holds the bytes, then
+      -- the reset, which it reports once (later reads see end of file). libevent's own read takes
+      -- the bytes; the read-ahead's readv meets the reset and must report it as libevent would,
+      -- not leave libevent an end of file to find.
+      local base = core.new()
+      local a, b = tcp_pair()
+      assert(a:send("hello"))
+      assert(a:setoption("linger", { on = true, timeout = 0 }))
+      a:close()
+      socket.select(nil, nil, 0.05)
+      local got, what = "", nil
+      local bev
+      bev = core.bufferevent.new(base, b, function(e)
+        got = got .. e:get_read():get_data()
+        e:get_read():drain(-1)
+      end, nil, function(_, w)
+        what = w
+        bev:close()
+      end)
+      bev:enable(EV_READ)
+      assert.is_true(wait(base, function() return what ~= nil end), "no error callback")
+      assert.equal("hello", got)
+      assert.equal(EVBUFFER_ERROR + EVBUFFER_READ, what)
+      b:close()
+    end)
+
     it("never reads past the read high watermark", function()
       local base = core.new()
       local a, b = tcp_pair()
