@@ -1,0 +1,232 @@
+//! `core.bufferevent.connect(base, host, port, readcb, writecb, eventcb [, options])`: a
+//! bufferevent returned at once, whose connection is set up in the loop.
+//!
+//! The core is a list of addresses tried in turn: each attempt is a non-blocking connect() on
+//! a socket the module makes (and the bufferevent owns); a refused or unreachable address
+//! falls back to the next one; the event callback hears `EVBUFFER_CONNECTED` once one is up,
+//! or `EVBUFFER_ERROR` with the last failure once none is left. A single timer serves the
+//! deadline (`options.timeout`: `EVBUFFER_TIMEOUT`) and a failure met before the loop runs
+//! (reported from the loop, never from inside `connect`). Closing or collecting the
+//! bufferevent drops the whole state, timer included, so nothing fires afterwards.
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_short, c_void};
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::base::base_argument;
+use crate::bufferevent::{self, BuffereventUserdata, SLOT_ERROR, SLOT_READ, SLOT_WRITE};
+use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
+use crate::libevent::{BuffereventRef, Socket, Timer};
+use crate::lua::{Failure, Outcome, Returns, Stack};
+use crate::net;
+use crate::os::{self, Errno};
+use crate::read_path::Reader;
+use crate::shared::{clone_from_cell, Shared};
+
+/// The most addresses one connection tries.
+pub const MAX_ADDRESSES: usize = 16;
+
+/// A connection being set up, held by its bufferevent object until it is up or has failed.
+pub struct Connecting {
+    /// Where to connect, in the order tried.
+    addresses: [Option<SocketAddr>; MAX_ADDRESSES],
+    /// Index of the next address to try.
+    next: Cell<usize>,
+    /// The address of the attempt under way.
+    current: Cell<Option<SocketAddr>>,
+    /// Why the last attempt failed.
+    failure: Cell<Option<(SocketAddr, Errno)>>,
+    /// Every address failed before the loop ran: the timer reports it.
+    failed_early: Cell<bool>,
+    /// The deadline, or the early failure's report.
+    timer: Timer,
+}
+
+impl Connecting {
+    fn take_next(&self) -> Option<SocketAddr> {
+        let next = self.next.get();
+        let address = *self.addresses.get(next)?;
+        self.next.set(next + 1);
+        address
+    }
+
+    /// "could not connect to 127.0.0.1 port 1: Connection refused"
+    fn failure_message(&self) -> Failure {
+        match self.failure.get() {
+            Some((address, errno)) => {
+                Failure::message(format_args!("could not connect to {} port {}: {errno}", address.ip(), address.port()))
+            }
+            None => Failure::message(format_args!("could not connect: no address to try")),
+        }
+    }
+
+    /// Starts the next attempt that gets under way; false when every address is used up.
+    fn try_next(&self, bev: BuffereventRef<'_>) -> bool {
+        while let Some(address) = self.take_next() {
+            let started = net::start_connect(address).and_then(|fd| {
+                bev.connect_socket(fd).map_err(|errno| {
+                    os::close(fd);
+                    errno.unwrap_or(Errno(libc::ENOMEM))
+                })
+            });
+            match started {
+                Ok(()) => {
+                    self.current.set(Some(address));
+                    return true;
+                }
+                Err(errno) => self.failure.set(Some((address, errno))),
+            }
+        }
+        self.current.set(None);
+        false
+    }
+}
+
+/// What the bufferevent's event callback does with an event during a connection.
+pub enum Next {
+    /// Dealt with here (another address is being tried): no Lua callback.
+    Handled,
+    /// Report this to Lua, with this message.
+    Report(c_short, Option<Failure>),
+    /// Not about the connection: report it as it is.
+    Pass,
+}
+
+/// The bufferevent's event `what` (errno: the socket's error) while `object` connects.
+pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, errno: Errno) -> Next {
+    let Some(state) = clone_from_cell(&object.connecting) else { return Next::Pass };
+    if what & EVBUFFER_CONNECTED != 0 {
+        object.connecting.set(None);
+        bev.enable(EV_READ);
+        return Next::Report(EVBUFFER_CONNECTED, None);
+    }
+    if what & EVBUFFER_ERROR == 0 {
+        return Next::Pass;
+    }
+    if let Some(address) = state.current.take() {
+        let errno = Some(errno).filter(|errno| errno.0 != 0).or_else(|| os::socket_error(bev.fd())).unwrap_or(Errno(libc::EIO));
+        state.failure.set(Some((address, errno)));
+        // The next socket is made before the failed one is closed, so that it gets another
+        // number: libevent's pending changes for the old one cannot apply to the new one.
+        let failed = bev.release_socket();
+        let started = state.try_next(bev);
+        if failed >= 0 {
+            os::close(failed);
+        }
+        if started {
+            return Next::Handled;
+        }
+    }
+    object.connecting.set(None);
+    Next::Report(EVBUFFER_ERROR, Some(state.failure_message()))
+}
+
+extern "C" fn on_timer(_fd: c_int, _what: c_short, arg: *mut c_void) {
+    let _ = catch_unwind(AssertUnwindSafe(|| timer_fired(arg as *const BuffereventUserdata)));
+}
+
+fn timer_fired(owner: *const BuffereventUserdata) {
+    let (what, message) = {
+        // SAFETY: the timer lives in the object's connection state, dropped before the
+        // object's memory can go; the borrow ends before Lua code runs.
+        let object = unsafe { &*owner };
+        let Some(bev) = object.bufferevent() else { return };
+        let Some(state) = object.connecting.take() else { return };
+        let failed = bev.release_socket();
+        if failed >= 0 {
+            os::close(failed);
+        }
+        let report = if state.failed_early.get() {
+            (EVBUFFER_ERROR, Some(state.failure_message()))
+        } else {
+            (EVBUFFER_TIMEOUT, None)
+        };
+        // Frees the timer inside its own callback, which libevent allows.
+        drop(state);
+        report
+    };
+    bufferevent::report(owner, what, message.as_ref().map(Failure::text));
+}
+
+/// Option checks name the options argument: `bad argument #7 to 'connect' (options.timeout ...)`.
+const OPTIONS: c_int = 7;
+
+/// `core.bufferevent.connect(base, host, port, readcb, writecb, eventcb [, options])`
+pub fn connect(stack: &mut Stack) -> Outcome {
+    let base = base_argument(stack, 1)?;
+    let Some(host) = stack.string_bytes(2) else { return Err(Failure::expected(stack, 2, "string")) };
+    let ip = net::parse_ip(host);
+    let port = stack.integer(3)?;
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|&port| port > 0)
+        .ok_or_else(|| Failure::argument(3, format_args!("port must be 1-65535, got {port}")))?;
+    for index in 4..=6 {
+        if !stack.is_none_or_nil(index) {
+            stack.callable(index, "function or nil")?;
+        }
+    }
+    let [timeout, servername, tls, dns] = stack.options(OPTIONS, &["timeout", "servername", "tls", "dns"])?;
+    let timeout = match stack.to_number(timeout) {
+        _ if stack.is_none_or_nil(timeout) => None,
+        Some(seconds) => Some(crate::lua::seconds_to_micros(seconds).ok_or_else(|| {
+            Failure::argument(OPTIONS, format_args!("options.timeout must be a finite number of seconds >= 0, got {seconds}"))
+        })?),
+        None => {
+            return Err(Failure::argument(OPTIONS, format_args!("options.timeout: number expected, got {}", stack.type_name(timeout))))
+        }
+    };
+    if !stack.is_none_or_nil(servername) && stack.string_bytes(servername).is_none() {
+        return Err(Failure::argument(
+            OPTIONS,
+            format_args!("options.servername: string expected, got {}", stack.type_name(servername)),
+        ));
+    }
+    if !stack.is_none_or_nil(tls) {
+        return Err(Failure::message(format_args!("core.bufferevent.connect: TLS is not available yet (options.tls)")));
+    }
+    let _ = dns;
+    let Some(ip) = ip else {
+        let host = std::str::from_utf8(stack.string_bytes(2).unwrap_or_default()).unwrap_or("?");
+        return Err(Failure::message(format_args!(
+            "core.bufferevent.connect: cannot connect to '{host}': only address literals are supported yet"
+        )));
+    };
+    let mut addresses = [None; MAX_ADDRESSES];
+    addresses[0] = Some(SocketAddr::new(ip, port));
+    stack.set_top(6);
+
+    let object = bufferevent::make(stack, &base, -1, Socket::Owned)?;
+    stack.push_user_value(object);
+    for (slot, index) in [(SLOT_READ, 4), (SLOT_WRITE, 5), (SLOT_ERROR, 6)] {
+        stack.set_field(-1, slot, index)?;
+    }
+    stack.set_top(object);
+    let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+    let owner = userdata as *const BuffereventUserdata as *const c_void;
+    // SAFETY: the timer lives in the object's connection state, which `shut` (close, __gc)
+    // drops before the object's memory can go, and before the base goes (the object holds it).
+    let timer = unsafe { Timer::new(&base.event_base, on_timer, owner) }.ok_or_else(Failure::out_of_memory)?;
+    let state = Shared::try_new(Connecting {
+        addresses,
+        next: Cell::new(0),
+        current: Cell::new(None),
+        failure: Cell::new(None),
+        failed_early: Cell::new(false),
+        timer,
+    })
+    .map_err(|_| Failure::out_of_memory())?;
+    if let Some(micros) = timeout {
+        if state.timer.start(micros) != 0 {
+            return Err(Failure::out_of_memory());
+        }
+    }
+    userdata.connecting.set(Some(state.clone()));
+    let bev = userdata.bufferevent().ok_or_else(Failure::out_of_memory)?;
+    if !state.try_next(bev) {
+        state.failed_early.set(true);
+        state.timer.start(0);
+    }
+    Ok(Returns::Values(1))
+}
