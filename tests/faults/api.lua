@@ -9,7 +9,8 @@
 -- return new masks, raise errors and close events, buffers (add of strings, numbers and
 -- buffers, get_data in every form, readline, drain, read, write, close), bufferevents (both
 -- constructor forms, enable/disable, watermarks, timeouts, get_read/get_write, callbacks on real
--- traffic, close, collection), argument errors (their messages are built when they happen).
+-- traffic, close, collection), listeners and connections (accept, echo, refused, timed out,
+-- closed and collected), argument errors (their messages are built when they happen).
 -- Errors are expected and counted. After the shim is disarmed, everything is dropped and
 -- collected: then every fd opened by the module must be closed again. Prints "api: PASS", or
 -- "api: FAIL (...)" when fds leaked.
@@ -98,6 +99,37 @@ local function round(k)
   step(function() base:loopexit() end)
   step(function() bev2 = core.bufferevent.new(b3, nil, nil, function() end) end) -- the seed's form
   step(function() return bev2:get_read(), bev2:get_write() end)
+
+  -- Listening and connecting: accepted and connected bufferevents (the module's own sockets,
+  -- closed with them), the messages of failed connections, a deadline, set_callbacks, getfd.
+  local listener, client, refused, late
+  step(function()
+    listener = core.listener.new(base, { host = "127.0.0.1", backlog = 4 }, function(b, host, port)
+      b:set_callbacks(function(s) s:get_write():add(s:get_read()) end, nil, function(s) s:close() end)
+      b:enable(EV_READ)
+    end)
+  end)
+  step(function() return listener:address() end)
+  step(function() return listener:getfd(), listener:disable(), listener:enable() end)
+  step(function()
+    client = core.bufferevent.connect(base, "127.0.0.1", select(2, listener:address()), function(b)
+      callbacks = callbacks + 1
+      b:get_read():drain(-1)
+    end, nil, function(b, what, message) if what ~= core.EVBUFFER_CONNECTED then b:close() end end, { timeout = 1 })
+  end)
+  step(function() client:get_write():add("before connect " .. k) end)
+  step(function() refused = core.bufferevent.connect(base, "::1", 1, nil, nil, function(b, what, message) b:close() end) end)
+  step(function() late = core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, function() end, { timeout = 0 }) end)
+  step(function() base:loopexit(0.05) end)
+  step(function() base:loop() end)
+  step(function() client:set_callbacks(nil, nil, nil); return client:getfd() end)
+  step(function() core.listener.new(base, { host = "127.0.0.1", port = select(2, listener:address()) }, print) end)
+  step(function() core.listener.new(base, { nosuch = 1 }, print) end)
+  step(function() core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, nil, { timeout = -1 }) end)
+  step(function() listener:close() end)
+  step(function() if client then client:close() end; if refused then refused:close() end end)
+  -- `late` is left to the collector.
+  listener, client, refused, late = nil, nil, nil, nil
 
   -- Argument errors: their messages are made when they happen.
   step(function() base:addevent("not an fd", EV_READ, print) end)
