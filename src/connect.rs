@@ -11,7 +11,7 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::base::base_argument;
@@ -81,6 +81,47 @@ impl Connecting {
         self.current.set(None);
         false
     }
+}
+
+/// The addresses a name has, in the order they are tried: the families interleaved, starting
+/// with the family of the first address (the resolver's preferred one), each family keeping the
+/// resolver's order, duplicates dropped, at most [`MAX_ADDRESSES`]. Interleaving is what RFC
+/// 8305 (Happy Eyeballs v2, section 4) asks for: when one family is broken (no IPv6 route, say),
+/// the second attempt already uses the other one instead of going through every address of the
+/// broken family first. Attempts are made one after the other, not raced.
+pub fn interleave(ips: &[IpAddr], port: u16) -> [Option<SocketAddr>; MAX_ADDRESSES] {
+    let mut order = [None; MAX_ADDRESSES];
+    let Some(first) = ips.first() else { return order };
+    let first_is_v6 = first.is_ipv6();
+    let next_of = |v6: bool, from: &mut usize| -> Option<IpAddr> {
+        while *from < ips.len() {
+            let ip = ips[*from];
+            *from += 1;
+            if ip.is_ipv6() == v6 {
+                return Some(ip);
+            }
+        }
+        None
+    };
+    let (mut preferred, mut other) = (0, 0);
+    let mut count = 0;
+    let mut turn_preferred = true;
+    while count < MAX_ADDRESSES {
+        let ip = if turn_preferred {
+            next_of(first_is_v6, &mut preferred).or_else(|| next_of(!first_is_v6, &mut other))
+        } else {
+            next_of(!first_is_v6, &mut other).or_else(|| next_of(first_is_v6, &mut preferred))
+        };
+        let Some(ip) = ip else { break };
+        turn_preferred = !turn_preferred;
+        let address = SocketAddr::new(ip, port);
+        if order[..count].contains(&Some(address)) {
+            continue;
+        }
+        order[count] = Some(address);
+        count += 1;
+    }
+    order
 }
 
 /// What the bufferevent's event callback does with an event during a connection.
@@ -193,8 +234,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
             "core.bufferevent.connect: cannot connect to '{host}': only address literals are supported yet"
         )));
     };
-    let mut addresses = [None; MAX_ADDRESSES];
-    addresses[0] = Some(SocketAddr::new(ip, port));
+    let addresses = interleave(&[ip], port);
     stack.set_top(6);
 
     let object = bufferevent::make(stack, &base, -1, Socket::Owned)?;
@@ -229,4 +269,34 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         state.timer.start(0);
     }
     Ok(Returns::Values(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|ip| ip.parse().unwrap()).collect()
+    }
+
+    fn tried(order: [Option<SocketAddr>; MAX_ADDRESSES]) -> Vec<String> {
+        order.iter().flatten().map(|address| address.ip().to_string()).collect()
+    }
+
+    #[test]
+    fn families_alternate_from_the_first_one() {
+        let order = interleave(&ips(&["::1", "::2", "::3", "10.0.0.1", "10.0.0.2"]), 80);
+        assert_eq!(tried(order), ["::1", "10.0.0.1", "::2", "10.0.0.2", "::3"]);
+        let order = interleave(&ips(&["10.0.0.1", "10.0.0.2", "::1"]), 80);
+        assert_eq!(tried(order), ["10.0.0.1", "::1", "10.0.0.2"]);
+        assert_eq!(order[0].unwrap().port(), 80);
+    }
+
+    #[test]
+    fn duplicates_go_and_the_list_is_capped() {
+        assert_eq!(tried(interleave(&ips(&["::1", "::1", "127.0.0.1"]), 1)), ["::1", "127.0.0.1"]);
+        let many: Vec<IpAddr> = (0..40).map(|n| IpAddr::from([10, 0, 0, n])).collect();
+        assert_eq!(tried(interleave(&many, 1)).len(), MAX_ADDRESSES);
+        assert!(tried(interleave(&[], 1)).is_empty());
+    }
 }
