@@ -1202,9 +1202,14 @@ name has tried in turn, comes with the resolver (`core.dns`); until then a name 
                   code = [=[
 local core = require "luaevent.core"
 local base = core.new()
+local connections = {}                              -- keeps the accepted bufferevents
 local server = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+  connections[bev] = true
   bev:get_write():add("hello from the server\n")
-  bev:set_callbacks(nil, nil, function(bev) bev:close() end)
+  bev:set_callbacks(nil, nil, function(bev)
+    connections[bev] = nil
+    bev:close()
+  end)
   bev:enable(core.EV_READ)
 end)
 local host, port = server:address()
@@ -1650,11 +1655,16 @@ free. `options.tls` is reserved for TLS, which is not available yet.]],
                   code = [=[
 local core = require "luaevent.core"
 local base = core.new()
+local connections = {}             -- a bufferevent nothing references is collected: keep them
 local server = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev, host, port)
   print("accepted from " .. host)
+  connections[bev] = true
   bev:set_callbacks(function(bev)
     bev:get_write():add(bev:get_read())             -- moves every byte received
-  end, nil, function(bev) bev:close() end)
+  end, nil, function(bev)
+    connections[bev] = nil
+    bev:close()
+  end)
   bev:enable(core.EV_READ)
 end)
 
@@ -1755,7 +1765,7 @@ local listener = core.listener.new(base, { host = "127.0.0.1" }, function() end)
 listener:close()
 listener:close()
 local ok, err = pcall(function() return listener:getfd() end)
-print(ok, err:match("calling 'getfd' on bad self %(attempt to use a closed listener%)") ~= nil)
+print(ok, err:match("attempt to use a closed listener") ~= nil)
 ]=],
                   output = "false\ttrue\n",
                 },

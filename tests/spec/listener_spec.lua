@@ -37,12 +37,18 @@ local function read_while_looping(base, c, n, limit)
   return table.concat(got), closed
 end
 
--- An echo handler for on_accept: reads everything, writes it back.
+-- An echo handler for on_accept: reads everything, writes it back. It keeps the bufferevent
+-- until the end (one that nothing references is collected, and its connection closed).
+local held = {}
 local function echo(bev)
+  held[bev] = true
   bev:set_callbacks(function(b)
     local input = b:get_read()
     b:get_write():add(input)
-  end, nil, function(b) b:close() end)
+  end, nil, function(b)
+    held[b] = nil
+    b:close()
+  end)
   bev:enable(EV_READ)
 end
 
@@ -280,12 +286,13 @@ describe("core.listener", function()
   it("a listener collected inside its own on_accept is safe", function()
     local base = core.new()
     local accepted = 0
-    local l = core.listener.new(base, { host = "127.0.0.1" }, function()
+    local holder = {}
+    holder[1] = core.listener.new(base, { host = "127.0.0.1" }, function()
       accepted = accepted + 1
+      holder[1] = nil -- the last reference
       full_gc()
     end)
-    local port = select(2, l:address())
-    l = nil
+    local port = select(2, holder[1]:address())
     local c = client("127.0.0.1", port)
     run(base, 0.2)
     assert.equal(1, accepted)
