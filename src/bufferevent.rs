@@ -259,7 +259,7 @@ pub(crate) fn report(owner: *const BuffereventUserdata, what: c_short, message: 
             }
             stack.push_weak_entry(&BUFFEREVENTS, address);
             stack.push_integer(what as i64);
-            stack.push_bytes(message.as_bytes())?;
+            stack.push_string(message.as_bytes())?;
             Ok(Some(3))
         },
         0,

@@ -123,7 +123,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
     let reuse_address = if stack.is_none_or_nil(reuseaddr) {
         true
     } else {
-        stack.boolean(reuseaddr).map_err(|_| {
+        stack.strict_boolean(reuseaddr).map_err(|_| {
             Failure::argument(OPTIONS, format_args!("options.reuseaddr: boolean expected, got {}", stack.type_name(reuseaddr)))
         })?
     };
@@ -198,7 +198,7 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
             bufferevent::make(stack, &base, fd, Socket::Owned)?;
             let mut text = [0u8; 64];
             let host = peer.map_or(&b""[..], |peer| net::format_ip(&peer.ip(), &mut text));
-            stack.push_bytes(host)?;
+            stack.push_string(host)?;
             stack.push_integer(peer.map_or(0, |peer| peer.port()) as i64);
             Ok(Some(3))
         },
@@ -243,7 +243,7 @@ fn address(stack: &mut Stack) -> Outcome {
     let bound = net::local_address(fd)
         .map_err(|errno| Failure::message(format_args!("listener:address: could not read the address: {errno}")))?;
     let mut text = [0u8; 64];
-    stack.push_bytes(net::format_ip(&bound.ip(), &mut text))?;
+    stack.push_string(net::format_ip(&bound.ip(), &mut text))?;
     stack.push_integer(bound.port() as i64);
     Ok(Returns::Values(2))
 }

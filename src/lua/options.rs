@@ -57,7 +57,7 @@ impl Stack {
     }
 
     /// A boolean value: `true` or `false`, nothing else.
-    pub fn boolean(&self, index: c_int) -> Result<bool, Failure> {
+    pub fn strict_boolean(&self, index: c_int) -> Result<bool, Failure> {
         if self.kind(index) != Kind::Boolean {
             return Err(Failure::expected(self, index, "boolean"));
         }
@@ -66,7 +66,7 @@ impl Stack {
     }
 
     /// Pushes a string with a copy of `bytes`; returns its index.
-    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<c_int, Failure> {
+    pub fn push_string(&mut self, bytes: &[u8]) -> Result<c_int, Failure> {
         let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
         // SAFETY: a body's (or a callback's) state, with room; the bytes outlive the call,
         // and Lua copies them.

@@ -32,7 +32,7 @@ pub(super) enum Op {
     RawSet,
     /// Argument: a number. Leaves its string form, as `tostring` writes it.
     NumberToString,
-    /// Leaves a new string with a copy of `len` bytes at `bytes`.
+    /// Leaves a string with a copy of the `len` bytes at `bytes`.
     PushString { bytes: *const u8, len: usize },
     /// Argument: an object. Leaves two values: `true` and `obj:getfd()`'s result; `false` and
     /// nil when the object has no `getfd`; or `false` and the error `getfd` raised, as a string.
@@ -170,7 +170,7 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
                 1
             }
             Op::PushString { bytes, len } => {
-                lua_pushlstring(state, *bytes as *const _, *len);
+                lua_pushlstring(state, *bytes as *const std::ffi::c_char, *len);
                 1
             }
             Op::GetFd => get_fd(state),
