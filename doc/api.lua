@@ -1193,6 +1193,7 @@ name has tried in turn, comes with the resolver (`core.dns`); until then a name 
                 arg("options", "options.timeout: number expected, got <type>"),
                 arg("options", "options.servername: string expected, got <type>"),
                 err("core.bufferevent.connect: TLS is not available yet (options.tls)", "`options.tls` is given"),
+                err("core.bufferevent.connect: libevent could not create a bufferevent: <strerror>", "libevent fails to make the bufferevent (out of memory)"),
                 err("core.bufferevent.connect: cannot connect to '<host>': only address literals are supported yet", "`host` is a name"),
               },
               differences = { "networking" },

@@ -132,7 +132,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
     }
     stack.callable(first + 3, "function")?;
 
-    let object = make(stack, &base, fd, Socket::Lent)?;
+    let object = make(stack, &base, fd, Socket::Lent, "core.bufferevent.new")?;
     stack.push_user_value(object);
     let keep = stack.top();
     for (slot, index) in [(SLOT_READ, first + 1), (SLOT_WRITE, first + 2), (SLOT_ERROR, first + 3)] {
@@ -146,8 +146,9 @@ pub fn new(stack: &mut Stack) -> Outcome {
 }
 
 /// Pushes a new bufferevent object on `base` for `fd` (-1: none yet), without callbacks;
-/// returns its index. An owned socket is closed should anything fail.
-pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, socket: Socket) -> Result<c_int, Failure> {
+/// returns its index. An owned socket is closed should anything fail. `function` names the
+/// caller in the error message.
+pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, socket: Socket, function: &str) -> Result<c_int, Failure> {
     // Closes an owned socket unless the bufferevent took it.
     struct Owned(c_int);
     impl Drop for Owned {
@@ -179,8 +180,9 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
     let raw = unsafe {
         libevent::new_bufferevent(&base.event_base, fd, socket, on_read, on_write, on_error, userdata as *const BuffereventUserdata as *const c_void)
     }
-    .map_err(|errno| {
-        Failure::message(format_args!("core.bufferevent.new: libevent could not create a bufferevent on fd {fd}{}", Cause(errno)))
+    .map_err(|errno| match fd {
+        -1 => Failure::message(format_args!("{function}: libevent could not create a bufferevent{}", Cause(errno))),
+        _ => Failure::message(format_args!("{function}: libevent could not create a bufferevent on fd {fd}{}", Cause(errno))),
     })?;
     owned.0 = -1;
     userdata.raw.set(Some(raw));

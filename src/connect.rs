@@ -237,7 +237,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     let addresses = interleave(&[ip], port);
     stack.set_top(6);
 
-    let object = bufferevent::make(stack, &base, -1, Socket::Owned)?;
+    let object = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
     stack.push_user_value(object);
     for (slot, index) in [(SLOT_READ, 4), (SLOT_WRITE, 5), (SLOT_ERROR, 6)] {
         stack.set_field(-1, slot, index)?;

@@ -195,7 +195,7 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
             }
             // From here the bufferevent owns the socket, or `make` has closed it.
             taken.set(true);
-            bufferevent::make(stack, &base, fd, Socket::Owned)?;
+            bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
             let mut text = [0u8; 64];
             let host = peer.map_or(&b""[..], |peer| net::format_ip(&peer.ip(), &mut text));
             stack.push_string(host)?;

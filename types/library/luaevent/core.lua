@@ -243,6 +243,7 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `bad argument #7 to 'connect' (options.timeout: number expected, got <type>)`
 ---- `bad argument #7 to 'connect' (options.servername: string expected, got <type>)`
 ---- `core.bufferevent.connect: TLS is not available yet (options.tls)`: `options.tls` is given
+---- `core.bufferevent.connect: libevent could not create a bufferevent: <strerror>`: libevent fails to make the bufferevent (out of memory)
 ---- `core.bufferevent.connect: cannot connect to '<host>': only address literals are supported yet`: `host` is a name
 ---@param base luaevent.core.Base the base to run on
 ---@param host string an address literal: `"127.0.0.1"`, `"::1"`
