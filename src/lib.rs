@@ -19,9 +19,14 @@ mod event;
 mod ffi;
 mod libevent;
 mod lua;
+// Contexts are made now; the connection code that uses the rest (listener, connect,
+// STARTTLS) comes next.
+#[allow(dead_code)]
+mod openssl;
 mod os;
 mod read_path;
 mod shared;
+mod tls;
 
 use lua::{lua_function, lua_State, Failure, ModuleSpec, Outcome, Stack, TypeSpec};
 
@@ -35,7 +40,7 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 };
 
 static MODULE: ModuleSpec = ModuleSpec {
-    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE],
+    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &tls::TYPE],
     weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS],
     functions: &[(c"new", lua_function!(base::new)), (c"libevent_version", lua_function!(libevent_version))],
     integers: &[
@@ -57,6 +62,7 @@ static MODULE: ModuleSpec = ModuleSpec {
     tables: &[
         (c"buffer", &[(c"new", lua_function!(buffer::new))]),
         (c"bufferevent", &[(c"new", lua_function!(bufferevent::new))]),
+        (c"tls", &[(c"context", lua_function!(tls::context))]),
     ],
 };
 

@@ -37,6 +37,7 @@
 mod callback;
 mod failure;
 mod module;
+mod params;
 mod protected;
 mod raw;
 mod stack;
@@ -50,6 +51,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results};
 pub use failure::{Cause, Failure};
 pub use module::{Method, ModuleSpec, TypeSpec};
+pub use params::{Argument, Key};
 pub use raw::{lua_CFunction, lua_State, number_to_integer};
 pub use stack::{seconds_to_micros, Address, Kind, Micros, Outcome, Ref, Returns, Stack};
 pub(crate) use userdata::lua_type;
