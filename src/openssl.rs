@@ -920,7 +920,7 @@ impl MemoryText {
 /// only for compatibility are 0: accepted, and they change nothing. DTLS options and
 /// `no_ssl_mask` are not here: they would switch TLS itself off.
 pub const OPTIONS: &[(&str, u64)] = &[
-    ("all", 1 << 31 | 1 << 11 | 1 << 2 | 1 << 4 | 1 << 6),
+    ("all", 1 << 31 | 1 << 11 | 1 << 4 | 1 << 6),
     ("allow_client_renegotiation", 1 << 8),
     ("allow_no_dhe_kex", 1 << 10),
     ("allow_unsafe_legacy_renegotiation", 1 << 18),
@@ -976,3 +976,292 @@ pub fn option_bits(name: &[u8]) -> Option<u64> {
     OPTIONS.iter().find(|(known, _)| known.as_bytes() == name).map(|(_, bits)| *bits)
 }
 
+
+#[cfg(test)]
+mod tests {
+    //! Handshakes between a client and a server `SSL` over an in-memory BIO pair: what the
+    //! connection code will get from these handles, without sockets or libevent.
+
+    use super::*;
+    use std::ffi::CString;
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    extern "C" {
+        fn BIO_new_bio_pair(bio1: *mut *mut sys::BIO, size1: usize, bio2: *mut *mut sys::BIO, size2: usize) -> c_int;
+    }
+
+    /// Certificates made once with the `openssl` command: a CA, a server certificate for
+    /// localhost and 127.0.0.1 signed by it, a client certificate signed by it, a self-signed one.
+    fn certs() -> &'static PathBuf {
+        static DIR: OnceLock<PathBuf> = OnceLock::new();
+        DIR.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("luaevent-rs-tls-test-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let sh = |script: &str| {
+                let status = Command::new("sh").arg("-c").arg(script).current_dir(&dir).output().unwrap();
+                assert!(status.status.success(), "{script}: {}", String::from_utf8_lossy(&status.stderr));
+            };
+            let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+            sh(&format!("openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 30 -subj '/CN=luaevent-rs test CA'"));
+            for (name, subject, ext) in [
+                ("server", "/CN=localhost/O=luaevent-rs", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+                ("client", "/CN=a client", "extendedKeyUsage=clientAuth"),
+            ] {
+                sh(&format!("openssl req {ec} -keyout {name}.key -out {name}.csr -subj '{subject}'"));
+                std::fs::write(dir.join(format!("{name}.ext")), format!("{ext}\n")).unwrap();
+                sh(&format!(
+                    "openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.pem -days 30 -extfile {name}.ext"
+                ));
+            }
+            sh(&format!("openssl req -x509 {ec} -keyout self.key -out self.pem -days 30 -subj '/CN=localhost'"));
+            dir
+        })
+    }
+
+    fn path(name: &str) -> CString {
+        CString::new(certs().join(name).to_str().unwrap()).unwrap()
+    }
+
+    fn server_context(certificate: &str, key: &str) -> SslContext {
+        let context = SslContext::new(Role::Server).unwrap();
+        context.set_minimum_protocol(MinimumProtocol::Tls12).unwrap();
+        context.use_certificate_chain_file(&path(certificate)).unwrap();
+        context.use_private_key_file(&path(key), &mut |_| None).unwrap();
+        context.check_private_key().unwrap();
+        context
+    }
+
+    fn client_context(mode: c_int, continue_on_failure: bool) -> SslContext {
+        let context = SslContext::new(Role::Client).unwrap();
+        context.set_minimum_protocol(MinimumProtocol::Tls12).unwrap();
+        context.load_verify_locations(Some(&path("ca.pem")), None).unwrap();
+        context.set_verify(mode, continue_on_failure);
+        context
+    }
+
+    /// Runs the handshake to its end; whether each side finished it.
+    fn handshake(client: &Ssl, server: &Ssl) -> (bool, bool) {
+        // SAFETY: both SSLs are live; each takes one reference to its end of the pair.
+        unsafe {
+            let (mut a, mut b) = (ptr::null_mut(), ptr::null_mut());
+            assert_eq!(BIO_new_bio_pair(&mut a, 0, &mut b, 0), 1);
+            sys::SSL_set_bio(client.as_ptr(), a, a);
+            sys::SSL_set_bio(server.as_ptr(), b, b);
+            let mut done = [false, false];
+            for _ in 0..20 {
+                for (side, ssl) in [client, server].into_iter().enumerate() {
+                    if !done[side] {
+                        let result = sys::SSL_do_handshake(ssl.as_ptr());
+                        done[side] = result == 1;
+                        let error = sys::SSL_get_error(ssl.as_ptr(), result);
+                        if result != 1 && error != sys::SSL_ERROR_WANT_READ && error != sys::SSL_ERROR_WANT_WRITE {
+                            SslError::clear();
+                            return (done[0], done[1]);
+                        }
+                    }
+                }
+                if done == [true, true] {
+                    break;
+                }
+            }
+            (done[0], done[1])
+        }
+    }
+
+    fn text(text: MemoryText) -> String {
+        String::from_utf8(text.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_verified_handshake_tells_its_facts() {
+        let server = server_context("server.pem", "server.key");
+        server.set_alpn_accepted(b"\x0bxmpp-client\x02h2").unwrap();
+        let client = client_context(VERIFY_PEER, false);
+        client.set_alpn_offer(b"\x02h2\x08http/1.1").unwrap();
+        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s), (true, true));
+
+        let facts = c.facts();
+        assert_eq!(facts.protocol, c"TLSv1.3");
+        assert!(facts.cipher.is_some_and(|cipher| cipher.to_bytes().starts_with(b"TLS_")));
+        assert_eq!(facts.alpn.map(|alpn| alpn.as_bytes().to_vec()), Some(b"h2".to_vec()));
+        assert_eq!(facts.verification, Verification::Verified);
+        assert_eq!(facts.verification.reason(), None);
+        let peer = facts.peer.as_ref().unwrap();
+        assert_eq!(text(peer.subject().unwrap()), "O=luaevent-rs,CN=localhost");
+        assert_eq!(text(peer.issuer().unwrap()), "CN=luaevent-rs test CA");
+        let not_after = text(peer.not_after().unwrap());
+        assert!(not_after.len() == 20 && not_after.ends_with('Z'), "{not_after}");
+        assert!(text(peer.pem().unwrap()).starts_with("-----BEGIN CERTIFICATE-----\n"));
+
+        let facts = s.facts();
+        assert_eq!(facts.server_name.map(|name| name.as_bytes().to_vec()), Some(b"localhost".to_vec()));
+        assert_eq!(facts.alpn.map(|alpn| alpn.as_bytes().to_vec()), Some(b"h2".to_vec()));
+        assert_eq!(facts.verification, Verification::NoCertificate);
+        assert!(facts.peer.is_none());
+    }
+
+    #[test]
+    fn a_wrong_host_name_ends_the_handshake() {
+        let server = server_context("server.pem", "server.key");
+        let client = client_context(VERIFY_PEER, false);
+        let (c, s) = (client.view().client_ssl(Some(c"example.com")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s).0, false);
+        assert_eq!(c.facts().verification.reason(), Some(c"hostname mismatch"));
+    }
+
+    #[test]
+    fn an_address_is_checked_against_the_certificate_and_not_sent_as_sni() {
+        let server = server_context("server.pem", "server.key");
+        let client = client_context(VERIFY_PEER, false);
+        let (c, s) = (client.view().client_ssl(Some(c"127.0.0.1")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s), (true, true));
+        assert!(s.facts().server_name.is_none());
+        let (c, s) = (client.view().client_ssl(Some(c"127.0.0.2")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s).0, false);
+        assert_eq!(c.facts().verification.reason(), Some(c"IP address mismatch"));
+    }
+
+    #[test]
+    fn a_self_signed_server_fails_unless_verification_is_off_or_continues() {
+        let server = server_context("self.pem", "self.key");
+        for (mode, keep_going, connects) in [(VERIFY_PEER, false, false), (0, false, true), (VERIFY_PEER, true, true)] {
+            let client = client_context(mode, keep_going);
+            let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+            assert_eq!(handshake(&c, &s).0, connects, "mode {mode}, continue {keep_going}");
+            let facts = c.facts();
+            assert!(matches!(facts.verification, Verification::Failed(_)));
+            assert_eq!(facts.verification.reason(), Some(c"self-signed certificate"));
+        }
+    }
+
+    #[test]
+    fn a_server_can_require_a_client_certificate() {
+        let server = server_context("server.pem", "server.key");
+        server.load_verify_locations(Some(&path("ca.pem")), None).unwrap();
+        server.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, false);
+        let anonymous = client_context(VERIFY_PEER, false);
+        let (c, s) = (anonymous.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s).1, false);
+
+        let client = client_context(VERIFY_PEER, false);
+        client.use_certificate_chain_file(&path("client.pem")).unwrap();
+        client.use_private_key_file(&path("client.key"), &mut |_| None).unwrap();
+        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s), (true, true));
+        let facts = s.facts();
+        assert_eq!(facts.verification, Verification::Verified);
+        assert_eq!(text(facts.peer.unwrap().subject().unwrap()), "CN=a client");
+    }
+
+    #[test]
+    fn verifying_as_server_certificates_refuses_a_client_only_certificate() {
+        let server = server_context("server.pem", "server.key");
+        server.load_verify_locations(Some(&path("ca.pem")), None).unwrap();
+        server.set_verify(VERIFY_PEER, true);
+        server.verify_as_server_certificates().unwrap();
+        let client = client_context(VERIFY_PEER, false);
+        client.use_certificate_chain_file(&path("client.pem")).unwrap();
+        client.use_private_key_file(&path("client.key"), &mut |_| None).unwrap();
+        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s), (true, true));
+        assert_eq!(s.facts().verification.reason(), Some(c"unsuitable certificate purpose"));
+    }
+
+    #[test]
+    fn no_common_alpn_protocol_means_none() {
+        let server = server_context("server.pem", "server.key");
+        server.set_alpn_accepted(b"\x02h2").unwrap();
+        let client = client_context(VERIFY_PEER, false);
+        client.set_alpn_offer(b"\x08http/1.1").unwrap();
+        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s), (true, true));
+        assert!(c.facts().alpn.is_none());
+    }
+
+    #[test]
+    fn a_minimum_of_tls_1_3_refuses_a_tls_1_2_peer() {
+        let server = server_context("server.pem", "server.key");
+        server.set_minimum_protocol(MinimumProtocol::Tls13).unwrap();
+        let client = client_context(VERIFY_PEER, false);
+        // SAFETY: a live context.
+        unsafe { sys::SSL_CTX_set_max_proto_version(client.as_ptr(), sys::TLS1_2_VERSION) };
+        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        assert_eq!(handshake(&c, &s), (false, false));
+    }
+
+    #[test]
+    fn the_password_callback_gets_openssl_buffer_and_a_refusal_fails_the_load() {
+        let dir = certs();
+        let status = Command::new("openssl")
+            .args(["pkey", "-in", "server.key", "-aes256", "-passout", "pass:pw", "-out", "encrypted.key"])
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let context = SslContext::new(Role::Server).unwrap();
+        context.use_certificate_chain_file(&path("server.pem")).unwrap();
+        // OpenSSL may ask again after a refusal (it tries more than one decoder).
+        let mut asked = 0;
+        assert!(context.use_private_key_file(&path("encrypted.key"), &mut |_| { asked += 1; None }).is_err());
+        assert!(asked >= 1);
+        let mut size = 0;
+        let loaded = context.use_private_key_file(&path("encrypted.key"), &mut |buffer| {
+            size = buffer.len();
+            buffer[..2].copy_from_slice(b"pw");
+            Some(2)
+        });
+        assert_eq!(loaded, Ok(()));
+        assert_eq!(size, 1024);
+        context.check_private_key().unwrap();
+        // A key of another certificate.
+        assert!(context.use_private_key_file(&path("self.key"), &mut |_| None).unwrap_err().is_key_mismatch());
+    }
+
+    #[test]
+    fn errors_read_as_openssl_or_the_system_says() {
+        let context = SslContext::new(Role::Server).unwrap();
+        let missing = context.use_certificate_chain_file(c"/nonexistent/cert.pem").unwrap_err();
+        assert_eq!(missing.to_string(), "No such file or directory");
+        assert_eq!(Because(missing).to_string(), ": No such file or directory");
+        assert_eq!(Because(SslError(0)).to_string(), "");
+        assert_eq!(SslError::take(), SslError(0), "the queue is left empty");
+    }
+
+    #[test]
+    fn option_bits_agree_with_openssl_sys() {
+        assert_eq!(option_bits(b"no_ticket"), Some(sys::SSL_OP_NO_TICKET as u64));
+        assert_eq!(option_bits(b"all"), Some(sys::SSL_OP_ALL as u64));
+        assert_eq!(option_bits(b"no_compression"), Some(sys::SSL_OP_NO_COMPRESSION as u64));
+        assert_eq!(option_bits(b"cipher_server_preference"), Some(sys::SSL_OP_CIPHER_SERVER_PREFERENCE as u64));
+        assert_eq!(option_bits(b"no_tlsv1"), Some(sys::SSL_OP_NO_TLSv1 as u64));
+        assert_eq!(option_bits(b"no_tlsv1_1"), Some(sys::SSL_OP_NO_TLSv1_1 as u64));
+        assert_eq!(option_bits(b"no_tlsv1_2"), Some(sys::SSL_OP_NO_TLSv1_2 as u64));
+        assert_eq!(option_bits(b"no_tlsv1_3"), Some(sys::SSL_OP_NO_TLSv1_3 as u64));
+        assert_eq!(option_bits(b"no_sslv3"), Some(sys::SSL_OP_NO_SSLv3 as u64));
+        assert_eq!(option_bits(b"ignore_unexpected_eof"), Some(sys::SSL_OP_IGNORE_UNEXPECTED_EOF as u64));
+        assert_eq!(option_bits(b"no_renegotiation"), Some(sys::SSL_OP_NO_RENEGOTIATION as u64));
+        assert_eq!(option_bits(b"no_dtls_mask"), None);
+    }
+
+    #[test]
+    fn texts_are_c_strings_in_place() {
+        let mut text = CText::<8>::new();
+        assert_eq!(text.as_cstr(), c"");
+        text.push(b"abc").unwrap();
+        text.push(b":de").unwrap();
+        assert_eq!(text.as_cstr(), c"abc:de");
+        assert_eq!(text.push(b"fg"), Err(TextError::TooLong));
+        assert_eq!(text.push(b"\0"), Err(TextError::Nul));
+        assert_eq!(text.as_str(), "abc:de");
+        let mut passphrase = Passphrase::new();
+        assert!(passphrase.set(b"secret"));
+        let mut small = [0u8; 4];
+        assert_eq!(passphrase.copy_to(&mut small), None);
+        let mut buffer = [0u8; 16];
+        assert_eq!(passphrase.copy_to(&mut buffer), Some(6));
+        assert!(!passphrase.set(&[1; 1025]));
+    }
+}
