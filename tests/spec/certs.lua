@@ -1,6 +1,7 @@
 -- Certificates for the TLS specs, made with the `openssl` command in a new temporary folder:
 --
 --   local certs = dofile(".../certs.lua")()   -- makes them (about a second), returns the paths
+--   dofile(".../certs.lua")(dir)              -- in `dir`, kept: made only if not there already
 --   certs.ca, certs.ca_key       a CA ("luaevent-rs test CA")
 --   certs.server, certs.key      a certificate for localhost and 127.0.0.1 signed by the CA, and its key
 --   certs.chain                  the server certificate followed by the CA's
@@ -31,13 +32,20 @@ local function read(path)
   return text
 end
 
-return function()
-  local pipe = assert(io.popen("mktemp -d"))
-  local dir = pipe:read("*l")
-  pipe:close()
-  assert(dir and dir ~= "", "mktemp -d failed")
+return function(kept)
+  local dir = kept
+  if not dir then
+    local pipe = assert(io.popen("mktemp -d"))
+    dir = pipe:read("*l")
+    pipe:close()
+    assert(dir and dir ~= "", "mktemp -d failed")
+  end
   local function path(name) return dir .. "/" .. name end
   local ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+  local made = kept and io.open(path("garbage.pem"))
+  if made then made:close() end
+  if kept and not made then sh("mkdir -p '" .. dir .. "'") end
+  if not made then
 
   sh(("openssl req -x509 %s -keyout %s -out %s -days 30 -subj '/CN=luaevent-rs test CA'"):format(ec, path("ca.key"), path("ca.pem")))
   sh(("openssl req %s -keyout %s -out %s -subj '/CN=localhost'"):format(ec, path("server.key"), path("server.csr")))
@@ -50,7 +58,8 @@ return function()
   sh(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s"):format(path("other.key")))
   sh(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 -out %s"):format(path("dh.pem")))
   sh(("mkdir %s && cp %s %s && openssl rehash %s"):format(path("capath"), path("ca.pem"), path("capath/ca.pem"), path("capath")))
-  write(path("garbage.pem"), "this is not PEM\n")
+  write(path("garbage.pem"), "this is not PEM\n") -- last: its presence says the folder is complete
+  end
 
   return {
     dir = dir,
