@@ -44,6 +44,7 @@ local MAKERS = {
     return core.bufferevent.new(base, listener, nil, nil, function() end), base, listener
   end,
   WrappedSocket = function() return luaevent.wrap({}) end,
+  TlsContext = function() return core.tls.context { mode = "server" } end,
 }
 
 -- Metatable fields that are no part of the API.
