@@ -1108,7 +1108,7 @@ mod tests {
         let server = server_context("server.pem", "server.key");
         let client = client_context(VERIFY_PEER, false);
         let (c, s) = (client.view().client_ssl(Some(c"example.com")).unwrap(), server.view().server_ssl().unwrap());
-        assert_eq!(handshake(&c, &s).0, false);
+        assert!(!handshake(&c, &s).0);
         assert_eq!(c.facts().verification.reason(), Some(c"hostname mismatch"));
     }
 
@@ -1120,7 +1120,7 @@ mod tests {
         assert_eq!(handshake(&c, &s), (true, true));
         assert!(s.facts().server_name.is_none());
         let (c, s) = (client.view().client_ssl(Some(c"127.0.0.2")).unwrap(), server.view().server_ssl().unwrap());
-        assert_eq!(handshake(&c, &s).0, false);
+        assert!(!handshake(&c, &s).0);
         assert_eq!(c.facts().verification.reason(), Some(c"IP address mismatch"));
     }
 
@@ -1144,7 +1144,7 @@ mod tests {
         server.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, false);
         let anonymous = client_context(VERIFY_PEER, false);
         let (c, s) = (anonymous.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
-        assert_eq!(handshake(&c, &s).1, false);
+        assert!(!handshake(&c, &s).1);
 
         let client = client_context(VERIFY_PEER, false);
         client.use_certificate_chain_file(&path("client.pem")).unwrap();
@@ -1232,17 +1232,17 @@ mod tests {
 
     #[test]
     fn option_bits_agree_with_openssl_sys() {
-        assert_eq!(option_bits(b"no_ticket"), Some(sys::SSL_OP_NO_TICKET as u64));
-        assert_eq!(option_bits(b"all"), Some(sys::SSL_OP_ALL as u64));
-        assert_eq!(option_bits(b"no_compression"), Some(sys::SSL_OP_NO_COMPRESSION as u64));
-        assert_eq!(option_bits(b"cipher_server_preference"), Some(sys::SSL_OP_CIPHER_SERVER_PREFERENCE as u64));
-        assert_eq!(option_bits(b"no_tlsv1"), Some(sys::SSL_OP_NO_TLSv1 as u64));
-        assert_eq!(option_bits(b"no_tlsv1_1"), Some(sys::SSL_OP_NO_TLSv1_1 as u64));
-        assert_eq!(option_bits(b"no_tlsv1_2"), Some(sys::SSL_OP_NO_TLSv1_2 as u64));
-        assert_eq!(option_bits(b"no_tlsv1_3"), Some(sys::SSL_OP_NO_TLSv1_3 as u64));
-        assert_eq!(option_bits(b"no_sslv3"), Some(sys::SSL_OP_NO_SSLv3 as u64));
-        assert_eq!(option_bits(b"ignore_unexpected_eof"), Some(sys::SSL_OP_IGNORE_UNEXPECTED_EOF as u64));
-        assert_eq!(option_bits(b"no_renegotiation"), Some(sys::SSL_OP_NO_RENEGOTIATION as u64));
+        assert_eq!(option_bits(b"no_ticket"), Some(sys::SSL_OP_NO_TICKET));
+        assert_eq!(option_bits(b"all"), Some(sys::SSL_OP_ALL));
+        assert_eq!(option_bits(b"no_compression"), Some(sys::SSL_OP_NO_COMPRESSION));
+        assert_eq!(option_bits(b"cipher_server_preference"), Some(sys::SSL_OP_CIPHER_SERVER_PREFERENCE));
+        assert_eq!(option_bits(b"no_tlsv1"), Some(sys::SSL_OP_NO_TLSv1));
+        assert_eq!(option_bits(b"no_tlsv1_1"), Some(sys::SSL_OP_NO_TLSv1_1));
+        assert_eq!(option_bits(b"no_tlsv1_2"), Some(sys::SSL_OP_NO_TLSv1_2));
+        assert_eq!(option_bits(b"no_tlsv1_3"), Some(sys::SSL_OP_NO_TLSv1_3));
+        assert_eq!(option_bits(b"no_sslv3"), Some(sys::SSL_OP_NO_SSLv3));
+        assert_eq!(option_bits(b"ignore_unexpected_eof"), Some(sys::SSL_OP_IGNORE_UNEXPECTED_EOF));
+        assert_eq!(option_bits(b"no_renegotiation"), Some(sys::SSL_OP_NO_RENEGOTIATION));
         assert_eq!(option_bits(b"no_dtls_mask"), None);
     }
 
