@@ -1,10 +1,11 @@
 //! luaevent.core: the libevent binding for Lua, as a drop-in replacement for the C module.
 //!
 //! `lua/` is the layer over Lua's C API (its rules are written there); `libevent.rs` the
-//! handles over libevent's; `os.rs` what differs between systems. Each Lua type has its own
-//! file (`base.rs`, `event.rs`, `buffer.rs`, `bufferevent.rs`); this file wires them into the
-//! module table. mlua provides the Lua C API of the interpreter chosen by Cargo feature (module
-//! mode: the symbols come from the interpreter that loads us).
+//! handles over libevent's; `openssl.rs` those over OpenSSL's; `os.rs` what differs between
+//! systems. Each Lua type has its own file (`base.rs`, `event.rs`, `buffer.rs`,
+//! `bufferevent.rs`, `tls.rs`); this file wires them into the module table. mlua provides the
+//! Lua C API of the interpreter chosen by Cargo feature (module mode: the symbols come from the
+//! interpreter that loads us).
 
 // A failure carries its message inline (see lua/failure.rs): boxing it would allocate, and an
 // allocation failure in Rust aborts the process. The size is the point.
