@@ -144,6 +144,29 @@ more (libc would abort the process).]],
       },
     },
     {
+      name = "TlsParams", module = "luaevent.core", kind = "class",
+      summary = "The parameters of `core.tls.context`, shaped like LuaSec's (see [`core.tls.context`](#coretlscontext)).",
+      fields = {
+        { name = "mode", type = "\"client\"|\"server\"", text = "which end; required" },
+        { name = "protocol", type = "string?", text = "the oldest protocol: `\"tlsv1_2\"` (default), `\"tlsv1_3\"`, `\"any\"`" },
+        { name = "certificate", type = "string?", text = "PEM file of the certificate (and its chain)" },
+        { name = "key", type = "string?", text = "PEM file of its private key" },
+        { name = "password", type = "string|(fun(): string)|nil", text = "for an encrypted key" },
+        { name = "cafile", type = "string?", text = "PEM file of the trusted certificates" },
+        { name = "capath", type = "string?", text = "folder of trusted certificates (`openssl rehash`)" },
+        { name = "verify", type = "string|string[]|table<string, boolean>|nil", text = "`\"none\"`, `\"peer\"`, `\"fail_if_no_peer_cert\"`, `\"client_once\"`" },
+        { name = "depth", type = "integer?", text = "longest chain accepted" },
+        { name = "ciphers", type = "string|string[]|nil", text = "TLS 1.2 ciphers (OpenSSL syntax)" },
+        { name = "ciphersuites", type = "string|string[]|nil", text = "TLS 1.3 cipher suites" },
+        { name = "curve", type = "string?", text = "one key exchange group" },
+        { name = "curveslist", type = "string|string[]|nil", text = "key exchange groups" },
+        { name = "dhparam", type = "string|(fun(export: boolean, bits: integer): string)|nil", text = "PEM file of DH parameters, or a function returning PEM text" },
+        { name = "alpn", type = "string|string[]|nil", text = "protocols offered (client) or accepted (server)" },
+        { name = "options", type = "string|string[]|table<string, boolean>|nil", text = "OpenSSL options by LuaSec's names" },
+        { name = "verifyext", type = "string|string[]|table<string, boolean>|nil", text = "`\"lsec_continue\"`, `\"lsec_ignore_purpose\"`" },
+      },
+    },
+    {
       name = "Callable", module = "luaevent.core", kind = "class",
       summary = "A table or userdata whose metatable has a `__call` metamethod.",
       text = [[
@@ -1453,6 +1476,7 @@ print(peer:getfd() >= 0)               -- the socket is still open
         {
           title = "TLS contexts (core.tls)",
           class = "TlsContext",
+          types = { "TlsParams" },
           text = [[
 A TLS context holds what TLS connections are made with: which end they are (`mode`), the
 certificate and key a server (or a client) presents, which peers it trusts and how it checks
@@ -1470,7 +1494,7 @@ make it once and reuse it. The connections themselves (`options.tls` of `core.li
 - The oldest protocol accepted is TLS 1.2, unless `protocol` says `"tlsv1_3"` or `"any"`.
 - A **server** context asks clients for a certificate only with `verify = "peer"` (add
   `"fail_if_no_peer_cert"` to require one); it then checks it against `cafile` / `capath`, or the
-  system's store.
+  system's store, and tells clients the names of the CAs in `cafile`.
 - An encrypted key is read with `password`, never by prompting on the terminal.]],
           entries = {
             {
@@ -1502,7 +1526,7 @@ as absent, as in LuaSec); anything else is an error that names it, never silentl
 The context is freed when it is garbage collected; connections made from it keep what they
 need.]],
               params = {
-                { name = "params", type = "table", text = "the parameters, see the table above" },
+                { name = "params", type = "TlsParams", text = "the parameters, see the table above" },
               },
               returns = { { name = "context", type = "TlsContext", text = "the new context" } },
               errors = {

@@ -426,6 +426,21 @@ impl SslContext {
         check(unsafe { sys::SSL_CTX_load_verify_locations(self.as_ptr(), file, folder) })
     }
 
+    /// Tells clients which CAs a server accepts certificates from: the subjects of those in
+    /// `file` (some clients pick the certificate they present by it).
+    pub fn set_client_ca_list(&self, file: &CStr) -> Result<(), SslError> {
+        SslError::clear();
+        // SAFETY: a NUL-terminated path; the context takes ownership of the list (set0 style).
+        unsafe {
+            let names = sys::SSL_load_client_CA_file(file.as_ptr());
+            if names.is_null() {
+                return Err(SslError::take());
+            }
+            sys::SSL_CTX_set_client_CA_list(self.as_ptr(), names);
+        }
+        Ok(())
+    }
+
     /// Trusts the system's certificates (OpenSSL's default file and folder).
     pub fn set_default_verify_paths(&self) -> Result<(), SslError> {
         SslError::clear();
@@ -990,6 +1005,8 @@ mod tests {
 
     extern "C" {
         fn BIO_new_bio_pair(bio1: *mut *mut sys::BIO, size1: usize, bio2: *mut *mut sys::BIO, size2: usize) -> c_int;
+        fn SSL_get_client_CA_list(ssl: *const sys::SSL) -> *mut c_void;
+        fn OPENSSL_sk_num(stack: *const c_void) -> c_int;
     }
 
     /// Certificates made once with the `openssl` command: a CA, a server certificate for
@@ -1146,11 +1163,15 @@ mod tests {
         let (c, s) = (anonymous.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
         assert!(!handshake(&c, &s).1);
 
+        server.set_client_ca_list(&path("ca.pem")).unwrap();
         let client = client_context(VERIFY_PEER, false);
         client.use_certificate_chain_file(&path("client.pem")).unwrap();
         client.use_private_key_file(&path("client.key"), &mut |_| None).unwrap();
         let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
         assert_eq!(handshake(&c, &s), (true, true));
+        // SAFETY: a live SSL; the list (the CA names the server sent) belongs to it.
+        let names = unsafe { OPENSSL_sk_num(SSL_get_client_CA_list(c.as_ptr())) };
+        assert_eq!(names, 1, "the client heard which CA the server accepts");
         let facts = s.facts();
         assert_eq!(facts.verification, Verification::Verified);
         assert_eq!(text(facts.peer.unwrap().subject().unwrap()), "CN=a client");

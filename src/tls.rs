@@ -464,6 +464,12 @@ fn verification(stack: &mut Stack, context: &SslContext, role: Role) -> Result<(
             .set_default_verify_paths()
             .map_err(|error| fail(format_args!("cannot load the system's trusted certificates{}", Because(error))))?;
     }
+    // A server asking for certificates names the CAs of `cafile` to its clients.
+    if let (Role::Server, true, Some(file)) = (role, peer, &cafile) {
+        context
+            .set_client_ca_list(file.as_cstr())
+            .map_err(|error| fail(format_args!("cannot load CA file '{}'{}", file.as_str(), Because(error))))?;
+    }
     // Without "peer", OpenSSL ignores the other bits.
     context.set_verify(if peer { flags | openssl::VERIFY_PEER } else { 0 }, keep_going);
     if as_server {

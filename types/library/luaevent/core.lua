@@ -34,6 +34,26 @@
 ---@class luaevent.core.HasGetfd
 ---@field getfd fun(self: any): integer returns the descriptor, an integer >= 0
 
+---The parameters of `core.tls.context`, shaped like LuaSec's (see [`core.tls.context`](#coretlscontext)).
+---@class luaevent.core.TlsParams
+---@field mode "client"|"server" which end; required
+---@field protocol string? the oldest protocol: `"tlsv1_2"` (default), `"tlsv1_3"`, `"any"`
+---@field certificate string? PEM file of the certificate (and its chain)
+---@field key string? PEM file of its private key
+---@field password string|(fun(): string)|nil for an encrypted key
+---@field cafile string? PEM file of the trusted certificates
+---@field capath string? folder of trusted certificates (`openssl rehash`)
+---@field verify string|string[]|table<string, boolean>|nil `"none"`, `"peer"`, `"fail_if_no_peer_cert"`, `"client_once"`
+---@field depth integer? longest chain accepted
+---@field ciphers string|string[]|nil TLS 1.2 ciphers (OpenSSL syntax)
+---@field ciphersuites string|string[]|nil TLS 1.3 cipher suites
+---@field curve string? one key exchange group
+---@field curveslist string|string[]|nil key exchange groups
+---@field dhparam string|(fun(export: boolean, bits: integer): string)|nil PEM file of DH parameters, or a function returning PEM text
+---@field alpn string|string[]|nil protocols offered (client) or accepted (server)
+---@field options string|string[]|table<string, boolean>|nil OpenSSL options by LuaSec's names
+---@field verifyext string|string[]|table<string, boolean>|nil `"lsec_continue"`, `"lsec_ignore_purpose"`
+
 ---A table or userdata whose metatable has a `__call` metamethod.
 ---
 ---Every callback argument accepts a function or any callable object: a table (or userdata) whose
@@ -248,7 +268,7 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `core.tls.context: cannot use ciphers '<list>': <reason>`: OpenSSL knows none of them (`no cipher match`); `ciphersuites` likewise
 ---- `core.tls.context: unsupported curve in '<list>': <reason>`: a group OpenSSL does not know
 ---- `core.tls.context: ALPN protocol names are 1 to 255 bytes long`: an empty or too long name; `'alpn' names no protocol` for an empty list
----@param params table the parameters, see the table above
+---@param params luaevent.core.TlsParams the parameters, see the table above
 ---@return luaevent.core.TlsContext context the new context
 function core.tls.context(params) end
 
