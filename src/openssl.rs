@@ -1009,19 +1009,24 @@ mod tests {
         fn OPENSSL_sk_num(stack: *const c_void) -> c_int;
     }
 
-    /// Certificates made once with the `openssl` command: a CA, a server certificate for
-    /// localhost and 127.0.0.1 signed by it, a client certificate signed by it, a self-signed one.
+    /// Certificates made with the `openssl` command: a CA, a server certificate for localhost
+    /// and 127.0.0.1 signed by it, a client certificate signed by it, a self-signed one. Made
+    /// once per machine (valid ten years) in a folder of their own, then reused.
     fn certs() -> &'static PathBuf {
         static DIR: OnceLock<PathBuf> = OnceLock::new();
         DIR.get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("luaevent-rs-tls-test-{}", std::process::id()));
+            let kept = std::env::temp_dir().join("luaevent-rs-tls-unit-tests");
+            if kept.join("complete").exists() {
+                return kept;
+            }
+            let dir = std::env::temp_dir().join(format!("luaevent-rs-tls-unit-tests.{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let sh = |script: &str| {
                 let status = Command::new("sh").arg("-c").arg(script).current_dir(&dir).output().unwrap();
                 assert!(status.status.success(), "{script}: {}", String::from_utf8_lossy(&status.stderr));
             };
             let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-            sh(&format!("openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 30 -subj '/CN=luaevent-rs test CA'"));
+            sh(&format!("openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 3650 -subj '/CN=luaevent-rs test CA'"));
             for (name, subject, ext) in [
                 ("server", "/CN=localhost/O=luaevent-rs", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
                 ("client", "/CN=a client", "extendedKeyUsage=clientAuth"),
@@ -1029,11 +1034,16 @@ mod tests {
                 sh(&format!("openssl req {ec} -keyout {name}.key -out {name}.csr -subj '{subject}'"));
                 std::fs::write(dir.join(format!("{name}.ext")), format!("{ext}\n")).unwrap();
                 sh(&format!(
-                    "openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.pem -days 30 -extfile {name}.ext"
+                    "openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.pem -days 3650 -extfile {name}.ext"
                 ));
             }
-            sh(&format!("openssl req -x509 {ec} -keyout self.key -out self.pem -days 30 -subj '/CN=localhost'"));
-            dir
+            sh(&format!("openssl req -x509 {ec} -keyout self.key -out self.pem -days 3650 -subj '/CN=localhost'"));
+            std::fs::write(dir.join("complete"), "").unwrap();
+            // Another test run may have got there first: then its folder is used.
+            if std::fs::rename(&dir, &kept).is_err() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            kept
         })
     }
 
@@ -1216,8 +1226,9 @@ mod tests {
     #[test]
     fn the_password_callback_gets_openssl_buffer_and_a_refusal_fails_the_load() {
         let dir = certs();
+        let encrypted = format!("encrypted-{}.key", std::process::id());
         let status = Command::new("openssl")
-            .args(["pkey", "-in", "server.key", "-aes256", "-passout", "pass:pw", "-out", "encrypted.key"])
+            .args(["pkey", "-in", "server.key", "-aes256", "-passout", "pass:pw", "-out", &encrypted])
             .current_dir(dir)
             .status()
             .unwrap();
@@ -1226,10 +1237,10 @@ mod tests {
         context.use_certificate_chain_file(&path("server.pem")).unwrap();
         // OpenSSL may ask again after a refusal (it tries more than one decoder).
         let mut asked = 0;
-        assert!(context.use_private_key_file(&path("encrypted.key"), &mut |_| { asked += 1; None }).is_err());
+        assert!(context.use_private_key_file(&path(&encrypted), &mut |_| { asked += 1; None }).is_err());
         assert!(asked >= 1);
         let mut size = 0;
-        let loaded = context.use_private_key_file(&path("encrypted.key"), &mut |buffer| {
+        let loaded = context.use_private_key_file(&path(&encrypted), &mut |buffer| {
             size = buffer.len();
             buffer[..2].copy_from_slice(b"pw");
             Some(2)
@@ -1239,6 +1250,7 @@ mod tests {
         context.check_private_key().unwrap();
         // A key of another certificate.
         assert!(context.use_private_key_file(&path("self.key"), &mut |_| None).unwrap_err().is_key_mismatch());
+        let _ = std::fs::remove_file(dir.join(&encrypted));
     }
 
     #[test]
