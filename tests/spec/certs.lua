@@ -47,13 +47,13 @@ return function(kept)
   if kept and not made then sh("mkdir -p '" .. dir .. "'") end
   if not made then
 
-  sh(("openssl req -x509 %s -keyout %s -out %s -days 30 -subj '/CN=luaevent-rs test CA'"):format(ec, path("ca.key"), path("ca.pem")))
+  sh(("openssl req -x509 %s -keyout %s -out %s -days 3650 -subj '/CN=luaevent-rs test CA'"):format(ec, path("ca.key"), path("ca.pem")))
   sh(("openssl req %s -keyout %s -out %s -subj '/CN=localhost'"):format(ec, path("server.key"), path("server.csr")))
   write(path("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 30 -extfile %s"):format(
+  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 3650 -extfile %s"):format(
     path("server.csr"), path("ca.pem"), path("ca.key"), path("server.pem"), path("server.ext")))
   write(path("chain.pem"), read(path("server.pem")) .. read(path("ca.pem")))
-  sh(("openssl req -x509 %s -keyout %s -out %s -days 30 -subj '/CN=localhost'"):format(ec, path("self.key"), path("self.pem")))
+  sh(("openssl req -x509 %s -keyout %s -out %s -days 3650 -subj '/CN=localhost'"):format(ec, path("self.key"), path("self.pem")))
   sh(("openssl pkey -in %s -aes256 -passout pass:correct-horse -out %s"):format(path("server.key"), path("encrypted.key")))
   sh(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s"):format(path("other.key")))
   sh(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 -out %s"):format(path("dh.pem")))
