@@ -8,8 +8,8 @@
 #
 # Exit status 0 when, for every interpreter and program: valgrind ran it to its end (it printed
 # its summary: busted's counts, or the script's PASS/FAIL line; no signal, no timeout, and an
-# exit status that is 0, valgrind's 99, or 1 after a summary that reports failures), and no error
-# is attributed to the module (definite or indirect leaks, invalid reads/writes/frees, uses of
+# exit status that is 0, or 1 after a summary that reports failures), and no error is
+# attributed to the module (definite or indirect leaks, invalid reads/writes/frees, uses of
 # uninitialised values, bad syscall params; "possibly lost" blocks are listed but do not fail).
 # Errors not attributed to the module are listed; they fail the run only with MEMCHECK_STRICT=1.
 # Failing specs and script FAIL verdicts are reported; they fail the run only with
