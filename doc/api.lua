@@ -144,6 +144,29 @@ more (libc would abort the process).]],
       },
     },
     {
+      name = "TlsParams", module = "luaevent.core", kind = "class",
+      summary = "The parameters of `core.tls.context`, shaped like LuaSec's (see [`core.tls.context`](#coretlscontext)).",
+      fields = {
+        { name = "mode", type = "\"client\"|\"server\"", text = "which end; required" },
+        { name = "protocol", type = "string?", text = "the oldest protocol: `\"tlsv1_2\"` (default), `\"tlsv1_3\"`, `\"any\"`" },
+        { name = "certificate", type = "string?", text = "PEM file of the certificate (and its chain)" },
+        { name = "key", type = "string?", text = "PEM file of its private key" },
+        { name = "password", type = "string|(fun(): string)|nil", text = "for an encrypted key" },
+        { name = "cafile", type = "string?", text = "PEM file of the trusted certificates" },
+        { name = "capath", type = "string?", text = "folder of trusted certificates (`openssl rehash`)" },
+        { name = "verify", type = "string|string[]|table<string, boolean>|nil", text = "`\"none\"`, `\"peer\"`, `\"fail_if_no_peer_cert\"`, `\"client_once\"`" },
+        { name = "depth", type = "integer?", text = "longest chain accepted" },
+        { name = "ciphers", type = "string|string[]|nil", text = "TLS 1.2 ciphers (OpenSSL syntax)" },
+        { name = "ciphersuites", type = "string|string[]|nil", text = "TLS 1.3 cipher suites" },
+        { name = "curve", type = "string?", text = "one key exchange group" },
+        { name = "curveslist", type = "string|string[]|nil", text = "key exchange groups" },
+        { name = "dhparam", type = "string|(fun(export: boolean, bits: integer): string)|nil", text = "PEM file of DH parameters, or a function returning PEM text" },
+        { name = "alpn", type = "string|string[]|nil", text = "protocols offered (client) or accepted (server)" },
+        { name = "options", type = "string|string[]|table<string, boolean>|nil", text = "OpenSSL options by LuaSec's names" },
+        { name = "verifyext", type = "string|string[]|table<string, boolean>|nil", text = "`\"lsec_continue\"`, `\"lsec_ignore_purpose\"`" },
+      },
+    },
+    {
       name = "Callable", module = "luaevent.core", kind = "class",
       summary = "A table or userdata whose metatable has a `__call` metamethod.",
       text = [[
@@ -393,6 +416,14 @@ long as its object is reachable: keep a reference. A method called on a closed l
       metamethods = { { name = "__gc", text = "closes the listener, as `listener:close()` does" } },
     },
     {
+      name = "TlsContext", module = "luaevent.core", var = "context", made_by = "core.tls.context",
+      summary = "A TLS context: the configuration TLS connections are made with.",
+      text = [[
+Made by `core.tls.context(params)`. It has no methods: it is given to the functions that make
+TLS connections. It is freed when it is garbage collected.]],
+      metamethods = { { name = "__gc", text = "frees the context (connections made from it keep what they need)" } },
+    },
+    {
       name = "WrappedSocket", module = "luaevent", var = "wrapped", made_by = "luaevent.wrap",
       summary = "A socket wrapped by `luaevent.wrap`.",
       text = [[
@@ -555,6 +586,10 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
             {
               name = "core.listener", type = "table",
               summary = "The table holding `core.listener.new`, the [listener](#listeners-corelistener) constructor.",
+            },
+            {
+              name = "core.tls", type = "table",
+              summary = "The table holding `core.tls.context`, the [TLS context](#tls-contexts-coretls) constructor.",
             },
           },
           constants = {
@@ -1786,6 +1821,114 @@ local listener = core.listener.new(base, { host = "127.0.0.1" }, function() end)
 print(listener:getfd() > 2)
 ]=],
                   output = "true\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "TLS contexts (core.tls)",
+          class = "TlsContext",
+          types = { "TlsParams" },
+          text = [[
+A TLS context holds what TLS connections are made with: which end they are (`mode`), the
+certificate and key a server (or a client) presents, which peers it trusts and how it checks
+them, the protocols and algorithms it allows. One context serves any number of connections;
+make it once and reuse it. The connections themselves (`options.tls` of `core.listener.new` and
+`core.bufferevent.connect`, `bev:starttls`) come in a later release.
+
+#### Security
+
+- A **client** context verifies the server's certificate chain against the system's trusted
+  certificates (OpenSSL's default store, on Debian `/etc/ssl/certs`), or against `cafile` /
+  `capath` when given: then only those are trusted, which is how to pin a CA. Only
+  `verify = "none"` turns verification off. The server's name is checked against its
+  certificate for each connection (the name it was asked for by).
+- The oldest protocol accepted is TLS 1.2, unless `protocol` says `"tlsv1_3"` or `"any"`.
+- A **server** context asks clients for a certificate only with `verify = "peer"` (add
+  `"fail_if_no_peer_cert"` to require one); it then checks it against `cafile` / `capath`, or the
+  system's store, and tells clients the names of the CAs in `cafile`.
+- An encrypted key is read with `password`, never by prompting on the terminal.]],
+          entries = {
+            {
+              name = "core.tls.context",
+              summary = "Makes a TLS context from a table of parameters shaped like LuaSec's `ssl.newcontext`.",
+              text = [[
+Tables written for LuaSec carry over unchanged: those Prosody's certmanager and copas build,
+LuaSec's own `https` defaults. Every key of `params` must be one of those below (`false` counts
+as absent, as in LuaSec); anything else is an error that names it, never silently ignored.
+
+| key | value |
+| --- | --- |
+| `mode` | `"client"` or `"server"`; required |
+| `protocol` | the oldest protocol accepted: `"tlsv1_2"` (default), `"tlsv1_3"`, or `"any"` (OpenSSL's own minimum); LuaSec's `"sslv23"` means `"any"`, and Prosody's `"tlsv1_2+"` / `"tlsv1_3+"` are taken too. Older protocols are refused |
+| `certificate` | a PEM file: the certificate, optionally followed by its chain |
+| `key` | the PEM file of its private key; must match the certificate |
+| `password` | for an encrypted key: a string, or a function returning one, called (once, without arguments) only if the key is encrypted |
+| `cafile`, `capath` | the trusted certificates: a PEM file, a folder prepared with `openssl rehash` |
+| `verify` | `"none"`, `"peer"`, `"fail_if_no_peer_cert"`, `"client_once"`, or a list or set of them |
+| `depth` | the longest certificate chain accepted (an integer >= 0) |
+| `ciphers` | TLS 1.2 ciphers, in OpenSSL's syntax (a string, or a list joined with `:`) |
+| `ciphersuites` | TLS 1.3 cipher suites, likewise |
+| `curveslist`, `curve` | key exchange groups (`"X25519:P-256"`, or a list); `curve` is a single one, used when there is no `curveslist` |
+| `dhparam` | a PEM file of Diffie-Hellman parameters, or (as Prosody passes them) a function returning PEM text, called once as `f(false, 2048)` |
+| `alpn` | the protocols a client offers or a server accepts, in order of preference: a name or a list of names (1 to 255 bytes each). A server picks its first one the client offers too, and goes on without ALPN when there is none |
+| `options` | OpenSSL options by LuaSec's names, a name, a list or a set (`{ no_ticket = true }`): `no_ticket`, `no_compression`, `cipher_server_preference`, `no_renegotiation`, `prioritize_chacha`, `all`, ... (every name LuaSec knows but the DTLS ones and `no_ssl_mask`). `no_sslv2` ... `no_tlsv1_1` are accepted and change nothing at the default minimum; names OpenSSL 3 keeps only for compatibility (`single_dh_use`, `single_ecdh_use`, ...) change nothing either |
+| `verifyext` | LuaSec's `"lsec_continue"` (a failed verification does not end the connection; the session reports it) and `"lsec_ignore_purpose"` (peers' certificates are checked as server certificates, as XMPP servers present them to each other) |
+
+The context is freed when it is garbage collected; connections made from it keep what they
+need.]],
+              params = {
+                { name = "params", type = "TlsParams", text = "the parameters, see the table above" },
+              },
+              returns = { { name = "context", type = "TlsContext", text = "the new context" } },
+              errors = {
+                arg("params", "table expected, got <type>"),
+                err("core.tls.context: unsupported parameter '<name>'", "a key that is not one of the parameters above (also `[<n>]` for a number key)"),
+                err("core.tls.context: 'mode' is required (\"client\" or \"server\")", "`mode` is missing"),
+                err("core.tls.context: unsupported <mode, protocol, option, verify option or verifyext option> '<value>'", "a value it does not know, such as `protocol = \"tlsv1\"`"),
+                err("core.tls.context: '<name>' must be <what>, got <type>", "a parameter of the wrong type"),
+                err("core.tls.context: 'certificate' needs its 'key'", "one without the other (or the reverse)"),
+                err("core.tls.context: cannot load certificate '<file>': <reason>", "the file cannot be read (`No such file or directory`, `Permission denied`) or holds no certificate (`no start line`)"),
+                err("core.tls.context: cannot load key '<file>': <reason>", "likewise for the key; `it is encrypted and no 'password' was given`, `the password does not decrypt it`"),
+                err("core.tls.context: the key '<key>' does not match the certificate '<certificate>'", "the key belongs to another certificate"),
+                err("core.tls.context: the password function failed: <error>", "the password function raised (its error as a string)"),
+                err("core.tls.context: the password function returned <type>, not a string", "it returned something else"),
+                err("core.tls.context: cannot load CA file '<file>': <reason>", "`cafile` cannot be read"),
+                err("core.tls.context: cannot use CA folder '<folder>': <strerror>", "`capath` is not a folder it can read"),
+                err("core.tls.context: cannot load DH parameters '<file>': <reason>", "`dhparam` cannot be read (a `dhparam` function: `the dhparam function failed: <error>` and the like)"),
+                err("core.tls.context: cannot use ciphers '<list>': <reason>", "OpenSSL knows none of them (`no cipher match`); `ciphersuites` likewise"),
+                err("core.tls.context: unsupported curve in '<list>': <reason>", "a group OpenSSL does not know"),
+                err("core.tls.context: ALPN protocol names are 1 to 255 bytes long", "an empty or too long name; `'alpn' names no protocol` for an empty list"),
+              },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+
+-- A client that verifies servers against the system's trusted certificates (the default),
+-- and one that does not verify at all (only for peers checked some other way).
+local client = core.tls.context { mode = "client", alpn = { "h2", "http/1.1" } }
+local unchecked = core.tls.context { mode = "client", verify = "none" }
+
+-- A server needs a certificate and its key: make a self-signed pair with the openssl command.
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir " .. dir)
+os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
+  .. " -subj /CN=localhost -keyout %s/key.pem -out %s/cert.pem 2>/dev/null"):format(dir, dir))
+local server = core.tls.context {
+  mode = "server", certificate = dir .. "/cert.pem", key = dir .. "/key.pem",
+  options = { "no_ticket", "cipher_server_preference" },
+}
+print(type(client), type(unchecked), type(server))
+
+-- A file that is not there: the error says which, and why.
+local ok, err = pcall(core.tls.context, { mode = "server", certificate = dir .. "/missing.pem", key = dir .. "/key.pem" })
+print((err:gsub(dir:gsub("%p", "%%%0"), "<dir>")))
+os.execute("rm -r " .. dir)
+]=],
+                  output = "userdata\tuserdata\tuserdata\ncore.tls.context: cannot load certificate '<dir>/missing.pem': No such file or directory\n",
                 },
               },
             },

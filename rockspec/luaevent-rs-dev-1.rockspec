@@ -38,6 +38,7 @@ dependencies = {
 }
 external_dependencies = {
   LIBEVENT = { header = "event2/event.h" },
+  OPENSSL = { header = "openssl/ssl.h" }, -- OpenSSL 3 or newer, for TLS (Debian: libssl-dev)
 }
 build = {
   type = "command",

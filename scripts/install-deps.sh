@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   pkg-config libevent-dev libclang-dev     # libevent-sys: pkg-config lookup and bindgen
+  libssl-dev openssl                       # TLS: OpenSSL 3's headers; the command makes the specs' certificates
   gcc libc6-dev                            # linking the cdylib
   lua5.1 lua5.2 lua5.3 lua5.4 luajit       # the five interpreters we build for
   liblua5.4-dev                            # cargo test links the system Lua 5.4

@@ -24,6 +24,10 @@ command -v pkg-config >/dev/null 2>&1 ||
   fail "building needs pkg-config to find libevent: install it (Debian: apt install pkg-config) and run luarocks again."
 pkg-config --atleast-version=2 libevent_core 2>/dev/null || pkg-config --atleast-version=2 libevent 2>/dev/null ||
   fail "pkg-config finds no libevent 2: install libevent's development files (Debian: apt install libevent-dev), or add the folder of its libevent.pc to PKG_CONFIG_PATH, and run luarocks again."
+pkg-config --atleast-version=3.0 openssl 2>/dev/null ||
+  fail "pkg-config finds no OpenSSL 3 or newer: install its development files (Debian: apt install libssl-dev), or add the folder of its openssl.pc to PKG_CONFIG_PATH, and run luarocks again."
+pkg-config --exists libevent_openssl 2>/dev/null ||
+  fail "pkg-config finds no libevent_openssl: install a libevent built with OpenSSL support and its development files (Debian: apt install libevent-dev), and run luarocks again."
 
 # Ask the interpreter itself, so LuaJIT (which reports _VERSION "Lua 5.1") is told apart.
 version=$("$lua" -e 'print(rawget(_G, "jit") and "luajit" or _VERSION)')

@@ -10,7 +10,9 @@
 -- buffers, get_data in every form, readline, drain, read, write, close), bufferevents (both
 -- constructor forms, enable/disable, watermarks, timeouts, get_read/get_write, callbacks on real
 -- traffic, close, collection), listeners and connections (accept, echo, refused, timed out,
--- closed and collected), argument errors (their messages are built when they happen).
+-- closed and collected), TLS contexts (a server's certificate and encrypted key with a
+-- password function, a client's CA, options, ALPN, refused parameters, a file that is missing,
+-- collection), argument errors (their messages are built when they happen).
 -- Errors are expected and counted. After the shim is disarmed, everything is dropped and
 -- collected: then every fd opened by the module must be closed again. Prints "api: PASS", or
 -- "api: FAIL (...)" when fds leaked.
@@ -47,6 +49,15 @@ local a2, b2 = pair()
 local a3, b3 = pair()
 server:close()
 local other = core.buffer.new()
+-- Certificates for the TLS steps, made before the shim is armed, once for all the runs of a sweep.
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+local certs = dofile(here .. "../spec/certs.lua")((os.getenv("TMPDIR") or "/tmp") .. "/luaevent-faults-certs")
+-- OpenSSL sets itself up (providers, algorithms, error strings: tens of thousands of
+-- allocations) when the first context is made: done here, so that the sweep covers what a
+-- context costs rather than the library's one-time start.
+core.tls.context { mode = "server", certificate = certs.chain, key = certs.encrypted, password = certs.password,
+  dhparam = certs.dh, alpn = "h2", cafile = certs.ca }
+core.tls.context { mode = "client", cafile = certs.ca, curveslist = "X25519", ciphersuites = "TLS_AES_128_GCM_SHA256" }
 collectgarbage()
 collectgarbage()
 local fds_before = open_fds()
@@ -130,6 +141,20 @@ local function round(k)
   step(function() if client then client:close() end; if refused then refused:close() end end)
   -- `late` is left to the collector.
   listener, client, refused, late = nil, nil, nil, nil
+
+  -- TLS contexts, in the first round only: each costs OpenSSL thousands of allocations.
+  if k == 1 then
+    step(function()
+      return core.tls.context { mode = "server", certificate = certs.chain, key = certs.encrypted,
+        password = function() return certs.password end, options = { "no_ticket" }, alpn = { "h2", "http/1.1" },
+        verify = { "peer", "client_once" }, cafile = certs.ca, verifyext = { "lsec_continue", "lsec_ignore_purpose" } }
+    end)
+    step(function() return core.tls.context { mode = "client", cafile = certs.ca, alpn = "h2", depth = 4, unknown = true } end)
+    step(function()
+      return core.tls.context { mode = "server", certificate = certs.server, key = certs.encrypted, password = function() error("no") end }
+    end)
+    step(collectgarbage)
+  end
 
   -- Argument errors: their messages are made when they happen.
   step(function() base:addevent("not an fd", EV_READ, print) end)

@@ -24,8 +24,15 @@
 #   - its output holds Rust's allocation-failure or panic message ("memory allocation of",
 #     "panicked at", "fatal runtime error");
 #   - it did not end within its timeout (a hang);
+#   - it ended without the program's own end-of-run line, or with an exit status other than
+#     that line's: api and echo print "api: PASS" / "echo: PASS" and exit 0; specs and misuse
+#     run busted through tests/faults/busted.lua, which catches busted's end and any Lua error
+#     out of it, disarms the shim and prints "faults-busted: END status N", then exits with N.
+#     So an expected Lua error still ends the run properly, and a run that vanished (an error
+#     that escaped every pcall, libevent's event_err calling exit(1)) fails;
 #   - the program's own verdict says so (echo: a wrong byte, or a connection stalled with no
 #     error seen anywhere; api: fds still open after everything was closed and collected).
+# The verdict is judge() in tests/faults/judge.sh; tests/selftest/run.sh feeds it made-up runs.
 # A run in which the shim injected nothing proves nothing: it is counted as "no injection",
 # which fails like a failure (the settings are chosen so that it does not happen).
 # A valgrind sample (FAULTS_VALGRIND runs per interpreter) reruns some settings under memcheck:
@@ -65,7 +72,6 @@ SEED=${FAULTS_SEED:-1}
 OUT=${FAULTS_OUT:-${TMPDIR:-/tmp}/luaevent-faults}
 ONLY=${FAULTS_ONLY:-}
 PROGRAMS=${FAULTS_PROGRAMS:-api specs misuse echo}
-BUSTED=${BUSTED:-/usr/bin/busted}
 TIMEOUT=${FAULTS_TIMEOUT:-300}
 BUILD=${FAULTS_BUILD:-release}
 if [ "$QUICK" = 1 ]; then
@@ -115,10 +121,9 @@ feature_of() {
   case $1 in lua5.1) echo lua51 ;; lua5.2) echo lua52 ;; lua5.3) echo lua53 ;; lua5.4) echo lua54 ;; luajit) echo luajit ;; esac
 }
 
-signal_name() {
-  case $1 in 132) echo SIGILL ;; 134) echo SIGABRT ;; 135) echo SIGBUS ;; 136) echo SIGFPE ;;
-    137) echo SIGKILL ;; 139) echo SIGSEGV ;; *) echo "signal $(($1 - 128))" ;; esac
-}
+# signal_name, pass_line, judge: the verdict of one run.
+# shellcheck source=tests/faults/judge.sh
+. tests/faults/judge.sh
 
 # The command of a program: sets CMD (argv) and PENV (NAME=VALUE settings) for interpreter $1.
 program() { # lua program lib
@@ -134,46 +139,14 @@ program() { # lua program lib
   # LUA_INIT rather than -joff, which would shift arg[-1] (a spec runs a child interpreter).
   [ "$lua" = luajit ] && PENV+=("LUA_INIT=jit.off()")
   case $prog in
+    # busted through tests/faults/busted.lua, which ends every run with a line of its own.
     # shellcheck disable=SC2206 # SPECS is a list of busted arguments
-    specs) CMD=("${interpreter[@]}" "$BUSTED" --helper=tests/faults/arm.lua $SPECS) ;;
-    misuse) CMD=("${interpreter[@]}" "$BUSTED" --helper=tests/faults/arm.lua tests/spec/misuse_spec.lua)
+    specs) CMD=("${interpreter[@]}" tests/faults/busted.lua --helper=tests/faults/arm.lua $SPECS) ;;
+    misuse) CMD=("${interpreter[@]}" tests/faults/busted.lua --helper=tests/faults/arm.lua tests/spec/misuse_spec.lua)
       PENV+=("LUAEVENT_MISUSE_CALLS=$MISUSE_CALLS") ;;
     echo) CMD=("${interpreter[@]}" tests/faults/echo.lua) ;;
     api) CMD=("${interpreter[@]}" tests/faults/api.lua) ;;
   esac
-}
-
-# The verdict of a finished run from its exit status and output: sets VERDICT (PASS, NOINJECT
-# or FAIL) and DETAIL.
-judge() { # rc log program
-  local rc=$1 log=$2 prog=$3 report injected
-  report=$(grep -aoE 'failalloc: pid [0-9]+ counted .*' "$log" | tail -n 1)
-  injected=$(echo "$report" | sed -nE 's/.* injected ([0-9]+) .*/\1/p')
-  # A process that died writes no report: count the shim's line per failure instead.
-  [ -n "$injected" ] || injected=$(grep -acE 'failalloc: failing ' "$log")
-  INJECTED=${injected:-0}
-  local why=()
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then why+=("HANG (no end within the timeout)")
-  elif [ "$rc" -gt 128 ]; then why+=("died by $(signal_name "$rc")"); fi
-  grep -qaE 'memory allocation of [0-9]+ bytes failed' "$log" &&
-    why+=("Rust allocation-failure abort: \"$(grep -aoE 'memory allocation of [0-9]+ bytes failed' "$log" | head -n 1)\"")
-  grep -qaE "panicked at|fatal runtime error|Rust cannot catch foreign exceptions" "$log" &&
-    why+=("Rust: \"$(grep -aoE "(panicked at|fatal runtime error|Rust cannot catch foreign exceptions).{0,80}" "$log" | head -n 1)\"")
-  grep -qaE 'PANIC: unprotected error' "$log" && why+=("Lua panic: \"$(grep -aoE 'PANIC: unprotected error.{0,60}' "$log" | head -n 1)\"")
-  case $prog in echo | api) grep -qa "^$prog: FAIL" "$log" && why+=("$(grep -a "^$prog: FAIL" "$log" | tail -n 1)") ;; esac
-  if [ ${#why[@]} -gt 0 ]; then
-    VERDICT=FAIL; DETAIL=$(IFS=';'; echo "${why[*]}")
-  elif [ "$INJECTED" -eq 0 ]; then
-    VERDICT=NOINJECT; DETAIL="the shim injected nothing (exit status $rc)"
-  else
-    VERDICT=PASS
-    case $prog in
-      echo) DETAIL=$(grep -aE '^echo: connections' "$log" | tail -n 1 | sed -E 's/^echo: //') ;;
-      api) DETAIL=$(grep -aE '^api: [0-9]+ steps' "$log" | tail -n 1 | sed -E 's/^api: //') ;;
-      *) DETAIL=$(grep -aE '^[0-9]+ successes? /' "$log" | tail -n 1 | sed -E 's/ : [0-9.]+ seconds//')
-         DETAIL="exit status $rc; busted: ${DETAIL:-no summary (ended by a Lua error)}" ;;
-    esac
-  fi
 }
 
 # Prints a command line that reruns a setting outside this script.
@@ -291,9 +264,9 @@ calibrate() { # lua prog
   MMAPS=$(echo "$report" | sed -nE 's/.* mmaps ([0-9]+) .*/\1/p')
   local ok=1
   [ "$rc" -eq 0 ] || ok=0
-  [ "$2" = echo ] && ! grep -qa '^echo: PASS' "$log" && ok=0
+  grep -qaE "$(pass_line "$2")" "$log" || ok=0
   if [ "$ok" = 0 ] || [ -z "$COUNT" ] || [ "$COUNT" -eq 0 ]; then
-    echo "FAIL     $1 $2 baseline (no failure injected): exit status $rc, ${COUNT:-no} allocations counted; log $log"
+    echo "FAIL     $1 $2 baseline (no failure injected): exit status $rc, ${COUNT:-no} allocations counted, $(grep -qaE "$(pass_line "$2")" "$log" && echo "its verdict line" || echo "NO verdict line \"$(pass_line "$2")\""); log $log"
     failed=$((failed + 1)); status=1
     return 1
   fi

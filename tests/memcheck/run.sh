@@ -7,12 +7,15 @@
 #   tests/memcheck/run.sh [interpreter...]        default: lua5.4 luajit
 #
 # Exit status 0 when, for every interpreter and program: valgrind ran it to its end (it printed
-# its summary: busted's counts, or the script's PASS/FAIL line), and no error is attributed to the
-# module (definite or indirect leaks, invalid reads/writes/frees, uses of uninitialised values,
-# bad syscall params; "possibly lost" blocks are listed but do not fail). Errors not attributed to
-# the module are listed; they fail the run only with MEMCHECK_STRICT=1. Failing specs and script
-# FAIL verdicts are reported; they fail the run only with MEMCHECK_STRICT_SPECS=1 (timing specs
-# may fail under valgrind's slowdown; make test and make load judge those).
+# its summary: busted's counts, or the script's PASS/FAIL line; no signal, no timeout, and an
+# exit status that is 0, or 1 after a summary that reports failures), and no error is
+# attributed to the module (definite or indirect leaks, invalid reads/writes/frees, uses of
+# uninitialised values, bad syscall params; "possibly lost" blocks are listed but do not fail).
+# Errors not attributed to the module are listed; they fail the run only with MEMCHECK_STRICT=1.
+# Failing specs and script FAIL verdicts are reported; they fail the run only with
+# MEMCHECK_STRICT_SPECS=1 (timing specs may fail under valgrind's slowdown; make test and make
+# load judge those). Specs that cannot make their check under valgrind print "SKIP <file>:<line>:
+# <why>" (helpers.skip): listed, and counted in the summary line as "N skipped".
 #
 # Environment:
 #   MEMCHECK_BUILD=debug|release  debug (default): `cargo build --features "module <lua>"` without
@@ -81,14 +84,15 @@ prepare_module() {
 }
 
 # Reads valgrind's XML; prints one line per error and the totals as shell assignments on the
-# last lines (module_errors, module_possible, other_errors, suppressed, total_errors).
+# last lines (module_errors, module_possible, other_errors, suppressed, total_errors,
+# xml_complete, errors_listed_and_counted).
 analyse() { # xml-file module-so
   perl -e '
     use strict; use warnings;
     my ($file, $so) = @ARGV;
     local $/; open(my $fh, "<", $file) or die "cannot read $file: $!"; my $xml = <$fh>; close $fh;
     sub unxml { my $s = shift // ""; $s =~ s/&lt;/</g; $s =~ s/&gt;/>/g; $s =~ s/&quot;/"/g; $s =~ s/&apos;/\x27/g; $s =~ s/&amp;/&/g; $s }
-    my ($module, $possible, $other, $total) = (0, 0, 0, 0);
+    my ($module, $possible, $other, $total, $nonleak) = (0, 0, 0, 0, 0);
     my %kinds;
     for my $err ($xml =~ m{<error>(.*?)</error>}gs) {
       my ($kind) = $err =~ m{<kind>(.*?)</kind>}s;
@@ -110,6 +114,7 @@ analyse() { # xml-file module-so
         last;
       }
       $total++;
+      $nonleak++ unless $kind =~ /^Leak_/;
       my $label;
       if ($ours && $kind eq "Leak_PossiblyLost") { $possible++; $label = "module, possibly lost (not counted)"; }
       elsif ($ours) { $module++; $kinds{$kind}++; $label = "MODULE"; }
@@ -124,18 +129,30 @@ analyse() { # xml-file module-so
       }
     }
     my $complete = ($xml =~ m{</valgrindoutput>}) ? 1 : 0;
+    # Every error other than a leak is listed once, and counted again at the end: the two agree.
+    my ($counts) = $xml =~ m{<errorcounts>(.*?)</errorcounts>}s;
+    my $counted = () = ($counts // "") =~ m{<pair>}g;
+    print "errors_listed_and_counted=\"" . ($counted == $nonleak ? "1" : "0 ($nonleak listed, $counted counted)") . "\"\n";
     print "module_kinds=\"" . join(" ", map { "$_=$kinds{$_}" } sort keys %kinds) . "\"\n";
     print "module_errors=$module\nmodule_possible=$possible\nother_errors=$other\nsuppressed=$suppressed\ntotal_errors=$total\nxml_complete=$complete\n";
   ' "$1" "$2"
 }
 
-VALGRIND_ARGS=(--tool=memcheck --error-exitcode=99
+# No --error-exitcode: valgrind's exit status is then the program's own, which is judged too (the
+# XML says which errors there were).
+VALGRIND_ARGS=(--tool=memcheck
   --leak-check=full --show-leak-kinds=definite,indirect,possible
   --errors-for-leak-kinds=definite,indirect --num-callers=40
   --keep-debuginfo=yes --child-silent-after-fork=yes --suppressions="$SUPP" --gen-suppressions=all)
 
 status=0
 summary=()
+
+# True when a program's summary line (busted's, or a script's PASS/FAIL) reports failures.
+reports_failures() { # summary
+  echo "$1" | grep -qE ': FAIL$' && return 0
+  echo "$1" | grep -qE '^[0-9]+ success' && ! echo "$1" | grep -qE ' 0 failures / 0 errors'
+}
 
 # One program under valgrind, attributed and judged. Arguments: interpreter, label, the .so,
 # NAME=VALUE settings for the program's environment, then the command (run with the module copy
@@ -155,9 +172,10 @@ memcheck_one() {
   echo "-- $lua: $label"
   local started rc elapsed
   started=$(date +%s)
-  env "LUA_CPATH=$OUT/$lua/lib/?.so;;" "LUA_PATH=$OUT/$lua/lib/?.lua;;" "LUAEVENT_EXPECT_CORE=$so" \
+  # The braces keep bash's own "Segmentation fault" notice out: the "!!" line says it.
+  { env "LUA_CPATH=$OUT/$lua/lib/?.so;;" "LUA_PATH=$OUT/$lua/lib/?.lua;;" "LUAEVENT_EXPECT_CORE=$so" \
     LUAEVENT_UNDER_VALGRIND=1 "${settings[@]}" timeout -k 30 "$TIMEOUT" "$VALGRIND" "${VALGRIND_ARGS[@]}" "${extra[@]}" \
-      --xml=yes --xml-file="$xml" --log-file="$log" "$@" >"$out" 2>&1
+      --xml=yes --xml-file="$xml" --log-file="$log" "$@" >"$out" 2>&1; } 2>/dev/null
   rc=$?
   elapsed=$(( $(date +%s) - started ))
   # What the program itself said: busted's summary, or the scripts' PASS/FAIL line.
@@ -165,15 +183,28 @@ memcheck_one() {
   verdict=$(grep -aE '^[0-9]+ success|^[a-z_]+: (PASS|FAIL)$' "$out" | tail -n 1)
   echo "   valgrind exit status $rc after ${elapsed} s; program: ${verdict:-NO SUMMARY}"
   module_errors=0 module_possible=0 other_errors=0 suppressed=0 total_errors=0 xml_complete=0 module_kinds=""
+  errors_listed_and_counted=0
   local report
   report=$(analyse "$xml" "$so") || { echo "!! cannot read $xml"; report=""; }
-  echo "$report" | grep -vE '^(module_kinds|module_errors|module_possible|other_errors|suppressed|total_errors|xml_complete)='
-  eval "$(echo "$report" | grep -E '^(module_kinds|module_errors|module_possible|other_errors|suppressed|total_errors|xml_complete)=')"
+  echo "$report" | grep -vE '^(module_kinds|module_errors|module_possible|other_errors|suppressed|total_errors|xml_complete|errors_listed_and_counted)='
+  eval "$(echo "$report" | grep -E '^(module_kinds|module_errors|module_possible|other_errors|suppressed|total_errors|xml_complete|errors_listed_and_counted)=')"
+  # Specs that could not make their check under valgrind say so (helpers.skip): listed, counted.
+  local skips
+  skips=$(grep -acE '^SKIP ' "$out")
+  grep -aE '^SKIP ' "$out" | sed 's/^SKIP /   skipped: /'
   local line
-  line="$lua $label: $module_errors module errors${module_kinds:+ ($module_kinds)}, $module_possible module possibly-lost, $other_errors not attributed, $suppressed suppressed; ${verdict:-no summary}; ${elapsed} s"
+  line="$lua $label: $module_errors module errors${module_kinds:+ ($module_kinds)}, $module_possible module possibly-lost, $other_errors not attributed, $suppressed suppressed; ${verdict:-no summary}$([ "$skips" -eq 0 ] || echo ", $skips skipped"); ${elapsed} s"
   summary+=("$line")
   local fail=0
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "!! $lua $label: stopped after $TIMEOUT s"; fail=1; fi
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "!! $lua $label: stopped after $TIMEOUT s"; fail=1
+  elif [ "$rc" -gt 128 ]; then
+    # valgrind ends itself by the signal that killed the program.
+    echo "!! $lua $label: died by SIG$(kill -l $((rc - 128)) 2>/dev/null || echo "NAL $((rc - 128))"); see $log"; fail=1
+  elif [ "$rc" -ne 0 ] && ! { [ "$rc" -eq 1 ] && reports_failures "$verdict"; }; then
+    # 1 is busted's or a script's exit after failures it reported; any other status came from
+    # somewhere else (an error after the summary, a C-level exit, valgrind itself).
+    echo "!! $lua $label: exit status $rc, which the program's summary does not explain (${verdict:-none}); see $out"; fail=1
+  fi
   [ "$xml_complete" = 1 ] || { echo "!! $lua $label: valgrind's report is incomplete (crash or timeout)"; fail=1; }
   [ -n "$verdict" ] || { echo "!! $lua $label: the program printed no summary (crash?); see $out"; fail=1; }
   [ "$module_errors" -eq 0 ] || { echo "!! $lua $label: $module_errors errors attributed to luaevent.core"; fail=1; }
@@ -181,8 +212,8 @@ memcheck_one() {
   if [ "${MEMCHECK_STRICT_SPECS:-0}" = 1 ] && ! echo "$verdict" | grep -qE ' 0 failures / 0 errors|: PASS$'; then
     echo "!! $lua $label: the program reported failures"; fail=1
   fi
-  if [ "$rc" -eq 99 ] && [ "$total_errors" -eq 0 ]; then
-    echo "!! $lua $label: valgrind reported errors that the XML does not list; see $log"; fail=1
+  if [ "$errors_listed_and_counted" != 1 ]; then
+    echo "!! $lua $label: the errors valgrind listed and counted in its XML disagree: ${errors_listed_and_counted#0 }; see $xml"; fail=1
   fi
   [ $fail -eq 0 ] || status=1
   echo "   logs: $dir/"

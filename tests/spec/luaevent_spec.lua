@@ -60,6 +60,19 @@ local function run(body, seconds)
   assert.are.equal("done", first_line(err), "the loop ended with: " .. tostring(err))
 end
 
+-- Runs f(...) under pcall and counts the calls of the wrapper's own functions meanwhile (by a
+-- hook on this thread, where the loop runs event callbacks): calls, then pcall's results.
+local WRAPPER_SOURCE = debug.getinfo(luaevent.loop, "S").source
+local function wrapper_calls(f, ...)
+  local calls = 0
+  debug.sethook(function()
+    if debug.getinfo(2, "S").source == WRAPPER_SOURCE then calls = calls + 1 end
+  end, "c")
+  local ok, err = pcall(f, ...)
+  debug.sethook()
+  return calls, ok, err
+end
+
 -- A function that calls finish() on its n-th call.
 local function countdown(n, finish)
   return function()
@@ -657,6 +670,8 @@ describe("luaevent (the coroutine wrapper)", function()
       assert.is_nil(pinned, "the socket was not collected: something still holds it")
     end)
 
+    -- Removed means: it fires once, leaves the data, lets go of the coroutine, and the wrapper
+    -- forgets it, so that the next coroutine to wait on the socket gets an event of its own.
     it("an event whose coroutine ended elsewhere removes itself instead of resuming it #cbug", function()
       local sock
       local r = {}
@@ -666,19 +681,39 @@ describe("luaevent (the coroutine wrapper)", function()
       assert.are.equal("hello", r.line)
       assert.is_true(coroutine.resume(co)) -- the coroutine ends, not through sock's event
       assert.are.equal("dead", coroutine.status(co))
+      -- From here only sock's event (its callback) can hold the ended coroutine.
+      local ended = setmetatable({ co }, { __mode = "v" })
+      co = nil
       r.peer:send("more\n") -- sock becomes readable: its event fires
       local timer
-      local ok, err = pcall(run, function(finish)
+      -- The data stays unread for 50 ms: an event kept (not LEAVE) would run its callback at
+      -- every turn of the loop, hundreds of calls into the wrapper; removed, it runs once.
+      local calls, ok, err = wrapper_calls(run, function(finish)
         timer = luaevent.addevent(nil, 0, function() finish(); return LEAVE end, 0.05)
       end)
       if timer then timer:close() end
       local line = sock:receive("*l")
+      for _ = 1, 4 do collectgarbage() end
+      local held = ended[1] ~= nil
+      -- A new coroutine waits on the same socket: its own event must resume it.
+      local again
+      local ok2, err2 = pcall(run, function(finish)
+        spawn(function()
+          again = luaevent.receive(sock, "*l")
+          finish()
+        end)
+        r.peer:send("again\n")
+      end)
       luaevent.wrap(sock):close()
       r.peer:close()
       collectgarbage() -- an event that dropped out of the wrapper's table goes now
       collectgarbage()
       if not ok then error(err, 0) end
       assert.are.equal("more", line) -- the data was left for its owner
+      assert.is_true(calls < 20, calls .. " calls into the wrapper while the data waited: the event kept firing")
+      assert.is_false(held, "the event still holds the ended coroutine: it was not removed")
+      if not ok2 then error("a new waiter on the socket: " .. tostring(err2), 0) end
+      assert.are.equal("again", again)
     end)
   end)
 end)

@@ -48,6 +48,7 @@ local MAKERS = {
     return core.listener.new(base, { host = "127.0.0.1" }, function() end), base
   end,
   WrappedSocket = function() return luaevent.wrap({}) end,
+  TlsContext = function() return core.tls.context { mode = "server" } end,
 }
 
 -- Metatable fields that are no part of the API.

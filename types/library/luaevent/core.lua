@@ -34,6 +34,26 @@
 ---@class luaevent.core.HasGetfd
 ---@field getfd fun(self: any): integer returns the descriptor, an integer >= 0
 
+---The parameters of `core.tls.context`, shaped like LuaSec's (see [`core.tls.context`](#coretlscontext)).
+---@class luaevent.core.TlsParams
+---@field mode "client"|"server" which end; required
+---@field protocol string? the oldest protocol: `"tlsv1_2"` (default), `"tlsv1_3"`, `"any"`
+---@field certificate string? PEM file of the certificate (and its chain)
+---@field key string? PEM file of its private key
+---@field password string|(fun(): string)|nil for an encrypted key
+---@field cafile string? PEM file of the trusted certificates
+---@field capath string? folder of trusted certificates (`openssl rehash`)
+---@field verify string|string[]|table<string, boolean>|nil `"none"`, `"peer"`, `"fail_if_no_peer_cert"`, `"client_once"`
+---@field depth integer? longest chain accepted
+---@field ciphers string|string[]|nil TLS 1.2 ciphers (OpenSSL syntax)
+---@field ciphersuites string|string[]|nil TLS 1.3 cipher suites
+---@field curve string? one key exchange group
+---@field curveslist string|string[]|nil key exchange groups
+---@field dhparam string|(fun(export: boolean, bits: integer): string)|nil PEM file of DH parameters, or a function returning PEM text
+---@field alpn string|string[]|nil protocols offered (client) or accepted (server)
+---@field options string|string[]|table<string, boolean>|nil OpenSSL options by LuaSec's names
+---@field verifyext string|string[]|table<string, boolean>|nil `"lsec_continue"`, `"lsec_ignore_purpose"`
+
 ---A table or userdata whose metatable has a `__call` metamethod.
 ---
 ---Every callback argument accepts a function or any callable object: a table (or userdata) whose
@@ -127,6 +147,9 @@ core.bufferevent = {}
 
 ---The table holding `core.listener.new`, the [listener](#listeners-corelistener) constructor.
 core.listener = {}
+
+---The table holding `core.tls.context`, the [TLS context](#tls-contexts-coretls) constructor.
+core.tls = {}
 
 ---returned by an event callback: remove the event
 core.LEAVE = -1
@@ -287,6 +310,55 @@ function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, op
 ---@param on_accept fun(bev: luaevent.core.BufferEvent, host: string, port: integer) called with each accepted connection
 ---@return luaevent.core.Listener listener the new listener, accepting
 function core.listener.new(base, options, on_accept) end
+
+---Makes a TLS context from a table of parameters shaped like LuaSec's `ssl.newcontext`.
+---
+---Tables written for LuaSec carry over unchanged: those Prosody's certmanager and copas build,
+---LuaSec's own `https` defaults. Every key of `params` must be one of those below (`false` counts
+---as absent, as in LuaSec); anything else is an error that names it, never silently ignored.
+---
+---| key | value |
+---| --- | --- |
+---| `mode` | `"client"` or `"server"`; required |
+---| `protocol` | the oldest protocol accepted: `"tlsv1_2"` (default), `"tlsv1_3"`, or `"any"` (OpenSSL's own minimum); LuaSec's `"sslv23"` means `"any"`, and Prosody's `"tlsv1_2+"` / `"tlsv1_3+"` are taken too. Older protocols are refused |
+---| `certificate` | a PEM file: the certificate, optionally followed by its chain |
+---| `key` | the PEM file of its private key; must match the certificate |
+---| `password` | for an encrypted key: a string, or a function returning one, called (once, without arguments) only if the key is encrypted |
+---| `cafile`, `capath` | the trusted certificates: a PEM file, a folder prepared with `openssl rehash` |
+---| `verify` | `"none"`, `"peer"`, `"fail_if_no_peer_cert"`, `"client_once"`, or a list or set of them |
+---| `depth` | the longest certificate chain accepted (an integer >= 0) |
+---| `ciphers` | TLS 1.2 ciphers, in OpenSSL's syntax (a string, or a list joined with `:`) |
+---| `ciphersuites` | TLS 1.3 cipher suites, likewise |
+---| `curveslist`, `curve` | key exchange groups (`"X25519:P-256"`, or a list); `curve` is a single one, used when there is no `curveslist` |
+---| `dhparam` | a PEM file of Diffie-Hellman parameters, or (as Prosody passes them) a function returning PEM text, called once as `f(false, 2048)` |
+---| `alpn` | the protocols a client offers or a server accepts, in order of preference: a name or a list of names (1 to 255 bytes each). A server picks its first one the client offers too, and goes on without ALPN when there is none |
+---| `options` | OpenSSL options by LuaSec's names, a name, a list or a set (`{ no_ticket = true }`): `no_ticket`, `no_compression`, `cipher_server_preference`, `no_renegotiation`, `prioritize_chacha`, `all`, ... (every name LuaSec knows but the DTLS ones and `no_ssl_mask`). `no_sslv2` ... `no_tlsv1_1` are accepted and change nothing at the default minimum; names OpenSSL 3 keeps only for compatibility (`single_dh_use`, `single_ecdh_use`, ...) change nothing either |
+---| `verifyext` | LuaSec's `"lsec_continue"` (a failed verification does not end the connection; the session reports it) and `"lsec_ignore_purpose"` (peers' certificates are checked as server certificates, as XMPP servers present them to each other) |
+---
+---The context is freed when it is garbage collected; connections made from it keep what they
+---need.
+---
+---Errors:
+---- `bad argument #1 to 'context' (table expected, got <type>)`
+---- `core.tls.context: unsupported parameter '<name>'`: a key that is not one of the parameters above (also `[<n>]` for a number key)
+---- `core.tls.context: 'mode' is required ("client" or "server")`: `mode` is missing
+---- `core.tls.context: unsupported <mode, protocol, option, verify option or verifyext option> '<value>'`: a value it does not know, such as `protocol = "tlsv1"`
+---- `core.tls.context: '<name>' must be <what>, got <type>`: a parameter of the wrong type
+---- `core.tls.context: 'certificate' needs its 'key'`: one without the other (or the reverse)
+---- `core.tls.context: cannot load certificate '<file>': <reason>`: the file cannot be read (`No such file or directory`, `Permission denied`) or holds no certificate (`no start line`)
+---- `core.tls.context: cannot load key '<file>': <reason>`: likewise for the key; `it is encrypted and no 'password' was given`, `the password does not decrypt it`
+---- `core.tls.context: the key '<key>' does not match the certificate '<certificate>'`: the key belongs to another certificate
+---- `core.tls.context: the password function failed: <error>`: the password function raised (its error as a string)
+---- `core.tls.context: the password function returned <type>, not a string`: it returned something else
+---- `core.tls.context: cannot load CA file '<file>': <reason>`: `cafile` cannot be read
+---- `core.tls.context: cannot use CA folder '<folder>': <strerror>`: `capath` is not a folder it can read
+---- `core.tls.context: cannot load DH parameters '<file>': <reason>`: `dhparam` cannot be read (a `dhparam` function: `the dhparam function failed: <error>` and the like)
+---- `core.tls.context: cannot use ciphers '<list>': <reason>`: OpenSSL knows none of them (`no cipher match`); `ciphersuites` likewise
+---- `core.tls.context: unsupported curve in '<list>': <reason>`: a group OpenSSL does not know
+---- `core.tls.context: ALPN protocol names are 1 to 255 bytes long`: an empty or too long name; `'alpn' names no protocol` for an empty list
+---@param params luaevent.core.TlsParams the parameters, see the table above
+---@return luaevent.core.TlsContext context the new context
+function core.tls.context(params) end
 
 ---An event base: what events are registered on and what runs the loop.
 ---
@@ -683,5 +755,12 @@ function Listener:close() end
 ---Returns the listening socket's descriptor.
 ---@return integer fd the descriptor
 function Listener:getfd() end
+
+---A TLS context: the configuration TLS connections are made with.
+---
+---Made by `core.tls.context(params)`. It has no methods: it is given to the functions that make
+---TLS connections. It is freed when it is garbage collected.
+---@class luaevent.core.TlsContext
+local TlsContext = {}
 
 return core
