@@ -5,7 +5,7 @@
 # since the next build overwrites target/release/libluaevent_core.so, and renamed into place so
 # that a process still running the previous build keeps its mapping intact.
 
-INTERPRETERS := lua5.1 lua5.2 lua5.3 lua5.4 luajit
+INTERPRETERS := lua5.1 lua5.2 lua5.3 lua5.4 lua5.5 luajit
 LUA ?= lua5.4
 CARGO ?= cargo
 BUSTED ?= /usr/bin/busted
@@ -14,6 +14,7 @@ feature_lua5.1 := lua51
 feature_lua5.2 := lua52
 feature_lua5.3 := lua53
 feature_lua5.4 := lua54
+feature_lua5.5 := lua55
 feature_luajit := luajit
 
 SOURCES := Cargo.toml $(wildcard Cargo.lock) $(wildcard src/*.rs src/*/*.rs)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that building and testing luaevent-rs need, skipping those
-# already installed. Run as root. Rust (cargo) must already be on the PATH: Debian's own cargo
+# already installed, then Lua 5.5 (scripts/install-lua5.5.sh). Run as root. Rust (cargo) must already be on the PATH: Debian's own cargo
 # is too old for mlua.
 set -euo pipefail
 
@@ -42,4 +42,8 @@ if [ "$(emmylua_check --version 2>/dev/null)" != "emmylua_check $EMMYLUA_CHECK_V
   echo "installing emmylua_check $EMMYLUA_CHECK_VERSION (cargo install)"
   cargo install --quiet --locked emmylua_check --version "$EMMYLUA_CHECK_VERSION"
 fi
+# Lua 5.5, which Debian 12 does not package: built from the lua-src crate and Debian's source
+# packages, with LuaSocket and busted for it, into /usr/local (scripts/install-lua5.5.sh says
+# how; a few seconds, and nothing on a second run).
+bash "$(dirname "$0")/install-lua5.5.sh"
 echo "dependencies ready"
