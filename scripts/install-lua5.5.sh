@@ -28,6 +28,7 @@
 # (this script, the stand-in, the Debian package versions) built what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+self=scripts/install-lua5.5.sh
 
 LUA_SRC_CRATE=551.1.0   # lua-src's version: Lua 5.5.1
 LUA_RELEASE=5.5.1
@@ -39,11 +40,26 @@ lua_packages=(lua-busted lua-luassert lua-say lua-penlight lua-cliargs lua-media
 source_packages=(lua5.4 luasocket lua-filesystem lua-term)
 
 recipe() {
-  cksum <"$0"
+  cksum <"$self"
   cksum <scripts/lua5.5/system_core.c
   cksum <scripts/lua5.5/compile_all.lua
   dpkg-query -W -f='${Package} ${Version}\n' "${lua_packages[@]}"
 }
+# 4. luarocks (written on every run: cheap, and nothing else depends on it).
+# Debian's luarocks 3.8 finds lua5.5, liblua5.5.a and include/lua5.5 under /usr/local by itself,
+# but has a configuration file only for the versions Debian packages: without one, 5.5 knows
+# only the user's tree. This one gives it the trees that Debian's config-5.4.lua gives 5.4.
+if command -v luarocks >/dev/null; then
+  mkdir -p /etc/luarocks
+  cat >/etc/luarocks/config-5.5.lua <<'EOF'
+-- Written by luaevent-rs's scripts/install-lua5.5.sh for the Lua 5.5 in /usr/local, like
+-- Debian's config-5.4.lua: rocks go to ~/.luarocks with --local, else to /usr/local.
+rocks_trees = {
+  home .. [[/.luarocks]],
+  [[/usr/local]],
+}
+EOF
+fi
 stamp=$prefix/lib/lua/5.5/luaevent-rs-lua5.5.stamp
 if [ -x "$prefix/bin/lua5.5" ] && [ -f "$stamp" ] && [ "$(recipe)" = "$(cat "$stamp")" ] &&
   "$prefix/bin/lua5.5" -v 2>&1 | grep -q "^Lua $LUA_RELEASE "; then
@@ -51,7 +67,7 @@ if [ -x "$prefix/bin/lua5.5" ] && [ -f "$stamp" ] && [ "$(recipe)" = "$(cat "$st
   exit 0
 fi
 started=$(date +%s)
-echo "lua5.5: building Lua $LUA_RELEASE, LuaSocket, lfs and busted's modules for it (a few minutes)"
+echo "lua5.5: building Lua $LUA_RELEASE, LuaSocket, lfs and busted's modules for it (well under a minute)"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -163,7 +179,6 @@ done
 # are rewritten (scripts/lua5.5/compile_all.lua says how).
 find "$prefix/share/lua/5.5" -name '*.lua' -print0 | xargs -0 "$lua" scripts/lua5.5/compile_all.lua || fail "some Lua modules above do not compile under Lua 5.5"
 
-# --- 4. luarocks ------------------------------------------------------------------------------
 "$lua" -e 'require "socket"; require "lfs"; require "busted.runner"; require "system"; require "term"' ||
   fail "LuaSocket or busted does not load under lua5.5"
 recipe >"$stamp"
