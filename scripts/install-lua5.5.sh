@@ -9,7 +9,8 @@
 #      Debian's lua5.4 source package: it builds against the 5.5 headers (given llimits.h, where
 #      5.5 keeps the output macros it uses) and gives the usual command line (-e, -l, -i, -v,
 #      arg, LUA_INIT_5_5).
-#      Installed: bin/lua5.5, include/lua5.5/ (the headers luarocks looks for),
+#      Installed: bin/lua5.5, include/lua5.5/ (the headers luarocks looks for, lua.h with a
+#      comment that luarocks 3.8 needs to recognise it as 5.5's),
 #      lib/liblua5.5.a and lib/liblua5.5.so.
 #   2. The C modules built for 5.5 from Debian's source packages (their upstream tarballs; the
 #      mirror need not have Debian's packaging files): LuaSocket 3.1.0 with its own makefile
@@ -139,6 +140,12 @@ cp "$lua_c" "$work/lua/lua.c"
 install -d "$prefix/bin" "$prefix/include/lua5.5" "$prefix/lib" "$prefix/lib/lua/5.5" "$prefix/share/lua/5.5"
 install -m 755 "$work/lua/lua5.5" "$prefix/bin/lua5.5"
 install -m 644 "$lua_src"/{lua.h,luaconf.h,lualib.h,lauxlib.h} "$prefix/include/lua5.5/"
+# luarocks 3.8 (Debian 12's) tells a lua.h's version by the text "LUA_VERSION_NUM <number>", which
+# 5.5's lua.h computes instead (LUA_VERSION_MAJOR_N * 100 + ...): without that text it refuses to
+# build any rock for 5.5 ("Failed finding Lua header files"). A comment gives it the text.
+grep -qE 'LUA_VERSION_NUM[[:space:]]*505' "$prefix/include/lua5.5/lua.h" ||
+  printf '\n/* LUA_VERSION_NUM 505: the text LuaRocks 3.8 (Debian 12) looks for to tell the version. */\n' \
+    >>"$prefix/include/lua5.5/lua.h"
 install -m 644 "$work/lua/liblua5.5.a" "$prefix/lib/"
 install -m 755 "$work/lua/liblua5.5.so.0.0.0" "$prefix/lib/"
 ln -sf liblua5.5.so.0.0.0 "$prefix/lib/liblua5.5.so.0"
