@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   pkg-config libevent-dev libclang-dev     # libevent-sys: pkg-config lookup and bindgen
-  gcc libc6-dev                            # linking the cdylib
+  gcc libc6-dev make                       # linking the cdylib; make (lua5.5: LuaSocket's build too)
   lua5.1 lua5.2 lua5.3 lua5.4 luajit       # the interpreters we build for (lua5.5: see the end)
   liblua5.4-dev                            # cargo test links the system Lua 5.4
   lua-socket lua-busted                    # the specs and examples
