@@ -1,9 +1,9 @@
 -- Run by lua5.5 (scripts/install-lua5.5.sh) on the Lua files copied from Debian's 5.4 packages:
 --   lua5.5 compile_all.lua FILE...
--- Compiles each file. Lua 5.5 makes the variables a `for` loop declares read-only, and code
--- written for 5.4 sometimes assigns to them; such a file is rewritten in place, the loop
--- declaring a new name and the old one becoming a local copy on the same line
--- (`for k, v in pairs(t) do` -> `for k, v__ in pairs(t) do local v = v__`), so line numbers stay.
+-- Compiles each file. Lua 5.5 makes a `for` loop's control variable (the first it declares)
+-- read-only, and code written for 5.4 sometimes assigns to it; such a file is rewritten in
+-- place, the loop declaring a new name and the old one becoming a local copy on the same line
+-- (`for k, v in pairs(t) do` -> `for k__, v in pairs(t) do local k = k__`), so line numbers stay.
 -- Exits non-zero, naming the files, when anything else fails to compile.
 
 local function read(path)
