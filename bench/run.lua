@@ -62,12 +62,13 @@ local RAW = env("BENCH_RAW")
 if RAW then RAW = abs(RAW) end
 
 -- Every variable that could change which modules load is cleared; ours then sets LUA_CPATH.
-local CLEAN = "env -u LUA_INIT -u LUA_INIT_5_2 -u LUA_INIT_5_3 -u LUA_INIT_5_4"
-  .. " -u LUA_CPATH -u LUA_CPATH_5_2 -u LUA_CPATH_5_3 -u LUA_CPATH_5_4"
+local CLEAN = "env -u LUA_INIT -u LUA_INIT_5_2 -u LUA_INIT_5_3 -u LUA_INIT_5_4 -u LUA_INIT_5_5"
+  .. " -u LUA_CPATH -u LUA_CPATH_5_2 -u LUA_CPATH_5_3 -u LUA_CPATH_5_4 -u LUA_CPATH_5_5"
 local OURS_ENV = CLEAN .. " LUA_CPATH=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_2=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_3=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_4=" .. shell_quote(OURS .. "/?.so;;")
+  .. " LUA_CPATH_5_5=" .. shell_quote(OURS .. "/?.so;;")
 
 local IMPLS = { "ours", "c", "luv", "raw" }
 local IMPL_NAME = { ours = "ours", c = "C", luv = "luv", raw = "raw" }
@@ -201,7 +202,9 @@ local skipped = {}
 do
   local _, ok = capture(OURS_ENV .. " " .. lua .. " -e 'require \"luaevent.core\"' 2>/dev/null")
   if not ok then io.stderr:write("run.lua: cannot load ours from " .. OURS .. "\n") os.exit(1) end
-  _, ok = capture(CLEAN .. " " .. lua .. " -e 'require \"luaevent.core\"' 2>/dev/null")
+  -- The C module has no _NAME; a luaevent-rs rock on the default paths (as the README installs
+  -- it) is not the C module. Debian packages the C module (and luv) for 5.1-5.4 only.
+  _, ok = capture(CLEAN .. " " .. lua .. " -e 'assert(require(\"luaevent.core\")._NAME == nil)' 2>/dev/null")
   if not ok then available.c = false skipped[#skipped + 1] = "C module (lua-event) not installed for " .. lua end
   _, ok = capture(CLEAN .. " " .. lua .. " -e 'require \"luv\"' 2>/dev/null")
   if not ok then available.luv = false skipped[#skipped + 1] = "luv (lua-luv) not installed for " .. lua end

@@ -88,7 +88,7 @@ This package provides two modules:
 - **`luaevent`**, a small pure-Lua layer (`luaevent.lua`) that runs LuaSocket code in coroutines
   on top of one event base, in the style of copas.
 
-Both work on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1, and keep the API of the C module luaevent
+Both work on Lua 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT 2.1, and keep the API of the C module luaevent
 0.4.6 / 0.4.7. What changed for programs coming from the C module is in
 [migrating.md](migrating.md); each entry below links to the differences that concern it.
 
@@ -490,7 +490,8 @@ Every error the module raises is a Lua string, never an error object.
 - An error raised inside a callback reaches `base:loop()` unchanged, with a traceback appended.
   So does an error raised by Lua code that runs inside one of the module's own calls: a
   socket's `getfd` method (reported as `getfd failed: <message>`), or a finalizer (`__gc`) that
-  Lua 5.1 to 5.3 and LuaJIT run while the module allocates and whose error they pass on.
+  Lua 5.1 to 5.3 and LuaJIT run while the module allocates and whose error they pass on (5.4
+  and 5.5 turn such an error into a warning instead, which 5.5 prints by default).
 - A bug in this module that makes its Rust code panic is caught and raised as
   `luaevent.core: internal error (a Rust panic was caught)`, never a crash.
 
@@ -858,7 +859,9 @@ Each argument is
 
 - a string, appended as is;
 - a number, appended as Lua's `tostring` formats it on the running interpreter (`42`, `1.5`;
-  note that `2.0` gives `2.0` on Lua 5.3 and later, `2` on 5.1, 5.2 and LuaJIT);
+  note that `2.0` gives `2.0` on Lua 5.3 and later, `2` on 5.1, 5.2 and LuaJIT, and that Lua 5.5
+  writes as many digits as read back the same number: `1/3` gives `0.33333333333333331` there,
+  `0.33333333333333` before);
 - another buffer, whose bytes are **moved**: it is left empty.
 
 At least one argument is required. All arguments are checked before anything is added, so when

@@ -22,7 +22,7 @@ description = {
   summary = "libevent binding for Lua (luaevent.core), reimplemented in Rust",
   detailed = [[
     A drop-in replacement for the C module luaevent 0.4.x: require "luaevent.core" and
-    require "luaevent" work unchanged on Lua 5.1 to 5.4 and LuaJIT, with the C module's
+    require "luaevent" work unchanged on Lua 5.1 to 5.5 and LuaJIT, with the C module's
     bufferevent, timeout and crash bugs fixed. luaevent.core._NAME and _VERSION say which
     module was loaded.
   ]],
@@ -34,7 +34,7 @@ description = {
 -- Built and tested on Linux (x86_64), the only platform the build script and specs cover.
 supported_platforms = { "linux" }
 dependencies = {
-  "lua >= 5.1, < 5.5",
+  "lua >= 5.1, < 5.6",
 }
 external_dependencies = {
   LIBEVENT = { header = "event2/event.h" },

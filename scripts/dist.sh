@@ -5,7 +5,7 @@
 #                                      and a .cargo/config.toml that makes cargo use them
 #   luaevent-rs-VERSION-1.rockspec     the release rockspec, its source.url rewritten to that tarball
 #   luaevent-rs-VERSION-1.src.rock     the source rock (the rockspec and the tarball)
-#   manifest, manifest-5.x, index.html dist/ as a rocks server, for
+#   manifest, manifest-5.x, index.html dist/ as a rocks server (5.1 to 5.5), for
 #                                      luarocks install --only-server=dist luaevent-rs
 # VERSION is Cargo.toml's: the release rockspec, its tag and its tarball name must agree with it.
 # Nothing here needs the network once cargo's cache holds every crate Cargo.lock lists (a build
@@ -82,6 +82,10 @@ luarocks lint "dist/$name-1.rockspec"
 (cd dist && luarocks pack "$name-1.rockspec" >/dev/null)
 [ -f "dist/$name-1.src.rock" ] || fail "luarocks pack made no $name-1.src.rock"
 luarocks-admin make-manifest dist >/dev/null
+# luarocks 3.8 writes the per-version manifests for Lua 5.1 to 5.4 only, and looks for
+# manifest-5.5 alone when it installs for 5.5. The rock's entry is the same there (its one Lua
+# dependency, lua >= 5.1, < 5.6, holds for both), so 5.5 gets 5.4's manifest.
+[ -f dist/manifest-5.5 ] || cp dist/manifest-5.4 dist/manifest-5.5
 
 echo "dist: made from $(git rev-parse --short "$commit")$([ "$commit" = HEAD ] || echo ' (working tree)'):"
 ls -l dist | sed 1d

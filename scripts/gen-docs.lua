@@ -4,7 +4,7 @@
 --   lua scripts/gen-docs.lua           regenerate the files (what `make docs` runs)
 --   lua scripts/gen-docs.lua --check   write nothing; list the stale files, exit 1 if any
 --
--- Run from anywhere with any of Lua 5.1-5.4 or LuaJIT: the output is the same byte for byte.
+-- Run from anywhere with any of Lua 5.1-5.5 or LuaJIT: the output is the same byte for byte.
 -- The specs load it as a library instead: `loadfile("scripts/gen-docs.lua")("--library")`
 -- returns the functions below without touching any file.
 --

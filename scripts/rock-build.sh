@@ -37,7 +37,8 @@ case $version in
   "Lua 5.2") feature=lua52 ;;
   "Lua 5.3") feature=lua53 ;;
   "Lua 5.4") feature=lua54 ;;
-  *) fail "unsupported interpreter $lua ($version): luaevent-rs builds for Lua 5.1 to 5.4 and LuaJIT." ;;
+  "Lua 5.5") feature=lua55 ;;
+  *) fail "unsupported interpreter $lua ($version): luaevent-rs builds for Lua 5.1 to 5.5 and LuaJIT." ;;
 esac
 
 if [ -n "$prefix" ]; then

@@ -18,6 +18,11 @@
 --                would NOT do it: 0 there means "keep the current value"). stepmul is a byte
 --                (value/4, wraps above 1023), so the full cycle comes from the step size instead:
 --                2^63 bytes and more per step (stepsize > 62) means "no limit".
+--   5.5          no setpause/setstepmul: collectgarbage("param", name, value), values in percent
+--                (the step size in bytes), each kept as a one-byte float that saturates at its
+--                largest (about 400000). The step size is also the allocation between steps, so
+--                the full mode takes a small one (a step every 100 bytes) with the largest
+--                multiplier (each step does some 4000 times its size in work).
 --
 -- LUAEVENT_GC_PAUSE=<n> (default 0) starts each cycle only once the heap has grown to n% of what
 -- survived the last one (e.g. 110): still one whole cycle at a time, far fewer of them.
@@ -41,11 +46,22 @@ local pause = math.floor(tonumber(os.getenv("LUAEVENT_GC_PAUSE") or "") or 0)
 if not os.getenv("LUAEVENT_GC_FULL") then
   -- The step multiplier stays at the interpreter's default: with pause 0 that already keeps a
   -- cycle running at all times, while a large one made Lua 5.2 some 50 times slower.
-  if version == "Lua 5.2" or version == "Lua 5.4" then collectgarbage("incremental") end
-  collectgarbage("setpause", pause)
+  if version == "Lua 5.2" or version == "Lua 5.4" or version == "Lua 5.5" then
+    collectgarbage("incremental")
+  end
+  if version == "Lua 5.5" then
+    collectgarbage("param", "pause", pause)
+  else
+    collectgarbage("setpause", pause)
+  end
   collectgarbage("restart")
 else
-  if version == "Lua 5.4" then
+  if version == "Lua 5.5" then
+    collectgarbage("incremental")
+    collectgarbage("param", "pause", pause)
+    collectgarbage("param", "stepsize", 100)
+    collectgarbage("param", "stepmul", 1000000) -- saturates at the largest value
+  elseif version == "Lua 5.4" then
     collectgarbage("incremental", 0, 0, 63) -- mode incremental, step size "unlimited"
     collectgarbage("setpause", pause)
     collectgarbage("setstepmul", 1000)      -- the largest that fits (stored as 1000/4 = 250)

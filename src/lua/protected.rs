@@ -138,11 +138,11 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
         lua_remove(state, 1);
         match op {
             Op::NewUserdata { size, user_value, memory } => {
-                #[cfg(feature = "lua54")]
+                #[cfg(any(feature = "lua54", feature = "lua55"))]
                 {
                     *memory = lua_newuserdatauv(state, *size, *user_value as c_int);
                 }
-                #[cfg(not(feature = "lua54"))]
+                #[cfg(not(any(feature = "lua54", feature = "lua55")))]
                 {
                     let _ = user_value;
                     *memory = lua_newuserdata(state, *size);

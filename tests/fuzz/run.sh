@@ -3,14 +3,14 @@
 # on a private copy of the build. Prints calls made and crashes found (a run that dies without
 # busted's summary, or whose spec fails) for each; exit status 0 only with no crash anywhere.
 #
-#   tests/fuzz/run.sh [interpreter...]   default: all five
+#   tests/fuzz/run.sh [interpreter...]   default: all six
 #   FUZZ_CALLS   calls per interpreter (default 1000000), FUZZ_SEED (default: the spec's own)
 #   FUZZ_OUT     where the logs are kept (default ${TMPDIR:-/tmp}/luaevent-fuzz)
 set -u
 cd "$(dirname "$0")/../.."
 
 interpreters=("$@")
-[ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 luajit)
+[ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 lua5.5 luajit)
 calls=${FUZZ_CALLS:-1000000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

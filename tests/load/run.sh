@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the load scripts for each interpreter and prints a summary line per script.
 #
-#   tests/load/run.sh [interpreter...]     default: lua5.4 luajit; "all" for all five
+#   tests/load/run.sh [interpreter...]     default: lua5.4 luajit; "all" for all six
 #
 # Per interpreter, on a private copy of build/<lua>/ (so that a concurrent `make build` cannot
 # rewrite the .so under a running test):
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/../.."
 
 interpreters=("$@")
 [ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.4 luajit)
-[ "${interpreters[0]}" = all ] && interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 luajit)
+[ "${interpreters[0]}" = all ] && interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 lua5.5 luajit)
 
 if [ "${LOAD_QUICK:-0}" = 1 ]; then
   export LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-1000} LOAD_BYTES=${LOAD_BYTES:-16384}

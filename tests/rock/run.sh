@@ -3,7 +3,7 @@
 # what happens next to the C rock luaevent. Prints one "ok - ..." or "not ok - ..." line per
 # check (tests/run counts them), "skip - ..." for a spec that could not make its check here, notes
 # on "# ..." lines, and last "rock: N ok, N not ok"; exits 0 when every check passed.
-#   tests/rock/run.sh [INTERPRETER...]     default: lua5.1 lua5.2 lua5.3 lua5.4 luajit
+#   tests/rock/run.sh [INTERPRETER...]     default: lua5.1 lua5.2 lua5.3 lua5.4 lua5.5 luajit
 # Expects build/lua5.4 (make build LUA=lua5.4) for the README's examples and busted.
 #
 # 1. README: its run commands set LUA_PATH and LUA_CPATH, every example is listed; the Examples
@@ -29,7 +29,7 @@ set -u
 cd "$(dirname "$0")/../.."
 
 interpreters=("$@")
-[ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 luajit)
+[ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 lua5.5 luajit)
 has() { case " ${interpreters[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 checks_started=$(date +%s)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tests/soak/soak.lua for each interpreter and prints its verdicts.
 #
-#   tests/soak/run.sh [interpreter...]     default: lua5.4 luajit; "all" for all five
+#   tests/soak/run.sh [interpreter...]     default: lua5.4 luajit; "all" for all six
 #
 # Each run uses a private copy of build/<lua>/ (a concurrent `make build` rewrites the .so in
 # place, which would change the code under a running process). SOAK_QUICK=1 for a ~10 s run per
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 
 interpreters=("$@")
 [ ${#interpreters[@]} -gt 0 ] || interpreters=(lua5.4 luajit)
-[ "${interpreters[0]}" = all ] && interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 luajit)
+[ "${interpreters[0]}" = all ] && interpreters=(lua5.1 lua5.2 lua5.3 lua5.4 lua5.5 luajit)
 TIMEOUT=${SOAK_TIMEOUT:-1800}
 
 work=$(mktemp -d)

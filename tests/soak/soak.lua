@@ -17,8 +17,8 @@
 --                       bounded, so that RSS growth means memory the module keeps.
 --   SOAK_ONLY=<kinds>   comma-separated subset of events,buffers,bufferevents,bases
 --   SOAK_DEBUG_FDS=1    list the open fds at every report (stderr)
---   SOAK_GC=<mode>      Lua 5.4 only: incremental (the default here) or generational (the default
---                       of the lua5.4 executable). In generational mode Lua 5.4.4's own peak heap
+--   SOAK_GC=<mode>      Lua 5.4 and 5.5 only: incremental (the default here) or generational (the
+--                       default of their executables). In generational mode Lua 5.4.4's own peak heap
 --                       between collections climbs by about 1.5x per 250,000 finalized objects
 --                       before it levels off (14 MB peak after ~2.5 million, shown by a pure-Lua
 --                       loop of setmetatable({}, {__gc = f}) with no module loaded), so RSS would
@@ -74,7 +74,7 @@ local bases_per_round = per_round(BASE_CYCLES)
 local interpreter = (jit and jit.version) or _VERSION
 
 local gc_mode = "incremental"
-if _VERSION == "Lua 5.4" then
+if _VERSION == "Lua 5.4" or _VERSION == "Lua 5.5" then
   gc_mode = os.getenv("SOAK_GC") or "incremental"
   assert(gc_mode == "incremental" or gc_mode == "generational", "SOAK_GC: incremental or generational")
   collectgarbage(gc_mode)

@@ -132,6 +132,21 @@ describe("core.buffer", function()
       end
     end)
 
+    if _VERSION == "Lua 5.5" then
+      it("writes floats with as many digits as read back the same number, as Lua 5.5 does", function()
+        -- 5.4 wrote 14 significant digits (1/3 as 0.33333333333333); 5.5 adds digits as needed.
+        local values = { 1 / 3, 0.1, 2 / 3, 1e-300 / 3, 123456789.123456789 }
+        for _, v in ipairs(values) do
+          local buf = core.buffer.new()
+          buf:add(v)
+          assert.equal(v, tonumber(buf:get_data()))
+        end
+        local buf = core.buffer.new()
+        buf:add(1 / 3)
+        assert.equal("0.33333333333333331", buf:get_data())
+      end)
+    end
+
     it("formats integers without a fraction and, on 5.3+, floats with one", function()
       local buf = core.buffer.new()
       buf:add(3, " ", 3.5, " ", -12)

@@ -479,7 +479,9 @@ local Buffer = {}
 ---
 ---- a string, appended as is;
 ---- a number, appended as Lua's `tostring` formats it on the running interpreter (`42`, `1.5`;
----  note that `2.0` gives `2.0` on Lua 5.3 and later, `2` on 5.1, 5.2 and LuaJIT);
+---  note that `2.0` gives `2.0` on Lua 5.3 and later, `2` on 5.1, 5.2 and LuaJIT, and that Lua 5.5
+---  writes as many digits as read back the same number: `1/3` gives `0.33333333333333331` there,
+---  `0.33333333333333` before);
 ---- another buffer, whose bytes are **moved**: it is left empty.
 ---
 ---At least one argument is required. All arguments are checked before anything is added, so when
