@@ -21,11 +21,6 @@ pub use sys::{
     event_get_version, event_set_mem_functions, iovec, timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
 };
 
-// Sockets the module makes itself (accepted, connected) and the timers beside them.
-pub use sys::{
-    bufferevent_options_BEV_OPT_CLOSE_ON_FREE, bufferevent_setfd, bufferevent_socket_connect, event_free, event_new,
-};
-
 /// A socket as libevent takes it (`evutil_socket_t`: a plain int on Unix).
 #[allow(non_camel_case_types)]
 pub type evutil_socket_t = std::ffi::c_int;
@@ -43,6 +38,12 @@ pub const EVBUFFER_EOF: c_short = sys::EVBUFFER_EOF as c_short;
 pub const EVBUFFER_ERROR: c_short = sys::EVBUFFER_ERROR as c_short;
 pub const EVBUFFER_TIMEOUT: c_short = sys::EVBUFFER_TIMEOUT as c_short;
 pub const EVBUFFER_CONNECTED: c_short = sys::BEV_EVENT_CONNECTED as c_short;
+
+// ----------------------------------------------------- sockets the module makes itself ----
+// Accepted and connected sockets, and the timers beside them.
+pub use sys::{
+    bufferevent_options_BEV_OPT_CLOSE_ON_FREE, bufferevent_setfd, bufferevent_socket_connect, event_free, event_new,
+};
 
 // ------------------------------------------------------------------- evconnlistener ----
 // libevent-sys's bindings leave out <event2/listener.h>; these are its declarations (libevent

@@ -200,6 +200,104 @@ impl Event {
     }
 }
 
+// ------------------------------------------------------------------------------ timer ----
+
+/// A one-shot timer of libevent's own allocation, freed (and so cancelled) when dropped: for
+/// the retries and deadlines the module keeps beside a Lua object.
+pub struct Timer(NonNull<ffi::event>);
+
+impl Timer {
+    /// A timer on `base`, not yet started. None when memory is short.
+    ///
+    /// # Safety
+    /// `arg` stays valid for `callback` until the timer is dropped, which happens before
+    /// `base` goes.
+    pub unsafe fn new(base: &EventBase, callback: EventCallback, arg: *const c_void) -> Option<Timer> {
+        // SAFETY: `base` is alive; fd -1 with no events makes a pure timer.
+        NonNull::new(unsafe { ffi::event_new(base.raw(), -1, 0, Some(callback), arg as *mut c_void) }).map(Timer)
+    }
+
+    /// Starts (or restarts) the timer to fire once after `after`. 0 on success.
+    pub fn start(&self, after: Micros) -> c_int {
+        let timeval = to_timeval(after);
+        // SAFETY: the event is ours and alive; libevent copies the timeval.
+        unsafe { ffi::event_add(self.0.as_ptr(), &timeval) }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: ours, freed once; event_free removes it first, and is safe inside its own
+        // callback (libevent reads nothing of an event after calling it back).
+        unsafe { ffi::event_free(self.0.as_ptr()) };
+    }
+}
+
+// --------------------------------------------------------------------------- listener ----
+
+/// The signature libevent calls back with each accepted socket (owned by the callback).
+pub type AcceptCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, c_int, *mut libc::sockaddr, c_int, *mut c_void);
+/// The signature of the listener's accept-error callback (errno holds the error).
+pub type AcceptErrorCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, *mut c_void);
+
+/// An evconnlistener, owned: it closes its listening socket when dropped.
+pub struct Listener(NonNull<ffi::evconnlistener>);
+
+impl Listener {
+    /// Accepts on `fd` (a bound, listening, non-blocking socket, owned from here on, even on
+    /// failure). Accepted sockets are non-blocking and close-on-exec. Err (errno where set)
+    /// when memory is short.
+    ///
+    /// # Safety
+    /// `arg` stays valid for both callbacks until the listener is dropped, which happens
+    /// before `base` goes.
+    pub unsafe fn new(
+        base: &EventBase,
+        fd: c_int,
+        accepted: AcceptCallback,
+        failed: AcceptErrorCallback,
+        arg: *const c_void,
+    ) -> Result<Listener, Option<Errno>> {
+        Errno::clear();
+        let flags = ffi::LEV_OPT_CLOSE_ON_FREE | ffi::LEV_OPT_CLOSE_ON_EXEC;
+        // SAFETY: `base` is alive; backlog 0 means the socket listens already.
+        let raw = unsafe { ffi::evconnlistener_new(base.raw(), Some(accepted), arg as *mut c_void, flags, 0, fd) };
+        let Some(raw) = NonNull::new(raw) else {
+            let errno = Errno::set();
+            os::close(fd);
+            return Err(errno);
+        };
+        // SAFETY: just made.
+        unsafe { ffi::evconnlistener_set_error_cb(raw.as_ptr(), Some(failed)) };
+        Ok(Listener(raw))
+    }
+
+    /// 0 on success.
+    pub fn enable(&self) -> c_int {
+        // SAFETY: ours and alive.
+        unsafe { ffi::evconnlistener_enable(self.0.as_ptr()) }
+    }
+
+    /// 0 on success.
+    pub fn disable(&self) -> c_int {
+        // SAFETY: ours and alive.
+        unsafe { ffi::evconnlistener_disable(self.0.as_ptr()) }
+    }
+
+    pub fn fd(&self) -> c_int {
+        // SAFETY: ours and alive.
+        unsafe { ffi::evconnlistener_get_fd(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // SAFETY: ours, freed once. Inside its own accept callback libevent holds a reference
+        // and frees it only once the callback has returned.
+        unsafe { ffi::evconnlistener_free(self.0.as_ptr()) };
+    }
+}
+
 // ---------------------------------------------------------------------------- evbuffer ----
 
 /// A new, empty evbuffer, owned by the caller (free it with [`free_buffer`]). None when out of
@@ -623,103 +721,5 @@ impl<'a> BuffereventRef<'a> {
     pub unsafe fn remove_input_callback(self, entry: NonNull<ffi::evbuffer_cb_entry>) {
         // SAFETY: per the contract.
         unsafe { ffi::evbuffer_remove_cb_entry(self.input().raw(), entry.as_ptr()) };
-    }
-}
-
-// ------------------------------------------------------------------------------ timer ----
-
-/// A one-shot timer of libevent's own allocation, freed (and so cancelled) when dropped: for
-/// the retries and deadlines the module keeps beside a Lua object.
-pub struct Timer(NonNull<ffi::event>);
-
-impl Timer {
-    /// A timer on `base`, not yet started. None when memory is short.
-    ///
-    /// # Safety
-    /// `arg` stays valid for `callback` until the timer is dropped, which happens before
-    /// `base` goes.
-    pub unsafe fn new(base: &EventBase, callback: EventCallback, arg: *const c_void) -> Option<Timer> {
-        // SAFETY: `base` is alive; fd -1 with no events makes a pure timer.
-        NonNull::new(unsafe { ffi::event_new(base.raw(), -1, 0, Some(callback), arg as *mut c_void) }).map(Timer)
-    }
-
-    /// Starts (or restarts) the timer to fire once after `after`. 0 on success.
-    pub fn start(&self, after: Micros) -> c_int {
-        let timeval = to_timeval(after);
-        // SAFETY: the event is ours and alive; libevent copies the timeval.
-        unsafe { ffi::event_add(self.0.as_ptr(), &timeval) }
-    }
-}
-
-impl Drop for Timer {
-    fn drop(&mut self) {
-        // SAFETY: ours, freed once; event_free removes it first, and is safe inside its own
-        // callback (libevent reads nothing of an event after calling it back).
-        unsafe { ffi::event_free(self.0.as_ptr()) };
-    }
-}
-
-// --------------------------------------------------------------------------- listener ----
-
-/// The signature libevent calls back with each accepted socket (owned by the callback).
-pub type AcceptCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, c_int, *mut libc::sockaddr, c_int, *mut c_void);
-/// The signature of the listener's accept-error callback (errno holds the error).
-pub type AcceptErrorCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, *mut c_void);
-
-/// An evconnlistener, owned: it closes its listening socket when dropped.
-pub struct Listener(NonNull<ffi::evconnlistener>);
-
-impl Listener {
-    /// Accepts on `fd` (a bound, listening, non-blocking socket, owned from here on, even on
-    /// failure). Accepted sockets are non-blocking and close-on-exec. Err (errno where set)
-    /// when memory is short.
-    ///
-    /// # Safety
-    /// `arg` stays valid for both callbacks until the listener is dropped, which happens
-    /// before `base` goes.
-    pub unsafe fn new(
-        base: &EventBase,
-        fd: c_int,
-        accepted: AcceptCallback,
-        failed: AcceptErrorCallback,
-        arg: *const c_void,
-    ) -> Result<Listener, Option<Errno>> {
-        Errno::clear();
-        let flags = ffi::LEV_OPT_CLOSE_ON_FREE | ffi::LEV_OPT_CLOSE_ON_EXEC;
-        // SAFETY: `base` is alive; backlog 0 means the socket listens already.
-        let raw = unsafe { ffi::evconnlistener_new(base.raw(), Some(accepted), arg as *mut c_void, flags, 0, fd) };
-        let Some(raw) = NonNull::new(raw) else {
-            let errno = Errno::set();
-            os::close(fd);
-            return Err(errno);
-        };
-        // SAFETY: just made.
-        unsafe { ffi::evconnlistener_set_error_cb(raw.as_ptr(), Some(failed)) };
-        Ok(Listener(raw))
-    }
-
-    /// 0 on success.
-    pub fn enable(&self) -> c_int {
-        // SAFETY: ours and alive.
-        unsafe { ffi::evconnlistener_enable(self.0.as_ptr()) }
-    }
-
-    /// 0 on success.
-    pub fn disable(&self) -> c_int {
-        // SAFETY: ours and alive.
-        unsafe { ffi::evconnlistener_disable(self.0.as_ptr()) }
-    }
-
-    pub fn fd(&self) -> c_int {
-        // SAFETY: ours and alive.
-        unsafe { ffi::evconnlistener_get_fd(self.0.as_ptr()) }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        // SAFETY: ours, freed once. Inside its own accept callback libevent holds a reference
-        // and frees it only once the callback has returned.
-        unsafe { ffi::evconnlistener_free(self.0.as_ptr()) };
     }
 }
