@@ -104,6 +104,147 @@ LUA_CPATH="build/lua5.4/?.so;;" LUA_PATH="build/lua5.4/?.lua;;" lua5.4 example.l
 Types are written as in the [LuaLS definitions](#editor-support) (`integer`, `string?` for an
 optional string, `Fd` for a [file descriptor argument](#fd)).]],
 
+  -- Sections of the reference before the modules' own: a title, Markdown text, and examples
+  -- (run like the entries' ones) shown after the text; `after` is more text below them.
+  guides = {
+    {
+      title = "Getting started",
+      text = [[
+One program with the three things most programs need: a server that accepts connections and
+echoes them through bufferevents, a repeating timer, and a client that connects without
+blocking. LuaSocket makes the sockets; luaevent tells when they are ready.]],
+      examples = {
+        {
+          code = [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+
+-- 1. An echo server. A listening socket is readable (EV_READ) when a client waits to be
+--    accepted; each client then gets a bufferevent, which does the reading and writing.
+local server = assert(socket.bind("127.0.0.1", 0))
+server:settimeout(0)
+local host, port = server:getsockname()
+local clients = {}                               -- keep every bufferevent referenced
+local acceptor = base:addevent(server, core.EV_READ, function()
+  local conn = server:accept()
+  if not conn then return end                    -- nothing to accept after all: keep waiting
+  local bev = core.bufferevent.new(base, conn,
+    function(bev) bev:get_write():add(bev:get_read()) end,  -- input straight to output
+    nil,
+    function(bev)                                -- end of file, error or timeout
+      clients[bev] = nil
+      bev:close()
+      conn:close()
+    end)
+  bev:enable(core.EV_READ)
+  clients[bev] = true
+end)
+
+-- 2. A repeating timer (every 0.05 s): it ends the loop once the client has its echo.
+--    Returning nothing keeps it; core.LEAVE would remove it.
+local reply
+local timer = base:addevent(nil, core.EV_TIMEOUT, function()
+  if reply then
+    print("echoed: " .. reply)
+    base:loopexit()                              -- the server would go on for ever
+  end
+end, 0.05)
+
+-- 3. A non-blocking connect. The socket becomes writable (EV_WRITE) once the connection is
+--    made or has failed; connecting again then tells which.
+local sock = socket.tcp()
+sock:settimeout(0)
+sock:connect(host, port)                         -- nil, "timeout": under way
+local client = base:addevent(sock, core.EV_WRITE, function(what)
+  if what == core.EV_WRITE then
+    local ok, err = sock:connect(host, port)
+    if not ok and err ~= "already connected" then error("connect: " .. err) end
+    sock:send("hello\n")
+    return core.EV_READ                          -- now wait for the echo
+  end
+  reply = sock:receive("*l")
+  sock:close()
+  return core.LEAVE                              -- done: remove this event
+end)
+
+print(base:loop())                               -- 0: ended by loopexit
+]=],
+          output = "echoed: hello\n0\n",
+        },
+      },
+      after = [[
+What `EV_READ` and `EV_WRITE` mean depends on the socket's state:
+
+- On a **listening** socket, `EV_READ` means a connection waits to be accepted: call `accept()`
+  (after `settimeout(0)`, so that it never blocks; it may still return `nil` when the client
+  went away meanwhile).
+- On a socket **connecting without blocking** (`settimeout(0)`, then `connect` answered
+  `nil, "timeout"`), `EV_WRITE` means the attempt is over: call `connect` again with the same
+  address, which answers `nil, "already connected"` when it worked, or the reason it failed
+  (`"connection refused"`).
+- On a **connected** socket, `EV_READ` means data (or the end of the stream) can be read, and
+  `EV_WRITE` that the socket takes more data.
+
+Keep a reference to every event and bufferevent you need: an object the garbage collector
+reclaims is closed. An error raised in any callback stops `base:loop()`, which raises it again
+with a traceback (the base can loop again afterwards). [Loop lifetime](#loop-lifetime) tells
+when `loop()` returns.
+
+Larger programs, each runnable from a checkout as its first comment line shows:
+[examples/timer_and_socket.lua](../examples/timer_and_socket.lua) (an echo server and client on
+plain events, switching between `EV_READ` and `EV_WRITE` by what the callback returns),
+[examples/bufferevent_echo.lua](../examples/bufferevent_echo.lua) (bufferevents with watermarks
+and timeouts, twenty clients) and [examples/wrapper_echo.lua](../examples/wrapper_echo.lua) (the
+same with the coroutine wrapper [`luaevent`](#luaevent), where each connection is straight-line
+code in a coroutine of its own).]],
+    },
+    {
+      title = "Loop lifetime",
+      text = [[
+`base:loop()` runs until one of these happens:
+
+- **No events are left**: it returns `1`.
+- **A `loopexit` takes effect**: it returns `0`.
+- **A callback fails** (raises an error, or an event callback returns something invalid): it
+  raises the error with a traceback. Nothing is removed: the events stay, and `loop()` may be
+  called again.
+
+What keeps it running, that is, what counts as an event:
+
+- every event made by `base:addevent` until its callback returns `core.LEAVE`, it is closed
+  (`event:close()`), or the garbage collector reclaims its object: an event you merely dropped
+  keeps the loop running until the next collection, so close events instead of dropping them;
+- every bufferevent that is reading (`bev:enable(core.EV_READ)`) or has output waiting to be
+  written, until `bev:close()`;
+- a **pending `loopexit(seconds)`**: libevent keeps it as a timer, so it keeps the loop running
+  for the whole delay even when nothing else is left. `base:loopexit(5)` as a safety limit makes
+  `loop()` run 5 seconds and return `0`, never `1`, however early the work is done; an empty
+  base with `base:loopexit(0.5)` blocks for 0.5 seconds.
+
+How to end it:
+
+- close what you no longer need, and `loop()` returns `1` once nothing is left;
+- call `base:loopexit()` (no argument) from the callback that finishes the work: the loop returns
+  `0` once the callbacks of the current round have run;
+- in the wrapper, `luaevent.loopexit()`: a server started by `luaevent.addserver` stays until
+  its returned event is closed, so its loop ends no other way.
+
+A pending `loopexit` lasts until it fires, whatever ended the loop meanwhile: each call ends one
+loop. Made while the base is not looping, `loopexit()` ends the next `loop()` at once, before any
+callback runs, and `loopexit(t)` ends it `t` seconds after the call. After a loop that ended
+early (a callback error, another `loopexit`), a pending `loopexit(t)` carries into the next
+`loop()` and ends it at its original deadline. A safety limit that should not outlive its loop
+is better a timer of your own that you close afterwards:
+
+```lua
+local limit = base:addevent(nil, core.EV_TIMEOUT, function() error("took too long", 0) end, 5)
+local ok, err = pcall(base.loop, base)
+limit:close()
+```]],
+    },
+  },
+
   -------------------------------------------------------------------------------- types ----
   types = {
     {
@@ -500,7 +641,7 @@ print("libevent " .. version:match("^(%d+%.%d+)"))
             {
               name = "core._NAME",
               type = "string", value = "luaevent-rs",
-              summary = "`\"luaevent-rs\"`: which implementation `require \"luaevent.core\"` loaded.",
+              summary = "Which implementation `require \"luaevent.core\"` loaded.",
               text = "The C module has no `_NAME`, so `core._NAME or \"C luaevent\"` tells them apart.",
               differences = { "name-version" },
               examples = {
@@ -541,8 +682,8 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
             intro = "All are integers taken from libevent's headers.",
             { name = "core.LEAVE", value = -1, text = "returned by an event callback: remove the event" },
             { name = "core.EV_TIMEOUT", value = 1, text = "event bit: the timeout expired" },
-            { name = "core.EV_READ", value = 2, text = "event bit: the fd is readable" },
-            { name = "core.EV_WRITE", value = 4, text = "event bit: the fd is writable" },
+            { name = "core.EV_READ", value = 2, text = "event bit: the fd is readable; on a listening socket, a connection waits to be accepted" },
+            { name = "core.EV_WRITE", value = 4, text = "event bit: the fd is writable; on a socket connecting without blocking, the attempt is over (connect again to learn how)" },
             { name = "core.EV_SIGNAL", value = 8, text = "event bit: the signal given as fd was delivered" },
             { name = "core.EV_PERSIST", value = 16, text = "persistent event; accepted by `addevent` but redundant (every event is persistent)" },
             { name = "core.EVBUFFER_READ", value = 1, text = "bufferevent: the read callback's `what`; in the error callback, \"while reading\"" },
@@ -997,7 +1138,8 @@ print(input:read(peer, 1024))      -- 0: end of file
               summary = "Writes as much of the buffer to `fd` as it accepts, and drains what was written.",
               text = [[
 Writing an empty buffer returns `-1` too. Writing to a socket whose peer has closed returns `-1`
-rather than killing the process (see `SIGPIPE` above).]],
+rather than killing the process (loading the module ignores `SIGPIPE`, see
+[`luaevent.core`](#luaeventcore)).]],
               params = {
                 { name = "fd", type = "Fd", text = "where to write to" },
               },
@@ -1474,11 +1616,11 @@ Rules of the game:
           entries = {
             {
               name = "luaevent._NAME", type = "string", value = "luaevent",
-              summary = "`\"luaevent\"`.",
+              summary = "The wrapper's name.",
             },
             {
               name = "luaevent._VERSION", type = "string", value = "0.4.7",
-              summary = "`\"0.4.7\"`, the wrapper API this module follows.",
+              summary = "The version of the C module's wrapper whose API this one follows.",
               differences = { "wrapper-version" },
             },
             {
@@ -1498,7 +1640,7 @@ print(luaevent._CORE == core._NAME .. " " .. core._VERSION)
             },
             {
               name = "luaevent.core", type = "luaevent.core", value_is = "luaevent.core",
-              summary = "The `luaevent.core` module.",
+              summary = "The core the wrapper runs on, the table `require \"luaevent.core\"` returns.",
             },
           },
         },
@@ -1564,7 +1706,13 @@ print(luaevent.addthread(function() error("early", 0) end))
             {
               name = "luaevent.loop",
               summary = "Runs the wrapper's base (`base:loop()`).",
-              text = "Errors raised in resumed coroutines are raised again here, with a traceback.",
+              text = [[
+An error raised in a coroutine the loop resumed, or by an `addserver` handler before its first
+wait, stops the loop and is raised again here: the message, the traceback of the coroutine
+(where the mistake is), then the traceback of the callback that resumed it. A coroutine that
+failed this way leaves no event behind. `loop` returns `1` once no events are left, which a
+server started by `addserver` prevents: stop it with `luaevent.loopexit()` (see
+[Loop lifetime](#loop-lifetime)).]],
               params = {},
               returns = { { name = "result", type = "integer", text = "`1` once no events are left" } },
               errors = { err("<the coroutine's error message>\nstack traceback:\n<...>", "a resumed coroutine raised an error") },
@@ -1584,6 +1732,37 @@ local ok, err = pcall(luaevent.loop)
 print(err:match("^[^\n]*"))
 ]=],
                   output = "connect said: connection refused\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.loopexit",
+              summary = "Makes `luaevent.loop()` return: `base:loopexit` on the wrapper's base.",
+              text = [[
+Without an argument the loop returns once the callbacks of the current round have run; with
+`seconds`, after that long (a pending exit keeps the loop running until then, see
+[Loop lifetime](#loop-lifetime)). Called while the loop is not running, it applies to the next
+`luaevent.loop()`.]],
+              params = {
+                { name = "seconds", type = "number", optional = true, text = "how long the loop may still run" },
+              },
+              returns = { { name = "result", type = "integer", text = "`0` on success" } },
+              errors = { err("bad argument #1 to 'loopexit' (<reason>)", "as for `base:loopexit`") },
+              differences = { "wrapper-loopexit" },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local core = luaevent.core
+
+local ticks = 0
+local timer = luaevent.addevent(nil, core.EV_TIMEOUT, function()
+  ticks = ticks + 1
+  if ticks == 3 then luaevent.loopexit() end   -- done: the timer would go on for ever
+end, 0.01)
+print(luaevent.loop(), ticks)
+]=],
+                  output = "0\t3\n",
                 },
               },
             },
@@ -1769,13 +1948,16 @@ print(select("#", luaevent.flush(nil)))
               summary = "Serves the listening socket `sock`, each client in a coroutine of its own.",
               text = [[
 Whenever `sock` is readable, one client is accepted, made non-blocking, and `handler(client)` is
-started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered as
-long as the wrapper's base exists, so `loop()` does not return by itself any more.]],
+started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered until
+the returned event is closed, so `loop()` does not return by itself any more: end it with
+`luaevent.loopexit()`. A handler that raises an error stops `loop()`, which raises it with the
+handler's traceback; the server stays, and the next `loop()` serves on.]],
               params = {
                 { name = "sock", type = "Socket", text = "a listening socket" },
                 { name = "handler", type = "fun(client: Socket)", text = "runs once per client" },
               },
-              returns = {},
+              returns = { { name = "server", type = "Event", text = "the listening event: `server:close()` stops accepting" } },
+              differences = { "wrapper-coroutine-errors", "wrapper-loopexit" },
               examples = {
                 {
                   code = [=[
@@ -1805,13 +1987,12 @@ luaevent.addthread(function()
     print((luaevent.receive(sock, "*l")))
   end
   sock:close()
-  error("client done", 0)   -- the listening server would keep loop() running: stop it
+  luaevent.loopexit()   -- the listening server would keep loop() running for ever
 end)
 
-local ok, err = pcall(luaevent.loop)
-print(err:match("^[^\n]*"))
+print(luaevent.loop())
 ]=],
-                  output = "ALPHA\nBETA\nGAMMA\nclient done\n",
+                  output = "ALPHA\nBETA\nGAMMA\n0\n",
                 },
               },
             },
@@ -1821,7 +2002,7 @@ print(err:match("^[^\n]*"))
               params = {
                 { name = "sock", type = "Socket", text = "the socket to wrap" },
               },
-              returns = { { name = "wrapped", type = "WrappedSocket", text = "`{ socket = sock }` with the methods below" } },
+              returns = { { name = "wrapped", type = "WrappedSocket", text = "`{ socket = sock }` with the methods of `WrappedSocket`" } },
               examples = {
                 {
                   code = [=[
@@ -2339,9 +2520,21 @@ had.]],
       id = "wrapper-coroutine-errors", group = "wrapper", title = "Coroutine errors reach `loop()`",
       text = [[
 An error raised inside a coroutine resumed by the loop stops the loop and is raised by
-`luaevent.loop()` with its message. In the C wrapper the error message was handed back to the
-core as the event's new mask, which failed in a confusing way (see
-[Callback return values](#callback-return-values)).]],
+`luaevent.loop()` with its message and the coroutine's traceback, and the coroutine's event is
+closed. In the C wrapper the error message was handed back to the core as the event's new mask,
+which failed in a confusing way (see [Callback return values](#callback-return-values)). An
+`addserver` handler that failed before its first wait was dropped without a word (the client
+left waiting); it now stops the loop the same way. Waiting outside a coroutine (a `receive` from
+the main program on a socket with no data yet) raises
+`luaevent.receive: the socket is not ready, and only a coroutine can wait for it: ...` instead of
+Lua's `attempt to yield from outside a coroutine`.]],
+    },
+    {
+      id = "wrapper-loopexit", group = "wrapper", title = "`luaevent.loopexit` and the server event",
+      text = [[
+`luaevent.loopexit([seconds])` is new: the C wrapper could end a loop with a server in it only by
+raising an error. `luaevent.addserver` returns the listening event (the C wrapper returned
+nothing), which `close()` stops.]],
     },
     {
       id = "wrapper-receive-partial", group = "wrapper", title = "`receivePartial` keeps partial lines",

@@ -15,18 +15,18 @@
 ---A copas-like coroutine layer over one event base of its own.
 ---@class luaevent
 ---@field _CORE string The core it runs on: `"luaevent-rs <version>"`, or `"luaevent (C)"` on the C module.
----@field core luaevent.core The `luaevent.core` module.
+---@field core luaevent.core The core the wrapper runs on, the table `require "luaevent.core"` returns.
 local luaevent = {}
 
----`"luaevent"`.
+---The wrapper's name.
 luaevent._NAME = "luaevent"
 
----`"0.4.7"`, the wrapper API this module follows.
+---The version of the C module's wrapper whose API this one follows.
 luaevent._VERSION = "0.4.7"
 
 ---`base:addevent` on the wrapper's base.
 ---
----Returns the event object; keep it referenced. Everything else is as for [`base:addevent`](#baseaddevent).
+---Returns the event object; keep it referenced. Everything else is as for `base:addevent`.
 ---
 ---Errors:
 ---- `bad argument #<n> to 'addevent' (<reason>)`: as for `base:addevent`
@@ -46,12 +46,30 @@ function luaevent.addthread(func, ...) end
 
 ---Runs the wrapper's base (`base:loop()`).
 ---
----Errors raised in resumed coroutines are raised again here, with a traceback.
+---An error raised in a coroutine the loop resumed, or by an `addserver` handler before its first
+---wait, stops the loop and is raised again here: the message, the traceback of the coroutine
+---(where the mistake is), then the traceback of the callback that resumed it. A coroutine that
+---failed this way leaves no event behind. `loop` returns `1` once no events are left, which a
+---server started by `addserver` prevents: stop it with `luaevent.loopexit()` (see
+---Loop lifetime).
 ---
 ---Errors:
 ---- `<the coroutine's error message> stack traceback: <...>`: a resumed coroutine raised an error
 ---@return integer result `1` once no events are left
 function luaevent.loop() end
+
+---Makes `luaevent.loop()` return: `base:loopexit` on the wrapper's base.
+---
+---Without an argument the loop returns once the callbacks of the current round have run; with
+---`seconds`, after that long (a pending exit keeps the loop running until then, see
+---Loop lifetime). Called while the loop is not running, it applies to the next
+---`luaevent.loop()`.
+---
+---Errors:
+---- `bad argument #1 to 'loopexit' (<reason>)`: as for `base:loopexit`
+---@param seconds? number how long the loop may still run
+---@return integer result `0` on success
+function luaevent.loopexit(seconds) end
 
 ---Makes `sock` non-blocking and connects it, suspending the coroutine until the connection is made.
 ---
@@ -102,15 +120,18 @@ function luaevent.flush(sock) end
 ---Serves the listening socket `sock`, each client in a coroutine of its own.
 ---
 ---Whenever `sock` is readable, one client is accepted, made non-blocking, and `handler(client)` is
----started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered as
----long as the wrapper's base exists, so `loop()` does not return by itself any more.
+---started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered until
+---the returned event is closed, so `loop()` does not return by itself any more: end it with
+---`luaevent.loopexit()`. A handler that raises an error stops `loop()`, which raises it with the
+---handler's traceback; the server stays, and the next `loop()` serves on.
 ---@param sock luaevent.Socket a listening socket
 ---@param handler fun(client: luaevent.Socket) runs once per client
+---@return luaevent.core.Event server the listening event: `server:close()` stops accepting
 function luaevent.addserver(sock, handler) end
 
----Returns a [wrapped socket](#wrapped-sockets).
+---Returns a wrapped socket.
 ---@param sock luaevent.Socket the socket to wrap
----@return luaevent.WrappedSocket wrapped `{ socket = sock }` with the methods below
+---@return luaevent.WrappedSocket wrapped `{ socket = sock }` with the methods of `WrappedSocket`
 function luaevent.wrap(sock) end
 
 ---A socket wrapped by `luaevent.wrap`.

@@ -110,13 +110,13 @@ function core.new() end
 ---@return string version such as `"2.1.12-stable"`
 function core.libevent_version() end
 
----`"luaevent-rs"`: which implementation `require "luaevent.core"` loaded.
+---Which implementation `require "luaevent.core"` loaded.
 core._NAME = "luaevent-rs"
 
----The table holding `core.buffer.new`, the [buffer](#buffers-corebuffer) constructor.
+---The table holding `core.buffer.new`, the buffer constructor.
 core.buffer = {}
 
----The table holding `core.bufferevent.new`, the [bufferevent](#bufferevents-corebufferevent) constructor.
+---The table holding `core.bufferevent.new`, the bufferevent constructor.
 core.bufferevent = {}
 
 ---returned by an event callback: remove the event
@@ -125,10 +125,10 @@ core.LEAVE = -1
 ---event bit: the timeout expired
 core.EV_TIMEOUT = 1
 
----event bit: the fd is readable
+---event bit: the fd is readable; on a listening socket, a connection waits to be accepted
 core.EV_READ = 2
 
----event bit: the fd is writable
+---event bit: the fd is writable; on a socket connecting without blocking, the attempt is over (connect again to learn how)
 core.EV_WRITE = 4
 
 ---event bit: the signal given as fd was delivered
@@ -211,7 +211,7 @@ local Base = {}
 ---Registers an event and returns its event object.
 ---
 ---The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
----long as the returned object is reachable: see [`Event`](#event). With `EV_SIGNAL`, libevent
+---long as the returned object is reachable: see `Event`. With `EV_SIGNAL`, libevent
 ---installs its own handler for the signal while the event is registered, and the callback receives
 ---`EV_SIGNAL` each time the signal arrives.
 ---
@@ -237,8 +237,8 @@ local Base = {}
 ---- `base:addevent: libevent could not register the event on fd <n>: <strerror>`: libevent fails to add the event
 ---@param fd luaevent.core.Fd|nil the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number
 ---@param events integer a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)
----@param callback luaevent.core.EventCallback called as `callback(what)`, see [`EventCallback`](#eventcallback); a function or a [callable object](#callable)
----@param timeout? number seconds (see [Durations](#durations)); the event fires with `EV_TIMEOUT` whenever this long passes without it firing otherwise
+---@param callback luaevent.core.EventCallback called as `callback(what)`, see `EventCallback`; a function or a callable object
+---@param timeout? number seconds (see Durations); the event fires with `EV_TIMEOUT` whenever this long passes without it firing otherwise
 ---@return luaevent.core.Event event the event object; keep it referenced
 function Base:addevent(fd, events, callback, timeout) end
 
@@ -249,7 +249,7 @@ function Base:addevent(fd, events, callback, timeout) end
 ---- no events are left: returns `1`;
 ---- `base:loopexit()` takes effect: returns `0`;
 ---- a callback raises an error (or returns something invalid, see
----  [`EventCallback`](#eventcallback)): the loop stops after that callback and `loop` raises the
+---  `EventCallback`): the loop stops after that callback and `loop` raises the
 ---  error again, as a string made of the message and a traceback of the callback. Error values that
 ---  are not strings are converted: numbers as `tostring` does, values with a `__tostring`
 ---  metamethod through it, anything else as `(error object is a table value)`. The event whose
@@ -260,7 +260,7 @@ function Base:addevent(fd, events, callback, timeout) end
 ---Errors:
 ---- `<the callback's error message> stack traceback: <...>`: a callback raised an error
 ---- `base:loop: the event base is already looping`: `loop` is called on a base that is looping, for instance from one of its callbacks
----- `base:loop: event callback returned <...>`: an event callback returned something unusable (see [`EventCallback`](#eventcallback))
+---- `base:loop: event callback returned <...>`: an event callback returned something unusable (see `EventCallback`)
 ---- `base:loop: libevent could not re-register the event on fd <n>: <strerror>`: libevent fails to re-register an event whose callback changed its mask or timeout
 ---- `base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch`: on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more
 ---@return integer result `1` when no events were left, `0` after `loopexit`
@@ -274,7 +274,7 @@ function Base:loop() end
 ---Errors:
 ---- `bad argument #1 to 'loopexit' (number expected, got <type>)`
 ---- `bad argument #1 to 'loopexit' (timeout must be a finite number of seconds >= 0, got <x>)`
----@param seconds? number how long the loop may still run (see [Durations](#durations))
+---@param seconds? number how long the loop may still run (see Durations)
 ---@return integer result `0` on success
 function Base:loopexit(seconds) end
 
@@ -407,7 +407,8 @@ function Buffer:read(fd, len) end
 ---Writes as much of the buffer to `fd` as it accepts, and drains what was written.
 ---
 ---Writing an empty buffer returns `-1` too. Writing to a socket whose peer has closed returns `-1`
----rather than killing the process (see `SIGPIPE` above).
+---rather than killing the process (loading the module ignores `SIGPIPE`, see
+---`luaevent.core`).
 ---
 ---Errors:
 ---- `bad argument #1 to 'write' (socket or integer fd expected, got <type>)`
@@ -441,7 +442,7 @@ local BufferEvent = {}
 
 ---Returns the input buffer.
 ---
----The same object on every call, with the whole [buffer API](#buffers-corebuffer). It belongs to the
+---The same object on every call, with the whole buffer API. It belongs to the
 ---bufferevent: once the bufferevent is closed or collected, using it raises
 ---`attempt to use a closed buffer`, and its own `close()` only detaches the Lua object. Only the
 ---socket adds to it (`add` raises `buf:add: libevent refused to add to the buffer (...)`); take
@@ -452,7 +453,7 @@ function BufferEvent:get_read() end
 
 ---Returns the output buffer: bytes added to it are sent.
 ---
----The same object on every call, with the whole [buffer API](#buffers-corebuffer), and it belongs to the
+---The same object on every call, with the whole buffer API, and it belongs to the
 ---bufferevent as the input buffer does. Bytes leave it only by being sent: `drain` and `readline`
 ---on it raise `buf:drain: libevent refused to drain the buffer (...)` and
 ---`buf:readline: libevent refused to consume a line (...)`, and it cannot be moved into another
@@ -507,7 +508,7 @@ function BufferEvent:set_write_watermarks(low, high) end
 ---- `bad argument #1 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
 ---- `bad argument #2 to 'set_timeouts' (number expected, got <type>)`
 ---- `bad argument #2 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
----@param read? number seconds (see [Durations](#durations)); `0` or `nil`: none
+---@param read? number seconds (see Durations); `0` or `nil`: none
 ---@param write? number seconds; `0` or `nil`: none
 function BufferEvent:set_timeouts(read, write) end
 
