@@ -50,6 +50,7 @@ local function fd_errors(name)
   return {
     arg(name, "socket or integer fd expected, got <type>"),
     arg(name, "invalid file descriptor (<n>)"),
+    arg(name, "invalid file descriptor (-1): closed or not connected?"),
     arg(name, "number has no integer representation"),
     arg(name, "getfd failed: <message>"),
     arg(name, "socket or integer fd expected, getfd returned <type>"),
@@ -262,8 +263,9 @@ Wherever a function takes an `fd`, it accepts:
   accepted only userdata.
 
 Anything else is a `bad argument` error with one of these reasons: `socket or integer fd
-expected, got <type>`, `invalid file descriptor (<n>)` (a LuaSocket socket that has not been
-bound or connected yet has fd -1), `number has no integer representation`,
+expected, got <type>`, `invalid file descriptor (<n>)` (and
+`invalid file descriptor (-1): closed or not connected?` from `getfd`: a LuaSocket socket that has
+been closed, or not bound or connected yet, has fd -1), `number has no integer representation`,
 `getfd failed: <message>` (an error raised by `getfd`, or
 `getfd failed: socket or integer fd expected, got table without 'getfd'`),
 `socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
@@ -334,10 +336,10 @@ above cannot use (a string, `1.5`, `-2`, a mask with unknown bits).]],
         { name = "newTimeout", type = "number?", text = "a new timeout in seconds; negative or absent keeps the current one" },
       },
       errors = {
-        err("base:loop: event callback returned <x> as its new event mask (integer expected)", "the first result is not an integer (`<x>` is the number, or `a string value` and so on); raised by `base:loop`"),
-        err("base:loop: event callback returned an invalid event mask (<n>)", "the first result has bits outside the event bits, or is negative other than -1; raised by `base:loop`"),
-        err("base:loop: event callback returned <x> as its new timeout (too large)", "the second result is above 2^31 seconds (or infinite); raised by `base:loop`"),
-        err("base:loop: event callback returned an event mask libevent refuses (<n>)", "libevent refuses the new mask's combination of bits (`EV_SIGNAL` with `EV_READ`, say); raised by `base:loop`"),
+        err("base:loop: event callback defined at <file>:<line> returned <x> as its new event mask (integer expected)", "the first result is not an integer (`<x>` is the number, `true` or `false`, or `a string value` and so on); raised by `base:loop`. `defined at <file>:<line>` names the callback (for a callable object, its `__call`) and is left out for a C function"),
+        err("base:loop: event callback defined at <file>:<line> returned an invalid event mask (<n>)", "the first result has bits outside the event bits, or is negative other than -1; raised by `base:loop`"),
+        err("base:loop: event callback defined at <file>:<line> returned <x> as its new timeout (2^31 seconds at most)", "the second result is above 2^31 seconds (or infinite); raised by `base:loop`"),
+        err("base:loop: event callback defined at <file>:<line> returned an event mask libevent refuses (<n>)", "libevent refuses the new mask's combination of bits (`EV_SIGNAL` with `EV_READ`, say); raised by `base:loop`"),
       },
       differences = { "mask-switch-timeout", "callback-results-checked" },
       examples = {
@@ -557,7 +559,7 @@ this module was built against; rebuild it`.]],
 Timeouts are in seconds as Lua numbers, fractions allowed, and are rounded to the nearest
 microsecond (so `1e-06` is one microsecond). `0` is valid. A negative, NaN or infinite value, or
 one above 2^31 seconds, is a `bad argument` error:
-`timeout must be a finite number of seconds >= 0, got -1`.
+`timeout must be a number of seconds from 0 to 2^31 (2147483648), got -1`.
 
 #### Event masks
 
@@ -704,7 +706,14 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
 The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
 long as the returned object is reachable: see [`Event`](#event). With `EV_SIGNAL`, libevent
 installs its own handler for the signal while the event is registered, and the callback receives
-`EV_SIGNAL` each time the signal arrives.]],
+`EV_SIGNAL` each time the signal arrives. Signals are delivered to one base at a time: the one
+that most recently added a signal event or started `loop()` (libevent's rule; the warning it
+would print about it is not shown). Signal numbers run from 1 to 64 on Linux (31 elsewhere).
+
+With `fd` set to `nil` the event is a pure timer: `EV_READ` or `EV_WRITE` need an `fd` (or a
+socket); on a listening socket `EV_READ` means a connection can be accepted, and on a socket
+connecting without blocking `EV_WRITE` means the connection is made or has failed (see
+[Getting started](#getting-started)).]],
               params = {
                 { name = "fd", type = "Fd|nil", text = "the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number" },
                 { name = "events", type = "integer", text = "a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)" },
@@ -719,16 +728,19 @@ installs its own handler for the signal while the event is registered, and the c
                 arg("events", "libevent refused this event mask (<n>)"),
                 arg("callback", "function expected, got <type>"),
                 arg("timeout", "number expected, got <type>"),
-                arg("timeout", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("timeout", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
                 arg("timeout", "timeout expected when fd is nil"),
-                arg("fd", "signal number expected with EV_SIGNAL"),
+                arg("fd", "fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)"),
+                arg("fd", "signal number expected with EV_SIGNAL, got nil"),
+                arg("fd", "signal number expected with EV_SIGNAL, from 1 to <highest>, got <n>"),
                 arg("fd", "bad file descriptor (<n> is not open)"),
                 arg("fd", "bad file descriptor (<n> is a regular file, which epoll cannot watch)"),
                 arg("fd", "bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch)"),
               }, fd_errors("fd"), {
                 err("base:addevent: libevent could not register the event on fd <n>: <strerror>", "libevent fails to add the event"),
+                err("base:addevent: libevent could not register the event on signal <n>: <reason>", "libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch"),
               }),
-              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-timeout", "timeout-rounding" },
+              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-nil-fd-readwrite", "checked-signal-range", "checked-timeout", "timeout-rounding" },
               examples = {
                 {
                   title = "a timer",
@@ -799,9 +811,9 @@ Callbacks run on the Lua thread (coroutine) that called `loop`.]],
               errors = {
                 err("<the callback's error message>\nstack traceback:\n<...>", "a callback raised an error"),
                 err("base:loop: the event base is already looping", "`loop` is called on a base that is looping, for instance from one of its callbacks"),
-                err("base:loop: event callback returned <...>", "an event callback returned something unusable (see [`EventCallback`](#eventcallback))"),
+                err("base:loop: event callback defined at <file>:<line> returned <...>", "an event callback returned something unusable (see [`EventCallback`](#eventcallback))"),
                 err("base:loop: libevent could not re-register the event on fd <n>: <strerror>", "libevent fails to re-register an event whose callback changed its mask or timeout"),
-                err("base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch", "on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more"),
+                err("base:loop: event callback defined at <file>:<line> asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch", "on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more"),
               },
               differences = { "callback-errors-strings", "checked-loop-reentry" },
               examples = {
@@ -835,7 +847,7 @@ run. Called while the base is not looping, it applies to the next `loop`.]],
               returns = { { name = "result", type = "integer", text = "`0` on success" } },
               errors = {
                 arg("seconds", "number expected, got <type>"),
-                arg("seconds", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("seconds", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
               },
               differences = { "loopexit-nil", "checked-timeout" },
               examples = {
@@ -1368,8 +1380,9 @@ loop round, at full CPU, for as long as the input stays there: its issue #891.) 
                 arg("low", "byte count must be >= 0, got <n>"),
                 arg("high", "number expected, got <type>"),
                 arg("high", "byte count must be >= 0, got <n>"),
+                arg("high", "high watermark <high> is below the low watermark <low> (0 means no high watermark)"),
               },
-              differences = { "checked-watermarks", "high-watermark-parking" },
+              differences = { "checked-watermarks", "checked-watermark-order", "high-watermark-parking" },
               examples = {
                 {
                   code = with_pair [=[
@@ -1414,8 +1427,9 @@ sent). libevent does not use `high`; it is accepted for compatibility.]],
                 arg("low", "byte count must be >= 0, got <n>"),
                 arg("high", "number expected, got <type>"),
                 arg("high", "byte count must be >= 0, got <n>"),
+                arg("high", "high watermark <high> is below the low watermark <low> (0 means no high watermark)"),
               },
-              differences = { "checked-watermarks" },
+              differences = { "checked-watermarks", "checked-watermark-order" },
               examples = {
                 {
                   code = with_pair [=[
@@ -1450,9 +1464,9 @@ When data does not arrive (or cannot be sent) for that long, the error callback 
               returns = {},
               errors = {
                 arg("read", "number expected, got <type>"),
-                arg("read", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("read", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
                 arg("write", "number expected, got <type>"),
-                arg("write", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("write", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
               },
               differences = { "set-timeouts-fractions", "checked-timeout" },
               examples = {
@@ -2289,8 +2303,8 @@ that crash or corrupt memory under the C module and are safe here:
       text = [[
 The returned mask must be an integer (or a numeric string) with only event bits in it. Anything
 else is reported like an error raised by the callback: the loop stops and `loop()` raises
-`base:loop: event callback returned a string value as its new event mask (integer expected)`,
-`base:loop: event callback returned 1.5 as its new event mask (integer expected)` or
+`base:loop: event callback defined at <file>:<line> returned a string value as its new event mask (integer expected)`,
+`base:loop: event callback defined at <file>:<line> returned 1.5 as its new event mask (integer expected)` or
 `base:loop: event callback returned an invalid event mask (-2)`. The C module raised such errors
 through libevent's own stack frames: `loop()` failed with `bad argument #-2 to '?'`, and the base
 was left in a state where every later `loop()` call printed "reentrant invocation" and returned
@@ -2316,7 +2330,7 @@ raises an error saying it is closed. In the C module the methods of a freed buff
 did nothing and returned nothing, and `get_read()` / `get_write()` returned `nil`.]],
     },
     -- arguments that are now checked: call, argument, what the C module did, what happens now
-    { id = "checked-fd-negative", group = "checked", call = "any fd argument", argument = "negative (e.g. a LuaSocket socket not yet bound: fd -1)", c = "handed to libevent", now = "`invalid file descriptor (-1)`" },
+    { id = "checked-fd-negative", group = "checked", call = "any fd argument", argument = "negative (e.g. a LuaSocket socket not yet bound: fd -1)", c = "handed to libevent", now = "`invalid file descriptor (-1)`; from a socket's `getfd`, `invalid file descriptor (-1): closed or not connected?`" },
     { id = "checked-fd-fraction", group = "checked", call = "any fd argument", argument = "`1.5`", c = "truncated to 1", now = "`number has no integer representation`" },
     { id = "checked-fd-table", group = "checked", call = "any fd argument", argument = "a table with `getfd`", c = "rejected", now = "accepted, like a socket userdata" },
     { id = "checked-lightuserdata", group = "checked", call = "`addevent`", argument = "lightuserdata fd", c = "rejected", now = "accepted" },
@@ -2327,7 +2341,10 @@ did nothing and returned nothing, and `get_read()` / `get_write()` returned `nil
     { id = "checked-fd-regular-file", group = "checked", call = "the same", argument = "a regular file or directory, on epoll (which refuses them; other backends take them, as before)", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is a regular file, which epoll cannot watch)`" },
     { id = "checked-fd-setsize", group = "checked", call = "the same, and an event callback's new mask", argument = "an fd of 1024 or more, on the select backend", c = "glibc aborted the process (`bit out of range 0 - FD_SETSIZE on fd_set`)", now = "`bad file descriptor (1024 is beyond FD_SETSIZE, which select cannot watch)`; from a callback, an error from `base:loop()`" },
     { id = "checked-signal-nil", group = "checked", call = "`addevent`", argument = "`EV_SIGNAL` with `nil` fd", c = "handed to libevent", now = "`signal number expected with EV_SIGNAL`" },
-    { id = "checked-timeout", group = "checked", call = "`addevent`, `loopexit`, `set_timeouts`", argument = "negative, NaN or infinite timeout", c = "handed to libevent", now = "`timeout must be a finite number of seconds >= 0, got -1`" },
+    { id = "checked-timeout", group = "checked", call = "`addevent`, `loopexit`, `set_timeouts`", argument = "negative, NaN, infinite or above 2^31 seconds timeout", c = "handed to libevent", now = "`timeout must be a number of seconds from 0 to 2^31 (2147483648), got -1`" },
+    { id = "checked-nil-fd-readwrite", group = "checked", call = "`addevent`", argument = "`nil` fd with `EV_READ` or `EV_WRITE`", c = "accepted: an event on no descriptor", now = "`fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)`" },
+    { id = "checked-signal-range", group = "checked", call = "`addevent`", argument = "`EV_SIGNAL` with a number that is no signal (`0`, `9999`)", c = "accepted, and nothing registered", now = "`signal number expected with EV_SIGNAL, from 1 to 64, got 9999`" },
+    { id = "checked-watermark-order", group = "checked", call = "`bev:set_read_watermarks`, `bev:set_write_watermarks`", argument = "a high watermark below the low one (and not 0)", c = "accepted: the read side stalled for ever", now = "`high watermark 5 is below the low watermark 10 (0 means no high watermark)`" },
     { id = "checked-watermarks", group = "checked", call = "`bev:set_read_watermarks`, `bev:set_write_watermarks`", argument = "non-numbers, negative numbers", c = "read as 0 or wrapped around", now = "`number expected`, `byte count must be >= 0, got -1` (`nil` still counts as 0)" },
     { id = "checked-enable-mask", group = "checked", call = "`bev:enable`, `bev:disable`", argument = "a mask other than `EV_READ`, `EV_WRITE` or both", c = "handed to libevent", now = "`EV_READ, EV_WRITE or both expected, got N`" },
     { id = "checked-add-closed", group = "checked", call = "`buf:add`", argument = "a closed buffer among the arguments", c = "the arguments before it were already added", now = "checked first: nothing is added" },
@@ -2479,6 +2496,17 @@ If the libevent found at run time does not match the one the module was built ag
       text = [[
 `core._NAME` (`"luaevent-rs"`) and `core._VERSION` are new: the C module has neither, so a program
 can tell which core it loaded. The wrapper's `luaevent._CORE` says the same in one string.]],
+    },
+    {
+      id = "libevent-log", group = "other", topic = "Events and bases", title = "libevent's log lines stay off stderr", general = true,
+      text = [[
+libevent writes its warnings (`[warn] sigaction: Invalid argument`, `[warn] Epoll ADD(...) on fd 9
+failed`, a second base taking over signals) to stderr unless a program installs a log callback,
+and the C module did not: they reached a program's users with nothing to say where they came
+from. Loading the module installs a log callback, once for the whole process: the line that
+explains a failing call becomes part of its error (`base:addevent: libevent could not register
+the event on signal 9: sigaction: Invalid argument`), and the others, about what is reported
+already or what the reference documents, are dropped.]],
     },
     {
       id = "sigpipe", group = "other", topic = "SIGPIPE", title = "`SIGPIPE` is ignored",

@@ -14,8 +14,9 @@
 ---  accepted only userdata.
 ---
 ---Anything else is a `bad argument` error with one of these reasons: `socket or integer fd
----expected, got <type>`, `invalid file descriptor (<n>)` (a LuaSocket socket that has not been
----bound or connected yet has fd -1), `number has no integer representation`,
+---expected, got <type>`, `invalid file descriptor (<n>)` (and
+---`invalid file descriptor (-1): closed or not connected?` from `getfd`: a LuaSocket socket that has
+---been closed, or not bound or connected yet, has fd -1), `number has no integer representation`,
 ---`getfd failed: <message>` (an error raised by `getfd`, or
 ---`getfd failed: socket or integer fd expected, got table without 'getfd'`),
 ---`socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
@@ -185,6 +186,7 @@ function core.buffer.new() end
 ---- `bad argument #5 to 'new' (function expected, got <type>)`
 ---- `bad argument #2 to 'new' (socket or integer fd expected, got <type>)`
 ---- `bad argument #2 to 'new' (invalid file descriptor (<n>))`
+---- `bad argument #2 to 'new' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #2 to 'new' (number has no integer representation)`
 ---- `bad argument #2 to 'new' (getfd failed: <message>)`
 ---- `bad argument #2 to 'new' (socket or integer fd expected, getfd returned <type>)`
@@ -213,7 +215,14 @@ local Base = {}
 ---The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
 ---long as the returned object is reachable: see `Event`. With `EV_SIGNAL`, libevent
 ---installs its own handler for the signal while the event is registered, and the callback receives
----`EV_SIGNAL` each time the signal arrives.
+---`EV_SIGNAL` each time the signal arrives. Signals are delivered to one base at a time: the one
+---that most recently added a signal event or started `loop()` (libevent's rule; the warning it
+---would print about it is not shown). Signal numbers run from 1 to 64 on Linux (31 elsewhere).
+---
+---With `fd` set to `nil` the event is a pure timer: `EV_READ` or `EV_WRITE` need an `fd` (or a
+---socket); on a listening socket `EV_READ` means a connection can be accepted, and on a socket
+---connecting without blocking `EV_WRITE` means the connection is made or has failed (see
+---Getting started).
 ---
 ---Errors:
 ---- `bad argument #2 to 'addevent' (number expected, got <type>)`
@@ -222,19 +231,23 @@ local Base = {}
 ---- `bad argument #2 to 'addevent' (libevent refused this event mask (<n>))`
 ---- `bad argument #3 to 'addevent' (function expected, got <type>)`
 ---- `bad argument #4 to 'addevent' (number expected, got <type>)`
----- `bad argument #4 to 'addevent' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #4 to 'addevent' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
 ---- `bad argument #4 to 'addevent' (timeout expected when fd is nil)`
----- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL)`
+---- `bad argument #1 to 'addevent' (fd expected with EV_READ or EV_WRITE, got nil (nil is for timers))`
+---- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL, got nil)`
+---- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL, from 1 to <highest>, got <n>)`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is not open))`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is a regular file, which epoll cannot watch))`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch))`
 ---- `bad argument #1 to 'addevent' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'addevent' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'addevent' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #1 to 'addevent' (number has no integer representation)`
 ---- `bad argument #1 to 'addevent' (getfd failed: <message>)`
 ---- `bad argument #1 to 'addevent' (socket or integer fd expected, getfd returned <type>)`
 ---- `bad argument #1 to 'addevent' (getfd returned a non-integral number)`
 ---- `base:addevent: libevent could not register the event on fd <n>: <strerror>`: libevent fails to add the event
+---- `base:addevent: libevent could not register the event on signal <n>: <reason>`: libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch
 ---@param fd luaevent.core.Fd|nil the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number
 ---@param events integer a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)
 ---@param callback luaevent.core.EventCallback called as `callback(what)`, see `EventCallback`; a function or a callable object
@@ -260,9 +273,9 @@ function Base:addevent(fd, events, callback, timeout) end
 ---Errors:
 ---- `<the callback's error message> stack traceback: <...>`: a callback raised an error
 ---- `base:loop: the event base is already looping`: `loop` is called on a base that is looping, for instance from one of its callbacks
----- `base:loop: event callback returned <...>`: an event callback returned something unusable (see `EventCallback`)
+---- `base:loop: event callback defined at <file>:<line> returned <...>`: an event callback returned something unusable (see `EventCallback`)
 ---- `base:loop: libevent could not re-register the event on fd <n>: <strerror>`: libevent fails to re-register an event whose callback changed its mask or timeout
----- `base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch`: on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more
+---- `base:loop: event callback defined at <file>:<line> asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch`: on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more
 ---@return integer result `1` when no events were left, `0` after `loopexit`
 function Base:loop() end
 
@@ -273,7 +286,7 @@ function Base:loop() end
 ---
 ---Errors:
 ---- `bad argument #1 to 'loopexit' (number expected, got <type>)`
----- `bad argument #1 to 'loopexit' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #1 to 'loopexit' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
 ---@param seconds? number how long the loop may still run (see Durations)
 ---@return integer result `0` on success
 function Base:loopexit(seconds) end
@@ -393,6 +406,7 @@ function Buffer:drain(n) end
 ---Errors:
 ---- `bad argument #1 to 'read' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'read' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'read' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #1 to 'read' (number has no integer representation)`
 ---- `bad argument #1 to 'read' (getfd failed: <message>)`
 ---- `bad argument #1 to 'read' (socket or integer fd expected, getfd returned <type>)`
@@ -413,6 +427,7 @@ function Buffer:read(fd, len) end
 ---Errors:
 ---- `bad argument #1 to 'write' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'write' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'write' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #1 to 'write' (number has no integer representation)`
 ---- `bad argument #1 to 'write' (getfd failed: <message>)`
 ---- `bad argument #1 to 'write' (socket or integer fd expected, getfd returned <type>)`
@@ -480,6 +495,7 @@ function BufferEvent:get_write() end
 ---- `bad argument #1 to 'set_read_watermarks' (byte count must be >= 0, got <n>)`
 ---- `bad argument #2 to 'set_read_watermarks' (number expected, got <type>)`
 ---- `bad argument #2 to 'set_read_watermarks' (byte count must be >= 0, got <n>)`
+---- `bad argument #2 to 'set_read_watermarks' (high watermark <high> is below the low watermark <low> (0 means no high watermark))`
 ---@param low? integer bytes the input must hold before the read callback runs; `nil` counts as 0
 ---@param high? integer bytes at which reading from the socket stops; `0` or `nil`: no limit
 function BufferEvent:set_read_watermarks(low, high) end
@@ -494,6 +510,7 @@ function BufferEvent:set_read_watermarks(low, high) end
 ---- `bad argument #1 to 'set_write_watermarks' (byte count must be >= 0, got <n>)`
 ---- `bad argument #2 to 'set_write_watermarks' (number expected, got <type>)`
 ---- `bad argument #2 to 'set_write_watermarks' (byte count must be >= 0, got <n>)`
+---- `bad argument #2 to 'set_write_watermarks' (high watermark <high> is below the low watermark <low> (0 means no high watermark))`
 ---@param low? integer the output size at which the write callback runs; `nil` counts as 0
 ---@param high? integer kept for the program; libevent ignores it
 function BufferEvent:set_write_watermarks(low, high) end
@@ -505,9 +522,9 @@ function BufferEvent:set_write_watermarks(low, high) end
 ---
 ---Errors:
 ---- `bad argument #1 to 'set_timeouts' (number expected, got <type>)`
----- `bad argument #1 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #1 to 'set_timeouts' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
 ---- `bad argument #2 to 'set_timeouts' (number expected, got <type>)`
----- `bad argument #2 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #2 to 'set_timeouts' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
 ---@param read? number seconds (see Durations); `0` or `nil`: none
 ---@param write? number seconds; `0` or `nil`: none
 function BufferEvent:set_timeouts(read, write) end
