@@ -280,11 +280,13 @@ take them, and report them ready at once); on select,
 more (libc would abort the process).]],
     },
     {
-      name = "HasGetfd", module = "luaevent.core", kind = "class",
+      name = "HasGetfd", module = "luaevent.core", kind = "alias",
+      type = "{ getfd: fun(self: any): integer }",
       summary = "Anything with a `getfd` method returning an fd (LuaSocket sockets).",
-      fields = {
-        { name = "getfd", type = "fun(self: any): integer", text = "returns the descriptor, an integer >= 0" },
-      },
+      text = [[
+A structural type: any class with a `getfd` method matches it, whatever its name, so the
+definitions of a LuaSocket addon (`TCPSocketClient`, `TCPSocketServer`, ...) are accepted as
+they are, as are objects of your own.]],
     },
     {
       name = "Callable", module = "luaevent.core", kind = "class",
@@ -459,7 +461,11 @@ error: 17 (EOF while reading: 17)
     },
     {
       name = "Socket", module = "luaevent", kind = "class",
-      summary = "The LuaSocket TCP object the wrapper drives; only the methods it calls are listed.",
+      summary = "A LuaSocket TCP object as the wrapper hands it out: the client given to an `addserver` handler.",
+      text = [[
+The wrapper's functions take any object with a `getfd` method ([`HasGetfd`](#hasgetfd)), so
+sockets typed by a LuaSocket addon are accepted as they are. A handler may declare its client
+with the addon's type (`---@param client TCPSocketClient`) or leave it to this class.]],
       fields = {
         { name = "getfd", type = "fun(self: any): integer", text = "the descriptor" },
         { name = "send", type = "fun(self: any, data: string, i?: integer, j?: integer): (integer|nil), string?, integer?", text = "LuaSocket's `send`" },
@@ -468,6 +474,10 @@ error: 17 (EOF while reading: 17)
         { name = "accept", type = "fun(self: any): (luaevent.Socket|nil), string?", text = "LuaSocket's `accept`" },
         { name = "settimeout", type = "fun(self: any, timeout: number|nil, mode?: string): integer", text = "LuaSocket's `settimeout`" },
         { name = "close", type = "fun(self: any): integer", text = "LuaSocket's `close`" },
+        { name = "getpeername", type = "fun(self: any): (string|nil), (integer|string)?, string?", text = "LuaSocket's `getpeername`: address, port, family" },
+        { name = "getsockname", type = "fun(self: any): (string|nil), (integer|string)?, string?", text = "LuaSocket's `getsockname`: address, port, family" },
+        { name = "shutdown", type = "fun(self: any, mode?: string): integer", text = "LuaSocket's `shutdown`" },
+        { name = "setoption", type = "fun(self: any, option: string, value?: any): (integer|nil), string?", text = "LuaSocket's `setoption`" },
       },
     },
   },
@@ -1785,7 +1795,7 @@ print(luaevent.loop(), ticks)
               summary = "Makes `sock` non-blocking and connects it, suspending the coroutine until the connection is made.",
               text = "Errors are returned, not raised. Any extra arguments are passed on to `sock:connect`.",
               params = {
-                { name = "sock", type = "Socket", text = "a LuaSocket TCP master socket" },
+                { name = "sock", type = "HasGetfd", text = "a LuaSocket TCP master socket" },
                 { name = "host", type = "string", text = "address or name" },
                 { name = "port", type = "integer", text = "port number" },
               },
@@ -1822,7 +1832,7 @@ luaevent.loop()
               summary = "Sends bytes `i` to `j` of `data`, suspending the coroutine while the socket cannot take more.",
               text = "After a partial write it resumes right after the last byte LuaSocket reported sent.",
               params = {
-                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "sock", type = "HasGetfd", text = "a connected socket" },
                 { name = "data", type = "string", text = "the bytes" },
                 { name = "i", type = "integer", optional = true, text = "first byte to send (default 1)" },
                 { name = "j", type = "integer", optional = true, text = "last byte to send (default `#data`)" },
@@ -1864,7 +1874,7 @@ luaevent.loop()
               name = "luaevent.receive",
               summary = "Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.",
               params = {
-                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "sock", type = "HasGetfd", text = "a connected socket" },
                 { name = "pattern", type = "string|integer", optional = true, text = "`\"*l\"` (a line, the default), `\"*a\"` (everything until the peer closes) or a byte count" },
                 { name = "part", type = "string", optional = true, text = "a prefix to prepend, as in LuaSocket" },
               },
@@ -1904,7 +1914,7 @@ luaevent.loop()
 When fewer bytes than asked came, it returns `nil, "timeout", data`. With `"*l"` or `"*a"` it
 waits like `receive`, carrying what arrived so far over to the next attempt.]],
               params = {
-                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "sock", type = "HasGetfd", text = "a connected socket" },
                 { name = "pattern", type = "string|integer", optional = true, text = "as for `receive`" },
               },
               returns = {
@@ -1944,7 +1954,7 @@ luaevent.loop()
               name = "luaevent.flush",
               summary = "Does nothing and returns nothing: the helpers never buffer. Kept for old programs.",
               params = {
-                { name = "sock", type = "Socket", text = "ignored" },
+                { name = "sock", type = "any", text = "ignored" },
               },
               returns = {},
               examples = {
@@ -1967,8 +1977,8 @@ the returned event is closed, so `loop()` does not return by itself any more: en
 `luaevent.loopexit()`. A handler that raises an error stops `loop()`, which raises it with the
 handler's traceback; the server stays, and the next `loop()` serves on.]],
               params = {
-                { name = "sock", type = "Socket", text = "a listening socket" },
-                { name = "handler", type = "fun(client: Socket)", text = "runs once per client" },
+                { name = "sock", type = "HasGetfd", text = "a listening socket" },
+                { name = "handler", type = "fun(client: Socket)|fun(client: any)", text = "runs once per client; its client may be declared with a LuaSocket addon's type" },
               },
               returns = { { name = "server", type = "Event", text = "the listening event: `server:close()` stops accepting" } },
               differences = { "wrapper-coroutine-errors", "wrapper-loopexit" },
@@ -2014,7 +2024,7 @@ print(luaevent.loop())
               name = "luaevent.wrap",
               summary = "Returns a [wrapped socket](#wrapped-sockets).",
               params = {
-                { name = "sock", type = "Socket", text = "the socket to wrap" },
+                { name = "sock", type = "HasGetfd", text = "the socket to wrap" },
               },
               returns = { { name = "wrapped", type = "WrappedSocket", text = "`{ socket = sock }` with the methods of `WrappedSocket`" } },
               examples = {

@@ -2,7 +2,11 @@
 
 -- Generated from doc/api.lua by scripts/gen-docs.lua (`make docs`): edit those, not this file.
 
----The LuaSocket TCP object the wrapper drives; only the methods it calls are listed.
+---A LuaSocket TCP object as the wrapper hands it out: the client given to an `addserver` handler.
+---
+---The wrapper's functions take any object with a `getfd` method (`HasGetfd`), so
+---sockets typed by a LuaSocket addon are accepted as they are. A handler may declare its client
+---with the addon's type (`---@param client TCPSocketClient`) or leave it to this class.
 ---@class luaevent.Socket
 ---@field getfd fun(self: any): integer the descriptor
 ---@field send fun(self: any, data: string, i?: integer, j?: integer): (integer|nil), string?, integer? LuaSocket's `send`
@@ -11,6 +15,10 @@
 ---@field accept fun(self: any): (luaevent.Socket|nil), string? LuaSocket's `accept`
 ---@field settimeout fun(self: any, timeout: number|nil, mode?: string): integer LuaSocket's `settimeout`
 ---@field close fun(self: any): integer LuaSocket's `close`
+---@field getpeername fun(self: any): (string|nil), (integer|string)?, string? LuaSocket's `getpeername`: address, port, family
+---@field getsockname fun(self: any): (string|nil), (integer|string)?, string? LuaSocket's `getsockname`: address, port, family
+---@field shutdown fun(self: any, mode?: string): integer LuaSocket's `shutdown`
+---@field setoption fun(self: any, option: string, value?: any): (integer|nil), string? LuaSocket's `setoption`
 
 ---A copas-like coroutine layer over one event base of its own.
 ---@class luaevent
@@ -74,7 +82,7 @@ function luaevent.loopexit(seconds) end
 ---Makes `sock` non-blocking and connects it, suspending the coroutine until the connection is made.
 ---
 ---Errors are returned, not raised. Any extra arguments are passed on to `sock:connect`.
----@param sock luaevent.Socket a LuaSocket TCP master socket
+---@param sock luaevent.core.HasGetfd a LuaSocket TCP master socket
 ---@param host string address or name
 ---@param port integer port number
 ---@return integer? ok `1` on success
@@ -84,7 +92,7 @@ function luaevent.connect(sock, host, port) end
 ---Sends bytes `i` to `j` of `data`, suspending the coroutine while the socket cannot take more.
 ---
 ---After a partial write it resumes right after the last byte LuaSocket reported sent.
----@param sock luaevent.Socket a connected socket
+---@param sock luaevent.core.HasGetfd a connected socket
 ---@param data string the bytes
 ---@param i? integer first byte to send (default 1)
 ---@param j? integer last byte to send (default `#data`)
@@ -94,7 +102,7 @@ function luaevent.connect(sock, host, port) end
 function luaevent.send(sock, data, i, j) end
 
 ---Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.
----@param sock luaevent.Socket a connected socket
+---@param sock luaevent.core.HasGetfd a connected socket
 ---@param pattern? string|integer `"*l"` (a line, the default), `"*a"` (everything until the peer closes) or a byte count
 ---@param part? string a prefix to prepend, as in LuaSocket
 ---@return string? data what was received
@@ -106,7 +114,7 @@ function luaevent.receive(sock, pattern, part) end
 ---
 ---When fewer bytes than asked came, it returns `nil, "timeout", data`. With `"*l"` or `"*a"` it
 ---waits like `receive`, carrying what arrived so far over to the next attempt.
----@param sock luaevent.Socket a connected socket
+---@param sock luaevent.core.HasGetfd a connected socket
 ---@param pattern? string|integer as for `receive`
 ---@return string? data what was received, when complete
 ---@return string? err `"timeout"` for a partial byte count, or LuaSocket's error message
@@ -114,7 +122,7 @@ function luaevent.receive(sock, pattern, part) end
 function luaevent.receivePartial(sock, pattern) end
 
 ---Does nothing and returns nothing: the helpers never buffer. Kept for old programs.
----@param sock luaevent.Socket ignored
+---@param sock any ignored
 function luaevent.flush(sock) end
 
 ---Serves the listening socket `sock`, each client in a coroutine of its own.
@@ -124,13 +132,13 @@ function luaevent.flush(sock) end
 ---the returned event is closed, so `loop()` does not return by itself any more: end it with
 ---`luaevent.loopexit()`. A handler that raises an error stops `loop()`, which raises it with the
 ---handler's traceback; the server stays, and the next `loop()` serves on.
----@param sock luaevent.Socket a listening socket
----@param handler fun(client: luaevent.Socket) runs once per client
+---@param sock luaevent.core.HasGetfd a listening socket
+---@param handler fun(client: luaevent.Socket)|fun(client: any) runs once per client; its client may be declared with a LuaSocket addon's type
 ---@return luaevent.core.Event server the listening event: `server:close()` stops accepting
 function luaevent.addserver(sock, handler) end
 
 ---Returns a wrapped socket.
----@param sock luaevent.Socket the socket to wrap
+---@param sock luaevent.core.HasGetfd the socket to wrap
 ---@return luaevent.WrappedSocket wrapped `{ socket = sock }` with the methods of `WrappedSocket`
 function luaevent.wrap(sock) end
 

@@ -32,8 +32,11 @@
 ---@alias luaevent.core.Fd integer|lightuserdata|luaevent.core.HasGetfd
 
 ---Anything with a `getfd` method returning an fd (LuaSocket sockets).
----@class luaevent.core.HasGetfd
----@field getfd fun(self: any): integer returns the descriptor, an integer >= 0
+---
+---A structural type: any class with a `getfd` method matches it, whatever its name, so the
+---definitions of a LuaSocket addon (`TCPSocketClient`, `TCPSocketServer`, ...) are accepted as
+---they are, as are objects of your own.
+---@alias luaevent.core.HasGetfd { getfd: fun(self: any): integer }
 
 ---A table or userdata whose metatable has a `__call` metamethod.
 ---
