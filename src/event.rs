@@ -8,19 +8,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::{self, Event};
-use crate::os;
-use crate::lua::{
-    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind, Micros, Outcome, Ref, Results, Returns,
-    Source, Stack, TypeSpec,
-};
 use crate::lua::LuaType;
+use crate::lua::{
+    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind,
+    Micros, Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
+};
+use crate::os;
 use crate::shared::{clone_from_cell, Shared};
 
 /// The callback result that removes the event (`core.LEAVE`).
 pub const LEAVE: i64 = -1;
 
 /// Every bit a user may ask for; anything else (EV_FINALIZE, stray bits) is refused.
-const ALLOWED_EVENTS: c_short = EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_PERSIST | EV_ET | EV_CLOSED;
+const ALLOWED_EVENTS: c_short =
+    EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_PERSIST | EV_ET | EV_CLOSED;
 
 /// An event object: libevent's `struct event` itself (no allocation of its own), whose address
 /// is libevent's callback argument, plus what the callback rules need.
@@ -72,18 +73,34 @@ impl EventUserdata {
     }
 
     /// Assigns the event and registers it with libevent.
-    fn register(&self, base: &BaseShared, fd: c_int, events: c_short, timeout: Option<Micros>) -> Result<(), Registration> {
+    fn register(
+        &self,
+        base: &BaseShared,
+        fd: c_int,
+        events: c_short,
+        timeout: Option<Micros>,
+    ) -> Result<(), Registration> {
         self.event.delete(&base.event_base);
         // SAFETY: the event is not pending (just deleted). Its memory is this userdata, which
         // Lua never moves, and the argument is the same address: both stay valid until the
         // event is deleted, which `shut` does (from close, __gc or LEAVE) before Lua can free
         // the userdata.
-        let assigned = unsafe { self.event.assign(&base.event_base, fd, events, on_event, self as *const Self as *const c_void) };
+        let assigned = unsafe {
+            self.event.assign(
+                &base.event_base,
+                fd,
+                events,
+                on_event,
+                self as *const Self as *const c_void,
+            )
+        };
         if !assigned {
             return Err(Registration::MaskRefused);
         }
         self.timeout.set(Timeout::of(timeout));
-        self.event.add(&base.event_base, timeout).map_err(Registration::AddFailed)
+        self.event
+            .add(&base.event_base, timeout)
+            .map_err(Registration::AddFailed)
     }
 }
 
@@ -94,7 +111,9 @@ enum Registration {
 
 /// An event mask argument or result: only known bits, `EV_PERSIST` dropped (always added).
 fn event_mask(value: i64) -> Option<c_short> {
-    let mask = c_short::try_from(value).ok().filter(|mask| *mask >= 0 && mask & !ALLOWED_EVENTS == 0)?;
+    let mask = c_short::try_from(value)
+        .ok()
+        .filter(|mask| *mask >= 0 && mask & !ALLOWED_EVENTS == 0)?;
     Some(mask & !EV_PERSIST)
 }
 
@@ -105,27 +124,45 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
     let no_fd = stack.kind(2) == Kind::Nil;
     let fd = if no_fd { -1 } else { stack.fd(2)? };
     let requested = stack.integer(3)?;
-    let events = event_mask(requested).ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;
+    let events = event_mask(requested)
+        .ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;
     stack.callable(4, "function")?;
     let signal = events & EV_SIGNAL != 0;
     if signal {
         let highest = os::highest_signal();
         if no_fd {
-            return Err(Failure::argument(2, format_args!("signal number expected with EV_SIGNAL, got nil")));
+            return Err(Failure::argument(
+                2,
+                format_args!("signal number expected with EV_SIGNAL, got nil"),
+            ));
         }
         if !(1..=highest).contains(&fd) {
-            return Err(Failure::argument(2, format_args!("signal number expected with EV_SIGNAL, from 1 to {highest}, got {fd}")));
+            return Err(Failure::argument(
+                2,
+                format_args!(
+                    "signal number expected with EV_SIGNAL, from 1 to {highest}, got {fd}"
+                ),
+            ));
         }
     } else if events & (EV_READ | EV_WRITE | EV_CLOSED) != 0 {
         if no_fd {
-            return Err(Failure::argument(2, format_args!("fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)")));
+            return Err(Failure::argument(
+                2,
+                format_args!("fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)"),
+            ));
         }
         if let Some(why) = base.unwatchable(fd) {
-            return Err(Failure::argument(2, format_args!("bad file descriptor ({fd} {why})")));
+            return Err(Failure::argument(
+                2,
+                format_args!("bad file descriptor ({fd} {why})"),
+            ));
         }
     }
     if no_fd && timeout.is_none() {
-        return Err(Failure::argument(5, format_args!("timeout expected when fd is nil")));
+        return Err(Failure::argument(
+            5,
+            format_args!("timeout expected when fd is nil"),
+        ));
     }
 
     let object = stack.new_userdata(EventUserdata {
@@ -140,7 +177,10 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
     libevent::forget_log_lines();
     let failure = match event.register(&base, fd, events, timeout) {
         Ok(()) => return Ok(Returns::Values(1)),
-        Err(Registration::MaskRefused) => Failure::argument(3, format_args!("libevent refused this event mask ({events})")),
+        Err(Registration::MaskRefused) => Failure::argument(
+            3,
+            format_args!("libevent refused this event mask ({events})"),
+        ),
         Err(Registration::AddFailed(errno)) => {
             let what = if signal { "signal" } else { "fd" };
             // libevent's own log line says why, where it wrote one (a signal that cannot be
@@ -168,7 +208,9 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
 extern "C" fn on_event(_fd: c_int, what: c_short, arg: *mut c_void) {
     // A panic must not unwind into libevent; there is nobody to report it to but stderr,
     // where the panic hook has already written it.
-    let _ = catch_unwind(AssertUnwindSafe(|| dispatch(arg as *const EventUserdata, what)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        dispatch(arg as *const EventUserdata, what)
+    }));
 }
 
 /// Calls the Lua callback and applies what it returns. The callback may close or collect its
@@ -179,7 +221,9 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
         // deleted from libevent before Lua can free its userdata: a callback means it is alive.
         // The borrow ends before any Lua code runs.
         let event = unsafe { &*event };
-        let (Some(base), Some(callback)) = (event.base(), event.callback.get()) else { return };
+        let (Some(base), Some(callback)) = (event.base(), event.callback.get()) else {
+            return;
+        };
         (base, callback)
     };
     let outcome = base.call_back(
@@ -194,7 +238,8 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
             // SAFETY: not collected during its callback (call_back checks that before calling
             // `read`), so the userdata is alive: Lua frees one only after its __gc has run.
             let event = unsafe { &*event };
-            apply_result(&base, event, what, results).map_err(|refusal| refusal.explain(results, callback))
+            apply_result(&base, event, what, results)
+                .map_err(|refusal| refusal.explain(results, callback))
         },
     );
     if let Callback::Returned(Err(failure)) = outcome {
@@ -259,13 +304,21 @@ impl std::fmt::Display for DefinedAt {
 }
 
 /// The return-value rules: `(newEvents, newTimeout)` are results 1 and 2.
-fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results: &Results) -> Result<(), Refusal> {
+fn apply_result(
+    base: &BaseShared,
+    event: &EventUserdata,
+    what: c_short,
+    results: &Results,
+) -> Result<(), Refusal> {
     if !event.is_open() {
         return Ok(());
     }
     let new_events = match results.kind(1) {
         Kind::Nil => what as i64,
-        kind => results.number_of_kind(1, kind).and_then(number_to_integer).ok_or(Refusal::MaskNotInteger)?,
+        kind => results
+            .number_of_kind(1, kind)
+            .and_then(number_to_integer)
+            .ok_or(Refusal::MaskNotInteger)?,
     };
     if new_events == LEAVE {
         if let Some(callback) = event.shut() {
@@ -275,8 +328,12 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     }
     // A number >= 0 replaces the timeout; anything else (nothing, negative, NaN) keeps it.
     let mut explicit_timeout = None;
-    if let Some(seconds) = results.number_of_kind(2, results.kind(2)).filter(|&seconds| seconds >= 0.0) {
-        explicit_timeout = Some(seconds_to_micros(seconds).ok_or(Refusal::TimeoutTooLarge(seconds))?);
+    if let Some(seconds) = results
+        .number_of_kind(2, results.kind(2))
+        .filter(|&seconds| seconds >= 0.0)
+    {
+        explicit_timeout =
+            Some(seconds_to_micros(seconds).ok_or(Refusal::TimeoutTooLarge(seconds))?);
     }
 
     // The C module keeps no-timeout and zero-timeout apart only when registering, not when
@@ -300,7 +357,10 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     } else {
         // Same mask (Prosody's "return 0" timers): adding again reschedules the timeout.
         event.timeout.set(Timeout::of(timeout));
-        event.event.add(&base.event_base, timeout).map_err(Registration::AddFailed)
+        event
+            .event
+            .add(&base.event_base, timeout)
+            .map_err(Registration::AddFailed)
     };
     outcome.map_err(|registration| match registration {
         Registration::MaskRefused => Refusal::MaskRefused(mask),
@@ -336,7 +396,9 @@ fn close(stack: &mut Stack) -> Outcome {
 /// `__gc`: as close, and lets go of the base. During the event's own callback it tells the
 /// base, whose callback protocol then leaves the object alone.
 fn collect(stack: &mut Stack) -> Outcome {
-    let Some(event) = stack.test_userdata::<EventUserdata>(1) else { return Ok(Returns::Values(0)) };
+    let Some(event) = stack.test_userdata::<EventUserdata>(1) else {
+        return Ok(Returns::Values(0));
+    };
     let callback = event.shut();
     if let Some(base) = event.base.take() {
         base.finalizing(Address::of(event));
@@ -361,7 +423,10 @@ mod tests {
     #[test]
     fn an_event_object_is_its_libevent_event_plus_24_bytes() {
         // The memory per idle event (no more than the C module's) rests on this.
-        assert_eq!(std::mem::size_of::<EventUserdata>(), std::mem::size_of::<crate::ffi::event>() + 24);
+        assert_eq!(
+            std::mem::size_of::<EventUserdata>(),
+            std::mem::size_of::<crate::ffi::event>() + 24
+        );
     }
 
     #[test]

@@ -311,7 +311,8 @@ impl Results {
                 return None;
             }
             let mut source = Source { file: [0; 64], len: 0, line: debug.linedefined };
-            for (slot, &byte) in source.file.iter_mut().zip(debug.short_src.iter().take_while(|&&byte| byte != 0)) {
+            let file = debug.short_src.iter().take_while(|&&byte| byte != 0);
+            for (slot, &byte) in source.file.iter_mut().zip(file) {
                 *slot = byte as u8;
                 source.len += 1;
             }
@@ -321,8 +322,9 @@ impl Results {
 
     /// Result `n` as a boolean, if it is one.
     pub fn boolean(&self, n: c_int) -> Option<bool> {
+        let is_boolean = self.kind(n) == Kind::Boolean;
         // SAFETY: as for kind.
-        (self.kind(n) == Kind::Boolean).then(|| unsafe { lua_toboolean(self.state, self.index(n)) != 0 })
+        is_boolean.then(|| unsafe { lua_toboolean(self.state, self.index(n)) != 0 })
     }
 }
 
