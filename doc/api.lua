@@ -58,6 +58,13 @@ local function fd_errors(name)
   }
 end
 
+-- The error of a wrapper function that has to wait but is not in a coroutine.
+local function wait_error(name)
+  return err(name .. ": the socket is not ready, and only a coroutine can wait for it: call " .. name
+    .. " inside a function run by luaevent.addthread or an addserver handler",
+    "called outside a coroutine (from the main program, say) when the socket is not ready")
+end
+
 local function concat(...)
   local all = {}
   for _, list in ipairs({ ... }) do
@@ -1708,6 +1715,10 @@ print(luaevent.loop())
             {
               name = "luaevent.addthread",
               summary = "Creates a coroutine running `func(...)` and starts it at once.",
+              text = [[
+An error before the coroutine's first wait is returned, as `coroutine.resume` returns it (check
+`ok`); one raised after a wait stops `luaevent.loop()`, which raises it with the coroutine's
+traceback.]],
               params = {
                 { name = "func", type = "fun(...: any): any", text = "the body of the coroutine" },
                 { name = "...", type = "any", text = "its arguments" },
@@ -1803,6 +1814,7 @@ print(luaevent.loop(), ticks)
                 { name = "ok", type = "integer?", text = "`1` on success" },
                 { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"connection refused\"`" },
               },
+              errors = { wait_error("luaevent.connect") },
               examples = {
                 {
                   code = [=[
@@ -1843,6 +1855,7 @@ luaevent.loop()
                 { name = "partial", type = "integer?", text = "on error, the index of the last byte sent" },
               },
               differences = { "wrapper-send" },
+              errors = { wait_error("luaevent.send") },
               examples = {
                 {
                   code = with_pair [=[
@@ -1883,6 +1896,7 @@ luaevent.loop()
                 { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"closed\"`" },
                 { name = "partial", type = "string?", text = "on error, the data received before it" },
               },
+              errors = { wait_error("luaevent.receive") },
               examples = {
                 {
                   code = with_pair [=[
@@ -1923,6 +1937,7 @@ waits like `receive`, carrying what arrived so far over to the next attempt.]],
                 { name = "partial", type = "string?", text = "the data received so far" },
               },
               differences = { "wrapper-receive-partial" },
+              errors = { wait_error("luaevent.receivePartial") },
               examples = {
                 {
                   code = with_pair [=[

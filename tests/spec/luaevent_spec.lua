@@ -364,6 +364,8 @@ describe("luaevent (the coroutine wrapper)", function()
         { "luaevent.receive", function() return luaevent.receive(c, "*l") end },
         { "luaevent.receivePartial", function() return luaevent.receivePartial(c, 10) end },
         { "luaevent.receive", function() return luaevent.wrap(c):receive("*l") end },
+        -- more than the kernel takes at once while the peer reads nothing
+        { "luaevent.send", function() return luaevent.send(c, ("x"):rep(32 * 1024 * 1024)) end },
       } do
         local ok, err = pcall(call[2])
         assert.is_false(ok)

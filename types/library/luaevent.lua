@@ -46,6 +46,10 @@ luaevent._VERSION = "0.4.7"
 function luaevent.addevent(fd, events, callback, timeout) end
 
 ---Creates a coroutine running `func(...)` and starts it at once.
+---
+---An error before the coroutine's first wait is returned, as `coroutine.resume` returns it (check
+---`ok`); one raised after a wait stops `luaevent.loop()`, which raises it with the coroutine's
+---traceback.
 ---@param func fun(...: any): any the body of the coroutine
 ---@param ... any its arguments
 ---@return boolean ok what `coroutine.resume` returns: `true`, or `false` if `func` failed before its first wait
@@ -82,6 +86,9 @@ function luaevent.loopexit(seconds) end
 ---Makes `sock` non-blocking and connects it, suspending the coroutine until the connection is made.
 ---
 ---Errors are returned, not raised. Any extra arguments are passed on to `sock:connect`.
+---
+---Errors:
+---- `luaevent.connect: the socket is not ready, and only a coroutine can wait for it: call luaevent.connect inside a function run by luaevent.addthread or an addserver handler`: called outside a coroutine (from the main program, say) when the socket is not ready
 ---@param sock luaevent.core.HasGetfd a LuaSocket TCP master socket
 ---@param host string address or name
 ---@param port integer port number
@@ -92,6 +99,9 @@ function luaevent.connect(sock, host, port) end
 ---Sends bytes `i` to `j` of `data`, suspending the coroutine while the socket cannot take more.
 ---
 ---After a partial write it resumes right after the last byte LuaSocket reported sent.
+---
+---Errors:
+---- `luaevent.send: the socket is not ready, and only a coroutine can wait for it: call luaevent.send inside a function run by luaevent.addthread or an addserver handler`: called outside a coroutine (from the main program, say) when the socket is not ready
 ---@param sock luaevent.core.HasGetfd a connected socket
 ---@param data string the bytes
 ---@param i? integer first byte to send (default 1)
@@ -102,6 +112,9 @@ function luaevent.connect(sock, host, port) end
 function luaevent.send(sock, data, i, j) end
 
 ---Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.
+---
+---Errors:
+---- `luaevent.receive: the socket is not ready, and only a coroutine can wait for it: call luaevent.receive inside a function run by luaevent.addthread or an addserver handler`: called outside a coroutine (from the main program, say) when the socket is not ready
 ---@param sock luaevent.core.HasGetfd a connected socket
 ---@param pattern? string|integer `"*l"` (a line, the default), `"*a"` (everything until the peer closes) or a byte count
 ---@param part? string a prefix to prepend, as in LuaSocket
@@ -114,6 +127,9 @@ function luaevent.receive(sock, pattern, part) end
 ---
 ---When fewer bytes than asked came, it returns `nil, "timeout", data`. With `"*l"` or `"*a"` it
 ---waits like `receive`, carrying what arrived so far over to the next attempt.
+---
+---Errors:
+---- `luaevent.receivePartial: the socket is not ready, and only a coroutine can wait for it: call luaevent.receivePartial inside a function run by luaevent.addthread or an addserver handler`: called outside a coroutine (from the main program, say) when the socket is not ready
 ---@param sock luaevent.core.HasGetfd a connected socket
 ---@param pattern? string|integer as for `receive`
 ---@return string? data what was received, when complete
