@@ -235,8 +235,8 @@ How to end it:
 - close what you no longer need, and `loop()` returns `1` once nothing is left;
 - call `base:loopexit()` (no argument) from the callback that finishes the work: the loop returns
   `0` once the callbacks of the current round have run;
-- in the wrapper, `luaevent.loopexit()`: a server started by `luaevent.addserver` stays until
-  its returned event is closed, so its loop ends no other way.
+- in the wrapper, `luaevent.loopexit()`; a server started by `luaevent.addserver` keeps the loop
+  running until the event it returned is closed.
 
 A pending `loopexit` lasts until it fires, whatever ended the loop meanwhile: each call ends one
 loop. Made while the base is not looping, `loopexit()` ends the next `loop()` at once, before any
@@ -822,7 +822,8 @@ It returns when one of these happens:
   metamethod through it, anything else as `(error object is a table value)`. The event whose
   callback failed stays as it was, and the base can loop again.
 
-Callbacks run on the Lua thread (coroutine) that called `loop`.]],
+Callbacks run on the Lua thread (coroutine) that called `loop`. What keeps the loop running, and
+the ways to end it: [Loop lifetime](#loop-lifetime).]],
               params = {},
               returns = { { name = "result", type = "integer", text = "`1` when no events were left, `0` after `loopexit`" } },
               errors = {
@@ -857,7 +858,9 @@ print(base:loop())                          -- the base is usable again; no even
               summary = "Asks the loop to stop after a while.",
               text = [[
 Without an argument, or with `nil`, the loop stops once the callbacks of the current round have
-run. Called while the base is not looping, it applies to the next `loop`.]],
+run. Called while the base is not looping, it applies to the next `loop`. A pending exit keeps
+the loop running until it fires, even with no events left, and outlives a loop that ended
+otherwise: see [Loop lifetime](#loop-lifetime).]],
               params = {
                 { name = "seconds", type = "number", optional = true, text = "how long the loop may still run (see [Durations](#durations))" },
               },

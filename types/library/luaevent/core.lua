@@ -271,7 +271,8 @@ function Base:addevent(fd, events, callback, timeout) end
 ---  metamethod through it, anything else as `(error object is a table value)`. The event whose
 ---  callback failed stays as it was, and the base can loop again.
 ---
----Callbacks run on the Lua thread (coroutine) that called `loop`.
+---Callbacks run on the Lua thread (coroutine) that called `loop`. What keeps the loop running, and
+---the ways to end it: Loop lifetime.
 ---
 ---Errors:
 ---- `<the callback's error message> stack traceback: <...>`: a callback raised an error
@@ -285,7 +286,9 @@ function Base:loop() end
 ---Asks the loop to stop after a while.
 ---
 ---Without an argument, or with `nil`, the loop stops once the callbacks of the current round have
----run. Called while the base is not looping, it applies to the next `loop`.
+---run. Called while the base is not looping, it applies to the next `loop`. A pending exit keeps
+---the loop running until it fires, even with no events left, and outlives a loop that ended
+---otherwise: see Loop lifetime.
 ---
 ---Errors:
 ---- `bad argument #1 to 'loopexit' (number expected, got <type>)`
