@@ -312,6 +312,10 @@ function Base:method() end
 ---(a local that stays in scope, a table field) to every event you need. When the object is
 ---collected, the event is removed. A callback that refers to its own event object keeps it alive
 ---until it is closed.
+---
+---Close an event before you close its socket. An event left registered on a descriptor that was
+---closed is stale: the descriptor number is soon reused by a new socket, and on epoll the new
+---socket's events may then never fire, and nothing reports it.
 ---@class luaevent.core.Event
 local Event = {}
 
