@@ -50,11 +50,19 @@ local function fd_errors(name)
   return {
     arg(name, "socket or integer fd expected, got <type>"),
     arg(name, "invalid file descriptor (<n>)"),
+    arg(name, "invalid file descriptor (-1): closed or not connected?"),
     arg(name, "number has no integer representation"),
     arg(name, "getfd failed: <message>"),
     arg(name, "socket or integer fd expected, getfd returned <type>"),
     arg(name, "getfd returned a non-integral number"),
   }
+end
+
+-- The error of a wrapper function that has to wait but is not in a coroutine.
+local function wait_error(name)
+  return err(name .. ": the socket is not ready, and only a coroutine can wait for it: call " .. name
+    .. " inside a function run by luaevent.addthread or an addserver handler",
+    "called outside a coroutine (from the main program, say) when the socket is not ready")
 end
 
 local function concat(...)
@@ -104,6 +112,147 @@ LUA_CPATH="build/lua5.4/?.so;;" LUA_PATH="build/lua5.4/?.lua;;" lua5.4 example.l
 Types are written as in the [LuaLS definitions](#editor-support) (`integer`, `string?` for an
 optional string, `Fd` for a [file descriptor argument](#fd)).]],
 
+  -- Sections of the reference before the modules' own: a title, Markdown text, and examples
+  -- (run like the entries' ones) shown after the text; `after` is more text below them.
+  guides = {
+    {
+      title = "Getting started",
+      text = [[
+One program with the three things most programs need: a server that accepts connections and
+echoes them through bufferevents, a repeating timer, and a client that connects without
+blocking. LuaSocket makes the sockets; luaevent tells when they are ready.]],
+      examples = {
+        {
+          code = [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+
+-- 1. An echo server. A listening socket is readable (EV_READ) when a client waits to be
+--    accepted; each client then gets a bufferevent, which does the reading and writing.
+local server = assert(socket.bind("127.0.0.1", 0))
+server:settimeout(0)
+local host, port = server:getsockname()
+local clients = {}                               -- keep every bufferevent referenced
+local acceptor = base:addevent(server, core.EV_READ, function()
+  local conn = server:accept()
+  if not conn then return end                    -- nothing to accept after all: keep waiting
+  local bev = core.bufferevent.new(base, conn,
+    function(bev) bev:get_write():add(bev:get_read()) end,  -- input straight to output
+    nil,
+    function(bev)                                -- end of file, error or timeout
+      clients[bev] = nil
+      bev:close()
+      conn:close()
+    end)
+  bev:enable(core.EV_READ)
+  clients[bev] = true
+end)
+
+-- 2. A repeating timer (every 0.05 s): it ends the loop once the client has its echo.
+--    Returning nothing keeps it; core.LEAVE would remove it.
+local reply
+local timer = base:addevent(nil, core.EV_TIMEOUT, function()
+  if reply then
+    print("echoed: " .. reply)
+    base:loopexit()                              -- the server would go on for ever
+  end
+end, 0.05)
+
+-- 3. A non-blocking connect. The socket becomes writable (EV_WRITE) once the connection is
+--    made or has failed; connecting again then tells which.
+local sock = socket.tcp()
+sock:settimeout(0)
+sock:connect(host, port)                         -- nil, "timeout": under way
+local client = base:addevent(sock, core.EV_WRITE, function(what)
+  if what == core.EV_WRITE then
+    local ok, err = sock:connect(host, port)
+    if not ok and err ~= "already connected" then error("connect: " .. err) end
+    sock:send("hello\n")
+    return core.EV_READ                          -- now wait for the echo
+  end
+  reply = sock:receive("*l")
+  sock:close()
+  return core.LEAVE                              -- done: remove this event
+end)
+
+print(base:loop())                               -- 0: ended by loopexit
+]=],
+          output = "echoed: hello\n0\n",
+        },
+      },
+      after = [[
+What `EV_READ` and `EV_WRITE` mean depends on the socket's state:
+
+- On a **listening** socket, `EV_READ` means a connection waits to be accepted: call `accept()`
+  (after `settimeout(0)`, so that it never blocks; it may still return `nil` when the client
+  went away meanwhile).
+- On a socket **connecting without blocking** (`settimeout(0)`, then `connect` answered
+  `nil, "timeout"`), `EV_WRITE` means the attempt is over: call `connect` again with the same
+  address, which answers `nil, "already connected"` when it worked, or the reason it failed
+  (`"connection refused"`).
+- On a **connected** socket, `EV_READ` means data (or the end of the stream) can be read, and
+  `EV_WRITE` that the socket takes more data.
+
+Keep a reference to every event and bufferevent you need: an object the garbage collector
+reclaims is closed. An error raised in any callback stops `base:loop()`, which raises it again
+with a traceback (the base can loop again afterwards). [Loop lifetime](#loop-lifetime) tells
+when `loop()` returns.
+
+Larger programs, each runnable from a checkout as its first comment line shows:
+[examples/timer_and_socket.lua](../examples/timer_and_socket.lua) (an echo server and client on
+plain events, switching between `EV_READ` and `EV_WRITE` by what the callback returns),
+[examples/bufferevent_echo.lua](../examples/bufferevent_echo.lua) (bufferevents with watermarks
+and timeouts, twenty clients) and [examples/wrapper_echo.lua](../examples/wrapper_echo.lua) (the
+same with the coroutine wrapper [`luaevent`](#luaevent), where each connection is straight-line
+code in a coroutine of its own).]],
+    },
+    {
+      title = "Loop lifetime",
+      text = [[
+`base:loop()` runs until one of these happens:
+
+- **No events are left**: it returns `1`.
+- **A `loopexit` takes effect**: it returns `0`.
+- **A callback fails** (raises an error, or an event callback returns something invalid): it
+  raises the error with a traceback. Nothing is removed: the events stay, and `loop()` may be
+  called again.
+
+What keeps it running, that is, what counts as an event:
+
+- every event made by `base:addevent` until its callback returns `core.LEAVE`, it is closed
+  (`event:close()`), or the garbage collector reclaims its object: an event you merely dropped
+  keeps the loop running until the next collection, so close events instead of dropping them;
+- every bufferevent that is reading (`bev:enable(core.EV_READ)`) or has output waiting to be
+  written, until `bev:close()`;
+- a **pending `loopexit(seconds)`**: libevent keeps it as a timer, so it keeps the loop running
+  for the whole delay even when nothing else is left. `base:loopexit(5)` as a safety limit makes
+  `loop()` run 5 seconds and return `0`, never `1`, however early the work is done; an empty
+  base with `base:loopexit(0.5)` blocks for 0.5 seconds.
+
+How to end it:
+
+- close what you no longer need, and `loop()` returns `1` once nothing is left;
+- call `base:loopexit()` (no argument) from the callback that finishes the work: the loop returns
+  `0` once the callbacks of the current round have run;
+- in the wrapper, `luaevent.loopexit()`; a server started by `luaevent.addserver` keeps the loop
+  running until the event it returned is closed.
+
+A pending `loopexit` lasts until it fires, whatever ended the loop meanwhile: each call ends one
+loop. Made while the base is not looping, `loopexit()` ends the next `loop()` at once, before any
+callback runs, and `loopexit(t)` ends it `t` seconds after the call. After a loop that ended
+early (a callback error, another `loopexit`), a pending `loopexit(t)` carries into the next
+`loop()` and ends it at its original deadline. A safety limit that should not outlive its loop
+is better a timer of your own that you close afterwards:
+
+```lua
+local limit = base:addevent(nil, core.EV_TIMEOUT, function() error("took too long", 0) end, 5)
+local ok, err = pcall(base.loop, base)
+limit:close()
+```]],
+    },
+  },
+
   -------------------------------------------------------------------------------- types ----
   types = {
     {
@@ -121,8 +270,9 @@ Wherever a function takes an `fd`, it accepts:
   accepted only userdata.
 
 Anything else is a `bad argument` error with one of these reasons: `socket or integer fd
-expected, got <type>`, `invalid file descriptor (<n>)` (a LuaSocket socket that has not been
-bound or connected yet has fd -1), `number has no integer representation`,
+expected, got <type>`, `invalid file descriptor (<n>)` (and
+`invalid file descriptor (-1): closed or not connected?` from `getfd`: a LuaSocket socket that has
+been closed, or not bound or connected yet, has fd -1), `number has no integer representation`,
 `getfd failed: <message>` (an error raised by `getfd`, or
 `getfd failed: socket or integer fd expected, got table without 'getfd'`),
 `socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
@@ -137,11 +287,13 @@ take them, and report them ready at once); on select,
 more (libc would abort the process).]],
     },
     {
-      name = "HasGetfd", module = "luaevent.core", kind = "class",
+      name = "HasGetfd", module = "luaevent.core", kind = "alias",
+      type = "{ getfd: fun(self: any): integer }",
       summary = "Anything with a `getfd` method returning an fd (LuaSocket sockets).",
-      fields = {
-        { name = "getfd", type = "fun(self: any): integer", text = "returns the descriptor, an integer >= 0" },
-      },
+      text = [[
+A structural type: any class with a `getfd` method matches it, whatever its name, so the
+definitions of a LuaSocket addon (`TCPSocketClient`, `TCPSocketServer`, ...) are accepted as
+they are, as are objects of your own.]],
     },
     {
       name = "TlsParams", module = "luaevent.core", kind = "class",
@@ -216,10 +368,10 @@ above cannot use (a string, `1.5`, `-2`, a mask with unknown bits).]],
         { name = "newTimeout", type = "number?", text = "a new timeout in seconds; negative or absent keeps the current one" },
       },
       errors = {
-        err("base:loop: event callback returned <x> as its new event mask (integer expected)", "the first result is not an integer (`<x>` is the number, or `a string value` and so on); raised by `base:loop`"),
-        err("base:loop: event callback returned an invalid event mask (<n>)", "the first result has bits outside the event bits, or is negative other than -1; raised by `base:loop`"),
-        err("base:loop: event callback returned <x> as its new timeout (too large)", "the second result is above 2^31 seconds (or infinite); raised by `base:loop`"),
-        err("base:loop: event callback returned an event mask libevent refuses (<n>)", "libevent refuses the new mask's combination of bits (`EV_SIGNAL` with `EV_READ`, say); raised by `base:loop`"),
+        err("base:loop: event callback defined at <file>:<line> returned <x> as its new event mask (integer expected)", "the first result is not an integer (`<x>` is the number, `true` or `false`, or `a string value` and so on); raised by `base:loop`. `defined at <file>:<line>` names the callback (for a callable object, its `__call`) and is left out for a C function"),
+        err("base:loop: event callback defined at <file>:<line> returned an invalid event mask (<n>)", "the first result has bits outside the event bits, or is negative other than -1; raised by `base:loop`"),
+        err("base:loop: event callback defined at <file>:<line> returned <x> as its new timeout (2^31 seconds at most)", "the second result is above 2^31 seconds (or infinite); raised by `base:loop`"),
+        err("base:loop: event callback defined at <file>:<line> returned an event mask libevent refuses (<n>)", "libevent refuses the new mask's combination of bits (`EV_SIGNAL` with `EV_READ`, say); raised by `base:loop`"),
       },
       differences = { "mask-switch-timeout", "callback-results-checked" },
       examples = {
@@ -346,7 +498,11 @@ error: 17 (EOF while reading: 17)
     },
     {
       name = "Socket", module = "luaevent", kind = "class",
-      summary = "The LuaSocket TCP object the wrapper drives; only the methods it calls are listed.",
+      summary = "A LuaSocket TCP object as the wrapper hands it out: the client given to an `addserver` handler.",
+      text = [[
+The wrapper's functions take any object with a `getfd` method ([`HasGetfd`](#hasgetfd)), so
+sockets typed by a LuaSocket addon are accepted as they are. A handler may declare its client
+with the addon's type (`---@param client TCPSocketClient`) or leave it to this class.]],
       fields = {
         { name = "getfd", type = "fun(self: any): integer", text = "the descriptor" },
         { name = "send", type = "fun(self: any, data: string, i?: integer, j?: integer): (integer|nil), string?, integer?", text = "LuaSocket's `send`" },
@@ -355,6 +511,10 @@ error: 17 (EOF while reading: 17)
         { name = "accept", type = "fun(self: any): (luaevent.Socket|nil), string?", text = "LuaSocket's `accept`" },
         { name = "settimeout", type = "fun(self: any, timeout: number|nil, mode?: string): integer", text = "LuaSocket's `settimeout`" },
         { name = "close", type = "fun(self: any): integer", text = "LuaSocket's `close`" },
+        { name = "getpeername", type = "fun(self: any): (string|nil), (integer|string)?, string?", text = "LuaSocket's `getpeername`: address, port, family" },
+        { name = "getsockname", type = "fun(self: any): (string|nil), (integer|string)?, string?", text = "LuaSocket's `getsockname`: address, port, family" },
+        { name = "shutdown", type = "fun(self: any, mode?: string): integer", text = "LuaSocket's `shutdown`" },
+        { name = "setoption", type = "fun(self: any, option: string, value?: any): (integer|nil), string?", text = "LuaSocket's `setoption`" },
       },
     },
   },
@@ -377,7 +537,11 @@ it stay safe to close and collect after that. A method called on something else 
 The event stays registered only as long as this object is reachable from Lua: keep a reference
 (a local that stays in scope, a table field) to every event you need. When the object is
 collected, the event is removed. A callback that refers to its own event object keeps it alive
-until it is closed.]],
+until it is closed.
+
+Close an event before you close its socket. An event left registered on a descriptor that was
+closed is stale: the descriptor number is soon reused by a new socket, and on epoll the new
+socket's events may then never fire, and nothing reports it.]],
       metamethods = { { name = "__gc", text = "removes the event, as `event:close()` does" } },
       differences = { "event-close-safe" },
     },
@@ -463,7 +627,7 @@ this module was built against; rebuild it`.]],
 Timeouts are in seconds as Lua numbers, fractions allowed, and are rounded to the nearest
 microsecond (so `1e-06` is one microsecond). `0` is valid. A negative, NaN or infinite value, or
 one above 2^31 seconds, is a `bad argument` error:
-`timeout must be a finite number of seconds >= 0, got -1`.
+`timeout must be a number of seconds from 0 to 2^31 (2147483648), got -1`.
 
 #### Event masks
 
@@ -548,7 +712,7 @@ print("libevent " .. version:match("^(%d+%.%d+)"))
             {
               name = "core._NAME",
               type = "string", value = "luaevent-rs",
-              summary = "`\"luaevent-rs\"`: which implementation `require \"luaevent.core\"` loaded.",
+              summary = "Which implementation `require \"luaevent.core\"` loaded.",
               text = "The C module has no `_NAME`, so `core._NAME or \"C luaevent\"` tells them apart.",
               differences = { "name-version" },
               examples = {
@@ -597,8 +761,8 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
             intro = "All are integers taken from libevent's headers.",
             { name = "core.LEAVE", value = -1, text = "returned by an event callback: remove the event" },
             { name = "core.EV_TIMEOUT", value = 1, text = "event bit: the timeout expired" },
-            { name = "core.EV_READ", value = 2, text = "event bit: the fd is readable" },
-            { name = "core.EV_WRITE", value = 4, text = "event bit: the fd is writable" },
+            { name = "core.EV_READ", value = 2, text = "event bit: the fd is readable; on a listening socket, a connection waits to be accepted" },
+            { name = "core.EV_WRITE", value = 4, text = "event bit: the fd is writable; on a socket connecting without blocking, the attempt is over (connect again to learn how)" },
             { name = "core.EV_SIGNAL", value = 8, text = "event bit: the signal given as fd was delivered" },
             { name = "core.EV_PERSIST", value = 16, text = "persistent event; accepted by `addevent` but redundant (every event is persistent)" },
             { name = "core.EVBUFFER_READ", value = 1, text = "bufferevent: the read callback's `what`; in the error callback, \"while reading\"" },
@@ -620,7 +784,14 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
 The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
 long as the returned object is reachable: see [`Event`](#event). With `EV_SIGNAL`, libevent
 installs its own handler for the signal while the event is registered, and the callback receives
-`EV_SIGNAL` each time the signal arrives.]],
+`EV_SIGNAL` each time the signal arrives. Signals are delivered to one base at a time: the one
+that most recently added a signal event or started `loop()` (libevent's rule; the warning it
+would print about it is not shown). Signal numbers run from 1 to 64 on Linux (31 elsewhere).
+
+With `fd` set to `nil` the event is a pure timer: `EV_READ` or `EV_WRITE` need an `fd` (or a
+socket); on a listening socket `EV_READ` means a connection can be accepted, and on a socket
+connecting without blocking `EV_WRITE` means the connection is made or has failed (see
+[Getting started](#getting-started)).]],
               params = {
                 { name = "fd", type = "Fd|nil", text = "the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number" },
                 { name = "events", type = "integer", text = "a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)" },
@@ -635,16 +806,19 @@ installs its own handler for the signal while the event is registered, and the c
                 arg("events", "libevent refused this event mask (<n>)"),
                 arg("callback", "function expected, got <type>"),
                 arg("timeout", "number expected, got <type>"),
-                arg("timeout", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("timeout", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
                 arg("timeout", "timeout expected when fd is nil"),
-                arg("fd", "signal number expected with EV_SIGNAL"),
+                arg("fd", "fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)"),
+                arg("fd", "signal number expected with EV_SIGNAL, got nil"),
+                arg("fd", "signal number expected with EV_SIGNAL, from 1 to <highest>, got <n>"),
                 arg("fd", "bad file descriptor (<n> is not open)"),
                 arg("fd", "bad file descriptor (<n> is a regular file, which epoll cannot watch)"),
                 arg("fd", "bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch)"),
               }, fd_errors("fd"), {
                 err("base:addevent: libevent could not register the event on fd <n>: <strerror>", "libevent fails to add the event"),
+                err("base:addevent: libevent could not register the event on signal <n>: <reason>", "libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch"),
               }),
-              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-timeout", "timeout-rounding" },
+              differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-nil-fd-readwrite", "checked-signal-range", "checked-timeout", "timeout-rounding" },
               examples = {
                 {
                   title = "a timer",
@@ -709,15 +883,16 @@ It returns when one of these happens:
   metamethod through it, anything else as `(error object is a table value)`. The event whose
   callback failed stays as it was, and the base can loop again.
 
-Callbacks run on the Lua thread (coroutine) that called `loop`.]],
+Callbacks run on the Lua thread (coroutine) that called `loop`. What keeps the loop running, and
+the ways to end it: [Loop lifetime](#loop-lifetime).]],
               params = {},
               returns = { { name = "result", type = "integer", text = "`1` when no events were left, `0` after `loopexit`" } },
               errors = {
                 err("<the callback's error message>\nstack traceback:\n<...>", "a callback raised an error"),
                 err("base:loop: the event base is already looping", "`loop` is called on a base that is looping, for instance from one of its callbacks"),
-                err("base:loop: event callback returned <...>", "an event callback returned something unusable (see [`EventCallback`](#eventcallback))"),
+                err("base:loop: event callback defined at <file>:<line> returned <...>", "an event callback returned something unusable (see [`EventCallback`](#eventcallback))"),
                 err("base:loop: libevent could not re-register the event on fd <n>: <strerror>", "libevent fails to re-register an event whose callback changed its mask or timeout"),
-                err("base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch", "on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more"),
+                err("base:loop: event callback defined at <file>:<line> asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch", "on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more"),
               },
               differences = { "callback-errors-strings", "checked-loop-reentry" },
               examples = {
@@ -744,14 +919,16 @@ print(base:loop())                          -- the base is usable again; no even
               summary = "Asks the loop to stop after a while.",
               text = [[
 Without an argument, or with `nil`, the loop stops once the callbacks of the current round have
-run. Called while the base is not looping, it applies to the next `loop`.]],
+run. Called while the base is not looping, it applies to the next `loop`. A pending exit keeps
+the loop running until it fires, even with no events left, and outlives a loop that ended
+otherwise: see [Loop lifetime](#loop-lifetime).]],
               params = {
                 { name = "seconds", type = "number", optional = true, text = "how long the loop may still run (see [Durations](#durations))" },
               },
               returns = { { name = "result", type = "integer", text = "`0` on success" } },
               errors = {
                 arg("seconds", "number expected, got <type>"),
-                arg("seconds", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("seconds", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
               },
               differences = { "loopexit-nil", "checked-timeout" },
               examples = {
@@ -1056,7 +1233,8 @@ print(input:read(peer, 1024))      -- 0: end of file
               summary = "Writes as much of the buffer to `fd` as it accepts, and drains what was written.",
               text = [[
 Writing an empty buffer returns `-1` too. Writing to a socket whose peer has closed returns `-1`
-rather than killing the process (see `SIGPIPE` above).]],
+rather than killing the process (loading the module ignores `SIGPIPE`, see
+[`luaevent.core`](#luaeventcore)).]],
               params = {
                 { name = "fd", type = "Fd", text = "where to write to" },
               },
@@ -1376,8 +1554,9 @@ loop round, at full CPU, for as long as the input stays there: its issue #891.) 
                 arg("low", "byte count must be >= 0, got <n>"),
                 arg("high", "number expected, got <type>"),
                 arg("high", "byte count must be >= 0, got <n>"),
+                arg("high", "high watermark <high> is below the low watermark <low> (0 means no high watermark)"),
               },
-              differences = { "checked-watermarks", "high-watermark-parking" },
+              differences = { "checked-watermarks", "checked-watermark-order", "high-watermark-parking" },
               examples = {
                 {
                   code = with_pair [=[
@@ -1422,8 +1601,9 @@ sent). libevent does not use `high`; it is accepted for compatibility.]],
                 arg("low", "byte count must be >= 0, got <n>"),
                 arg("high", "number expected, got <type>"),
                 arg("high", "byte count must be >= 0, got <n>"),
+                arg("high", "high watermark <high> is below the low watermark <low> (0 means no high watermark)"),
               },
-              differences = { "checked-watermarks" },
+              differences = { "checked-watermarks", "checked-watermark-order" },
               examples = {
                 {
                   code = with_pair [=[
@@ -1458,9 +1638,9 @@ When data does not arrive (or cannot be sent) for that long, the error callback 
               returns = {},
               errors = {
                 arg("read", "number expected, got <type>"),
-                arg("read", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("read", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
                 arg("write", "number expected, got <type>"),
-                arg("write", "timeout must be a finite number of seconds >= 0, got <x>"),
+                arg("write", "timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>"),
               },
               differences = { "set-timeouts-fractions", "checked-timeout" },
               examples = {
@@ -1973,11 +2153,11 @@ Rules of the game:
           entries = {
             {
               name = "luaevent._NAME", type = "string", value = "luaevent",
-              summary = "`\"luaevent\"`.",
+              summary = "The wrapper's name.",
             },
             {
               name = "luaevent._VERSION", type = "string", value = "0.4.7",
-              summary = "`\"0.4.7\"`, the wrapper API this module follows.",
+              summary = "The version of the C module's wrapper whose API this one follows.",
               differences = { "wrapper-version" },
             },
             {
@@ -1997,7 +2177,7 @@ print(luaevent._CORE == core._NAME .. " " .. core._VERSION)
             },
             {
               name = "luaevent.core", type = "luaevent.core", value_is = "luaevent.core",
-              summary = "The `luaevent.core` module.",
+              summary = "The core the wrapper runs on, the table `require \"luaevent.core\"` returns.",
             },
           },
         },
@@ -2041,6 +2221,10 @@ print(luaevent.loop())
             {
               name = "luaevent.addthread",
               summary = "Creates a coroutine running `func(...)` and starts it at once.",
+              text = [[
+An error before the coroutine's first wait is returned, as `coroutine.resume` returns it (check
+`ok`); one raised after a wait stops `luaevent.loop()`, which raises it with the coroutine's
+traceback.]],
               params = {
                 { name = "func", type = "fun(...: any): any", text = "the body of the coroutine" },
                 { name = "...", type = "any", text = "its arguments" },
@@ -2063,7 +2247,13 @@ print(luaevent.addthread(function() error("early", 0) end))
             {
               name = "luaevent.loop",
               summary = "Runs the wrapper's base (`base:loop()`).",
-              text = "Errors raised in resumed coroutines are raised again here, with a traceback.",
+              text = [[
+An error raised in a coroutine the loop resumed, or by an `addserver` handler before its first
+wait, stops the loop and is raised again here: the message, the traceback of the coroutine
+(where the mistake is), then the traceback of the callback that resumed it. A coroutine that
+failed this way leaves no event behind. `loop` returns `1` once no events are left, which a
+server started by `addserver` prevents: stop it with `luaevent.loopexit()` (see
+[Loop lifetime](#loop-lifetime)).]],
               params = {},
               returns = { { name = "result", type = "integer", text = "`1` once no events are left" } },
               errors = { err("<the coroutine's error message>\nstack traceback:\n<...>", "a resumed coroutine raised an error") },
@@ -2087,11 +2277,42 @@ print(err:match("^[^\n]*"))
               },
             },
             {
+              name = "luaevent.loopexit",
+              summary = "Makes `luaevent.loop()` return: `base:loopexit` on the wrapper's base.",
+              text = [[
+Without an argument the loop returns once the callbacks of the current round have run; with
+`seconds`, after that long (a pending exit keeps the loop running until then, see
+[Loop lifetime](#loop-lifetime)). Called while the loop is not running, it applies to the next
+`luaevent.loop()`.]],
+              params = {
+                { name = "seconds", type = "number", optional = true, text = "how long the loop may still run" },
+              },
+              returns = { { name = "result", type = "integer", text = "`0` on success" } },
+              errors = { err("bad argument #1 to 'loopexit' (<reason>)", "as for `base:loopexit`") },
+              differences = { "wrapper-loopexit" },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local core = luaevent.core
+
+local ticks = 0
+local timer = luaevent.addevent(nil, core.EV_TIMEOUT, function()
+  ticks = ticks + 1
+  if ticks == 3 then luaevent.loopexit() end   -- done: the timer would go on for ever
+end, 0.01)
+print(luaevent.loop(), ticks)
+]=],
+                  output = "0\t3\n",
+                },
+              },
+            },
+            {
               name = "luaevent.connect",
               summary = "Makes `sock` non-blocking and connects it, suspending the coroutine until the connection is made.",
               text = "Errors are returned, not raised. Any extra arguments are passed on to `sock:connect`.",
               params = {
-                { name = "sock", type = "Socket", text = "a LuaSocket TCP master socket" },
+                { name = "sock", type = "HasGetfd", text = "a LuaSocket TCP master socket" },
                 { name = "host", type = "string", text = "address or name" },
                 { name = "port", type = "integer", text = "port number" },
               },
@@ -2099,6 +2320,7 @@ print(err:match("^[^\n]*"))
                 { name = "ok", type = "integer?", text = "`1` on success" },
                 { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"connection refused\"`" },
               },
+              errors = { wait_error("luaevent.connect") },
               examples = {
                 {
                   code = [=[
@@ -2128,7 +2350,7 @@ luaevent.loop()
               summary = "Sends bytes `i` to `j` of `data`, suspending the coroutine while the socket cannot take more.",
               text = "After a partial write it resumes right after the last byte LuaSocket reported sent.",
               params = {
-                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "sock", type = "HasGetfd", text = "a connected socket" },
                 { name = "data", type = "string", text = "the bytes" },
                 { name = "i", type = "integer", optional = true, text = "first byte to send (default 1)" },
                 { name = "j", type = "integer", optional = true, text = "last byte to send (default `#data`)" },
@@ -2139,6 +2361,7 @@ luaevent.loop()
                 { name = "partial", type = "integer?", text = "on error, the index of the last byte sent" },
               },
               differences = { "wrapper-send" },
+              errors = { wait_error("luaevent.send") },
               examples = {
                 {
                   code = with_pair [=[
@@ -2170,7 +2393,7 @@ luaevent.loop()
               name = "luaevent.receive",
               summary = "Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.",
               params = {
-                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "sock", type = "HasGetfd", text = "a connected socket" },
                 { name = "pattern", type = "string|integer", optional = true, text = "`\"*l\"` (a line, the default), `\"*a\"` (everything until the peer closes) or a byte count" },
                 { name = "part", type = "string", optional = true, text = "a prefix to prepend, as in LuaSocket" },
               },
@@ -2179,6 +2402,7 @@ luaevent.loop()
                 { name = "err", type = "string?", text = "LuaSocket's error message, such as `\"closed\"`" },
                 { name = "partial", type = "string?", text = "on error, the data received before it" },
               },
+              errors = { wait_error("luaevent.receive") },
               examples = {
                 {
                   code = with_pair [=[
@@ -2210,7 +2434,7 @@ luaevent.loop()
 When fewer bytes than asked came, it returns `nil, "timeout", data`. With `"*l"` or `"*a"` it
 waits like `receive`, carrying what arrived so far over to the next attempt.]],
               params = {
-                { name = "sock", type = "Socket", text = "a connected socket" },
+                { name = "sock", type = "HasGetfd", text = "a connected socket" },
                 { name = "pattern", type = "string|integer", optional = true, text = "as for `receive`" },
               },
               returns = {
@@ -2219,6 +2443,7 @@ waits like `receive`, carrying what arrived so far over to the next attempt.]],
                 { name = "partial", type = "string?", text = "the data received so far" },
               },
               differences = { "wrapper-receive-partial" },
+              errors = { wait_error("luaevent.receivePartial") },
               examples = {
                 {
                   code = with_pair [=[
@@ -2250,7 +2475,7 @@ luaevent.loop()
               name = "luaevent.flush",
               summary = "Does nothing and returns nothing: the helpers never buffer. Kept for old programs.",
               params = {
-                { name = "sock", type = "Socket", text = "ignored" },
+                { name = "sock", type = "any", text = "ignored" },
               },
               returns = {},
               examples = {
@@ -2268,13 +2493,16 @@ print(select("#", luaevent.flush(nil)))
               summary = "Serves the listening socket `sock`, each client in a coroutine of its own.",
               text = [[
 Whenever `sock` is readable, one client is accepted, made non-blocking, and `handler(client)` is
-started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered as
-long as the wrapper's base exists, so `loop()` does not return by itself any more.]],
+started in a coroutine of its own. Give `sock` `settimeout(0)`. The server stays registered until
+the returned event is closed, so `loop()` does not return by itself any more: end it with
+`luaevent.loopexit()`. A handler that raises an error stops `loop()`, which raises it with the
+handler's traceback; the server stays, and the next `loop()` serves on.]],
               params = {
-                { name = "sock", type = "Socket", text = "a listening socket" },
-                { name = "handler", type = "fun(client: Socket)", text = "runs once per client" },
+                { name = "sock", type = "HasGetfd", text = "a listening socket" },
+                { name = "handler", type = "fun(client: Socket)|fun(client: any)", text = "runs once per client; its client may be declared with a LuaSocket addon's type" },
               },
-              returns = {},
+              returns = { { name = "server", type = "Event", text = "the listening event: `server:close()` stops accepting" } },
+              differences = { "wrapper-coroutine-errors", "wrapper-loopexit" },
               examples = {
                 {
                   code = [=[
@@ -2304,13 +2532,12 @@ luaevent.addthread(function()
     print((luaevent.receive(sock, "*l")))
   end
   sock:close()
-  error("client done", 0)   -- the listening server would keep loop() running: stop it
+  luaevent.loopexit()   -- the listening server would keep loop() running for ever
 end)
 
-local ok, err = pcall(luaevent.loop)
-print(err:match("^[^\n]*"))
+print(luaevent.loop())
 ]=],
-                  output = "ALPHA\nBETA\nGAMMA\nclient done\n",
+                  output = "ALPHA\nBETA\nGAMMA\n0\n",
                 },
               },
             },
@@ -2318,9 +2545,9 @@ print(err:match("^[^\n]*"))
               name = "luaevent.wrap",
               summary = "Returns a [wrapped socket](#wrapped-sockets).",
               params = {
-                { name = "sock", type = "Socket", text = "the socket to wrap" },
+                { name = "sock", type = "HasGetfd", text = "the socket to wrap" },
               },
-              returns = { { name = "wrapped", type = "WrappedSocket", text = "`{ socket = sock }` with the methods below" } },
+              returns = { { name = "wrapped", type = "WrappedSocket", text = "`{ socket = sock }` with the methods of `WrappedSocket`" } },
               examples = {
                 {
                   code = [=[
@@ -2607,8 +2834,8 @@ that crash or corrupt memory under the C module and are safe here:
       text = [[
 The returned mask must be an integer (or a numeric string) with only event bits in it. Anything
 else is reported like an error raised by the callback: the loop stops and `loop()` raises
-`base:loop: event callback returned a string value as its new event mask (integer expected)`,
-`base:loop: event callback returned 1.5 as its new event mask (integer expected)` or
+`base:loop: event callback defined at <file>:<line> returned a string value as its new event mask (integer expected)`,
+`base:loop: event callback defined at <file>:<line> returned 1.5 as its new event mask (integer expected)` or
 `base:loop: event callback returned an invalid event mask (-2)`. The C module raised such errors
 through libevent's own stack frames: `loop()` failed with `bad argument #-2 to '?'`, and the base
 was left in a state where every later `loop()` call printed "reentrant invocation" and returned
@@ -2634,7 +2861,7 @@ raises an error saying it is closed. In the C module the methods of a freed buff
 did nothing and returned nothing, and `get_read()` / `get_write()` returned `nil`.]],
     },
     -- arguments that are now checked: call, argument, what the C module did, what happens now
-    { id = "checked-fd-negative", group = "checked", call = "any fd argument", argument = "negative (e.g. a LuaSocket socket not yet bound: fd -1)", c = "handed to libevent", now = "`invalid file descriptor (-1)`" },
+    { id = "checked-fd-negative", group = "checked", call = "any fd argument", argument = "negative (e.g. a LuaSocket socket not yet bound: fd -1)", c = "handed to libevent", now = "`invalid file descriptor (-1)`; from a socket's `getfd`, `invalid file descriptor (-1): closed or not connected?`" },
     { id = "checked-fd-fraction", group = "checked", call = "any fd argument", argument = "`1.5`", c = "truncated to 1", now = "`number has no integer representation`" },
     { id = "checked-fd-table", group = "checked", call = "any fd argument", argument = "a table with `getfd`", c = "rejected", now = "accepted, like a socket userdata" },
     { id = "checked-lightuserdata", group = "checked", call = "`addevent`", argument = "lightuserdata fd", c = "rejected", now = "accepted" },
@@ -2645,7 +2872,10 @@ did nothing and returned nothing, and `get_read()` / `get_write()` returned `nil
     { id = "checked-fd-regular-file", group = "checked", call = "the same", argument = "a regular file or directory, on epoll (which refuses them; other backends take them, as before)", c = "libevent printed a warning and the event never fired", now = "`bad file descriptor (9 is a regular file, which epoll cannot watch)`" },
     { id = "checked-fd-setsize", group = "checked", call = "the same, and an event callback's new mask", argument = "an fd of 1024 or more, on the select backend", c = "glibc aborted the process (`bit out of range 0 - FD_SETSIZE on fd_set`)", now = "`bad file descriptor (1024 is beyond FD_SETSIZE, which select cannot watch)`; from a callback, an error from `base:loop()`" },
     { id = "checked-signal-nil", group = "checked", call = "`addevent`", argument = "`EV_SIGNAL` with `nil` fd", c = "handed to libevent", now = "`signal number expected with EV_SIGNAL`" },
-    { id = "checked-timeout", group = "checked", call = "`addevent`, `loopexit`, `set_timeouts`", argument = "negative, NaN or infinite timeout", c = "handed to libevent", now = "`timeout must be a finite number of seconds >= 0, got -1`" },
+    { id = "checked-timeout", group = "checked", call = "`addevent`, `loopexit`, `set_timeouts`", argument = "negative, NaN, infinite or above 2^31 seconds timeout", c = "handed to libevent", now = "`timeout must be a number of seconds from 0 to 2^31 (2147483648), got -1`" },
+    { id = "checked-nil-fd-readwrite", group = "checked", call = "`addevent`", argument = "`nil` fd with `EV_READ` or `EV_WRITE`", c = "accepted: an event on no descriptor", now = "`fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)`" },
+    { id = "checked-signal-range", group = "checked", call = "`addevent`", argument = "`EV_SIGNAL` with a number that is no signal (`0`, `9999`)", c = "accepted, and nothing registered", now = "`signal number expected with EV_SIGNAL, from 1 to 64, got 9999`" },
+    { id = "checked-watermark-order", group = "checked", call = "`bev:set_read_watermarks`, `bev:set_write_watermarks`", argument = "a high watermark below the low one (and not 0)", c = "accepted: the read side stalled for ever", now = "`high watermark 5 is below the low watermark 10 (0 means no high watermark)`" },
     { id = "checked-watermarks", group = "checked", call = "`bev:set_read_watermarks`, `bev:set_write_watermarks`", argument = "non-numbers, negative numbers", c = "read as 0 or wrapped around", now = "`number expected`, `byte count must be >= 0, got -1` (`nil` still counts as 0)" },
     { id = "checked-enable-mask", group = "checked", call = "`bev:enable`, `bev:disable`", argument = "a mask other than `EV_READ`, `EV_WRITE` or both", c = "handed to libevent", now = "`EV_READ, EV_WRITE or both expected, got N`" },
     { id = "checked-add-closed", group = "checked", call = "`buf:add`", argument = "a closed buffer among the arguments", c = "the arguments before it were already added", now = "checked first: nothing is added" },
@@ -2810,6 +3040,17 @@ If the libevent found at run time does not match the one the module was built ag
 can tell which core it loaded. The wrapper's `luaevent._CORE` says the same in one string.]],
     },
     {
+      id = "libevent-log", group = "other", topic = "Events and bases", title = "libevent's log lines stay off stderr", general = true,
+      text = [[
+libevent writes its warnings (`[warn] sigaction: Invalid argument`, `[warn] Epoll ADD(...) on fd 9
+failed`, a second base taking over signals) to stderr unless a program installs a log callback,
+and the C module did not: they reached a program's users with nothing to say where they came
+from. Loading the module installs a log callback, once for the whole process: the line that
+explains a failing call becomes part of its error (`base:addevent: libevent could not register
+the event on signal 9: sigaction: Invalid argument`), and the others, about what is reported
+already or what the reference documents, are dropped.]],
+    },
+    {
       id = "sigpipe", group = "other", topic = "SIGPIPE", title = "`SIGPIPE` is ignored",
       text = [[
 Loading `luaevent.core` sets `SIGPIPE` to "ignore" when it still has its default action, as
@@ -2849,9 +3090,21 @@ had.]],
       id = "wrapper-coroutine-errors", group = "wrapper", title = "Coroutine errors reach `loop()`",
       text = [[
 An error raised inside a coroutine resumed by the loop stops the loop and is raised by
-`luaevent.loop()` with its message. In the C wrapper the error message was handed back to the
-core as the event's new mask, which failed in a confusing way (see
-[Callback return values](#callback-return-values)).]],
+`luaevent.loop()` with its message and the coroutine's traceback, and the coroutine's event is
+closed. In the C wrapper the error message was handed back to the core as the event's new mask,
+which failed in a confusing way (see [Callback return values](#callback-return-values)). An
+`addserver` handler that failed before its first wait was dropped without a word (the client
+left waiting); it now stops the loop the same way. Waiting outside a coroutine (a `receive` from
+the main program on a socket with no data yet) raises
+`luaevent.receive: the socket is not ready, and only a coroutine can wait for it: ...` instead of
+Lua's `attempt to yield from outside a coroutine`.]],
+    },
+    {
+      id = "wrapper-loopexit", group = "wrapper", title = "`luaevent.loopexit` and the server event",
+      text = [[
+`luaevent.loopexit([seconds])` is new: the C wrapper could end a loop with a server in it only by
+raising an error. `luaevent.addserver` returns the listening event (the C wrapper returned
+nothing), which `close()` stops.]],
     },
     {
       id = "wrapper-receive-partial", group = "wrapper", title = "`receivePartial` keeps partial lines",

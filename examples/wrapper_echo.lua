@@ -9,9 +9,10 @@
 --   * luaevent.addthread starts each client in a coroutine: connect, then send a line and check
 --     the echo, CLIENTS times side by side;
 --   * luaevent.addevent adds a deadline timer that fails the run if it takes too long.
--- luaevent.loop() runs until no event is left, and addserver's listening event stays for good, so
--- once every client and every server side is through, a 0-second timer raises a sentinel error
--- that ends the loop (pcall catches it).
+-- luaevent.loop() runs until no event is left, and addserver's listening event stays until it is
+-- closed, so once every client and every server side is through, luaevent.loopexit() ends the
+-- loop. An error in any coroutine stops the loop too: luaevent.loop() raises it, with the
+-- coroutine's traceback.
 -- Prints what it moved and exits 0; on any failure it says why on stderr and exits 1.
 local luaevent = require "luaevent"
 local socket = require "socket"
@@ -19,7 +20,6 @@ local socket = require "socket"
 local CLIENTS = 4      -- clients running side by side
 local LINES = 200      -- lines each client sends and checks
 local DEADLINE = 10    -- seconds the whole run may take
-local DONE = "wrapper echo: done" -- the sentinel that ends the loop
 
 -- The n-th line of a client: varying lengths.
 local function line_of(client, n)
@@ -32,12 +32,13 @@ local function fail(why)
   error(why, 0) -- from inside a coroutine this ends the loop with `why`
 end
 
-local stopper -- the timer that ends the loop, once added
+local done = false
 local pending = 2 * CLIENTS -- each client, and the server's side of each
 local function one_done()
   pending = pending - 1
   if pending == 0 then
-    stopper = luaevent.addevent(nil, 0, function() error(DONE, 0) end, 0)
+    done = true
+    luaevent.loopexit() -- the server would keep the loop running for ever
   end
 end
 
@@ -100,11 +101,9 @@ end, DEADLINE)
 
 local ok, err = pcall(luaevent.loop)
 deadline:close()
-if stopper then stopper:close() end
-local ended_by = ok and "loop() returned" or tostring(err):match("^[^\n]*")
-
-if ended_by ~= DONE then
-  io.stderr:write("wrapper echo: FAILED: ", failure or ended_by, "\n")
+if not (ok and done) then
+  local why = failure or (ok and "loop() returned before every client was through" or tostring(err))
+  io.stderr:write("wrapper echo: FAILED: ", why, "\n")
   os.exit(1)
 end
 if verified ~= CLIENTS * LINES or echoed ~= CLIENTS * LINES then

@@ -6,6 +6,11 @@
 -- wrapped socket can be closed before it ever waited, an event whose coroutine has ended
 -- removes itself instead of resuming a dead coroutine, and send no longer loses data after
 -- several partial writes.
+--
+-- Also unlike 0.4.7, no coroutine fails silently: an error raised by a coroutine the loop resumes,
+-- or by an addserver handler before its first wait, stops luaevent.loop(), which raises it with
+-- the coroutine's own traceback. A wait outside a coroutine says so, and luaevent.loopexit ends
+-- the loop.
 
 local core = require "luaevent.core"
 
@@ -31,6 +36,15 @@ local function pack(...)
   return { n = select("#", ...), ... }
 end
 
+-- A coroutine's error with the coroutine's own traceback (where the mistake is); the core adds
+-- the traceback of the callback that resumed it. Error objects other than strings stay as they are.
+local function with_traceback(co, err)
+  if type(err) == "string" then
+    return debug.traceback(co, err)
+  end
+  return err
+end
+
 -- An event callback that resumes the current coroutine with the fired bits. Whatever the
 -- coroutine yields next (the event it waits for) becomes the event's new mask.
 local function resumer(sock)
@@ -38,9 +52,15 @@ local function resumer(sock)
   -- The socket is held weakly: the event's callback is anchored in the registry, and a strong
   -- reference from it would keep the socket (and so its table entry) alive forever.
   local weak_sock = setmetatable({ sock }, { __mode = "v" })
-  local function forget()
+  local function forget(close)
     local s = weak_sock[1]
-    if s then socket_events[s] = nil end
+    local event = s and socket_events[s]
+    if event then
+      socket_events[s] = nil
+      -- A coroutine that failed cannot say LEAVE: close its event, or it would keep the loop
+      -- running until the garbage collector found it.
+      if close then event:close() end
+    end
   end
   return function(...)
     -- The coroutine may have ended while waiting on another socket: this event is done.
@@ -50,8 +70,8 @@ local function resumer(sock)
     end
     local results = pack(coroutine.resume(co, ...))
     if not results[1] then
-      forget()
-      error(results[2], 0)
+      forget(true)
+      error(with_traceback(co, results[2]), 0)
     end
     if coroutine.status(co) == "dead" then
       forget()
@@ -61,8 +81,20 @@ local function resumer(sock)
   end
 end
 
--- Suspends the calling coroutine until `sock` is ready for `event`.
-local function wait(sock, event)
+-- Whether the caller can wait: it runs in a coroutine (not the main program) that may yield.
+local function can_wait()
+  local co, is_main = coroutine.running()
+  if co == nil or is_main then return false end
+  return not coroutine.isyieldable or coroutine.isyieldable()
+end
+
+-- Suspends the calling coroutine until `sock` is ready for `event`. `name` is the function the
+-- program called, for the error when there is no coroutine to suspend.
+local function wait(sock, event, name)
+  if not can_wait() then
+    error(name .. ": the socket is not ready, and only a coroutine can wait for it: call "
+      .. name .. " inside a function run by luaevent.addthread or an addserver handler", 0)
+  end
   if not socket_events[sock] then
     socket_events[sock] = base:addevent(sock, event, resumer(sock))
   end
@@ -84,7 +116,7 @@ function M.send(sock, data, i, j)
       return last, err, sent
     end
     from = sent + 1
-    wait(sock, EV_WRITE)
+    wait(sock, EV_WRITE, "luaevent.send")
   end
 end
 
@@ -96,7 +128,7 @@ function M.receive(sock, pattern, part)
     if data or err ~= "timeout" then
       return data, err, part
     end
-    wait(sock, EV_READ)
+    wait(sock, EV_READ, "luaevent.receive")
   end
 end
 
@@ -114,7 +146,7 @@ function M.receivePartial(sock, pattern)
     if data or err ~= "timeout" or (type(pattern) == "number" and part ~= nil and part ~= "") then
       return data, err, part
     end
-    wait(sock, EV_READ)
+    wait(sock, EV_READ, "luaevent.receivePartial")
   end
 end
 
@@ -124,7 +156,7 @@ function M.connect(sock, ...)
   if ok or err ~= "timeout" then
     return ok, err
   end
-  wait(sock, EV_WRITE)
+  wait(sock, EV_WRITE, "luaevent.connect")
   ok, err = sock:connect(...)
   if err == "already connected" then
     return 1
@@ -136,22 +168,26 @@ end
 function M.flush(sock) -- luacheck: ignore 212
 end
 
--- Accepts clients on `sock`, running handler(client) in a coroutine of its own for each.
+-- Accepts clients on `sock`, running handler(client) in a coroutine of its own for each. A
+-- handler that fails before its first wait stops the loop with its error (the server stays);
+-- the returned event is the server: close it to stop accepting.
 function M.addserver(sock, handler)
-  local acceptor = coroutine.create(function()
-    local listening = M.addevent(sock, EV_READ, resumer(sock)) -- luacheck: ignore 211
-    while true do
-      coroutine.yield(EV_READ)
-      local client = sock:accept()
-      if client then
-        client:settimeout(0)
-        coroutine.resume(coroutine.create(handler), client)
-      end
+  local listening
+  listening = M.addevent(sock, EV_READ, function()
+    local _ = listening -- the callback holds its event: it stays registered until closed
+    local client = sock:accept()
+    if client then
+      client:settimeout(0)
+      local co = coroutine.create(handler)
+      local ok, err = coroutine.resume(co, client)
+      if not ok then error(with_traceback(co, err), 0) end
     end
   end)
-  assert(coroutine.resume(acceptor))
+  return listening
 end
 
+-- An error before the first wait is returned, as coroutine.resume returns it (0.4.7's contract);
+-- one after a wait stops the loop.
 function M.addthread(func, ...)
   return coroutine.resume(coroutine.create(func), ...)
 end
@@ -197,6 +233,11 @@ end
 
 function M.loop(...)
   return base:loop(...)
+end
+
+-- Makes luaevent.loop() return after `seconds` (nil: once the current callbacks have run).
+function M.loopexit(seconds)
+  return base:loopexit(seconds)
 end
 
 return M

@@ -96,6 +96,13 @@ function M.load(root)
           else
             entry.kind = "field"
             entry.table = var
+            -- The reference shows a fixed value before the summary: a summary that repeats it
+            -- would print it twice.
+            if entry.value ~= nil then
+              local shown = type(entry.value) == "string" and ('"' .. entry.value .. '"') or tostring(entry.value)
+              assert(not entry.summary:find(shown, 1, true),
+                entry.name .. ": the summary repeats the value, which the reference shows already")
+            end
           end
         end
         entry.mod, entry.sect = module, section
@@ -199,14 +206,14 @@ local function md_differences(api, ids, link_prefix)
       items[#items + 1] = ("- [%s](%s#%s)"):format(d.title, link_prefix, M.anchor(d.title))
     end
   end
-  if #checked > 0 then
-    items[#items + 1] = ("- [Arguments that are now checked](%s#arguments-that-are-now-checked): %s"):format(
-      link_prefix, table.concat(checked, "; "))
+  -- The table rows that concern this entry, one sub-item each.
+  local function rows(title, anchor, list)
+    if #list == 0 then return end
+    items[#items + 1] = ("- [%s](%s#%s):"):format(title, link_prefix, anchor)
+    for _, row in ipairs(list) do items[#items + 1] = "  - " .. row end
   end
-  if #wording > 0 then
-    items[#items + 1] = ("- [Messages that changed wording](%s#other-messages-changed-wording): %s"):format(
-      link_prefix, table.concat(wording, "; "))
-  end
+  rows("Arguments that are now checked", "arguments-that-are-now-checked", checked)
+  rows("Messages that changed wording", "other-messages-changed-wording", wording)
   return "**Differences from the C module:**\n\n" .. table.concat(items, "\n")
 end
 
@@ -304,6 +311,9 @@ end
 function M.render_api_md(api)
   local out = {}
   push(out, "<!-- " .. GENERATED_NOTE .. " -->", "", "# " .. api.title, "", api.intro, "", "Contents:", "")
+  for _, guide in ipairs(api.guides or {}) do
+    push(out, ("- [%s](#%s)"):format(guide.title, M.anchor(guide.title)))
+  end
   for _, module in ipairs(api.modules) do
     local sections = {}
     for _, section in ipairs(module.sections) do
@@ -312,6 +322,11 @@ function M.render_api_md(api)
     push(out, ("- [%s](#%s): %s"):format(module.name, M.anchor(module.name), table.concat(sections, ", ")))
   end
   push(out, "- [Editor support](#editor-support)")
+  for _, guide in ipairs(api.guides or {}) do
+    push(out, "", "---", "", "## " .. guide.title, "", guide.text)
+    md_examples(out, guide)
+    if guide.after then push(out, "", guide.after) end
+  end
   for _, module in ipairs(api.modules) do
     push(out, "", "---", "", "## " .. module.name, "", module.summary, "", module.text)
     local diff = md_differences(api, module.differences, "migrating.md")
@@ -331,13 +346,22 @@ end
 
 ---------------------------------------------------------------------------- LuaLS ----
 
+-- Text for LuaLS hover: a Markdown link to a place in the reference or to a file next to it
+-- cannot be followed from an editor, so it becomes its label (web addresses stay links).
+function M.hover_text(text)
+  return (text:gsub("%[([^%]]*)%]%(([^)%s]*)%)", function(label, target)
+    if target:match("^%a[%w+.-]*://") then return nil end
+    return label
+  end))
+end
+
 -- Markdown text as `---` comment lines.
 local function doc_lines(out, text)
-  for _, line in ipairs(lines_of(trim(text))) do push(out, (line == "" and "---" or "---" .. line)) end
+  for _, line in ipairs(lines_of(trim(M.hover_text(text)))) do push(out, (line == "" and "---" or "---" .. line)) end
 end
 
 local function one_line(text)
-  return (text:gsub("%s*\n%s*", " "))
+  return (M.hover_text(text):gsub("%s*\n%s*", " "))
 end
 
 -- The callback types also take callable objects.

@@ -374,6 +374,12 @@ fn set_watermarks(stack: &mut Stack, direction: c_short) -> Outcome {
     let (object, bev) = open_object(stack, 1)?;
     let low = byte_count(stack, 2)?;
     let high = byte_count(stack, 3)?;
+    // A read high watermark below the low one stops reading before the read callback may run:
+    // the bufferevent would stall for ever.
+    if high != 0 && low > high {
+        let none = "0 means no high watermark";
+        return Err(Failure::argument(3, format_args!("high watermark {high} is below the low watermark {low} ({none})")));
+    }
     bev.set_watermark(direction, low, high).ok_or_else(Failure::out_of_memory)?;
     // Parked at the old high watermark, but the new one no longer holds the input back.
     let read_path = &object.read_path;

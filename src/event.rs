@@ -7,19 +7,21 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
-use crate::libevent::Event;
-use crate::lua::{
-    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind, Micros, Outcome, Ref, Results, Returns,
-    Stack, TypeSpec,
-};
+use crate::libevent::{self, Event};
 use crate::lua::LuaType;
+use crate::lua::{
+    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind,
+    Micros, Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
+};
+use crate::os;
 use crate::shared::{clone_from_cell, Shared};
 
 /// The callback result that removes the event (`core.LEAVE`).
 pub const LEAVE: i64 = -1;
 
 /// Every bit a user may ask for; anything else (EV_FINALIZE, stray bits) is refused.
-const ALLOWED_EVENTS: c_short = EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_PERSIST | EV_ET | EV_CLOSED;
+const ALLOWED_EVENTS: c_short =
+    EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_PERSIST | EV_ET | EV_CLOSED;
 
 /// An event object: libevent's `struct event` itself (no allocation of its own), whose address
 /// is libevent's callback argument, plus what the callback rules need.
@@ -71,18 +73,34 @@ impl EventUserdata {
     }
 
     /// Assigns the event and registers it with libevent.
-    fn register(&self, base: &BaseShared, fd: c_int, events: c_short, timeout: Option<Micros>) -> Result<(), Registration> {
+    fn register(
+        &self,
+        base: &BaseShared,
+        fd: c_int,
+        events: c_short,
+        timeout: Option<Micros>,
+    ) -> Result<(), Registration> {
         self.event.delete(&base.event_base);
         // SAFETY: the event is not pending (just deleted). Its memory is this userdata, which
         // Lua never moves, and the argument is the same address: both stay valid until the
         // event is deleted, which `shut` does (from close, __gc or LEAVE) before Lua can free
         // the userdata.
-        let assigned = unsafe { self.event.assign(&base.event_base, fd, events, on_event, self as *const Self as *const c_void) };
+        let assigned = unsafe {
+            self.event.assign(
+                &base.event_base,
+                fd,
+                events,
+                on_event,
+                self as *const Self as *const c_void,
+            )
+        };
         if !assigned {
             return Err(Registration::MaskRefused);
         }
         self.timeout.set(Timeout::of(timeout));
-        self.event.add(&base.event_base, timeout).map_err(Registration::AddFailed)
+        self.event
+            .add(&base.event_base, timeout)
+            .map_err(Registration::AddFailed)
     }
 }
 
@@ -93,7 +111,9 @@ enum Registration {
 
 /// An event mask argument or result: only known bits, `EV_PERSIST` dropped (always added).
 fn event_mask(value: i64) -> Option<c_short> {
-    let mask = c_short::try_from(value).ok().filter(|mask| *mask >= 0 && mask & !ALLOWED_EVENTS == 0)?;
+    let mask = c_short::try_from(value)
+        .ok()
+        .filter(|mask| *mask >= 0 && mask & !ALLOWED_EVENTS == 0)?;
     Some(mask & !EV_PERSIST)
 }
 
@@ -101,24 +121,48 @@ fn event_mask(value: i64) -> Option<c_short> {
 pub fn addevent(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
     let timeout = stack.optional_timeout(5)?;
-    let fd = if stack.kind(2) == Kind::Nil {
-        if timeout.is_none() {
-            return Err(Failure::argument(5, format_args!("timeout expected when fd is nil")));
-        }
-        -1
-    } else {
-        stack.fd(2)?
-    };
+    let no_fd = stack.kind(2) == Kind::Nil;
+    let fd = if no_fd { -1 } else { stack.fd(2)? };
     let requested = stack.integer(3)?;
-    let events = event_mask(requested).ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;
+    let events = event_mask(requested)
+        .ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;
     stack.callable(4, "function")?;
-    if events & EV_SIGNAL != 0 && fd < 0 {
-        return Err(Failure::argument(2, format_args!("signal number expected with EV_SIGNAL")));
-    }
-    if events & (EV_READ | EV_WRITE | EV_CLOSED) != 0 && events & EV_SIGNAL == 0 {
-        if let Some(why) = base.unwatchable(fd) {
-            return Err(Failure::argument(2, format_args!("bad file descriptor ({fd} {why})")));
+    let signal = events & EV_SIGNAL != 0;
+    if signal {
+        let highest = os::highest_signal();
+        if no_fd {
+            return Err(Failure::argument(
+                2,
+                format_args!("signal number expected with EV_SIGNAL, got nil"),
+            ));
         }
+        if !(1..=highest).contains(&fd) {
+            return Err(Failure::argument(
+                2,
+                format_args!(
+                    "signal number expected with EV_SIGNAL, from 1 to {highest}, got {fd}"
+                ),
+            ));
+        }
+    } else if events & (EV_READ | EV_WRITE | EV_CLOSED) != 0 {
+        if no_fd {
+            return Err(Failure::argument(
+                2,
+                format_args!("fd expected with EV_READ or EV_WRITE, got nil (nil is for timers)"),
+            ));
+        }
+        if let Some(why) = base.unwatchable(fd) {
+            return Err(Failure::argument(
+                2,
+                format_args!("bad file descriptor ({fd} {why})"),
+            ));
+        }
+    }
+    if no_fd && timeout.is_none() {
+        return Err(Failure::argument(
+            5,
+            format_args!("timeout expected when fd is nil"),
+        ));
     }
 
     let object = stack.new_userdata(EventUserdata {
@@ -130,11 +174,27 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
     let callback = stack.reference(4)?;
     let event = stack.userdata::<EventUserdata>(object)?;
     event.callback.set(Some(callback));
+    libevent::forget_log_lines();
     let failure = match event.register(&base, fd, events, timeout) {
         Ok(()) => return Ok(Returns::Values(1)),
-        Err(Registration::MaskRefused) => Failure::argument(3, format_args!("libevent refused this event mask ({events})")),
+        Err(Registration::MaskRefused) => Failure::argument(
+            3,
+            format_args!("libevent refused this event mask ({events})"),
+        ),
         Err(Registration::AddFailed(errno)) => {
-            Failure::message(format_args!("base:addevent: libevent could not register the event on fd {fd}{}", Cause(errno)))
+            let what = if signal { "signal" } else { "fd" };
+            // libevent's own log line says why, where it wrote one (a signal that cannot be
+            // caught: "sigaction: Invalid argument"); otherwise errno does.
+            match libevent::take_log_line() {
+                Some(line) => Failure::message(format_args!(
+                    "base:addevent: libevent could not register the event on {what} {fd}: {}",
+                    line.as_str()
+                )),
+                None => Failure::message(format_args!(
+                    "base:addevent: libevent could not register the event on {what} {fd}{}",
+                    Cause(errno)
+                )),
+            }
         }
     };
     if let Some(callback) = event.shut() {
@@ -148,7 +208,9 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
 extern "C" fn on_event(_fd: c_int, what: c_short, arg: *mut c_void) {
     // A panic must not unwind into libevent; there is nobody to report it to but stderr,
     // where the panic hook has already written it.
-    let _ = catch_unwind(AssertUnwindSafe(|| dispatch(arg as *const EventUserdata, what)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        dispatch(arg as *const EventUserdata, what)
+    }));
 }
 
 /// Calls the Lua callback and applies what it returns. The callback may close or collect its
@@ -159,7 +221,9 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
         // deleted from libevent before Lua can free its userdata: a callback means it is alive.
         // The borrow ends before any Lua code runs.
         let event = unsafe { &*event };
-        let (Some(base), Some(callback)) = (event.base(), event.callback.get()) else { return };
+        let (Some(base), Some(callback)) = (event.base(), event.callback.get()) else {
+            return;
+        };
         (base, callback)
     };
     let outcome = base.call_back(
@@ -175,6 +239,7 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
             // `read`), so the userdata is alive: Lua frees one only after its __gc has run.
             let event = unsafe { &*event };
             apply_result(&base, event, what, results)
+                .map_err(|refusal| refusal.explain(results, callback))
         },
     );
     if let Callback::Returned(Err(failure)) = outcome {
@@ -182,19 +247,78 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
     }
 }
 
+/// What the return-value rules refuse, made into a message by [`Refusal::explain`].
+enum Refusal {
+    /// The first result is not an integer.
+    MaskNotInteger,
+    /// The first result has unknown bits, or is negative other than LEAVE.
+    InvalidMask(i64),
+    /// libevent refuses the new mask's combination of bits.
+    MaskRefused(c_short),
+    /// The second result is beyond the longest timeout.
+    TimeoutTooLarge(f64),
+    /// The new mask watches an fd the backend would abort on.
+    BeyondBackend(c_int, &'static str),
+    /// libevent failed to register the event again.
+    AddFailed(c_int, Option<crate::os::Errno>),
+}
+
+impl Refusal {
+    /// The message, naming the callback by where it was defined (the program may have many).
+    fn explain(self, results: &Results, callback: Ref) -> Failure {
+        let by = DefinedAt(results.source_of(callback));
+        match self {
+            Refusal::MaskNotInteger => Failure::message(format_args!(
+                "base:loop: event callback{by} returned {} as its new event mask (integer expected)",
+                Described(results, 1)
+            )),
+            Refusal::InvalidMask(mask) => {
+                Failure::message(format_args!("base:loop: event callback{by} returned an invalid event mask ({mask})"))
+            }
+            Refusal::MaskRefused(mask) => {
+                Failure::message(format_args!("base:loop: event callback{by} returned an event mask libevent refuses ({mask})"))
+            }
+            Refusal::TimeoutTooLarge(seconds) => Failure::message(format_args!(
+                "base:loop: event callback{by} returned {seconds} as its new timeout (2^31 seconds at most)"
+            )),
+            Refusal::BeyondBackend(fd, why) => {
+                Failure::message(format_args!("base:loop: event callback{by} asked to watch fd {fd}, but it {why}"))
+            }
+            Refusal::AddFailed(fd, errno) => {
+                Failure::message(format_args!("base:loop: libevent could not re-register the event on fd {fd}{}", Cause(errno)))
+            }
+        }
+    }
+}
+
+/// " defined at file.lua:12" for a callback with a Lua source, nothing otherwise.
+struct DefinedAt(Option<Source>);
+
+impl std::fmt::Display for DefinedAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(source) => write!(f, " defined at {source}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The return-value rules: `(newEvents, newTimeout)` are results 1 and 2.
-fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results: &Results) -> Result<(), Failure> {
+fn apply_result(
+    base: &BaseShared,
+    event: &EventUserdata,
+    what: c_short,
+    results: &Results,
+) -> Result<(), Refusal> {
     if !event.is_open() {
         return Ok(());
     }
     let new_events = match results.kind(1) {
         Kind::Nil => what as i64,
-        kind => results.number_of_kind(1, kind).and_then(number_to_integer).ok_or_else(|| {
-            Failure::message(format_args!(
-                "base:loop: event callback returned {} as its new event mask (integer expected)",
-                Described(results, 1)
-            ))
-        })?,
+        kind => results
+            .number_of_kind(1, kind)
+            .and_then(number_to_integer)
+            .ok_or(Refusal::MaskNotInteger)?,
     };
     if new_events == LEAVE {
         if let Some(callback) = event.shut() {
@@ -204,10 +328,12 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     }
     // A number >= 0 replaces the timeout; anything else (nothing, negative, NaN) keeps it.
     let mut explicit_timeout = None;
-    if let Some(seconds) = results.number_of_kind(2, results.kind(2)).filter(|&seconds| seconds >= 0.0) {
-        explicit_timeout = Some(seconds_to_micros(seconds).ok_or_else(|| {
-            Failure::message(format_args!("base:loop: event callback returned {seconds} as its new timeout (too large)"))
-        })?);
+    if let Some(seconds) = results
+        .number_of_kind(2, results.kind(2))
+        .filter(|&seconds| seconds >= 0.0)
+    {
+        explicit_timeout =
+            Some(seconds_to_micros(seconds).ok_or(Refusal::TimeoutTooLarge(seconds))?);
     }
 
     // The C module keeps no-timeout and zero-timeout apart only when registering, not when
@@ -217,41 +343,40 @@ fn apply_result(base: &BaseShared, event: &EventUserdata, what: c_short, results
     if new_events == what as i64 && !changed_timeout {
         return Ok(());
     }
-    let mask = event_mask(new_events)
-        .ok_or_else(|| Failure::message(format_args!("base:loop: event callback returned an invalid event mask ({new_events})")))?;
+    let mask = event_mask(new_events).ok_or(Refusal::InvalidMask(new_events))?;
     let timeout = explicit_timeout.or(current);
+    let fd = event.event.fd();
     let outcome = if mask != event.event.events() {
         // A new mask needs the event assigned again.
-        let fd = event.event.fd();
         if mask & (EV_READ | EV_WRITE | EV_CLOSED) != 0 && mask & EV_SIGNAL == 0 {
             if let Some(why) = base.beyond_backend(fd) {
-                return Err(Failure::message(format_args!("base:loop: event callback asked to watch fd {fd}, but it {why}")));
+                return Err(Refusal::BeyondBackend(fd, why));
             }
         }
         event.register(base, fd, mask, timeout)
     } else {
         // Same mask (Prosody's "return 0" timers): adding again reschedules the timeout.
         event.timeout.set(Timeout::of(timeout));
-        event.event.add(&base.event_base, timeout).map_err(Registration::AddFailed)
+        event
+            .event
+            .add(&base.event_base, timeout)
+            .map_err(Registration::AddFailed)
     };
     outcome.map_err(|registration| match registration {
-        Registration::MaskRefused => {
-            Failure::message(format_args!("base:loop: event callback returned an event mask libevent refuses ({mask})"))
-        }
-        Registration::AddFailed(errno) => Failure::message(format_args!(
-            "base:loop: libevent could not re-register the event on fd {}{}",
-            event.event.fd(),
-            Cause(errno)
-        )),
+        Registration::MaskRefused => Refusal::MaskRefused(mask),
+        Registration::AddFailed(errno) => Refusal::AddFailed(fd, errno),
     })
 }
 
-/// A returned value as error messages show it: the number, or "a <type> value".
+/// A returned value as error messages show it: the number, `true` or `false`, or "a <type> value".
 struct Described<'a>(&'a Results, c_int);
 
 impl std::fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Described(results, n) = *self;
+        if let Some(value) = results.boolean(n) {
+            return write!(f, "{value}");
+        }
         match (results.kind(n), results.number(n)) {
             (Kind::Number, Some(number)) => write!(f, "{number}"),
             _ => write!(f, "a {} value", results.type_name(n)),
@@ -271,7 +396,9 @@ fn close(stack: &mut Stack) -> Outcome {
 /// `__gc`: as close, and lets go of the base. During the event's own callback it tells the
 /// base, whose callback protocol then leaves the object alone.
 fn collect(stack: &mut Stack) -> Outcome {
-    let Some(event) = stack.test_userdata::<EventUserdata>(1) else { return Ok(Returns::Values(0)) };
+    let Some(event) = stack.test_userdata::<EventUserdata>(1) else {
+        return Ok(Returns::Values(0));
+    };
     let callback = event.shut();
     if let Some(base) = event.base.take() {
         base.finalizing(Address::of(event));
@@ -296,7 +423,10 @@ mod tests {
     #[test]
     fn an_event_object_is_its_libevent_event_plus_24_bytes() {
         // The memory per idle event (no more than the C module's) rests on this.
-        assert_eq!(std::mem::size_of::<EventUserdata>(), std::mem::size_of::<crate::ffi::event>() + 24);
+        assert_eq!(
+            std::mem::size_of::<EventUserdata>(),
+            std::mem::size_of::<crate::ffi::event>() + 24
+        );
     }
 
     #[test]

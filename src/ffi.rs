@@ -18,7 +18,7 @@ pub use sys::{
     event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free, event_base_get_method, event_base_loop,
     event_base_loopbreak, event_base_loopexit, event_base_new_with_config, event_config_free, event_config_new,
     event_config_set_flag, event_del, event_get_struct_event_size,
-    event_get_version, event_set_mem_functions, iovec, timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
+    event_get_version, event_set_log_callback, event_set_mem_functions, iovec, timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
 };
 
 /// A socket as libevent takes it (`evutil_socket_t`: a plain int on Unix).

@@ -86,6 +86,7 @@ fn open(stack: &mut Stack) -> Outcome {
         )));
     }
     os::ignore_sigpipe();
+    libevent::capture_log_lines();
     lua::open_module(stack, &MODULE)?;
     Ok(lua::Returns::Values(1))
 }

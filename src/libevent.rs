@@ -7,12 +7,13 @@
 //! - [`BufferRef`] and [`BuffereventRef`] are borrowed views, valid for a lifetime the owner
 //!   proves when it makes one (their constructors are the `unsafe` part).
 
-use std::cell::UnsafeCell;
-use std::ffi::{c_int, c_short, c_void, CStr};
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::{c_char, c_int, c_short, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Once;
 
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
 use crate::lua::Micros;
@@ -37,6 +38,68 @@ pub fn version() -> &'static str {
 pub fn event_layout_matches() -> bool {
     // SAFETY: no preconditions.
     std::mem::size_of::<ffi::event>() == unsafe { ffi::event_get_struct_event_size() }
+}
+
+// --------------------------------------------------------------------------- logging ----
+
+/// The longest libevent log line kept; longer ones are cut (they are warnings, not data).
+const LOG_LINE: usize = 200;
+
+/// A libevent log line, kept without allocating.
+#[derive(Clone, Copy)]
+pub struct LogLine {
+    bytes: [u8; LOG_LINE],
+    len: usize,
+}
+
+impl LogLine {
+    pub fn as_str(&self) -> &str {
+        let bytes = &self.bytes[..self.len];
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+        }
+    }
+}
+
+thread_local! {
+    /// The latest line libevent logged on this thread since [`take_log_line`] last took it.
+    /// Per thread: libevent logs on the thread that made the failing call, and Lua states on
+    /// other threads have bases of their own.
+    static LAST_LOG_LINE: Cell<Option<LogLine>> = const { Cell::new(None) };
+}
+
+/// Sends libevent's log lines to [`take_log_line`] instead of stderr, where they would reach a
+/// program's users as `[warn] ...`. Process-wide, so done once, when the module is first loaded;
+/// the same function serves every Lua state.
+pub fn capture_log_lines() {
+    static INSTALL: Once = Once::new();
+    // SAFETY: the callback is a plain function that lives for the whole process.
+    INSTALL.call_once(|| unsafe { ffi::event_set_log_callback(Some(on_log_line)) });
+}
+
+/// Forgets any line logged so far, before a call whose failure [`take_log_line`] will explain.
+pub fn forget_log_lines() {
+    let _ = LAST_LOG_LINE.try_with(|line| line.set(None));
+}
+
+/// The line libevent logged on this thread since [`forget_log_lines`], if any. A line nobody
+/// takes (a warning during dispatch, about something already reported or beyond repair) is
+/// dropped by the next [`forget_log_lines`].
+pub fn take_log_line() -> Option<LogLine> {
+    LAST_LOG_LINE.try_with(|line| line.take()).ok().flatten()
+}
+
+unsafe extern "C" fn on_log_line(_severity: c_int, message: *const c_char) {
+    if message.is_null() {
+        return;
+    }
+    // SAFETY: libevent passes a NUL-terminated string, valid during the call.
+    let text = unsafe { CStr::from_ptr(message) }.to_bytes();
+    let mut line = LogLine { bytes: [0; LOG_LINE], len: text.len().min(LOG_LINE) };
+    line.bytes[..line.len].copy_from_slice(&text[..line.len]);
+    // During thread teardown the slot may be gone: the line is dropped then.
+    let _ = LAST_LOG_LINE.try_with(|slot| slot.set(Some(line)));
 }
 
 // ------------------------------------------------------------------------ event base ----
@@ -721,5 +784,30 @@ impl<'a> BuffereventRef<'a> {
     pub unsafe fn remove_input_callback(self, entry: NonNull<ffi::evbuffer_cb_entry>) {
         // SAFETY: per the contract.
         unsafe { ffi::evbuffer_remove_cb_entry(self.input().raw(), entry.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_is_kept_for_the_error_that_explains_it_then_dropped() {
+        forget_log_lines();
+        assert!(take_log_line().is_none());
+        // SAFETY: a NUL-terminated string, as libevent passes.
+        unsafe { on_log_line(2, c"sigaction: Invalid argument".as_ptr()) };
+        assert_eq!(take_log_line().map(|line| line.as_str().to_owned()).as_deref(), Some("sigaction: Invalid argument"));
+        assert!(take_log_line().is_none(), "taken once");
+        let long = [b'x'; 300];
+        let mut text = long.to_vec();
+        text.push(0);
+        // SAFETY: as above.
+        unsafe { on_log_line(2, text.as_ptr() as *const c_char) };
+        assert_eq!(take_log_line().map(|line| line.as_str().len()), Some(LOG_LINE));
+        // SAFETY: as above.
+        unsafe { on_log_line(2, c"stale".as_ptr()) };
+        forget_log_lines();
+        assert!(take_log_line().is_none());
     }
 }

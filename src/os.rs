@@ -191,6 +191,19 @@ unsafe fn errno_location() -> *mut c_int {
 /// Writing to a socket whose peer is gone raises SIGPIPE, whose default action kills the
 /// process; buffer writes must fail with -1 instead. Only a default disposition is changed
 /// (LuaSocket does the same when it loads), so a handler the program installed is kept.
+/// The highest signal number: Linux has real-time signals up to SIGRTMAX (64), the BSDs and
+/// macOS stop at 31.
+pub fn highest_signal() -> c_int {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        libc::SIGRTMAX()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        31
+    }
+}
+
 pub fn ignore_sigpipe() {
     // SAFETY: querying and setting a signal disposition with valid sigaction structs.
     unsafe {

@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr::NonNull;
 
+use super::module::CALL_KEY;
 use super::protected::{protected, push_handler, Op};
 use super::raw::{self, *};
 use super::stack::{Address, Kind, Ref};
@@ -300,6 +301,72 @@ impl Results {
             Kind::String => unsafe { raw::to_number(self.state, self.index(n)) },
             _ => None,
         }
+    }
+}
+
+/// Where a Lua function was defined, as Lua's own messages name it: `file.lua:12`.
+#[derive(Clone, Copy)]
+pub struct Source {
+    /// `short_src` of the function's debug information (at most LUA_IDSIZE bytes, 60).
+    file: [u8; 64],
+    len: usize,
+    line: c_int,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = &self.file[..self.len];
+        let file = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+        };
+        write!(f, "{file}:{}", self.line)
+    }
+}
+
+impl Results {
+    /// Where the callback `reference` names was defined: the function's, or for a callable
+    /// object its `__call`'s. `None` for a C function or anything else without a Lua source.
+    pub fn source_of(&self, reference: Ref) -> Option<Source> {
+        let state = self.state;
+        // SAFETY: raw reads and lua_getinfo("S"), none of which allocates or runs Lua code;
+        // at most three values are pushed (room: see LoopSlot::call), and the stack is as
+        // before on every path (lua_getinfo with '>' pops the function).
+        unsafe {
+            lua_rawgeti(state, LUA_REGISTRYINDEX, reference.raw() as lua_Integer);
+            if lua_type(state, -1) != LUA_TFUNCTION {
+                if lua_getmetatable(state, -1) == 0 {
+                    lua_pop(state, 1);
+                    return None;
+                }
+                push_registry_entry(state, &CALL_KEY);
+                lua_rawget(state, -2);
+                lua_remove(state, -2);
+                lua_remove(state, -2);
+                if lua_type(state, -1) != LUA_TFUNCTION {
+                    lua_pop(state, 1);
+                    return None;
+                }
+            }
+            let mut debug: lua_Debug = std::mem::zeroed();
+            if lua_getinfo(state, c">S".as_ptr(), &mut debug) == 0 || debug.linedefined < 0 {
+                return None;
+            }
+            let mut source = Source { file: [0; 64], len: 0, line: debug.linedefined };
+            let file = debug.short_src.iter().take_while(|&&byte| byte != 0);
+            for (slot, &byte) in source.file.iter_mut().zip(file) {
+                *slot = byte as u8;
+                source.len += 1;
+            }
+            Some(source)
+        }
+    }
+
+    /// Result `n` as a boolean, if it is one.
+    pub fn boolean(&self, n: c_int) -> Option<bool> {
+        let is_boolean = self.kind(n) == Kind::Boolean;
+        // SAFETY: as for kind.
+        is_boolean.then(|| unsafe { lua_toboolean(self.state, self.index(n)) != 0 })
     }
 }
 

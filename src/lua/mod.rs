@@ -49,7 +49,7 @@ use std::ffi::c_int;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results};
+pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results, Source};
 pub use failure::{Cause, Failure};
 pub use module::{Method, ModuleSpec, TypeSpec};
 pub use params::{Argument, Key};

@@ -180,7 +180,8 @@ impl Stack {
     pub fn timeout(&self, index: c_int) -> Result<Micros, Failure> {
         let seconds = self.number(index)?;
         seconds_to_micros(seconds).ok_or_else(|| {
-            Failure::argument(index, format_args!("timeout must be a finite number of seconds >= 0, got {seconds}"))
+            let range = "from 0 to 2^31 (2147483648)";
+            Failure::argument(index, format_args!("timeout must be a number of seconds {range}, got {seconds}"))
         })
     }
 
@@ -465,6 +466,10 @@ impl Stack {
             Err(Failure::argument(index, format_args!("getfd failed: {message}")))
         } else if self.kind(-1) == Kind::Number {
             match self.to_number(-1).and_then(raw::number_to_integer) {
+                // LuaSocket's answer for a socket that was closed, or never bound or connected.
+                Some(-1) => {
+                    Err(Failure::argument(index, format_args!("invalid file descriptor (-1): closed or not connected?")))
+                }
                 Some(fd) => fd_in_range(index, fd),
                 None => Err(Failure::argument(index, format_args!("getfd returned a non-integral number"))),
             }

@@ -129,6 +129,43 @@ describe("event base", function()
       ev:close()
     end)
 
+    -- What the reference's "Loop lifetime" section says a pending loopexit does.
+    it("a pending loopexit(t) keeps an empty base looping for the whole t, then returns 0", function()
+      local base = core.new()
+      local t0 = now()
+      assert.equal(0, base:loopexit(0.2))
+      assert.equal(0, base:loop())
+      local dt = now() - t0
+      assert.truthy(dt >= 0.19 and dt < 1, "returned after " .. dt)
+    end)
+
+    it("a pending loopexit(t) carries over a callback error into the next loop, at its first deadline", function()
+      local base = core.new()
+      local t0 = now()
+      base:loopexit(0.3)
+      local failing = base:addevent(nil, 0, function() error("early", 0) end, 0.01)
+      assert.equal("early", (error_of(base.loop, base) or ""):match("^[^\n]*"))
+      failing:close()
+      assert.truthy(now() - t0 < 0.25)
+      local ticker = base:addevent(nil, 0, function() end, 0.01)
+      assert.equal(0, base:loop())
+      ticker:close()
+      local dt = now() - t0
+      assert.truthy(dt >= 0.29 and dt < 1.5, "the second loop ended after " .. dt)
+    end)
+
+    it("loopexit() outside a loop ends the next loop before any callback, and is used up", function()
+      local base = core.new()
+      local n = 0
+      local ev = base:addevent(nil, 0, function() n = n + 1 end, 0.01)
+      base:loopexit()
+      assert.equal(0, base:loop())
+      assert.equal(0, n)
+      assert.equal(0, run(base, 0.05))
+      assert.truthy(n >= 1)
+      ev:close()
+    end)
+
     it("accepts fractional seconds", function()
       local base = core.new()
       local ev = base:addevent(nil, 0, function() end, 0.01)

@@ -1170,6 +1170,22 @@ describe("core.bufferevent", function()
       end
     end)
 
+    it("rejects a high watermark below the low one (the read side would stall for ever)", function()
+      local calls = {
+        set_read_watermarks = function() bev:set_read_watermarks(10, 5) end,
+        set_write_watermarks = function() bev:set_write_watermarks(10, 5) end,
+      }
+      for _, m in ipairs({ "set_read_watermarks", "set_write_watermarks" }) do
+        local err = error_of(calls[m])
+        assert.equal(("bad argument #2 to '%s' (high watermark 5 is below the low watermark 10 (0 means no high watermark))"):format(m),
+          (err:gsub("^[^:]-:%d+: ", "")))
+        -- 0 is no high watermark, and equal ones are fine
+        bev[m](bev, 10, 0)
+        bev[m](bev, 10, 10)
+        bev[m](bev, 0, 0)
+      end
+    end)
+
     it("rejects bad timeouts", function()
       for _, args in ipairs({ { -1 }, { 0 / 0 }, { math.huge }, { -math.huge }, { "x" }, { {} },
                               { nil, -0.5 }, { 1, 0 / 0 }, { 0, math.huge } }) do

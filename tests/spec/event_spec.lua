@@ -436,6 +436,31 @@ describe("addevent", function()
       end)
     end
 
+    it("something unusable is an error of loop() naming where the callback was defined #ours", function()
+      local line = debug.getinfo(1, "l").currentline
+      local cases = {
+        { function() return true end, "returned true as its new event mask (integer expected)", line + 2 },
+        { function() return "x" end, "returned a string value as its new event mask (integer expected)", line + 3 },
+        { function() return 1.5 end, "returned 1.5 as its new event mask (integer expected)", line + 4 },
+        { function() return -2 end, "returned an invalid event mask (-2)", line + 5 },
+        { function() return 0, 1e10 end, "returned 10000000000 as its new timeout (2^31 seconds at most)", line + 6 },
+        { setmetatable({}, { __call = function() return false end }), "returned false as its new event mask (integer expected)", line + 7 },
+      }
+      for _, case in ipairs(cases) do
+        local ev = base:addevent(nil, 0, case[1], 0)
+        local err = error_of(run, base, 1)
+        ev:close()
+        assert.equal(("base:loop: event callback defined at %s:%d %s"):format(
+          debug.getinfo(1, "S").short_src, case[3], case[2]), (err or ""):match("^[^\n]*"))
+      end
+      -- A C function has no source to name.
+      local ev = base:addevent(nil, 0, type, 0) -- returns "number"
+      local err = error_of(run, base, 1)
+      ev:close()
+      assert.equal("base:loop: event callback returned a string value as its new event mask (integer expected)",
+        (err or ""):match("^[^\n]*"))
+    end)
+
     it("switching the mask without a timeout keeps no timeout #cbug", function()
       -- C re-registers with a zero timeout: a spurious EV_TIMEOUT fires at
       -- once, then the event goes dormant.
@@ -731,8 +756,83 @@ describe("addevent", function()
       os.remove(path)
       assert.truthy(out:find("backend select", 1, true), out)
       assert.truthy(out:find("addevent: bad argument #%d to '.-' %(bad file descriptor %(%d+ is beyond FD_SETSIZE, which select cannot watch%)%)"), out)
-      assert.truthy(out:find("loop: base:loop: event callback asked to watch fd %d+, but it is beyond FD_SETSIZE"), out)
+      assert.truthy(out:find("loop: base:loop: event callback defined at [^\n]-:%d+ asked to watch fd %d+, but it is beyond FD_SETSIZE"), out)
       assert.truthy(out:find("survived", 1, true), out)
+    end)
+
+    -- Each message says what is wrong and what is valid (the C module's differ or are absent).
+    local function message_of(f)
+      local err = error_of(f)
+      return type(err) == "string" and err:gsub("^[^:]-:%d+: ", "") or err
+    end
+
+    it("a nil fd with EV_READ or EV_WRITE asks for an fd, not 'bad file descriptor (-1 ...)' #ours", function()
+      for _, mask in ipairs({ EV_READ, EV_WRITE, EV_READ + EV_WRITE + EV_TIMEOUT }) do
+        assert.equal("bad argument #1 to 'addevent' (fd expected with EV_READ or EV_WRITE, got nil (nil is for timers))",
+          message_of(function() local ev = base:addevent(nil, mask, cb, 1) end))
+      end
+    end)
+
+    it("a timeout out of range names the range #ours", function()
+      assert.equal("bad argument #4 to 'addevent' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got 10000000000)",
+        message_of(function() local ev = base:addevent(nil, 0, cb, 1e10) end))
+      assert.equal("bad argument #4 to 'addevent' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got -1)",
+        message_of(function() local ev = base:addevent(nil, 0, cb, -1) end))
+      assert.equal("bad argument #1 to 'loopexit' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got 10000000000)",
+        message_of(function() base:loopexit(1e10) end))
+      -- 2^31 itself is the longest timeout there is
+      local ev = base:addevent(nil, 0, cb, 2 ^ 31)
+      ev:close()
+    end)
+
+    it("a bad signal number says so, with the valid range #ours", function()
+      local highest = io.popen("uname -s"):read("*l") == "Linux" and 64 or 31
+      for _, signal in ipairs({ 0, 9999, highest + 1 }) do
+        assert.equal(("bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL, from 1 to %d, got %d)"):format(highest, signal),
+          message_of(function() local ev = base:addevent(signal, EV_SIGNAL, cb) end))
+      end
+      assert.equal("bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL, got nil)",
+        message_of(function() local ev = base:addevent(nil, EV_SIGNAL, cb, 1) end))
+    end)
+
+    it("a signal that cannot be caught gives libevent's reason in the error, nothing on stderr #ours", function()
+      -- libevent's log lines used to reach stderr as "[warn] ...": run in a child to see its stderr.
+      local path = os.tmpname()
+      local file = assert(io.open(path, "w"))
+      file:write([[
+        local core = require "luaevent.core"
+        local a, b = core.new(), core.new()
+        local ok, err = pcall(a.addevent, a, 9, core.EV_SIGNAL, function() end)  -- SIGKILL
+        io.write(tostring(err), "\n")
+        -- Signals go to one base at a time; libevent warns when a second base takes them.
+        local s1 = a:addevent(28, core.EV_SIGNAL, function() end)
+        local s2 = b:addevent(28, core.EV_SIGNAL, function() end)
+        a:loopexit(0.01) a:loop()
+        io.write("done\n")
+      ]])
+      file:close()
+      local interpreter = arg and arg[-1] or "lua"
+      local errors = os.tmpname()
+      local pipe = assert(io.popen(("%s %s 2>%s"):format(interpreter, path, errors)))
+      local out = pipe:read("*a")
+      pipe:close()
+      local f = assert(io.open(errors))
+      local stderr = f:read("*a")
+      f:close()
+      os.remove(path)
+      os.remove(errors)
+      assert.equal("base:addevent: libevent could not register the event on signal 9: sigaction: Invalid argument\ndone\n", out)
+      assert.equal("", stderr)
+    end)
+
+    it("a closed LuaSocket socket suggests why its fd is -1 #ours", function()
+      local s = socket.tcp()
+      s:close()
+      assert.equal("bad argument #1 to 'addevent' (invalid file descriptor (-1): closed or not connected?)",
+        message_of(function() local ev = base:addevent(s, EV_READ, cb) end))
+      -- a plain -1 is only invalid
+      assert.equal("bad argument #1 to 'addevent' (invalid file descriptor (-1))",
+        message_of(function() local ev = base:addevent(-1, EV_READ, cb) end))
     end)
 
     it("fd of a wrong type #cbug", function()

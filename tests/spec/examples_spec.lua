@@ -43,7 +43,11 @@ end
 local api = gen.load(root)
 
 describe("examples of the API reference (doc/api.lua)", function()
-  for _, entry in ipairs(api.entries) do
+  -- The guides ("Getting started", ...) first, then every entry.
+  local owners = {}
+  for _, guide in ipairs(api.guides or {}) do owners[#owners + 1] = { name = guide.title, examples = guide.examples } end
+  for _, entry in ipairs(api.entries) do owners[#owners + 1] = entry end
+  for _, entry in ipairs(owners) do
     for i, example in ipairs(entry.examples or {}) do
       it(("%s, example %d, prints what the reference shows"):format(entry.name, i), function()
         local ok, stdout, stderr = run_program(example.code)

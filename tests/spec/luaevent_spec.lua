@@ -3,8 +3,8 @@
 -- the C module's 0.4.x wrapper (tagged #cbug: these fail there).
 --
 -- The wrapper has one event base for the whole process and its loop() returns only once no event
--- is left, which never happens here (addserver's listening event cannot be removed). So every
--- spec runs the loop through run(), which always ends it deterministically:
+-- is left, which never happens here (the listening events of addserver stay). So every spec runs
+-- the loop through run(), which always ends it deterministically:
 --   * finish() adds a 0-timeout timer that raises "done": the normal end, checked by run();
 --   * a guard timer raises "timeout" after GUARD seconds, so a broken wrapper fails the spec
 --     instead of hanging;
@@ -208,7 +208,7 @@ describe("luaevent (the coroutine wrapper)", function()
 
     it("has the functions of the 0.4.7 wrapper", function()
       for _, name in ipairs { "addevent", "send", "receive", "receivePartial", "connect", "flush",
-                              "addserver", "addthread", "wrap", "loop" } do
+                              "addserver", "addthread", "wrap", "loop", "loopexit" } do
         assert.is_function(luaevent[name], name)
       end
     end)
@@ -241,6 +241,152 @@ describe("luaevent (the coroutine wrapper)", function()
       local ok2, err = luaevent.addthread(function() error("boom", 0) end)
       assert.is_false(ok2)
       assert.are.equal("boom", err)
+    end)
+  end)
+
+  describe("errors and the end of the loop", function()
+    -- A listening socket for one spec, its port, and a client connected to it.
+    local function listener_and_client()
+      local listener = assert(socket.bind(HOST, 0))
+      listener:settimeout(0)
+      keep[#keep + 1] = listener
+      local _, port = listener:getsockname()
+      local client = assert(socket.connect(HOST, port))
+      return listener, client, port
+    end
+
+    it("an addserver handler that fails before its first wait stops loop() with its error and traceback #cbug", function()
+      local listener, client, port = listener_and_client()
+      local served = 0
+      local server = luaevent.addserver(listener, function(c)
+        served = served + 1
+        if served == 1 then c:sendd("typo") end -- luacheck: ignore 143
+        c:close()
+      end)
+      local guard = luaevent.addevent(nil, 0, function() error("timeout", 0) end, GUARD)
+      local ok, err = pcall(luaevent.loop)
+      -- the server stays: the next loop() serves the next client
+      local second = assert(socket.connect(HOST, port))
+      local stop = luaevent.addevent(nil, 0, function()
+        if served == 2 then error("done", 0) end
+      end, 0.01)
+      local ok2, err2 = pcall(luaevent.loop)
+      stop:close()
+      guard:close()
+      server:close()
+      client:close()
+      second:close()
+      assert.is_false(ok)
+      -- Lua 5.1 and LuaJIT say "attempt to call method 'sendd' (a nil value)"
+      assert.matches("^[^\n]*luaevent_spec%.lua:%d+: attempt to call [^\n]*'sendd'", err)
+      -- the coroutine's own traceback, pointing at the handler, then the callback's
+      local coroutine_part = err:match("\nstack traceback:\n(.-)\nstack traceback:\n")
+      assert.is_truthy(coroutine_part, err)
+      assert.matches("luaevent_spec%.lua:%d+", coroutine_part)
+      assert.is_false(ok2)
+      assert.are.equal("done", first_line(err2))
+      assert.are.equal(2, served)
+    end)
+
+    it("an error raised after a wait carries the coroutine's traceback #cbug", function()
+      local c, p = pair()
+      local function fails_after_a_wait()
+        luaevent.receive(c, "*l")
+        error("after the wait")
+      end
+      spawn(fails_after_a_wait)
+      p:send("line\n")
+      local guard = luaevent.addevent(nil, 0, function() error("timeout", 0) end, GUARD)
+      local ok, err = pcall(luaevent.loop)
+      guard:close()
+      c:close()
+      p:close()
+      assert.is_false(ok)
+      assert.matches("^[^\n]*luaevent_spec%.lua:%d+: after the wait\nstack traceback:\n", err)
+      local coroutine_part = err:match("\nstack traceback:\n(.-)\nstack traceback:\n")
+      assert.is_truthy(coroutine_part, err)
+      assert.matches("luaevent_spec%.lua:%d+: in", coroutine_part)
+    end)
+
+    -- Runs `script` in a child interpreter (this file's other specs leave events on the
+    -- wrapper's base), bounded by `timeout` should its loop() never return; returns its output.
+    local function in_child(script)
+      local interpreter = arg and arg[-1] or "lua"
+      local path = os.tmpname()
+      local file = assert(io.open(path, "w"))
+      file:write([[
+        collectgarbage("stop") -- events must go because they were closed, not collected
+        local luaevent = require "luaevent"
+        local socket = require "socket"
+        local server = assert(socket.bind("127.0.0.1", 0))
+        local host, port = server:getsockname()
+        local c = assert(socket.connect(host, port))
+      ]] .. script)
+      file:close()
+      local pipe = assert(io.popen("timeout 10 " .. interpreter .. " " .. path .. " 2>&1"))
+      local out = pipe:read("*a")
+      pipe:close()
+      os.remove(path)
+      return out
+    end
+
+    it("a coroutine that failed after a wait leaves no event behind to keep loop() running #cbug", function()
+      assert.are.equal("false failed 1", in_child([[
+        local p = assert(server:accept())
+        c:settimeout(0)
+        luaevent.addthread(function()
+          luaevent.receive(c, "*l")
+          error("failed", 0)
+        end)
+        p:send("line\n")
+        local ok, err = pcall(luaevent.loop)
+        io.write(tostring(ok), " ", (tostring(err):match("^[^\n]*")), " ", tostring(luaevent.loop()))
+      ]]))
+    end)
+
+    it("addserver returns its listening event: closing it stops the server #ours", function()
+      assert.are.equal("userdata 1 0", in_child([[
+        server:settimeout(0)
+        local served = 0
+        local listening = luaevent.addserver(server, function(client) served = served + 1 end)
+        listening:close()
+        -- nothing is left to wait for: loop() returns 1 instead of serving the client
+        io.write(type(listening), " ", luaevent.loop(), " ", served)
+      ]]))
+    end)
+
+    it("loopexit() ends luaevent.loop() after the current callbacks, loopexit(t) after t seconds #ours", function()
+      local ticks = 0
+      local timer = luaevent.addevent(nil, 0, function()
+        ticks = ticks + 1
+        if ticks == 3 then luaevent.loopexit() end
+      end, 0.01)
+      assert.are.equal(0, luaevent.loop())
+      assert.are.equal(3, ticks)
+      local started = socket.gettime()
+      assert.are.equal(0, luaevent.loopexit(0.05))
+      assert.are.equal(0, luaevent.loop())
+      timer:close()
+      assert.is_true(socket.gettime() - started >= 0.04)
+      assert.is_true(ticks > 3)
+    end)
+
+    it("waiting outside a coroutine says where to call from, not Lua's yield error #ours", function()
+      local c, p = pair()
+      for _, call in ipairs {
+        { "luaevent.receive", function() return luaevent.receive(c, "*l") end },
+        { "luaevent.receivePartial", function() return luaevent.receivePartial(c, 10) end },
+        { "luaevent.receive", function() return luaevent.wrap(c):receive("*l") end },
+        -- more than the kernel takes at once while the peer reads nothing
+        { "luaevent.send", function() return luaevent.send(c, ("x"):rep(32 * 1024 * 1024)) end },
+      } do
+        local ok, err = pcall(call[2])
+        assert.is_false(ok)
+        assert.are.equal(call[1] .. ": the socket is not ready, and only a coroutine can wait for it: call "
+          .. call[1] .. " inside a function run by luaevent.addthread or an addserver handler", err)
+      end
+      c:close()
+      p:close()
     end)
   end)
 

@@ -267,6 +267,35 @@ describe("generated files", function()
     assert_none(broken, "links to missing headings")
   end)
 
+  check("give LuaLS hover text without links an editor cannot follow or places it cannot see", function()
+    local problems = {}
+    for _, path in ipairs(gen.paths(files)) do
+      if path:match("%.lua$") then
+        local n = 0
+        for line in (files[path] .. "\n"):gmatch("(.-)\n") do
+          n = n + 1
+          local link = line:match("%]%(([^)%s]*)%)")
+          if link and not link:match("^%a[%w+.-]*://") then
+            problems[#problems + 1] = ("%s:%d: link to %s"):format(path, n, link)
+          end
+          if line:match("^%-%-%-.*[Ss]ee [^.;]- above") then
+            problems[#problems + 1] = ("%s:%d: %s"):format(path, n, line)
+          end
+        end
+      end
+    end
+    assert_none(problems, "hover text")
+  end)
+
+  check("show a fixed field value once, and differences table rows as a list, not one long line", function()
+    local api_md = files["doc/api.md"]
+    assert.is_nil(api_md:find('`"luaevent"`. `"luaevent"`', 1, true))
+    for line in api_md:gmatch("[^\n]+") do
+      assert(not (line:find("(migrating.md#arguments-that-are-now-checked): ", 1, true)
+        or line:find("(migrating.md#other-messages-changed-wording): ", 1, true)), line)
+    end
+  end)
+
   check("include LuaLS definition files that load as Lua and return their module table", function()
     for _, path in ipairs(gen.paths(files)) do
       if path:match("%.lua$") then

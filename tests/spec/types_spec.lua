@@ -3,6 +3,8 @@
 --
 -- - tests/types/good.lua uses every function correctly, including callbacks given as callable
 --   tables and coroutine.wrap functions, and pins return types with `---@type`: no warning.
+-- - tests/types/luasocket.lua passes sockets typed by classes of LuaSocket's own names (a stub
+--   of a LuaSocket addon) to every function that takes one: no warning.
 -- - tests/types/bad.lua holds one mistake per line, each marked `-- expect: <code>[, <code>]`:
 --   exactly those diagnostics, on exactly those lines.
 --
@@ -89,6 +91,13 @@ describe("LuaLS addon (types/library) under emmylua_check", function()
   it("accepts a program that uses every function correctly (tests/types/good.lua)", function()
     assert(checker, "emmylua_check not found")
     local found, output = diagnostics(checker, "good.lua")
+    assert(next(found) == nil, "unexpected diagnostics:\n" .. output)
+    assert(output:find("No issues found", 1, true) and output:find("exit status 0", 1, true), output)
+  end)
+
+  it("accepts sockets typed by a LuaSocket addon's classes (tests/types/luasocket.lua)", function()
+    assert(checker, "emmylua_check not found")
+    local found, output = diagnostics(checker, "luasocket.lua")
     assert(next(found) == nil, "unexpected diagnostics:\n" .. output)
     assert(output:find("No issues found", 1, true) and output:find("exit status 0", 1, true), output)
   end)

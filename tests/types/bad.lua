@@ -21,4 +21,8 @@ bev:get_read():frobnicate() -- expect: undefined-field
 local wrong = base:loop() -- expect: assign-type-mismatch
 local w = luaevent.wrap(luaevent.core) -- expect: param-type-mismatch
 w:recieve() -- expect: undefined-field
+luaevent.connect(io.stdout, "127.0.0.1", 80) -- expect: param-type-mismatch
+local listener = { getfd = function() return 3 end }
+luaevent.addserver(listener, function(client) client:sendd("x") end) -- expect: undefined-field
+luaevent.loopexit("soon") -- expect: param-type-mismatch
 print(ev, x, ev2, ev3, upper, n, r, wrong)

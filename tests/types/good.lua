@@ -82,7 +82,11 @@ local started = luaevent.addthread(function(s)
   luaevent.flush(s)
   print(ok, err, last, send_err, partial, got, some)
 end, sock)
-luaevent.addserver(sock, function(client) client:close() end)
+---@type luaevent.core.Event
+local server = luaevent.addserver(sock, function(client) client:close() end)
+server:close()
+---@type integer
+local stopping = luaevent.loopexit() + luaevent.loopexit(0.5)
 ---@type luaevent.WrappedSocket
 local wrapped = luaevent.wrap(sock)
 wrapped:settimeout(0)
@@ -97,4 +101,4 @@ local closed = wrapped:close()
 local result = luaevent.loop()
 
 print(name, version, libevent, mask, looped, exited, method, added, length, data, read, written,
-  enabled, disabled, wname, wversion, wcore, wtimer, started, received, closed, result, wrapped.socket)
+  enabled, disabled, wname, wversion, wcore, wtimer, started, received, closed, result, wrapped.socket, stopping)

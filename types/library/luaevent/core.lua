@@ -14,8 +14,9 @@
 ---  accepted only userdata.
 ---
 ---Anything else is a `bad argument` error with one of these reasons: `socket or integer fd
----expected, got <type>`, `invalid file descriptor (<n>)` (a LuaSocket socket that has not been
----bound or connected yet has fd -1), `number has no integer representation`,
+---expected, got <type>`, `invalid file descriptor (<n>)` (and
+---`invalid file descriptor (-1): closed or not connected?` from `getfd`: a LuaSocket socket that has
+---been closed, or not bound or connected yet, has fd -1), `number has no integer representation`,
 ---`getfd failed: <message>` (an error raised by `getfd`, or
 ---`getfd failed: socket or integer fd expected, got table without 'getfd'`),
 ---`socket or integer fd expected, getfd returned <type>`, `getfd returned a non-integral number`.
@@ -31,10 +32,13 @@
 ---@alias luaevent.core.Fd integer|lightuserdata|luaevent.core.HasGetfd
 
 ---Anything with a `getfd` method returning an fd (LuaSocket sockets).
----@class luaevent.core.HasGetfd
----@field getfd fun(self: any): integer returns the descriptor, an integer >= 0
+---
+---A structural type: any class with a `getfd` method matches it, whatever its name, so the
+---definitions of a LuaSocket addon (`TCPSocketClient`, `TCPSocketServer`, ...) are accepted as
+---they are, as are objects of your own.
+---@alias luaevent.core.HasGetfd { getfd: fun(self: any): integer }
 
----The parameters of `core.tls.context`, shaped like LuaSec's (see [`core.tls.context`](#coretlscontext)).
+---The parameters of `core.tls.context`, shaped like LuaSec's (see `core.tls.context`).
 ---@class luaevent.core.TlsParams
 ---@field mode "client"|"server" which end; required
 ---@field protocol string? the oldest protocol: `"tlsv1_2"` (default), `"tlsv1_3"`, `"any"`
@@ -136,19 +140,19 @@ function core.new() end
 ---@return string version such as `"2.1.12-stable"`
 function core.libevent_version() end
 
----`"luaevent-rs"`: which implementation `require "luaevent.core"` loaded.
+---Which implementation `require "luaevent.core"` loaded.
 core._NAME = "luaevent-rs"
 
----The table holding `core.buffer.new`, the [buffer](#buffers-corebuffer) constructor.
+---The table holding `core.buffer.new`, the buffer constructor.
 core.buffer = {}
 
----The table holding `core.bufferevent.new` and `core.bufferevent.connect`, the [bufferevent](#bufferevents-corebufferevent) constructors.
+---The table holding `core.bufferevent.new` and `core.bufferevent.connect`, the bufferevent constructors.
 core.bufferevent = {}
 
----The table holding `core.listener.new`, the [listener](#listeners-corelistener) constructor.
+---The table holding `core.listener.new`, the listener constructor.
 core.listener = {}
 
----The table holding `core.tls.context`, the [TLS context](#tls-contexts-coretls) constructor.
+---The table holding `core.tls.context`, the TLS context constructor.
 core.tls = {}
 
 ---returned by an event callback: remove the event
@@ -157,10 +161,10 @@ core.LEAVE = -1
 ---event bit: the timeout expired
 core.EV_TIMEOUT = 1
 
----event bit: the fd is readable
+---event bit: the fd is readable; on a listening socket, a connection waits to be accepted
 core.EV_READ = 2
 
----event bit: the fd is writable
+---event bit: the fd is writable; on a socket connecting without blocking, the attempt is over (connect again to learn how)
 core.EV_WRITE = 4
 
 ---event bit: the signal given as fd was delivered
@@ -220,6 +224,7 @@ function core.buffer.new() end
 ---- `bad argument #5 to 'new' (function expected, got <type>)`
 ---- `bad argument #2 to 'new' (socket or integer fd expected, got <type>)`
 ---- `bad argument #2 to 'new' (invalid file descriptor (<n>))`
+---- `bad argument #2 to 'new' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #2 to 'new' (number has no integer representation)`
 ---- `bad argument #2 to 'new' (getfd failed: <message>)`
 ---- `bad argument #2 to 'new' (socket or integer fd expected, getfd returned <type>)`
@@ -371,9 +376,16 @@ local Base = {}
 ---Registers an event and returns its event object.
 ---
 ---The event is always registered persistent (`EV_PERSIST` is added), and stays registered only as
----long as the returned object is reachable: see [`Event`](#event). With `EV_SIGNAL`, libevent
+---long as the returned object is reachable: see `Event`. With `EV_SIGNAL`, libevent
 ---installs its own handler for the signal while the event is registered, and the callback receives
----`EV_SIGNAL` each time the signal arrives.
+---`EV_SIGNAL` each time the signal arrives. Signals are delivered to one base at a time: the one
+---that most recently added a signal event or started `loop()` (libevent's rule; the warning it
+---would print about it is not shown). Signal numbers run from 1 to 64 on Linux (31 elsewhere).
+---
+---With `fd` set to `nil` the event is a pure timer: `EV_READ` or `EV_WRITE` need an `fd` (or a
+---socket); on a listening socket `EV_READ` means a connection can be accepted, and on a socket
+---connecting without blocking `EV_WRITE` means the connection is made or has failed (see
+---Getting started).
 ---
 ---Errors:
 ---- `bad argument #2 to 'addevent' (number expected, got <type>)`
@@ -382,23 +394,27 @@ local Base = {}
 ---- `bad argument #2 to 'addevent' (libevent refused this event mask (<n>))`
 ---- `bad argument #3 to 'addevent' (function expected, got <type>)`
 ---- `bad argument #4 to 'addevent' (number expected, got <type>)`
----- `bad argument #4 to 'addevent' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #4 to 'addevent' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
 ---- `bad argument #4 to 'addevent' (timeout expected when fd is nil)`
----- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL)`
+---- `bad argument #1 to 'addevent' (fd expected with EV_READ or EV_WRITE, got nil (nil is for timers))`
+---- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL, got nil)`
+---- `bad argument #1 to 'addevent' (signal number expected with EV_SIGNAL, from 1 to <highest>, got <n>)`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is not open))`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is a regular file, which epoll cannot watch))`
 ---- `bad argument #1 to 'addevent' (bad file descriptor (<n> is beyond FD_SETSIZE, which select cannot watch))`
 ---- `bad argument #1 to 'addevent' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'addevent' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'addevent' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #1 to 'addevent' (number has no integer representation)`
 ---- `bad argument #1 to 'addevent' (getfd failed: <message>)`
 ---- `bad argument #1 to 'addevent' (socket or integer fd expected, getfd returned <type>)`
 ---- `bad argument #1 to 'addevent' (getfd returned a non-integral number)`
 ---- `base:addevent: libevent could not register the event on fd <n>: <strerror>`: libevent fails to add the event
+---- `base:addevent: libevent could not register the event on signal <n>: <reason>`: libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch
 ---@param fd luaevent.core.Fd|nil the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number
 ---@param events integer a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)
----@param callback luaevent.core.EventCallback called as `callback(what)`, see [`EventCallback`](#eventcallback); a function or a [callable object](#callable)
----@param timeout? number seconds (see [Durations](#durations)); the event fires with `EV_TIMEOUT` whenever this long passes without it firing otherwise
+---@param callback luaevent.core.EventCallback called as `callback(what)`, see `EventCallback`; a function or a callable object
+---@param timeout? number seconds (see Durations); the event fires with `EV_TIMEOUT` whenever this long passes without it firing otherwise
 ---@return luaevent.core.Event event the event object; keep it referenced
 function Base:addevent(fd, events, callback, timeout) end
 
@@ -409,32 +425,35 @@ function Base:addevent(fd, events, callback, timeout) end
 ---- no events are left: returns `1`;
 ---- `base:loopexit()` takes effect: returns `0`;
 ---- a callback raises an error (or returns something invalid, see
----  [`EventCallback`](#eventcallback)): the loop stops after that callback and `loop` raises the
+---  `EventCallback`): the loop stops after that callback and `loop` raises the
 ---  error again, as a string made of the message and a traceback of the callback. Error values that
 ---  are not strings are converted: numbers as `tostring` does, values with a `__tostring`
 ---  metamethod through it, anything else as `(error object is a table value)`. The event whose
 ---  callback failed stays as it was, and the base can loop again.
 ---
----Callbacks run on the Lua thread (coroutine) that called `loop`.
+---Callbacks run on the Lua thread (coroutine) that called `loop`. What keeps the loop running, and
+---the ways to end it: Loop lifetime.
 ---
 ---Errors:
 ---- `<the callback's error message> stack traceback: <...>`: a callback raised an error
 ---- `base:loop: the event base is already looping`: `loop` is called on a base that is looping, for instance from one of its callbacks
----- `base:loop: event callback returned <...>`: an event callback returned something unusable (see [`EventCallback`](#eventcallback))
+---- `base:loop: event callback defined at <file>:<line> returned <...>`: an event callback returned something unusable (see `EventCallback`)
 ---- `base:loop: libevent could not re-register the event on fd <n>: <strerror>`: libevent fails to re-register an event whose callback changed its mask or timeout
----- `base:loop: event callback asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch`: on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more
+---- `base:loop: event callback defined at <file>:<line> asked to watch fd <n>, but it is beyond FD_SETSIZE, which select cannot watch`: on the select backend, an event callback returned a mask with `EV_READ` or `EV_WRITE` for an fd of 1024 or more
 ---@return integer result `1` when no events were left, `0` after `loopexit`
 function Base:loop() end
 
 ---Asks the loop to stop after a while.
 ---
 ---Without an argument, or with `nil`, the loop stops once the callbacks of the current round have
----run. Called while the base is not looping, it applies to the next `loop`.
+---run. Called while the base is not looping, it applies to the next `loop`. A pending exit keeps
+---the loop running until it fires, even with no events left, and outlives a loop that ended
+---otherwise: see Loop lifetime.
 ---
 ---Errors:
 ---- `bad argument #1 to 'loopexit' (number expected, got <type>)`
----- `bad argument #1 to 'loopexit' (timeout must be a finite number of seconds >= 0, got <x>)`
----@param seconds? number how long the loop may still run (see [Durations](#durations))
+---- `bad argument #1 to 'loopexit' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
+---@param seconds? number how long the loop may still run (see Durations)
 ---@return integer result `0` on success
 function Base:loopexit(seconds) end
 
@@ -453,6 +472,10 @@ function Base:method() end
 ---(a local that stays in scope, a table field) to every event you need. When the object is
 ---collected, the event is removed. A callback that refers to its own event object keeps it alive
 ---until it is closed.
+---
+---Close an event before you close its socket. An event left registered on a descriptor that was
+---closed is stale: the descriptor number is soon reused by a new socket, and on epoll the new
+---socket's events may then never fire, and nothing reports it.
 ---@class luaevent.core.Event
 local Event = {}
 
@@ -555,6 +578,7 @@ function Buffer:drain(n) end
 ---Errors:
 ---- `bad argument #1 to 'read' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'read' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'read' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #1 to 'read' (number has no integer representation)`
 ---- `bad argument #1 to 'read' (getfd failed: <message>)`
 ---- `bad argument #1 to 'read' (socket or integer fd expected, getfd returned <type>)`
@@ -569,11 +593,13 @@ function Buffer:read(fd, len) end
 ---Writes as much of the buffer to `fd` as it accepts, and drains what was written.
 ---
 ---Writing an empty buffer returns `-1` too. Writing to a socket whose peer has closed returns `-1`
----rather than killing the process (see `SIGPIPE` above).
+---rather than killing the process (loading the module ignores `SIGPIPE`, see
+---`luaevent.core`).
 ---
 ---Errors:
 ---- `bad argument #1 to 'write' (socket or integer fd expected, got <type>)`
 ---- `bad argument #1 to 'write' (invalid file descriptor (<n>))`
+---- `bad argument #1 to 'write' (invalid file descriptor (-1): closed or not connected?)`
 ---- `bad argument #1 to 'write' (number has no integer representation)`
 ---- `bad argument #1 to 'write' (getfd failed: <message>)`
 ---- `bad argument #1 to 'write' (socket or integer fd expected, getfd returned <type>)`
@@ -603,7 +629,7 @@ local BufferEvent = {}
 
 ---Returns the input buffer.
 ---
----The same object on every call, with the whole [buffer API](#buffers-corebuffer). It belongs to the
+---The same object on every call, with the whole buffer API. It belongs to the
 ---bufferevent: once the bufferevent is closed or collected, using it raises
 ---`attempt to use a closed buffer`, and its own `close()` only detaches the Lua object. Only the
 ---socket adds to it (`add` raises `buf:add: libevent refused to add to the buffer (...)`); take
@@ -614,7 +640,7 @@ function BufferEvent:get_read() end
 
 ---Returns the output buffer: bytes added to it are sent.
 ---
----The same object on every call, with the whole [buffer API](#buffers-corebuffer), and it belongs to the
+---The same object on every call, with the whole buffer API, and it belongs to the
 ---bufferevent as the input buffer does. Bytes leave it only by being sent: `drain` and `readline`
 ---on it raise `buf:drain: libevent refused to drain the buffer (...)` and
 ---`buf:readline: libevent refused to consume a line (...)`, and it cannot be moved into another
@@ -641,6 +667,7 @@ function BufferEvent:get_write() end
 ---- `bad argument #1 to 'set_read_watermarks' (byte count must be >= 0, got <n>)`
 ---- `bad argument #2 to 'set_read_watermarks' (number expected, got <type>)`
 ---- `bad argument #2 to 'set_read_watermarks' (byte count must be >= 0, got <n>)`
+---- `bad argument #2 to 'set_read_watermarks' (high watermark <high> is below the low watermark <low> (0 means no high watermark))`
 ---@param low? integer bytes the input must hold before the read callback runs; `nil` counts as 0
 ---@param high? integer bytes at which reading from the socket stops; `0` or `nil`: no limit
 function BufferEvent:set_read_watermarks(low, high) end
@@ -655,6 +682,7 @@ function BufferEvent:set_read_watermarks(low, high) end
 ---- `bad argument #1 to 'set_write_watermarks' (byte count must be >= 0, got <n>)`
 ---- `bad argument #2 to 'set_write_watermarks' (number expected, got <type>)`
 ---- `bad argument #2 to 'set_write_watermarks' (byte count must be >= 0, got <n>)`
+---- `bad argument #2 to 'set_write_watermarks' (high watermark <high> is below the low watermark <low> (0 means no high watermark))`
 ---@param low? integer the output size at which the write callback runs; `nil` counts as 0
 ---@param high? integer kept for the program; libevent ignores it
 function BufferEvent:set_write_watermarks(low, high) end
@@ -666,10 +694,10 @@ function BufferEvent:set_write_watermarks(low, high) end
 ---
 ---Errors:
 ---- `bad argument #1 to 'set_timeouts' (number expected, got <type>)`
----- `bad argument #1 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
+---- `bad argument #1 to 'set_timeouts' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
 ---- `bad argument #2 to 'set_timeouts' (number expected, got <type>)`
----- `bad argument #2 to 'set_timeouts' (timeout must be a finite number of seconds >= 0, got <x>)`
----@param read? number seconds (see [Durations](#durations)); `0` or `nil`: none
+---- `bad argument #2 to 'set_timeouts' (timeout must be a number of seconds from 0 to 2^31 (2147483648), got <x>)`
+---@param read? number seconds (see Durations); `0` or `nil`: none
 ---@param write? number seconds; `0` or `nil`: none
 function BufferEvent:set_timeouts(read, write) end
 
