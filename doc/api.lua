@@ -2062,7 +2062,7 @@ as absent, as in LuaSec); anything else is an error that names it, never silentl
 The context is freed when it is garbage collected; connections made from it keep what they
 need.]],
               params = {
-                { name = "params", type = "TlsParams", text = "the parameters, see the table above" },
+                { name = "params", type = "TlsParams", text = "the parameters: mode, protocol, certificate, key, password, cafile, capath, verify, depth, ciphers, ciphersuites, curveslist, curve, dhparam, alpn, options, verifyext" },
               },
               returns = { { name = "context", type = "TlsContext", text = "the new context" } },
               errors = {

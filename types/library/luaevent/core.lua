@@ -361,7 +361,7 @@ function core.listener.new(base, options, on_accept) end
 ---- `core.tls.context: cannot use ciphers '<list>': <reason>`: OpenSSL knows none of them (`no cipher match`); `ciphersuites` likewise
 ---- `core.tls.context: unsupported curve in '<list>': <reason>`: a group OpenSSL does not know
 ---- `core.tls.context: ALPN protocol names are 1 to 255 bytes long`: an empty or too long name; `'alpn' names no protocol` for an empty list
----@param params luaevent.core.TlsParams the parameters, see the table above
+---@param params luaevent.core.TlsParams the parameters: mode, protocol, certificate, key, password, cafile, capath, verify, depth, ciphers, ciphersuites, curveslist, curve, dhparam, alpn, options, verifyext
 ---@return luaevent.core.TlsContext context the new context
 function core.tls.context(params) end
 
