@@ -32,6 +32,10 @@ local base = core.new()
 -- unreachable its event goes too (and is closed when collected).
 local socket_events = setmetatable({}, { __mode = "k" })
 
+-- What a coroutine waiting on a connection yields, and what its wake passes first (telling it
+-- from any other resume of the coroutine).
+local WOKEN = {}
+
 local function pack(...)
   return { n = select("#", ...), ... }
 end
@@ -73,7 +77,8 @@ local function resumer(sock)
       forget(true)
       error(with_traceback(co, results[2]), 0)
     end
-    if coroutine.status(co) == "dead" then
+    -- Ended, or now waiting on a connection (dial, serve): this event is done.
+    if coroutine.status(co) == "dead" or results[2] == WOKEN then
       forget()
       return LEAVE
     end
@@ -229,6 +234,396 @@ end
 
 function M.wrap(sock)
   return setmetatable({ socket = sock }, wrapped)
+end
+
+------------------------------------------------------------------------------ connections ----
+-- luaevent.dial and luaevent.serve: connections on the core's own bufferevents, no LuaSocket.
+--
+-- A connection is a table around one bufferevent. Its callbacks (held by the bufferevent, so the
+-- pair is collected together) only record what happened and wake the coroutine waiting on it;
+-- the methods do the work. At most one coroutine waits per role: "reader" (receive), "writer"
+-- (send's back-pressure), "handshaker" (dial, starttls). While one waits, `waiting` holds the
+-- connection, since nothing else may: the coroutine is referenced only by the callbacks. A
+-- connection nobody waits on and nobody references is collected, and its socket closed.
+
+local EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EVBUFFER_CONNECTED =
+  core.EVBUFFER_EOF, core.EVBUFFER_ERROR, core.EVBUFFER_TIMEOUT, core.EVBUFFER_CONNECTED
+
+-- send waits while the output buffer holds more than this; reading from the socket pauses while
+-- the input buffer holds this much that no receive has asked for.
+local HIGH_WATER = 64 * 1024
+-- How long a closed connection may take to hand its last bytes to a peer that takes none.
+local LINGER = 30
+
+local waiting = {}   -- connection -> true while a coroutine waits on it
+local closing = {}   -- bufferevent -> true while close() flushes it in the background
+local listeners = {} -- listener -> true until it is closed (see serve)
+
+-- Whether `what` (an event callback's argument) has the bit `flag` (no bit operators in 5.1).
+local function has(what, flag)
+  return what % (flag * 2) >= flag
+end
+
+-- The peer went: LuaSocket's "closed" for a reset or a broken pipe, as for an orderly close.
+local function reason(message)
+  if message == "Connection reset by peer" or message == "Broken pipe" then return "closed" end
+  return message or "unknown error"
+end
+
+-- Resumes the coroutine waiting on `conn` as `role`, if any, with WOKEN and `...`.
+local function wake(conn, role, ...)
+  local co = conn[role]
+  if co == nil then return end
+  conn[role] = nil
+  if coroutine.status(co) ~= "suspended" then return end
+  local ok, err = coroutine.resume(co, WOKEN, ...)
+  if not ok then error(with_traceback(co, err), 0) end
+end
+
+local function wake_all(conn)
+  wake(conn, "reader")
+  wake(conn, "writer")
+  wake(conn, "handshaker")
+end
+
+-- Runs fn from the loop, once, as soon as possible: wakes from a method call happen there, so
+-- that an error of the woken coroutine stops loop() instead of surfacing in the caller.
+local function soon(fn)
+  local event
+  event = base:addevent(nil, 0, function()
+    event = nil
+    fn()
+    return LEAVE
+  end, 0)
+end
+
+local function outside_error(name, what)
+  error(name .. ": " .. what .. ", and only a coroutine can wait: call " .. name
+    .. " inside a function run by luaevent.addthread or a luaevent.serve handler", 0)
+end
+
+-- Suspends the running coroutine as `conn`'s `role` until woken (or `seconds` pass: then it
+-- returns nil, "timeout"). Returns what the waker passed. `name` and `what` make the error raised
+-- outside a coroutine.
+local function suspend(conn, role, seconds, name, what)
+  if not can_wait() then outside_error(name, what) end
+  local co = coroutine.running()
+  conn[role] = co
+  waiting[conn] = true
+  local timer
+  if seconds then
+    timer = base:addevent(nil, 0, function()
+      wake(conn, role, nil, "timeout")
+      return LEAVE
+    end, seconds)
+  end
+  -- Another resume (an event of a LuaSocket helper this coroutine used before) is not the wake.
+  local results
+  repeat
+    results = pack(coroutine.yield(WOKEN))
+  until results[1] == WOKEN
+  if timer then timer:close() end
+  if conn[role] == co then conn[role] = nil end
+  if not (conn.reader or conn.writer or conn.handshaker) then waiting[conn] = nil end
+  return unpack(results, 2, results.n)
+end
+
+local Connection = {}
+Connection.__index = Connection
+
+-- The bufferevent's callbacks for `conn`. They refer to the connection, the connection to the
+-- bufferevent: both live in the bufferevent's own keep table, so the pair is collectable.
+local function callbacks(conn)
+  local function on_read()
+    wake(conn, "reader")
+  end
+  local function on_written()
+    wake(conn, "writer")
+  end
+  local function on_event(_, what, message)
+    if has(what, EVBUFFER_CONNECTED) then
+      conn.handshaken = true
+      wake(conn, "handshaker", true)
+      return
+    end
+    if has(what, EVBUFFER_ERROR) then
+      conn.err = reason(message)
+    elseif has(what, EVBUFFER_TIMEOUT) then
+      conn.err = "timeout"
+    elseif has(what, EVBUFFER_EOF) then
+      conn.eof = true
+    end
+    wake_all(conn)
+  end
+  return on_read, on_written, on_event
+end
+
+-- A connection around `bev` (connected, or connecting), its callbacks set and reading on.
+local function connection(bev)
+  local conn = setmetatable({
+    bev = bev,
+    buf = "", -- bytes taken from the input buffer that no receive has returned yet
+    pos = 1,  -- where they start in buf
+  }, Connection)
+  conn.on_read, conn.on_written, conn.on_event = callbacks(conn)
+  bev:set_callbacks(conn.on_read, nil, conn.on_event)
+  bev:set_read_watermarks(0, HIGH_WATER)
+  bev:enable(EV_READ)
+  return conn
+end
+
+-- A plain string argument error, as Lua's own read.
+local function argument_error(n, name, expected, value)
+  error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, name, expected, type(value)), 0)
+end
+
+-- The core's argument numbers for bufferevent.connect, as dial's.
+local DIAL_ARGUMENTS = { ["2"] = 1, ["3"] = 2, ["7"] = 3 }
+
+function M.dial(host, port, options)
+  if type(host) ~= "string" then argument_error(1, "dial", "string", host) end
+  if type(port) ~= "number" then argument_error(2, "dial", "number", port) end
+  if options ~= nil and type(options) ~= "table" then argument_error(3, "dial", "table or nil", options) end
+  if not can_wait() then outside_error("luaevent.dial", "connecting takes a while") end
+  local conn = setmetatable({ buf = "", pos = 1 }, Connection)
+  local on_read, on_written, on_event = callbacks(conn)
+  conn.on_read, conn.on_written, conn.on_event = on_read, on_written, on_event
+  local ok, bev = pcall(core.bufferevent.connect, base, host, port, on_read, nil, on_event, options)
+  if not ok then
+    local n, rest = tostring(bev):match("^bad argument #(%d+) to '[^']*' (.*)$")
+    if n and DIAL_ARGUMENTS[n] then
+      error(("bad argument #%d to 'dial' %s"):format(DIAL_ARGUMENTS[n], rest), 0)
+    end
+    error(bev, 0)
+  end
+  conn.bev = bev
+  bev:set_read_watermarks(0, HIGH_WATER)
+  while not conn.handshaken and not conn.err and not conn.eof do
+    suspend(conn, "handshaker", nil, "luaevent.dial", "connecting takes a while")
+  end
+  if conn.handshaken then return conn end
+  bev:close()
+  conn.closed = true
+  return nil, conn.err or "closed"
+end
+
+-- Listeners that were closed are let go here: the core has no way to tell the wrapper.
+local function forget_closed_listeners()
+  for listener in pairs(listeners) do
+    if not pcall(listener.getfd, listener) then listeners[listener] = nil end
+  end
+end
+
+function M.serve(options, handler)
+  if type(options) ~= "table" then argument_error(1, "serve", "table", options) end
+  if type(handler) ~= "function" and not (getmetatable(handler) or {}).__call then
+    argument_error(2, "serve", "function", handler)
+  end
+  forget_closed_listeners()
+  local ok, listener = pcall(core.listener.new, base, options, function(bev, host, port)
+    local co = coroutine.create(handler)
+    local started, err = coroutine.resume(co, connection(bev), host, port)
+    if not started then error(with_traceback(co, err), 0) end
+  end)
+  if not ok then
+    local rest = tostring(listener):match("^bad argument #2 to '[^']*' (.*)$")
+    if rest then error("bad argument #1 to 'serve' " .. rest, 0) end
+    error((tostring(listener):gsub("^core%.listener%.new:", "luaevent.serve:")), 0)
+  end
+  listeners[listener] = true
+  return listener
+end
+
+-- Moves what the input buffer holds to conn.buf (which the caller has used up), waiting for
+-- bytes if there are none. Returns true, or nil and why no more will come.
+local function fill(conn, name)
+  while true do
+    if conn.closed then return nil, "closed" end
+    local input = conn.bev:get_read()
+    local n = input:length()
+    if n > 0 then
+      conn.buf, conn.pos = input:get_data(), 1
+      input:drain(n)
+      return true
+    end
+    if conn.err then return nil, conn.err end
+    if conn.eof then return nil, "closed" end
+    local woken, err = suspend(conn, "reader", conn.timeout, name, "no data has come yet")
+    if woken == nil and err then return nil, err end
+  end
+end
+
+local function receive_line(conn, parts)
+  while true do
+    local buf, pos = conn.buf, conn.pos
+    local lf = buf:find("\n", pos, true)
+    if lf then
+      parts[#parts + 1] = buf:sub(pos, lf - 1)
+      conn.pos = lf + 1
+      return (table.concat(parts):gsub("\r", ""))
+    end
+    if pos <= #buf then parts[#parts + 1] = buf:sub(pos) end
+    conn.buf, conn.pos = "", 1
+    local ok, err = fill(conn, "connection:receive")
+    if not ok then return nil, err, (table.concat(parts):gsub("\r", "")) end
+  end
+end
+
+-- As LuaSocket: the end of the stream ends "*a" successfully, unless nothing came before it.
+local function receive_all(conn, parts)
+  local received = 0
+  while true do
+    if conn.pos <= #conn.buf then
+      parts[#parts + 1] = conn.buf:sub(conn.pos)
+      received = received + #conn.buf - conn.pos + 1
+    end
+    conn.buf, conn.pos = "", 1
+    local ok, err = fill(conn, "connection:receive")
+    if not ok then
+      if err == "closed" and received > 0 then return table.concat(parts) end
+      return nil, err, table.concat(parts)
+    end
+  end
+end
+
+local function receive_count(conn, parts, count)
+  while true do
+    local buf, pos = conn.buf, conn.pos
+    local held = #buf - pos + 1
+    if held >= count then
+      parts[#parts + 1] = buf:sub(pos, pos + count - 1)
+      conn.pos = pos + count
+      return table.concat(parts)
+    end
+    if held > 0 then parts[#parts + 1] = buf:sub(pos) end
+    count = count - held
+    conn.buf, conn.pos = "", 1
+    local ok, err = fill(conn, "connection:receive")
+    if not ok then return nil, err, table.concat(parts) end
+  end
+end
+
+-- LuaSocket's receive: "*l" (a line ended by LF, its CRs removed), "*a" (up to the end of the
+-- stream) or a byte count; `prefix` goes before what is received.
+function Connection:receive(pattern, prefix)
+  pattern = pattern == nil and "*l" or pattern
+  if prefix ~= nil and type(prefix) ~= "string" then argument_error(2, "receive", "string or nil", prefix) end
+  local parts = { prefix }
+  if type(pattern) == "number" then
+    if pattern < 0 or pattern ~= math.floor(pattern) then
+      error("bad argument #1 to 'receive' (invalid receive pattern)", 0)
+    end
+    return receive_count(self, parts, pattern)
+  elseif pattern == "*l" or pattern == "l" then
+    return receive_line(self, parts)
+  elseif pattern == "*a" or pattern == "a" then
+    return receive_all(self, parts)
+  end
+  error("bad argument #1 to 'receive' (invalid receive pattern)", 0)
+end
+
+-- Waits until the output buffer holds at most `level` bytes. true, or nil and the reason.
+local function drain_to(conn, level, name)
+  local output = conn.bev:get_write()
+  while not conn.closed and not conn.err and output:length() > level do
+    local bev = conn.bev
+    bev:set_write_watermarks(level, 0)
+    bev:set_callbacks(conn.on_read, conn.on_written, conn.on_event)
+    local woken, err = suspend(conn, "writer", conn.timeout, name, "the peer has not taken the data sent before")
+    if not conn.closed then bev:set_callbacks(conn.on_read, nil, conn.on_event) end
+    if woken == nil and err then return nil, err end
+  end
+  if conn.closed then return nil, "closed" end
+  if conn.err then return nil, conn.err end
+  return true
+end
+
+-- LuaSocket's send: returns the index of the last byte sent, or nil, the reason and the index of
+-- the last byte that left the buffer. Waits while the peer lags HIGH_WATER bytes behind.
+function Connection:send(data, i, j)
+  if type(data) ~= "string" and type(data) ~= "number" then argument_error(1, "send", "string", data) end
+  data = tostring(data)
+  local from, to = i or 1, j or #data
+  if from < 0 then from = #data + from + 1 end
+  if to < 0 then to = #data + to + 1 end
+  if from < 1 then from = 1 end
+  if to > #data then to = #data end
+  if self.closed then return nil, "closed", from - 1 end
+  if self.err then return nil, self.err, from - 1 end
+  local output = self.bev:get_write()
+  local count = to - from + 1
+  if count > 0 then output:add(from == 1 and to == #data and data or data:sub(from, to)) end
+  local ok, err = drain_to(self, HIGH_WATER, "connection:send")
+  if not ok then
+    local left = self.closed and count or output:length()
+    return nil, err, from - 1 + math.max(0, math.min(count, count - left))
+  end
+  return to
+end
+
+-- Closes the connection. What send buffered still goes out: the bufferevent lives on, out of
+-- sight, until its output is empty, the peer has gone, or it took nothing for LINGER seconds.
+function Connection:close()
+  if self.closed then return 1 end
+  self.closed = true
+  local bev = self.bev
+  if self.err or bev:get_write():length() == 0 then
+    bev:close()
+  else
+    closing[bev] = true
+    local function done()
+      closing[bev] = nil
+      bev:close()
+    end
+    bev:disable(EV_READ)
+    bev:set_write_watermarks(0, 0)
+    bev:set_timeouts(0, LINGER)
+    bev:set_callbacks(nil, done, done)
+  end
+  if self.reader or self.writer or self.handshaker then
+    soon(function() wake_all(self) end)
+  end
+  return 1
+end
+
+-- Seconds receive and send may wait before they return nil, "timeout"; nil (or a negative
+-- number) waits for ever. LuaSocket's `mode` argument is accepted and changes nothing.
+function Connection:settimeout(seconds)
+  if seconds ~= nil and type(seconds) ~= "number" then argument_error(1, "settimeout", "number or nil", seconds) end
+  if seconds and seconds < 0 then seconds = nil end
+  self.timeout = seconds
+  return 1
+end
+
+function Connection:getfd()
+  if self.closed then return -1 end
+  return self.bev:getfd()
+end
+
+local NO_TLS = "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"
+
+-- Upgrades the connection to TLS (bev:starttls) and waits for the handshake.
+function Connection:starttls(context, options)
+  if self.closed then return nil, "closed" end
+  if self.err then return nil, self.err end
+  if not self.bev.starttls then return nil, NO_TLS end
+  if self.pos <= #self.buf then
+    return nil, "connection:starttls: bytes received before the handshake are still unread"
+  end
+  self.handshaken = false
+  self.bev:starttls(context, options)
+  while not self.handshaken and not self.err and not self.eof and not self.closed do
+    suspend(self, "handshaker", self.timeout, "connection:starttls", "the handshake takes a while")
+  end
+  if self.handshaken then return true end
+  return nil, self.err or "closed"
+end
+
+-- bev:tls(): nil for a plain connection, else what the handshake agreed.
+function Connection:tls()
+  if not self.bev.tls then return nil, NO_TLS end
+  if self.closed then return nil, "closed" end
+  return self.bev:tls()
 end
 
 function M.loop(...)
