@@ -1,0 +1,659 @@
+-- luaevent.dial, luaevent.serve and their connections: coroutine networking on the core's own
+-- listener and bufferevents. Loopback only, against servers the specs start.
+--
+-- The wrapper has one base for the whole process, and a listener keeps its loop running, so
+-- every spec runs the loop through run(): body(finish) sets things up, finish() ends the loop
+-- (a 0-timeout timer raising "done"), and a guard timer fails the spec instead of hanging.
+-- Code inside coroutines reports failures with check(), a plain string error that loop() raises.
+local luaevent = require "luaevent"
+local core = require "luaevent.core"
+local socket = require "socket"
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
+
+local HOST = "127.0.0.1"
+local GC_STRESS = rawget(_G, "LUAEVENT_GC_STRESS") and true or false -- set by tests/gc_stress.lua
+local GUARD = GC_STRESS and 120 or 20
+local LEAVE = core.LEAVE
+
+local function check(cond, msg)
+  if not cond then error(msg, 0) end
+  return cond
+end
+
+local function first_line(err)
+  return (tostring(err):match("^[^\n]*"))
+end
+
+-- Runs body(finish), then the loop until finish() is called; returns the loop's error if it
+-- ended otherwise (nil when it ended by finish()).
+local function run_loop(body, seconds)
+  local stop
+  local function finish()
+    stop = stop or luaevent.addevent(nil, 0, function() error("done", 0) end, 0)
+  end
+  local guard = luaevent.addevent(nil, 0, function() error("timeout", 0) end, seconds or GUARD)
+  local ok, err = pcall(body, finish)
+  if ok then ok, err = pcall(luaevent.loop) end
+  guard:close()
+  if stop then stop:close() end
+  if ok then return "loop() returned without being stopped" end
+  if first_line(err) == "done" then return nil end
+  return err
+end
+
+local function run(body, seconds)
+  local err = run_loop(body, seconds)
+  assert(err == nil, "the loop ended with: " .. tostring(err))
+end
+
+-- Suspends the running coroutine for `seconds` (a timer resumes it).
+local function pause(seconds)
+  local co = coroutine.running()
+  luaevent.addevent(nil, 0, function()
+    local ok, err = coroutine.resume(co)
+    if not ok then error(err, 0) end
+    return LEAVE
+  end, seconds)
+  coroutine.yield()
+end
+
+-- A server whose handler is `handler`; returns the listener and its port.
+local function serve(handler)
+  local listener = luaevent.serve({ host = HOST, port = 0 }, handler)
+  return listener, select(2, listener:address())
+end
+
+-- A port nothing listens on: one a listener had a moment ago.
+local function closed_port()
+  local l = core.listener.new(core.new(), { host = HOST }, function() end)
+  local port = select(2, l:address())
+  l:close()
+  return port
+end
+
+local function echo(conn)
+  while true do
+    local data = conn:receive(1)
+    if not data then break end
+    check(conn:send(data), "echo send failed")
+  end
+  conn:close()
+end
+
+-- Bytes 0-255 repeated up to n, shifted by `seed`: a payload whose every byte counts.
+local function payload(n, seed)
+  local t = {}
+  for i = 1, n do t[i] = string.char((i * 7 + (seed or 0)) % 256) end
+  return table.concat(t)
+end
+
+describe("luaevent.dial and luaevent.serve", function()
+  it("echo: the handler gets the connection and the peer's address; dial returns a connection", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn, host, peer_port)
+        got.host, got.port = host, peer_port
+        while true do
+          local line = conn:receive("*l")
+          if not line then break end
+          check(conn:send(line:upper() .. "\n") == #line + 1, "send returns the last index")
+        end
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        for _, word in ipairs({ "alpha", "beta", "gamma" }) do
+          conn:send(word .. "\n")
+          got[#got + 1] = conn:receive("*l")
+        end
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ "ALPHA", "BETA", "GAMMA" }, { got[1], got[2], got[3] })
+    assert.equal(HOST, got.host)
+    assert.is_number(got.port)
+  end)
+
+  it("serves IPv6 and dials ::1", function()
+    local got
+    local listener = luaevent.serve({ host = "::1", port = 0 }, echo)
+    local _, port = listener:address()
+    run(function(finish)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial("::1", port))
+        conn:send("six\n")
+        got = conn:receive("*l")
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal("six", got)
+  end)
+
+  it("receive: *l ends at LF and drops every CR, keeps empty lines; counts; *a to the end", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        conn:send("one\r\ntwo\n\r\n\nth\rree\r\n")
+        conn:send("0123456789")
+        conn:send("rest of\nthe stream")
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        for _ = 1, 5 do got[#got + 1] = conn:receive("*l") end
+        got[#got + 1] = conn:receive(3)
+        got[#got + 1] = conn:receive(0)
+        got[#got + 1] = conn:receive(7, ">")
+        got[#got + 1] = conn:receive("*a")
+        got[#got + 1] = { conn:receive("*a") }
+        got[#got + 1] = { conn:receive("*l") }
+        got[#got + 1] = { conn:receive(1) }
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ "one", "two", "", "", "three", "012", "", ">3456789", "rest of\nthe stream",
+      { nil, "closed", "" }, { nil, "closed", "" }, { nil, "closed", "" } }, got)
+  end)
+
+  it("receive returns what came with the end of the stream as the partial result, before \"closed\"", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      local phase = 0
+      listener, port = serve(function(conn)
+        phase = phase + 1
+        if phase == 1 then conn:send("no line end\r") end
+        if phase == 2 then conn:send("short") end
+        if phase == 3 then conn:send("all of it") end
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got[1] = { conn:receive("*l") }
+        conn:close()
+        conn = check(luaevent.dial(HOST, port))
+        got[2] = { conn:receive(100) }
+        got[3] = { conn:receive(100) }
+        conn:close()
+        conn = check(luaevent.dial(HOST, port))
+        got[4] = { conn:receive("*a") }
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ nil, "closed", "no line end" }, got[1])
+    assert.same({ nil, "closed", "short" }, got[2])
+    assert.same({ nil, "closed", "" }, got[3])
+    assert.same({ "all of it" }, got[4])
+  end)
+
+  it("large transfers pass the buffers' high-water marks intact: a long line, a count, *a", function()
+    local line, block, tail = payload(200000, 1):gsub("[\r\n]", "x"), payload(300000, 2), payload(1000000, 3)
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        conn:send(line .. "\r\n")
+        conn:send(block)
+        conn:send(tail)
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got.line = conn:receive("*l")
+        got.block = conn:receive(#block)
+        got.tail = conn:receive("*a")
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_true(got.line == line, "the line")
+    assert.is_true(got.block == block, "the block")
+    assert.is_true(got.tail == tail, "the tail")
+  end)
+
+  -- The sends run without a wait of their own: without back-pressure all of it would pile up in
+  -- the output buffer before the loop wrote any.
+  it("send waits while the peer lags 64 KiB behind instead of buffering without bound", function()
+    local most, sent, received = 0, 0, 0
+    local chunk = payload(4096)
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        local output = conn.bev:get_write()
+        for _ = 1, 256 do -- 1 MiB
+          check(conn:send(chunk), "send failed")
+          sent = sent + #chunk
+          most = math.max(most, output:length())
+        end
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        pause(0.1) -- the server's sends run ahead meanwhile
+        local all = check(conn:receive("*a"))
+        received = #all
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal(1024 * 1024, received)
+    assert.equal(1024 * 1024, sent)
+    assert.is_true(most <= 64 * 1024 + #chunk, "output buffer grew to " .. most)
+  end)
+
+  it("close() still delivers what send buffered", function()
+    local data = payload(2000000, 5)
+    local got
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        conn.bev:get_write():add(data) -- buffered at once, past send's back-pressure
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got = conn:receive("*a")
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_true(got == data, "received " .. #(got or ""))
+  end)
+
+  it("send to a peer that went returns nil, \"closed\"", function()
+    local results
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn) conn:close() end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        check(select(2, conn:receive("*l")) == "closed", "the peer closes")
+        for _ = 1, 100 do
+          results = { conn:send("anyone there?\n") }
+          if not results[1] then break end
+          pause(0.01)
+        end
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_nil(results[1])
+    assert.equal("closed", results[2])
+    assert.is_number(results[3])
+  end)
+
+  it("a closed connection answers nil, \"closed\"; close is idempotent; getfd is -1", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(echo)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got.fd = conn:getfd()
+        got.close = conn:close()
+        got.again = conn:close()
+        got.receive = { conn:receive("*l") }
+        got.send = { conn:send("x") }
+        got.closed_fd = conn:getfd()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_true(got.fd > 2)
+    assert.equal(1, got.close)
+    assert.equal(1, got.again)
+    assert.same({ nil, "closed", "" }, got.receive)
+    assert.same({ nil, "closed", 0 }, got.send)
+    assert.equal(-1, got.closed_fd)
+  end)
+
+  it("closing a connection wakes another coroutine waiting on it with \"closed\"", function()
+    local got
+    local listener, port
+    run(function(finish)
+      listener, port = serve(echo)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        luaevent.addthread(function()
+          got = { conn:receive("*l") }
+          finish()
+        end)
+        conn:send("part")
+        pause(0.05)
+        conn:close()
+      end)
+    end)
+    listener:close()
+    assert.same({ nil, "closed", "part" }, got)
+  end)
+
+  it("settimeout: receive returns nil, \"timeout\" and the partial data; nil waits again", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        conn:send("half a li")
+        check(conn:receive("*l") == "go on", "the client's go-ahead")
+        conn:send("ne\n")
+        conn:receive("*a")
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got.set = conn:settimeout(0.1)
+        local started = helpers.now()
+        got.first = { conn:receive("*l") }
+        got.waited = helpers.now() - started
+        conn:settimeout(nil)
+        conn:send("go on\n")
+        got.second = conn:receive("*l", got.first[3])
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal(1, got.set)
+    assert.same({ nil, "timeout", "half a li" }, got.first)
+    assert.is_true(got.waited >= 0.08 and got.waited < 2, "waited " .. got.waited)
+    assert.equal("half a line", got.second)
+  end)
+
+  it("dial to a port nobody listens on returns nil and a message naming the address", function()
+    local port = closed_port()
+    local got
+    run(function(finish)
+      luaevent.addthread(function()
+        got = { luaevent.dial(HOST, port) }
+        finish()
+      end)
+    end)
+    assert.same({ nil, ("could not connect to %s port %d: Connection refused"):format(HOST, port) }, got)
+  end)
+
+  it("dial and waiting methods outside a coroutine raise errors that say so", function()
+    local ok, err = pcall(luaevent.dial, HOST, 1)
+    assert.is_false(ok)
+    assert.equal("luaevent.dial: connecting takes a while, and only a coroutine can wait: call luaevent.dial"
+      .. " inside a function run by luaevent.addthread or a luaevent.serve handler", err)
+    -- A connection handed to the main program: receive works while data is there, then says so.
+    local conn
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(c)
+        c:send("ready\n")
+        c:receive("*a")
+        c:close()
+      end)
+      luaevent.addthread(function()
+        conn = check(luaevent.dial(HOST, port))
+        check(conn:receive(1) == "r", "first byte")
+        finish()
+      end)
+    end)
+    assert.equal("eady", conn:receive("*l"))
+    ok, err = pcall(conn.receive, conn, "*l")
+    assert.is_false(ok)
+    assert.equal("connection:receive: no data has come yet, and only a coroutine can wait: call"
+      .. " connection:receive inside a function run by luaevent.addthread or a luaevent.serve handler", err)
+    conn:close()
+    listener:close()
+  end)
+
+  it("refuses bad arguments, naming dial's or serve's own argument", function()
+    local function err(f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      return e
+    end
+    assert.equal("bad argument #1 to 'dial' (string expected, got nil)", err(luaevent.dial))
+    assert.equal("bad argument #2 to 'dial' (number expected, got string)", err(luaevent.dial, HOST, "80"))
+    assert.equal("bad argument #3 to 'dial' (table or nil expected, got number)", err(luaevent.dial, HOST, 80, 1))
+    local got = {}
+    run(function(finish)
+      luaevent.addthread(function()
+        got[1] = select(2, pcall(luaevent.dial, HOST, 0))
+        got[2] = select(2, pcall(luaevent.dial, HOST, 80, { timeot = 1 }))
+        finish()
+      end)
+    end)
+    assert.equal("bad argument #2 to 'dial' (port must be 1-65535, got 0)", got[1])
+    assert.equal("bad argument #3 to 'dial' (unknown option 'timeot')", got[2])
+    assert.equal("bad argument #1 to 'serve' (table expected, got nil)", err(luaevent.serve, nil, echo))
+    assert.equal("bad argument #2 to 'serve' (function expected, got nil)", err(luaevent.serve, {}))
+    assert.truthy(err(luaevent.serve, { prot = 1 }, echo):find("^bad argument #1 to 'serve' %(unknown option 'prot'%)"))
+    local busy = luaevent.serve({ host = HOST, port = 0 }, echo)
+    local port = select(2, busy:address())
+    assert.truthy(err(luaevent.serve, { host = HOST, port = port, reuseaddr = false }, echo)
+      :find("^luaevent.serve: could not listen on 127.0.0.1 port " .. port))
+    busy:close()
+  end)
+
+  it("a handler's error stops loop(), which raises it with the handler's traceback; serving goes on", function()
+    local replies = {}
+    local listener, port = serve(function(conn)
+      local line = conn:receive("*l")
+      if line == "fail" then error("the handler failed on purpose") end
+      conn:send("fine\n")
+      conn:close()
+    end)
+    local early = luaevent.serve({ host = HOST, port = 0 }, function() error("failed before any wait") end)
+    local client = function(port_, line)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port_))
+        conn:send(line .. "\n")
+        replies[#replies + 1] = conn:receive("*l") or "closed"
+        conn:close()
+      end)
+    end
+    local err = run_loop(function() client(port, "fail") end)
+    assert.truthy(first_line(err):find("wrapper_net_spec.lua:%d+: the handler failed on purpose$"), err)
+    assert.truthy(err:find("stack traceback:", 1, true), err)
+    err = run_loop(function() client(select(2, early:address()), "x") end)
+    assert.truthy(first_line(err):find("wrapper_net_spec.lua:%d+: failed before any wait$"), err)
+    run(function(finish)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        conn:send("ok\n")
+        replies[#replies + 1] = conn:receive("*l")
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    early:close()
+    assert.equal("fine", replies[#replies])
+  end)
+
+  it("200 concurrent connections, every byte intact", function()
+    local N = GC_STRESS and 20 or 200
+    local intact, done = 0, 0
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        local length = tonumber(conn:receive("*l"))
+        conn:send(conn:receive(length))
+        conn:close()
+      end)
+      for i = 1, N do
+        luaevent.addthread(function()
+          local data = payload(5000 + i * 37, i)
+          local conn = check(luaevent.dial(HOST, port))
+          conn:send(#data .. "\n" .. data)
+          if conn:receive("*a") == data then intact = intact + 1 end
+          conn:close()
+          done = done + 1
+          if done == N then finish() end
+        end)
+      end
+    end)
+    listener:close()
+    assert.equal(N, intact)
+  end)
+
+  it("a connection the handler drops is collected, and its socket closed", function()
+    local seen = setmetatable({}, { __mode = "k" })
+    local got
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        seen[conn] = true
+        conn:send("bye\n")
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        check(conn:receive("*l") == "bye", "the greeting")
+        pause(0.05)
+        helpers.full_gc()
+        got = { conn:receive("*l") }
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_nil(next(seen))
+    assert.same({ nil, "closed", "" }, got)
+  end)
+
+  it("a waiting connection is not collected, however little else refers to it", function()
+    local got
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        local line = conn:receive("*l")
+        conn:send(line .. "!\n")
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        luaevent.addthread(function()
+          pause(0.05)
+          helpers.full_gc()
+          pause(0.05)
+          conn:send("still here\n")
+        end)
+        got = conn:receive("*l")
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal("still here!", got)
+  end)
+
+  it("the wrapper keeps the listener until listener:close(), then lets it go", function()
+    local weak = setmetatable({}, { __mode = "k" })
+    local got
+    local port
+    do
+      local listener = luaevent.serve({ host = HOST, port = 0 }, echo)
+      port = select(2, listener:address())
+      weak[listener] = true
+    end
+    helpers.full_gc()
+    assert.is_not_nil(next(weak))
+    run(function(finish)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        conn:send("x")
+        got = conn:receive(1)
+        conn:close()
+        finish()
+      end)
+    end)
+    assert.equal("x", got)
+    next(weak):close()
+    luaevent.serve({ host = HOST, port = 0 }, echo):close() -- the wrapper looks at its listeners here
+    helpers.full_gc()
+    assert.is_nil(next(weak))
+  end)
+
+  it("a coroutine can wait on LuaSocket sockets and connections in turn", function()
+    local got = {}
+    local listener, port
+    local server = assert(socket.bind(HOST, 0))
+    local _, sport = server:getsockname()
+    local a = assert(socket.connect(HOST, sport))
+    local b = assert(server:accept())
+    server:close()
+    a:settimeout(0)
+    run(function(finish)
+      listener, port = serve(function(conn)
+        for _ = 1, 2 do
+          local line = conn:receive("*l")
+          pause(0.02)
+          b:send(line .. " via socket\n")
+          conn:send(line .. " via connection\n")
+        end
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        for _, word in ipairs({ "one", "two" }) do
+          conn:send(word .. "\n")
+          got[#got + 1] = luaevent.receive(a, "*l")
+          got[#got + 1] = conn:receive("*l")
+        end
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    a:close()
+    b:close()
+    assert.same({ "one via socket", "one via connection", "two via socket", "two via connection" }, got)
+  end)
+
+  it("exposes the bufferevent as conn.bev", function()
+    local same
+    local listener, port
+    run(function(finish)
+      listener, port = serve(echo)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        same = conn.bev:getfd() == conn:getfd() and conn.bev.get_read ~= nil
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_true(same)
+  end)
+
+  if not core.bufferevent.connect(core.new(), HOST, 1, nil, nil, nil).starttls then
+    it("starttls and tls say that TLS on connections is not available while the core lacks it", function()
+      local got = {}
+      local listener, port
+      run(function(finish)
+        listener, port = serve(echo)
+        luaevent.addthread(function()
+          local conn = check(luaevent.dial(HOST, port))
+          got.starttls = { conn:starttls(core.tls.context({ mode = "client" })) }
+          got.tls = { conn:tls() }
+          conn:send("still plain")
+          got.echo = conn:receive(11)
+          conn:close()
+          finish()
+        end)
+      end)
+      listener:close()
+      local message = "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"
+      assert.same({ nil, message }, got.starttls)
+      assert.same({ nil, message }, got.tls)
+      assert.equal("still plain", got.echo)
+    end)
+  end
+end)
