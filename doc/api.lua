@@ -588,6 +588,25 @@ TLS connections. It is freed when it is garbage collected.]],
       metamethods = { { name = "__gc", text = "frees the context (connections made from it keep what they need)" } },
     },
     {
+      name = "Connection", module = "luaevent", var = "conn", made_by = "luaevent.dial",
+      summary = "A TCP connection of the wrapper, made by `luaevent.dial` or handed to a `luaevent.serve` handler.",
+      text = [[
+A table around one bufferevent whose methods read like a LuaSocket TCP client's, for use from
+coroutines: `receive` and `send` take LuaSocket's arguments and give its results (`nil` and a
+message such as `"closed"` or `"timeout"`, with the partial result), and suspend the calling
+coroutine while they wait. Called outside a coroutine, a method that would have to wait raises
+`connection:<method>: ..., and only a coroutine can wait: ...` instead.
+
+The connection is collected (and its socket closed) once nothing refers to it and no coroutine
+waits on it: a handler that returns without closing its connection lets it go. `close()` does
+not lose what `send` buffered. At most one coroutine may wait in `receive` and one in `send` at
+a time.]],
+      fields = {
+        { name = "bev", type = "BufferEvent", text = "the underlying bufferevent, for what the connection does not offer (watermarks, `set_timeouts`); do not replace its callbacks" },
+      },
+      metamethods = {},
+    },
+    {
       name = "WrappedSocket", module = "luaevent", var = "wrapped", made_by = "luaevent.wrap",
       summary = "A socket wrapped by `luaevent.wrap`.",
       text = [[
@@ -2559,6 +2578,364 @@ print(rawequal(w.socket, sock))
 print(w:close() == 1)
 ]=],
                   output = "true\ntrue\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.dial",
+              summary = "Connects to `host` and `port`, suspending the coroutine until the connection is made.",
+              text = [[
+`core.bufferevent.connect` on the wrapper's base: `host` is an address literal or a name
+(resolved without blocking the loop), and `options` are connect's. Failures are returned, not
+raised: `nil` and the message the core gives (it names the address, say
+`could not connect to 127.0.0.1 port 1: Connection refused`), or `"timeout"` when
+`options.timeout` passed first.]],
+              params = {
+                { name = "host", type = "string", text = "an IPv4 or IPv6 address literal, or a name" },
+                { name = "port", type = "integer", text = "1-65535" },
+                { name = "options", type = "{ timeout: number?, servername: string?, tls: any?, dns: any? }", optional = true, text = "as for `core.bufferevent.connect`" },
+              },
+              returns = {
+                { name = "conn", type = "Connection?", text = "the connection" },
+                { name = "err", type = "string?", text = "why there is none" },
+              },
+              errors = {
+                err("bad argument #<n> to 'dial' (<reason>)", "a host that is not a string, a port that is not a number in 1-65535, an unknown option"),
+                err("luaevent.dial: connecting takes a while, and only a coroutine can wait: call luaevent.dial inside a function run by luaevent.addthread or a luaevent.serve handler",
+                  "called outside a coroutine"),
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  conn:send("hello from the server\n")
+  conn:close()
+end)
+local _, port = listener:address()
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial("127.0.0.1", port))
+  print(conn:receive("*l"))
+  conn:close()
+  listener:close()
+  listener:close()                                  -- idempotent
+  local none, err = luaevent.dial("127.0.0.1", port)  -- nobody listens any more
+  print(none, (err:gsub("port %d+", "port <port>")))
+end)
+luaevent.loop()
+]=],
+                  output = "hello from the server\nnil\tcould not connect to 127.0.0.1 port <port>: Connection refused\n",
+                },
+              },
+            },
+            {
+              name = "luaevent.serve",
+              summary = "Listens for TCP connections, each handled by `handler(conn, host, port)` in a coroutine of its own.",
+              text = [[
+`core.listener.new` on the wrapper's base, with the same `options`. The wrapper keeps the
+listener until `listener:close()`, and while it listens `luaevent.loop()` does not return by
+itself: close it, or end the loop with `luaevent.loopexit()`. An error raised by a handler
+stops `loop()`, which raises it with the handler's traceback; the listener stays, and the next
+`loop()` serves on.]],
+              params = {
+                { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }", text = "as for `core.listener.new`" },
+                { name = "handler", type = "fun(conn: Connection, host: string, port: integer)", text = "runs once per connection, with the peer's address and port" },
+              },
+              returns = { { name = "listener", type = "Listener", text = "the listener: `listener:address()` tells the port, `listener:close()` stops serving" } },
+              errors = {
+                err("bad argument #<n> to 'serve' (<reason>)", "options that are not a table or hold an unknown key, a handler that is not a function"),
+                err("luaevent.serve: could not listen on <host> port <port>: <reason>", "the address cannot be bound"),
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+-- Answers each line with its length until the client hangs up.
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn, host, port)
+  print("a client from " .. host)
+  while true do
+    local line = conn:receive("*l")
+    if not line then break end
+    conn:send(#line .. "\n")
+  end
+  conn:close()
+end)
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  for _, word in ipairs({ "one", "three" }) do
+    conn:send(word .. "\n")
+    print(word, conn:receive("*l"))
+  end
+  conn:close()
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "a client from 127.0.0.1\none\t3\nthree\t5\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "Connections",
+          class = "Connection",
+          entries = {
+            {
+              name = "conn:receive",
+              summary = "Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.",
+              text = [[
+`"*l"` reads a line ended by LF and removes every CR from it (LuaSocket's rule, not libevent's
+`readline`); `"*a"` reads until the peer closes; a number reads that many bytes. At the end of
+the stream it returns `nil, "closed"` and what came before (with `"*a"`, the data itself, as
+LuaSocket does); bytes that arrived with the end of the stream are never lost. After
+`settimeout(t)`, a wait longer than `t` seconds returns `nil, "timeout"` and the partial data,
+which can be given back as `prefix`.]],
+              params = {
+                { name = "pattern", type = "string|integer", optional = true, text = "`\"*l\"` (the default), `\"*a\"` or a byte count" },
+                { name = "prefix", type = "string", optional = true, text = "put before what is received" },
+              },
+              returns = {
+                { name = "data", type = "string?", text = "what was received" },
+                { name = "err", type = "string?", text = "`\"closed\"`, `\"timeout\"` or the system's reason" },
+                { name = "partial", type = "string?", text = "on error, the data received before it" },
+              },
+              errors = {
+                err("bad argument #1 to 'receive' (invalid receive pattern)", "a pattern other than those"),
+                err("connection:receive: no data has come yet, and only a coroutine can wait: call connection:receive inside a function run by luaevent.addthread or a luaevent.serve handler",
+                  "called outside a coroutine when it would have to wait"),
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  conn:send("GET / HTTP/1.0\r\n\r\n0123456789the rest")
+  conn:close()
+end)
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  print(conn:receive("*l"))        -- the CR is gone
+  print(#conn:receive("*l"))       -- an empty line
+  print(conn:receive(10))
+  print(conn:receive(100))         -- the peer closed: nil, "closed", what came
+  conn:close()
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "GET / HTTP/1.0\n0\n0123456789\nnil\tclosed\tthe rest\n",
+                },
+              },
+            },
+            {
+              name = "conn:send",
+              summary = "Sends bytes `i` to `j` of `data`, suspending the coroutine while the peer lags 64 KiB behind.",
+              text = [[
+The bytes go to the bufferevent's output buffer, which libevent writes as the peer takes them;
+while more than 64 KiB wait there, `send` waits, so a fast sender cannot fill memory. Once the
+peer has gone (a reset or a broken pipe), it returns `nil, "closed"`: as with LuaSocket, the
+first send after the peer closed may still succeed.]],
+              params = {
+                { name = "data", type = "string", text = "the bytes" },
+                { name = "i", type = "integer", optional = true, text = "first byte to send (default 1)" },
+                { name = "j", type = "integer", optional = true, text = "last byte to send (default `#data`)" },
+              },
+              returns = {
+                { name = "last", type = "integer?", text = "the index of the last byte sent" },
+                { name = "err", type = "string?", text = "`\"closed\"`, `\"timeout\"` or the system's reason" },
+                { name = "partial", type = "integer?", text = "on error, the index of the last byte that left the buffer" },
+              },
+              errors = {
+                err("bad argument #1 to 'send' (string expected, got <type>)", "`data` is not a string or number"),
+                err("connection:send: the peer has not taken the data sent before, and only a coroutine can wait: call connection:send inside a function run by luaevent.addthread or a luaevent.serve handler",
+                  "called outside a coroutine when it would have to wait"),
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  print(#conn:receive("*a"))
+  conn:close()
+end)
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  local data = string.rep("x", 4 * 1024 * 1024)
+  print(conn:send(data) == #data)        -- waited while the server caught up
+  print(conn:send("abcdef", 2, 3))       -- "bc": the last index sent
+  conn:close()
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "true\n3\n4194306\n",
+                },
+              },
+            },
+            {
+              name = "conn:close",
+              summary = "Closes the connection; what `send` buffered is still delivered.",
+              text = [[
+It returns at once. The bufferevent lives on out of sight until its output buffer is empty, the
+peer has gone, or the peer took nothing for 30 seconds. A coroutine waiting on the connection
+gets `nil, "closed"`. Idempotent; afterwards `receive` and `send` return `nil, "closed"`.]],
+              params = {},
+              returns = { { name = "ok", type = "integer", text = "`1`, as LuaSocket's `close`" } },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  conn:send(string.rep("y", 1000000))
+  print(conn:close())
+end)
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  print(#conn:receive("*a"))
+  print(conn:close(), conn:close())
+  print(conn:receive("*l"))
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "1\n1000000\n1\t1\nnil\tclosed\t\n",
+                },
+              },
+            },
+            {
+              name = "conn:settimeout",
+              summary = "Sets how long `receive` and `send` wait at most, each time they wait.",
+              text = [[
+When a wait lasts longer, they return `nil, "timeout"` and the partial result; the connection
+stays usable. `nil` or a negative number waits for ever (the default). LuaSocket's `mode`
+argument is accepted and changes nothing. A timeout for connecting is `dial`'s
+`options.timeout`.]],
+              params = {
+                { name = "seconds", type = "number?", text = "seconds, fractions allowed" },
+              },
+              returns = { { name = "ok", type = "integer", text = "`1`, as LuaSocket's `settimeout`" } },
+              errors = { err("bad argument #1 to 'settimeout' (number or nil expected, got <type>)", "`seconds` is neither") },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  conn:send("no line end yet")
+  conn:receive("*a")
+  conn:close()
+end)
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  conn:settimeout(0.05)
+  print(conn:receive("*l"))
+  conn:close()
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "nil\ttimeout\tno line end yet\n",
+                },
+              },
+            },
+            {
+              name = "conn:getfd",
+              summary = "The connection's socket descriptor, or -1 once it is closed.",
+              params = {},
+              returns = { { name = "fd", type = "integer", text = "the descriptor" } },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn) conn:close() end)
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  print(conn:getfd() == conn.bev:getfd(), conn:getfd() > 2)
+  conn:close()
+  print(conn:getfd())
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "true\ttrue\n-1\n",
+                },
+              },
+            },
+            {
+              name = "conn:starttls",
+              summary = "Upgrades the connection to TLS and waits for the handshake (once the core has `bufferevent:starttls`).",
+              text = [[
+Calls `conn.bev:starttls(context, options)` and suspends the coroutine until the handshake has
+succeeded (`true`) or failed (`nil` and the reason). Bytes already received but not read would
+be lost, so it refuses while there are any. A core without `bufferevent:starttls` (this one, for
+now) returns `nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.]],
+              params = {
+                { name = "context", type = "TlsContext", text = "a TLS context from `core.tls.context`" },
+                { name = "options", type = "{ servername: string? }", optional = true, text = "as for `bev:starttls`" },
+              },
+              returns = {
+                { name = "ok", type = "boolean?", text = "`true` once the handshake succeeded" },
+                { name = "err", type = "string?", text = "why not" },
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+local core = luaevent.core
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn) conn:close() end)
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  local ok, err = conn:starttls(core.tls.context({ mode = "client" }))
+  print(ok or err:match("^TLS on connections is not available") ~= nil)
+  conn:close()
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "true\n",
+                },
+              },
+            },
+            {
+              name = "conn:tls",
+              summary = "What the TLS handshake agreed (`bev:tls()`), or nil for a plain connection.",
+              text = [[
+A core without `bufferevent:tls` (this one, for now) returns
+`nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.]],
+              params = {},
+              returns = {
+                { name = "info", type = "table?", text = "as `bev:tls()` returns it" },
+                { name = "err", type = "string?", text = "why there is none" },
+              },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn) conn:close() end)
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(listener:address()))
+  print(conn:tls() == nil)             -- a plain connection
+  conn:close()
+  listener:close()
+end)
+luaevent.loop()
+]=],
+                  output = "true\n",
                 },
               },
             },

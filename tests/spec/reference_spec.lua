@@ -48,6 +48,16 @@ local MAKERS = {
     return core.listener.new(base, { host = "127.0.0.1" }, function() end), base
   end,
   WrappedSocket = function() return luaevent.wrap({}) end,
+  Connection = function()
+    local conn
+    local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(c) c:close() end)
+    luaevent.addthread(function()
+      conn = assert(luaevent.dial(listener:address()))
+      luaevent.loopexit()
+    end)
+    luaevent.loop()
+    return conn, listener
+  end,
   TlsContext = function() return core.tls.context { mode = "server" } end,
 }
 

@@ -158,6 +158,138 @@ function luaevent.addserver(sock, handler) end
 ---@return luaevent.WrappedSocket wrapped `{ socket = sock }` with the methods of `WrappedSocket`
 function luaevent.wrap(sock) end
 
+---Connects to `host` and `port`, suspending the coroutine until the connection is made.
+---
+---`core.bufferevent.connect` on the wrapper's base: `host` is an address literal or a name
+---(resolved without blocking the loop), and `options` are connect's. Failures are returned, not
+---raised: `nil` and the message the core gives (it names the address, say
+---`could not connect to 127.0.0.1 port 1: Connection refused`), or `"timeout"` when
+---`options.timeout` passed first.
+---
+---Errors:
+---- `bad argument #<n> to 'dial' (<reason>)`: a host that is not a string, a port that is not a number in 1-65535, an unknown option
+---- `luaevent.dial: connecting takes a while, and only a coroutine can wait: call luaevent.dial inside a function run by luaevent.addthread or a luaevent.serve handler`: called outside a coroutine
+---@param host string an IPv4 or IPv6 address literal, or a name
+---@param port integer 1-65535
+---@param options? { timeout: number?, servername: string?, tls: any?, dns: any? } as for `core.bufferevent.connect`
+---@return luaevent.Connection? conn the connection
+---@return string? err why there is none
+function luaevent.dial(host, port, options) end
+
+---Listens for TCP connections, each handled by `handler(conn, host, port)` in a coroutine of its own.
+---
+---`core.listener.new` on the wrapper's base, with the same `options`. The wrapper keeps the
+---listener until `listener:close()`, and while it listens `luaevent.loop()` does not return by
+---itself: close it, or end the loop with `luaevent.loopexit()`. An error raised by a handler
+---stops `loop()`, which raises it with the handler's traceback; the listener stays, and the next
+---`loop()` serves on.
+---
+---Errors:
+---- `bad argument #<n> to 'serve' (<reason>)`: options that are not a table or hold an unknown key, a handler that is not a function
+---- `luaevent.serve: could not listen on <host> port <port>: <reason>`: the address cannot be bound
+---@param options { host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? } as for `core.listener.new`
+---@param handler fun(conn: luaevent.Connection, host: string, port: integer) runs once per connection, with the peer's address and port
+---@return luaevent.core.Listener listener the listener: `listener:address()` tells the port, `listener:close()` stops serving
+function luaevent.serve(options, handler) end
+
+---A TCP connection of the wrapper, made by `luaevent.dial` or handed to a `luaevent.serve` handler.
+---
+---A table around one bufferevent whose methods read like a LuaSocket TCP client's, for use from
+---coroutines: `receive` and `send` take LuaSocket's arguments and give its results (`nil` and a
+---message such as `"closed"` or `"timeout"`, with the partial result), and suspend the calling
+---coroutine while they wait. Called outside a coroutine, a method that would have to wait raises
+---`connection:<method>: ..., and only a coroutine can wait: ...` instead.
+---
+---The connection is collected (and its socket closed) once nothing refers to it and no coroutine
+---waits on it: a handler that returns without closing its connection lets it go. `close()` does
+---not lose what `send` buffered. At most one coroutine may wait in `receive` and one in `send` at
+---a time.
+---@class luaevent.Connection
+---@field bev luaevent.core.BufferEvent the underlying bufferevent, for what the connection does not offer (watermarks, `set_timeouts`); do not replace its callbacks
+local Connection = {}
+
+---Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.
+---
+---`"*l"` reads a line ended by LF and removes every CR from it (LuaSocket's rule, not libevent's
+---`readline`); `"*a"` reads until the peer closes; a number reads that many bytes. At the end of
+---the stream it returns `nil, "closed"` and what came before (with `"*a"`, the data itself, as
+---LuaSocket does); bytes that arrived with the end of the stream are never lost. After
+---`settimeout(t)`, a wait longer than `t` seconds returns `nil, "timeout"` and the partial data,
+---which can be given back as `prefix`.
+---
+---Errors:
+---- `bad argument #1 to 'receive' (invalid receive pattern)`: a pattern other than those
+---- `connection:receive: no data has come yet, and only a coroutine can wait: call connection:receive inside a function run by luaevent.addthread or a luaevent.serve handler`: called outside a coroutine when it would have to wait
+---@param pattern? string|integer `"*l"` (the default), `"*a"` or a byte count
+---@param prefix? string put before what is received
+---@return string? data what was received
+---@return string? err `"closed"`, `"timeout"` or the system's reason
+---@return string? partial on error, the data received before it
+function Connection:receive(pattern, prefix) end
+
+---Sends bytes `i` to `j` of `data`, suspending the coroutine while the peer lags 64 KiB behind.
+---
+---The bytes go to the bufferevent's output buffer, which libevent writes as the peer takes them;
+---while more than 64 KiB wait there, `send` waits, so a fast sender cannot fill memory. Once the
+---peer has gone (a reset or a broken pipe), it returns `nil, "closed"`: as with LuaSocket, the
+---first send after the peer closed may still succeed.
+---
+---Errors:
+---- `bad argument #1 to 'send' (string expected, got <type>)`: `data` is not a string or number
+---- `connection:send: the peer has not taken the data sent before, and only a coroutine can wait: call connection:send inside a function run by luaevent.addthread or a luaevent.serve handler`: called outside a coroutine when it would have to wait
+---@param data string the bytes
+---@param i? integer first byte to send (default 1)
+---@param j? integer last byte to send (default `#data`)
+---@return integer? last the index of the last byte sent
+---@return string? err `"closed"`, `"timeout"` or the system's reason
+---@return integer? partial on error, the index of the last byte that left the buffer
+function Connection:send(data, i, j) end
+
+---Closes the connection; what `send` buffered is still delivered.
+---
+---It returns at once. The bufferevent lives on out of sight until its output buffer is empty, the
+---peer has gone, or the peer took nothing for 30 seconds. A coroutine waiting on the connection
+---gets `nil, "closed"`. Idempotent; afterwards `receive` and `send` return `nil, "closed"`.
+---@return integer ok `1`, as LuaSocket's `close`
+function Connection:close() end
+
+---Sets how long `receive` and `send` wait at most, each time they wait.
+---
+---When a wait lasts longer, they return `nil, "timeout"` and the partial result; the connection
+---stays usable. `nil` or a negative number waits for ever (the default). LuaSocket's `mode`
+---argument is accepted and changes nothing. A timeout for connecting is `dial`'s
+---`options.timeout`.
+---
+---Errors:
+---- `bad argument #1 to 'settimeout' (number or nil expected, got <type>)`: `seconds` is neither
+---@param seconds number? seconds, fractions allowed
+---@return integer ok `1`, as LuaSocket's `settimeout`
+function Connection:settimeout(seconds) end
+
+---The connection's socket descriptor, or -1 once it is closed.
+---@return integer fd the descriptor
+function Connection:getfd() end
+
+---Upgrades the connection to TLS and waits for the handshake (once the core has `bufferevent:starttls`).
+---
+---Calls `conn.bev:starttls(context, options)` and suspends the coroutine until the handshake has
+---succeeded (`true`) or failed (`nil` and the reason). Bytes already received but not read would
+---be lost, so it refuses while there are any. A core without `bufferevent:starttls` (this one, for
+---now) returns `nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.
+---@param context luaevent.core.TlsContext a TLS context from `core.tls.context`
+---@param options? { servername: string? } as for `bev:starttls`
+---@return boolean? ok `true` once the handshake succeeded
+---@return string? err why not
+function Connection:starttls(context, options) end
+
+---What the TLS handshake agreed (`bev:tls()`), or nil for a plain connection.
+---
+---A core without `bufferevent:tls` (this one, for now) returns
+---`nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.
+---@return table? info as `bev:tls()` returns it
+---@return string? err why there is none
+function Connection:tls() end
+
 ---A socket wrapped by `luaevent.wrap`.
 ---
 ---A table `{ socket = sock }` whose methods call the wrapper's helpers, so that code written for a
