@@ -2163,8 +2163,10 @@ Rules of the game:
 - An error raised in a coroutine after it has waited stops the loop: `luaevent.loop()` raises it
   (with a traceback). Before its first wait, an error is returned by `addthread` (and lost for an
   `addserver` handler).
-- The base is private: the wrapper has no `loopexit`. `loop()` returns once no events are left,
-  which never happens while a server added by `addserver` is listening.]],
+- The base is private: `luaevent.loopexit()` ends its loop. `loop()` returns once no events are
+  left, which never happens while a server added by `addserver` or `serve` is listening.
+- Without LuaSocket: `luaevent.serve` and `luaevent.dial` make [connections](#connections) on
+  the core's own listener and bufferevents, whose `receive` and `send` behave as LuaSocket's.]],
       differences = { "wrapper-weak-table", "wrapper-dead-coroutine" },
       sections = {
         {
@@ -2583,6 +2585,7 @@ print(w:close() == 1)
             },
             {
               name = "luaevent.dial",
+              differences = { "networking" },
               summary = "Connects to `host` and `port`, suspending the coroutine until the connection is made.",
               text = [[
 `core.bufferevent.connect` on the wrapper's base: `host` is an address literal or a name
@@ -2632,6 +2635,7 @@ luaevent.loop()
             },
             {
               name = "luaevent.serve",
+              differences = { "networking" },
               summary = "Listens for TCP connections, each handled by `handler(conn, host, port)` in a coroutine of its own.",
               text = [[
 `core.listener.new` on the wrapper's base, with the same `options`. The wrapper keeps the
@@ -3358,7 +3362,9 @@ connections arrive as bufferevents), `core.bufferevent.connect`, `bev:set_callba
 `bev:getfd`, `core.EVBUFFER_CONNECTED`, and a third argument to the error callback, the
 reason for `EVBUFFER_ERROR` (callbacks written for two arguments are unaffected). Bufferevents
 made by a listener or by `connect` own their sockets and close them; those made by
-`core.bufferevent.new` still never close the descriptor they were given.]],
+`core.bufferevent.new` still never close the descriptor they were given. The wrapper gains
+`luaevent.dial`, `luaevent.serve` and their connections, with LuaSocket's `receive` and `send`,
+so a coroutine program needs neither LuaSocket nor copas.]],
     },
     -- events and bases
     {
