@@ -308,6 +308,9 @@ end
 local function suspend(conn, role, seconds, name, what)
   if not can_wait() then outside_error(name, what) end
   local co = coroutine.running()
+  if conn[role] then
+    error(name .. ": another coroutine is already waiting on this connection for the same thing", 0)
+  end
   conn[role] = co
   waiting[conn] = true
   local timer
@@ -453,19 +456,26 @@ local function fill(conn, name)
   end
 end
 
+-- A line without its CRs.
+local function without_cr(line)
+  if line:find("\r", 1, true) then return (line:gsub("\r", "")) end
+  return line
+end
+
 local function receive_line(conn, parts)
   while true do
     local buf, pos = conn.buf, conn.pos
     local lf = buf:find("\n", pos, true)
     if lf then
-      parts[#parts + 1] = buf:sub(pos, lf - 1)
       conn.pos = lf + 1
-      return (table.concat(parts):gsub("\r", ""))
+      if #parts == 0 then return without_cr(buf:sub(pos, lf - 1)) end
+      parts[#parts + 1] = buf:sub(pos, lf - 1)
+      return without_cr(table.concat(parts))
     end
     if pos <= #buf then parts[#parts + 1] = buf:sub(pos) end
     conn.buf, conn.pos = "", 1
     local ok, err = fill(conn, "connection:receive")
-    if not ok then return nil, err, (table.concat(parts):gsub("\r", "")) end
+    if not ok then return nil, err, without_cr(table.concat(parts)) end
   end
 end
 

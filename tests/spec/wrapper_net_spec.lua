@@ -341,6 +341,27 @@ describe("luaevent.dial and luaevent.serve", function()
     assert.same({ nil, "closed", "part" }, got)
   end)
 
+  it("a second coroutine receiving on the same connection gets an error, the first one its data", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(echo)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        luaevent.addthread(function()
+          got.first = conn:receive("*l")
+          conn:close()
+          finish()
+        end)
+        got.second = { pcall(conn.receive, conn, "*l") }
+        conn:send("for the first\n")
+      end)
+    end)
+    listener:close()
+    assert.same({ false, "connection:receive: another coroutine is already waiting on this connection for the same thing" }, got.second)
+    assert.equal("for the first", got.first)
+  end)
+
   it("settimeout: receive returns nil, \"timeout\" and the partial data; nil waits again", function()
     local got = {}
     local listener, port
