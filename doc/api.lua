@@ -602,7 +602,7 @@ waits on it: a handler that returns without closing its connection lets it go. `
 not lose what `send` buffered. At most one coroutine may wait in `receive` and one in `send` at
 a time.]],
       fields = {
-        { name = "bev", type = "BufferEvent", text = "the underlying bufferevent, for what the connection does not offer (watermarks, `set_timeouts`); do not replace its callbacks" },
+        { name = "bev", type = "BufferEvent", text = "the underlying bufferevent, for what the connection does not offer; the connection uses its callbacks, watermarks and timeouts itself, so leave those alone" },
       },
       metamethods = {},
     },

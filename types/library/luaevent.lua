@@ -205,7 +205,7 @@ function luaevent.serve(options, handler) end
 ---not lose what `send` buffered. At most one coroutine may wait in `receive` and one in `send` at
 ---a time.
 ---@class luaevent.Connection
----@field bev luaevent.core.BufferEvent the underlying bufferevent, for what the connection does not offer (watermarks, `set_timeouts`); do not replace its callbacks
+---@field bev luaevent.core.BufferEvent the underlying bufferevent, for what the connection does not offer; the connection uses its callbacks, watermarks and timeouts itself, so leave those alone
 local Connection = {}
 
 ---Receives by LuaSocket's `pattern`, suspending the coroutine until the request is complete.
