@@ -597,9 +597,9 @@ message such as `"closed"` or `"timeout"`, with the partial result), and suspend
 coroutine while they wait. Called outside a coroutine, a method that would have to wait raises
 `connection:<method>: ..., and only a coroutine can wait: ...` instead.
 
-The connection is collected (and its socket closed) once nothing refers to it and no coroutine
-waits on it: a handler that returns without closing its connection lets it go. `close()` does
-not lose what `send` buffered. At most one coroutine may wait in `receive` and one in `send` at
+The connection is collected (and its socket closed) once nothing refers to it, no coroutine
+waits on it and what `send` buffered has gone out: a handler that returns without closing its
+connection lets it go, and loses nothing it sent. Neither does `close()`. At most one coroutine may wait in `receive` and one in `send` at
 a time.]],
       fields = {
         { name = "bev", type = "BufferEvent", text = "the underlying bufferevent, for what the connection does not offer; the connection uses its callbacks, watermarks and timeouts itself, so leave those alone" },

@@ -243,8 +243,9 @@ end
 -- pair is collected together) only record what happened and wake the coroutine waiting on it;
 -- the methods do the work. At most one coroutine waits per role: "reader" (receive), "writer"
 -- (send's back-pressure), "handshaker" (dial, starttls). While one waits, `waiting` holds the
--- connection, since nothing else may: the coroutine is referenced only by the callbacks. A
--- connection nobody waits on and nobody references is collected, and its socket closed.
+-- connection, since nothing else may: the coroutine is referenced only by the callbacks; and
+-- `sending` holds it until what send buffered has gone out. A connection nobody waits on, with
+-- nothing left to send and nobody referring to it, is collected, and its socket closed.
 
 local EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EVBUFFER_CONNECTED =
   core.EVBUFFER_EOF, core.EVBUFFER_ERROR, core.EVBUFFER_TIMEOUT, core.EVBUFFER_CONNECTED
@@ -256,6 +257,7 @@ local HIGH_WATER = 64 * 1024
 local LINGER = 30
 
 local waiting = {}   -- connection -> true while a coroutine waits on it
+local sending = {}   -- connection -> true while its output buffer holds bytes: none are lost
 local closing = {}   -- bufferevent -> true while close() flushes it in the background
 local listeners = {} -- listener -> true until it is closed (see serve)
 
@@ -340,7 +342,9 @@ local function callbacks(conn)
   local function on_read()
     wake(conn, "reader")
   end
-  local function on_written()
+  -- The output buffer fell to its low watermark: 0, or HIGH_WATER while send waits.
+  local function on_written(bev)
+    if bev:get_write():length() == 0 then sending[conn] = nil end
     wake(conn, "writer")
   end
   local function on_event(_, what, message)
@@ -349,6 +353,7 @@ local function callbacks(conn)
       wake(conn, "handshaker", true)
       return
     end
+    sending[conn] = nil -- nothing more goes out
     if has(what, EVBUFFER_ERROR) then
       conn.err = reason(message)
     elseif has(what, EVBUFFER_TIMEOUT) then
@@ -369,7 +374,7 @@ local function connection(bev)
     pos = 1,  -- where they start in buf
   }, Connection)
   conn.on_read, conn.on_written, conn.on_event = callbacks(conn)
-  bev:set_callbacks(conn.on_read, nil, conn.on_event)
+  bev:set_callbacks(conn.on_read, conn.on_written, conn.on_event)
   bev:set_read_watermarks(0, HIGH_WATER)
   bev:enable(EV_READ)
   return conn
@@ -391,7 +396,7 @@ function M.dial(host, port, options)
   local conn = setmetatable({ buf = "", pos = 1 }, Connection)
   local on_read, on_written, on_event = callbacks(conn)
   conn.on_read, conn.on_written, conn.on_event = on_read, on_written, on_event
-  local ok, bev = pcall(core.bufferevent.connect, base, host, port, on_read, nil, on_event, options)
+  local ok, bev = pcall(core.bufferevent.connect, base, host, port, on_read, on_written, on_event, options)
   if not ok then
     local n, rest = tostring(bev):match("^bad argument #(%d+) to '[^']*' (.*)$")
     if n and DIAL_ARGUMENTS[n] then
@@ -538,9 +543,8 @@ local function drain_to(conn, level, name)
   while not conn.closed and not conn.err and output:length() > level do
     local bev = conn.bev
     bev:set_write_watermarks(level, 0)
-    bev:set_callbacks(conn.on_read, conn.on_written, conn.on_event)
     local woken, err = suspend(conn, "writer", conn.timeout, name, "the peer has not taken the data sent before")
-    if not conn.closed then bev:set_callbacks(conn.on_read, nil, conn.on_event) end
+    if not conn.closed then bev:set_write_watermarks(0, 0) end
     if woken == nil and err then return nil, err end
   end
   if conn.closed then return nil, "closed" end
@@ -562,7 +566,10 @@ function Connection:send(data, i, j)
   if self.err then return nil, self.err, from - 1 end
   local output = self.bev:get_write()
   local count = to - from + 1
-  if count > 0 then output:add(from == 1 and to == #data and data or data:sub(from, to)) end
+  if count > 0 then
+    output:add(from == 1 and to == #data and data or data:sub(from, to))
+    sending[self] = true
+  end
   local ok, err = drain_to(self, HIGH_WATER, "connection:send")
   if not ok then
     local left = self.closed and count or output:length()
@@ -576,6 +583,7 @@ end
 function Connection:close()
   if self.closed then return 1 end
   self.closed = true
+  sending[self] = nil
   local bev = self.bev
   if self.err or bev:get_write():length() == 0 then
     bev:close()

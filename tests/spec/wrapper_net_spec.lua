@@ -46,10 +46,13 @@ local function run(body, seconds)
   assert(err == nil, "the loop ended with: " .. tostring(err))
 end
 
--- Suspends the running coroutine for `seconds` (a timer resumes it).
+-- Suspends the running coroutine for `seconds` (a timer resumes it; the timer's callback refers
+-- to the timer, which keeps it, and so the coroutine, alive).
 local function pause(seconds)
   local co = coroutine.running()
-  luaevent.addevent(nil, 0, function()
+  local timer
+  timer = luaevent.addevent(nil, 0, function()
+    timer = nil
     local ok, err = coroutine.resume(co)
     if not ok then error(err, 0) end
     return LEAVE
@@ -547,6 +550,51 @@ describe("luaevent.dial and luaevent.serve", function()
     listener:close()
     assert.is_nil(next(seen))
     assert.same({ nil, "closed", "" }, got)
+  end)
+
+  -- Two clients connect at once, so that the listener accepts both in one go: the second
+  -- handler collects garbage before the loop has written what the first one sent.
+  it("what send buffered still goes out when the handler drops its connection without closing it", function()
+    local data = payload(60000, 9)
+    local first = setmetatable({}, { __mode = "k" })
+    local pending, got, after, second
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        if not next(first) then
+          first[conn] = true
+          conn:send(data)
+        else
+          local earlier = next(first)
+          pending = earlier and earlier.bev:get_write():length()
+          earlier = nil
+          helpers.full_gc()
+          conn:send("second\n")
+        end
+      end)
+      local done = 0
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got = conn:receive(#data)
+        helpers.full_gc() -- the server's side, all sent, can go now
+        after = { conn:receive(1) }
+        conn:close()
+        done = done + 1
+        if done == 2 then finish() end
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        second = conn:receive("*l")
+        conn:close()
+        done = done + 1
+        if done == 2 then finish() end
+      end)
+    end)
+    listener:close()
+    assert.equal(#data, pending, "the first handler's bytes were no longer buffered: the spec proves nothing")
+    assert.is_true(got == data, "received " .. #(got or ""))
+    assert.same({ nil, "closed", "" }, after)
+    assert.equal("second", second)
   end)
 
   it("a waiting connection is not collected, however little else refers to it", function()
