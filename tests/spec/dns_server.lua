@@ -1,0 +1,133 @@
+-- A small DNS server for the specs: answers A and AAAA questions over UDP on a loopback port,
+-- driven by an EV_READ event on the test's own base (so it answers while that base loops).
+-- Loaded with dofile like helpers.lua; uses LuaSocket and luaevent.core's documented API.
+--
+--   local dns_server = dofile(dir .. "dns_server.lua")
+--   local server = dns_server.start(base [, { ipv6 = true, names = {...} }])
+--   core.dns.new(base, { nameservers = { server.address } })
+--   ... server.queries (questions seen), server.silent = true (stop answering), server:close()
+--
+-- Names it knows (any letter case; libevent randomizes it), each answered with a TTL of 60:
+--   v4.test        A 127.0.0.1 only (an AAAA question gets an empty answer)
+--   v6.test        AAAA ::1 only
+--   both.test      A 127.0.0.1 and AAAA ::1
+--   many.test      A 127.0.0.1, 127.0.0.2 and AAAA ::1, ::2
+--   servfail.test  always SERVFAIL
+--   silent.test    never answered (a name server that never answers for it)
+-- Any other name: NXDOMAIN. `options.names` adds or replaces names: { ["x.test"] = { "127.0.0.1", "::1" } }.
+local core = require "luaevent.core"
+local socket = require "socket"
+
+local M = {}
+
+local DEFAULT_NAMES = {
+  ["v4.test"] = { "127.0.0.1" },
+  ["v6.test"] = { "::1" },
+  ["both.test"] = { "127.0.0.1", "::1" },
+  ["many.test"] = { "127.0.0.1", "127.0.0.2", "::1", "::2" },
+  ["servfail.test"] = "servfail",
+  ["silent.test"] = "silent",
+}
+
+local function u16(n) return string.char(math.floor(n / 256) % 256, n % 256) end
+
+local function ipv4_bytes(text)
+  local a, b, c, d = text:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return nil end
+  return string.char(tonumber(a), tonumber(b), tonumber(c), tonumber(d))
+end
+
+local function ipv6_bytes(text)
+  if not text:find(":", 1, true) then return nil end
+  local head, tail = text:match("^(.-)::(.*)$")
+  local function groups(part)
+    local list = {}
+    for group in part:gmatch("[^:]+") do list[#list + 1] = tonumber(group, 16) end
+    return list
+  end
+  local first, last
+  if head then first, last = groups(head), groups(tail) else first, last = groups(text), {} end
+  local all = {}
+  for _, g in ipairs(first) do all[#all + 1] = g end
+  for _ = 1, 8 - #first - #last do all[#all + 1] = 0 end
+  for _, g in ipairs(last) do all[#all + 1] = g end
+  local bytes = {}
+  for i = 1, 8 do bytes[i] = u16(all[i] or 0) end
+  return table.concat(bytes)
+end
+
+-- The question of a query: its name (lower case), type, and the bytes of the question section.
+local function parse_question(packet)
+  local pos, labels = 13, {}
+  while true do
+    local len = packet:byte(pos)
+    if not len then return nil end
+    if len == 0 then pos = pos + 1 break end
+    labels[#labels + 1] = packet:sub(pos + 1, pos + len)
+    pos = pos + 1 + len
+  end
+  local qtype = (packet:byte(pos) or 0) * 256 + (packet:byte(pos + 1) or 0)
+  return table.concat(labels, "."):lower(), qtype, packet:sub(13, pos + 3)
+end
+
+local A, AAAA = 1, 28
+
+local function answer(packet, names)
+  if #packet < 12 then return nil end
+  local name, qtype, question = parse_question(packet)
+  if not name then return nil end
+  local entry = names[name]
+  if entry == "silent" then return nil, name end
+  local rcode, records = 0, {}
+  if entry == "servfail" then
+    rcode = 2
+  elseif entry == nil then
+    rcode = 3
+  else
+    for _, address in ipairs(entry) do
+      local rdata = qtype == A and ipv4_bytes(address) or qtype == AAAA and ipv6_bytes(address) or nil
+      if rdata then
+        records[#records + 1] = "\192\12" .. u16(qtype) .. u16(1) .. "\0\0\0\60" .. u16(#rdata) .. rdata
+      end
+    end
+  end
+  local flags = 0x8180 + rcode -- a response, recursion desired and available
+  local header = packet:sub(1, 2) .. u16(flags) .. u16(1) .. u16(#records) .. u16(0) .. u16(0)
+  return header .. question .. table.concat(records), name
+end
+
+-- Starts a server on `base`; see the top of the file.
+function M.start(base, options)
+  options = options or {}
+  local names = {}
+  for k, v in pairs(DEFAULT_NAMES) do names[k] = v end
+  for k, v in pairs(options.names or {}) do names[k] = v end
+  local udp = assert(options.ipv6 and socket.udp6() or socket.udp())
+  assert(udp:setsockname(options.ipv6 and "::1" or "127.0.0.1", 0))
+  udp:settimeout(0)
+  local ip, port = udp:getsockname()
+  local server = {
+    port = port,
+    address = options.ipv6 and ("[" .. ip .. "]:" .. port) or (ip .. ":" .. port),
+    queries = 0,
+    asked = {}, -- name -> how many questions for it
+    silent = false,
+  }
+  server.event = base:addevent(udp, core.EV_READ, function()
+    while true do
+      local packet, from_ip, from_port = udp:receivefrom()
+      if not packet then break end
+      server.queries = server.queries + 1
+      local reply, name = answer(packet, names)
+      if name then server.asked[name] = (server.asked[name] or 0) + 1 end
+      if reply and not server.silent then udp:sendto(reply, from_ip, from_port) end
+    end
+  end)
+  function server:close()
+    if self.event then self.event:close() self.event = nil end
+    udp:close()
+  end
+  return server
+end
+
+return M
