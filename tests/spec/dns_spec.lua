@@ -342,7 +342,7 @@ io.write(tostring(b:loop()), " ", tostring(got))
       assert.matches("bad argument #2 to 'resolve' (function expected, got no value)", resolve_error("v4.test"), 1, true)
       assert.matches("bad argument #3 to 'resolve' ('inet', 'inet6' or 'any' expected, got 'ipv4')",
         resolve_error("v4.test", print, "ipv4"), 1, true)
-      assert.matches("calling 'resolve' on bad self", helpers.error_of(function() return r.resolve(base, "v4.test", print) end), 1, true)
+      assert.matches("bad argument #1 to 'resolve' (resolver expected, got userdata)", helpers.error_of(function() return r.resolve(base, "v4.test", print) end), 1, true)
     end)
   end)
 end)
