@@ -317,20 +317,21 @@ impl BaseDns {
             current = clone_from_cell(&core.next);
         }
         if outstanding > 0 {
+            // The cancellations' callbacks, then what those may have scheduled in turn.
+            event_base.run_ready();
             event_base.run_ready();
         }
         let mut current = cores;
         while let Some(core) = current {
             drop(core.lookups.take()); // (each lookup drops the next in turn)
-            if core.outstanding.get() == 0 {
-                if let Some(evdns) = core.evdns.take() {
-                    // SAFETY: libevent gave every lookup back and ran what it had scheduled
-                    // (the round above); the event base is still alive.
-                    unsafe { evdns.free() };
-                }
+            if let Some(evdns) = core.evdns.take() {
+                // SAFETY: libevent gave back every lookup it still had a callback for, and ran
+                // what it had scheduled (the rounds above); the event base is still alive. A
+                // lookup still outstanding here is one libevent lost (its deferred callback
+                // could not be allocated): nothing of it will ever run, and only the event
+                // base's own teardown follows.
+                unsafe { evdns.free() };
             }
-            // else: libevent lost a callback (out of memory inside its loop); its evdns base is
-            // left alone rather than freed under it.
             current = core.next.take();
         }
     }
