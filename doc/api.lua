@@ -1578,7 +1578,7 @@ os.remove(path)
                   title = "a bad option",
                   code = [=[
 local core = require "luaevent.core"
-local ok, err = pcall(function() return core.dns.new(core.new(), { timeout = 0 }) end)
+local ok, err = pcall(function() local resolver = core.dns.new(core.new(), { timeout = 0 }) end)
 print(err:match("bad argument.*"))
 ]=],
                   output = "bad argument #2 to 'new' (options.timeout: a number of seconds > 0 expected, got 0)\n",

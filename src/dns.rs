@@ -800,7 +800,7 @@ pub fn resolver_for_connect(stack: &mut Stack, base_index: c_int, dns_index: Opt
         return Ok(ResolverHandle { base, core });
     }
     let system = Config { nameservers: None, hosts: Hosts::System, timeout: None, attempts: None };
-    let core = new_core(stack, &base, &system, "bufferevent.connect")?;
+    let core = new_core(stack, &base, &system, "core.bufferevent.connect")?;
     base.dns.default.set(Some(core.clone()));
     Ok(ResolverHandle { base, core })
 }
