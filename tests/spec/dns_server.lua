@@ -113,7 +113,12 @@ function M.start(base, options)
     asked = {}, -- name -> how many questions for it
     silent = false,
   }
+  -- The callback reaches the server through a weak table: a server nobody closed or keeps is
+  -- collected with its event, and does not keep the base alive through the event's callback.
+  local weak = setmetatable({ server = server }, { __mode = "v" })
   server.event = base:addevent(udp, core.EV_READ, function()
+    local server = weak.server
+    if not server then return core.LEAVE end
     while true do
       local packet, from_ip, from_port = udp:receivefrom()
       if not packet then break end
@@ -127,6 +132,7 @@ function M.start(base, options)
     if self.event then self.event:close() self.event = nil end
     udp:close()
   end
+  setmetatable(server, { __gc = function() udp:close() end }) -- (Lua 5.2 and later)
   return server
 end
 
