@@ -46,7 +46,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::base::{base_argument, BaseShared, BaseUserdata};
+use crate::base::{base_argument, BaseShared, BaseUserdata, Callback};
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
 use crate::lua::{
@@ -539,7 +539,7 @@ fn start(lookup: &Shared<Lookup>, name: &CStr) {
 }
 
 /// libevent's callback for every lookup; `arg` owns a count of the lookup.
-unsafe extern "C" fn on_lookup(result: c_int, list: *mut ffi::addrinfo, arg: *mut c_void) {
+extern "C" fn on_lookup(result: c_int, list: *mut ffi::addrinfo, arg: *mut c_void) {
     // SAFETY: libevent hands the list over to its callback, to be freed by it.
     let list = unsafe { AddressList::adopt(list) };
     // SAFETY: `arg` came from Shared::into_raw in `start`, and libevent calls back once.
@@ -597,7 +597,11 @@ fn serve(core: *const Core) {
     let base = core.base();
     core.service.delete(&base.event_base);
     while let Some(lookup) = core.take_finished() {
-        deliver(base, &lookup);
+        if deliver(base, &lookup) == Delivered::Raised {
+            // The loop stops after this callback: the rest wait for the next loop.
+            core.schedule();
+            return;
+        }
     }
     if !core.closed.get() || core.outstanding.get() > 0 || clone_from_cell(&core.lookups).is_some() {
         return;
@@ -618,14 +622,27 @@ fn serve(core: *const Core) {
     base.dns.unlink(core);
 }
 
+#[derive(PartialEq, Eq)]
+enum Delivered {
+    Done,
+    /// A Lua callback raised an error: the loop is stopping.
+    Raised,
+}
+
 /// Hands a lookup's outcome to whoever waits for it.
-fn deliver(base: &BaseShared, lookup: &Lookup) {
-    let Some(outcome) = lookup.outcome.take() else { return };
+fn deliver(base: &BaseShared, lookup: &Lookup) -> Delivered {
+    let Some(outcome) = lookup.outcome.take() else { return Delivered::Done };
     match lookup.client.replace(Client::Gone) {
-        Client::Gone => {}
-        Client::Rust { on_done, arg } => on_done(arg, outcome),
+        Client::Gone => Delivered::Done,
+        Client::Rust { on_done, arg } => {
+            on_done(arg, outcome);
+            Delivered::Done
+        }
         Client::Lua => {
-            base.call_back(Address::of(lookup), |arguments| push_delivery(arguments, base, lookup, &outcome), 0, |_| ());
+            match base.call_back(Address::of(lookup), |arguments| push_delivery(arguments, base, lookup, &outcome), 0, |_| ()) {
+                Callback::Raised | Callback::Finalized => Delivered::Raised,
+                Callback::NotLooping | Callback::Skipped | Callback::Returned(()) => Delivered::Done,
+            }
         }
     }
 }
