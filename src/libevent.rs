@@ -675,8 +675,57 @@ impl DnsBase {
 /// # Safety
 /// `request` came from [`DnsBase::getaddrinfo`] and its callback has not run yet.
 pub unsafe fn cancel_lookup(request: LookupRequest) {
+    // libevent 2.1 allocates the deferred callback of each half (A and AAAA) of the lookup it
+    // cancels without a fallback: when that fails the half is freed but still referenced, and a
+    // later timeout or cancel uses it (an assertion failure or a use after free). Two blocks are
+    // set aside for those allocations.
     // SAFETY: per the contract: libevent still owns the request.
-    unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) }
+    with_dns_spares(|| unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
+}
+
+/// Size of each block [`with_dns_spares`] sets aside: libevent 2.1's deferred DNS reply
+/// callback (about 600 bytes on 64-bit systems, most of it room for the addresses of a reply).
+const DNS_SPARE_SIZE: usize = 1024;
+
+/// The blocks set aside while [`with_dns_spares`] runs.
+static DNS_SPARES: [AtomicPtr<c_void>; 2] = [AtomicPtr::new(ptr::null_mut()), AtomicPtr::new(ptr::null_mut())];
+
+/// Runs `call` with libevent's allocator pointed at one that falls back on two blocks set
+/// aside beforehand when malloc fails (the same technique as [`with_spare_block`], with room
+/// for what cancelling a DNS lookup allocates). When even the blocks cannot be had, `call` runs
+/// all the same: libevent then reports what it could not allocate as it always does.
+fn with_dns_spares(call: impl FnOnce()) {
+    for spare in &DNS_SPARES {
+        // SAFETY: plain malloc; a null block is simply not used.
+        spare.store(unsafe { libc::malloc(DNS_SPARE_SIZE) }, Ordering::SeqCst);
+    }
+    // SAFETY: the three functions form a consistent allocator (malloc, realloc and free, with
+    // fallback blocks that are themselves from malloc); libevent only stores the pointers.
+    unsafe { ffi::event_set_mem_functions(Some(malloc_or_dns_spare), Some(plain_realloc), Some(plain_free)) };
+    call();
+    // SAFETY: back to libevent's default (the C library's allocator).
+    unsafe { ffi::event_set_mem_functions(None, None, None) };
+    for spare in &DNS_SPARES {
+        let unused = spare.swap(ptr::null_mut(), Ordering::SeqCst);
+        if !unused.is_null() {
+            // SAFETY: malloc'd above and not handed out.
+            unsafe { libc::free(unused) };
+        }
+    }
+}
+
+unsafe extern "C" fn malloc_or_dns_spare(size: usize) -> *mut c_void {
+    // SAFETY: plain malloc.
+    let block = unsafe { libc::malloc(size) };
+    if block.is_null() && size <= DNS_SPARE_SIZE {
+        for spare in &DNS_SPARES {
+            let taken = spare.swap(ptr::null_mut(), Ordering::SeqCst);
+            if !taken.is_null() {
+                return taken;
+            }
+        }
+    }
+    block
 }
 
 /// The addresses a lookup found: libevent's list, freed on drop.
