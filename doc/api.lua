@@ -336,7 +336,9 @@ why, naming the name:
 | `not enough memory` | memory ran out while the result was handed over |
 
 An error raised in the callback stops the loop and is raised again by `base:loop()`, as for
-events. Its return values are ignored.]],
+events. Its return values are ignored. (One exception to "exactly once": when memory runs out
+inside libevent's loop just as it schedules an answer, libevent 2.1 drops that answer, and the
+callback runs only if the request is cancelled or its resolver closed.)]],
       params = {
         { name = "addresses", type = "string[]?", text = "the addresses, or `nil`" },
         { name = "message", type = "string?", text = "why there are none (only when `addresses` is `nil`)" },

@@ -46,7 +46,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::base::{base_argument, BaseShared, BaseUserdata, Callback};
+use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
 use crate::lua::{
@@ -1106,9 +1106,6 @@ pub static TYPE: TypeSpec = TypeSpec {
     methods: &[&[(c"resolve", lua_function!(resolve)), (c"close", lua_function!(close))]],
     metamethods: &[(c"__gc", lua_function!(collect))],
 };
-
-// Keep the base type's name in use here (resolver_for_connect takes a base index).
-const _: &CStr = BaseUserdata::NAME;
 
 #[cfg(test)]
 mod tests {
