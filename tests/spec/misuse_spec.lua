@@ -183,10 +183,18 @@ end
 local QUIET_NAMESERVERS = { "127.0.0.1:9" }
 local function sanitizeDnsOptions(v)
   if type(v) ~= "table" then return { nameservers = QUIET_NAMESERVERS, timeout = 0.01, attempts = 1 } end
-  if getmetatable(v) ~= nil then return { nameservers = QUIET_NAMESERVERS } end
-  local ok, has = pcall(rawget, v, "nameservers")
-  if not ok or type(has) ~= "table" or type(rawget(has, 1)) ~= "string" then rawset(v, "nameservers", QUIET_NAMESERVERS) end
-  return v
+  -- A copy (the table may be anything: the module table itself, a pool...), with its other
+  -- keys kept so that the option checks still see them.
+  local copy = {}
+  for key, value in next, v do copy[key] = value end
+  -- Kept only when it cannot name a server (a list of non-strings: an argument error).
+  local list, usable = rawget(copy, "nameservers"), true
+  if type(list) == "table" then
+    usable = false
+    for _, item in next, list do usable = usable or type(item) == "string" end
+  end
+  if usable then copy.nameservers = QUIET_NAMESERVERS end
+  return copy
 end
 
 local function sanitize(name, args)
