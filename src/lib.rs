@@ -16,6 +16,7 @@ use std::ffi::{c_int, CStr};
 mod base;
 mod buffer;
 mod bufferevent;
+mod dns;
 mod event;
 mod ffi;
 mod libevent;
@@ -41,8 +42,8 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 };
 
 static MODULE: ModuleSpec = ModuleSpec {
-    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &tls::TYPE],
-    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS],
+    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
+    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &dns::ANCHORS],
     functions: &[(c"new", lua_function!(base::new)), (c"libevent_version", lua_function!(libevent_version))],
     integers: &[
         (c"LEAVE", event::LEAVE),
@@ -64,6 +65,7 @@ static MODULE: ModuleSpec = ModuleSpec {
         (c"buffer", &[(c"new", lua_function!(buffer::new))]),
         (c"bufferevent", &[(c"new", lua_function!(bufferevent::new))]),
         (c"tls", &[(c"context", lua_function!(tls::context))]),
+        (c"dns", &[(c"new", lua_function!(dns::new))]),
     ],
 };
 

@@ -32,6 +32,8 @@ pub(super) enum Op {
     RawSet,
     /// Argument: a number. Leaves its string form, as `tostring` writes it.
     NumberToString,
+    /// Leaves a string with a copy of the `len` bytes at `bytes`.
+    PushString { bytes: *const u8, len: usize },
     /// Argument: an object. Leaves two values: `true` and `obj:getfd()`'s result; `false` and
     /// nil when the object has no `getfd`; or `false` and the error `getfd` raised, as a string.
     GetFd,
@@ -165,6 +167,10 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
             }
             Op::NumberToString => {
                 lua_tolstring(state, 1, std::ptr::null_mut());
+                1
+            }
+            Op::PushString { bytes, len } => {
+                lua_pushlstring(state, *bytes as *const std::ffi::c_char, *len);
                 1
             }
             Op::GetFd => get_fd(state),
