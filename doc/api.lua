@@ -1457,17 +1457,24 @@ The bufferevent owns the socket it makes: `bev:close()` or garbage collection cl
 - The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
   it connects cancels everything: no callback runs afterwards.
 
-`host` is an IPv4 or IPv6 address literal. Connecting by host name, with the addresses the
-name has tried in turn, comes with the resolver (`core.dns`); until then a name is an error.
-`options.tls` and `options.servername` are reserved for TLS, which is not available yet.]],
+`host` is an IPv4 or IPv6 address literal, or a name, resolved without blocking by
+`options.dns` (a resolver from `core.dns.new`) or else the base's default resolver. Every address
+the name has is tried in turn until one connects: IPv6 and IPv4 alternate, starting with the
+resolver's first (IPv6), as RFC 8305 recommends, so that a family that does not work costs one
+attempt rather than all of its addresses; within a family, the resolver's order. Attempts are
+made one after the other (at most 16 addresses); a refused or unreachable address moves on to
+the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
+host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
+(127.0.0.1): Connection refused` (the last address tried). `options.tls` and
+`options.servername` are reserved for TLS, which is not available yet.]],
               params = {
                 { name = "base", type = "Base", text = "the base to run on" },
-                { name = "host", type = "string", text = "an address literal: `\"127.0.0.1\"`, `\"::1\"`" },
+                { name = "host", type = "string", text = "an address literal (`\"127.0.0.1\"`, `\"::1\"`) or a host name" },
                 { name = "port", type = "integer", text = "1-65535" },
                 { name = "readcb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
                 { name = "writecb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
                 { name = "eventcb", type = "BufferEventCallback?", text = "told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them" },
-                { name = "options", type = "{ timeout: number?, servername: string?, tls: any?, dns: any? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up; `servername`, `tls`: reserved for TLS; `dns`: reserved for the resolver" },
+                { name = "options", type = "{ timeout: number?, servername: string?, tls: any?, dns: any? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up, resolution included; `dns`: the resolver for a host name (default: the base's own); `servername`, `tls`: reserved for TLS" },
               },
               returns = { { name = "bev", type = "BufferEvent", text = "the new bufferevent, connecting" } },
               errors = {
@@ -1485,7 +1492,8 @@ name has tried in turn, comes with the resolver (`core.dns`); until then a name 
                 arg("options", "options.servername: string expected, got <type>"),
                 err("core.bufferevent.connect: TLS is not available yet (options.tls)", "`options.tls` is given"),
                 err("core.bufferevent.connect: libevent could not create a bufferevent: <strerror>", "libevent fails to make the bufferevent (out of memory)"),
-                err("core.bufferevent.connect: cannot connect to '<host>': only address literals are supported yet", "`host` is a name"),
+                arg("host", "an address or a host name expected"),
+                arg("options", "options.dns: resolver expected, got <type>"),
               },
               differences = { "networking" },
               examples = {
@@ -1529,6 +1537,38 @@ end)
 base:loop()
 ]=],
                   output = "connected\nread: hello from the server\ntrue\ttrue\n",
+                },
+                {
+                  title = "connecting by name",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local path = os.tmpname()                          -- a hosts file of our own
+local file = assert(io.open(path, "w"))
+file:write("127.0.0.1 server.test\n")
+file:close()
+-- Names come from the hosts file here; a name it lacks would go to this (silent) name server.
+local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })
+
+local connections = {}
+local server = core.listener.new(base, { host = "127.0.0.1" }, function(bev)
+  connections[bev] = true
+  bev:get_write():add("hello\n")
+end)
+
+local client = core.bufferevent.connect(base, "server.test", select(2, server:address()), function(bev)
+  print("read: " .. bev:get_read():readline())
+  bev:close()
+  server:close()
+  connections = {}
+end, nil, function(bev, what, message)
+  print(what == core.EVBUFFER_CONNECTED and "connected to server.test" or message)
+end, { dns = resolver, timeout = 5 })
+base:loop()
+resolver:close()
+os.remove(path)
+]=],
+                  output = "connected to server.test\nread: hello\n",
                 },
               },
             },

@@ -859,9 +859,14 @@ local function opConnect(rng, depth)
     local ok, h, p = pcall(F.listener.address, l)
     if ok then host, port = h, p end
   end
+  local resolver = core.dns and rng.chance(0.3) and poolPick(rng, "resolver")
+  if resolver then
+    -- By name, through a resolver that asks only the silent loopback name server.
+    host = rng.pick { "localhost", "x.invalid", "nosuch.test", "::1" }
+  end
   local rcb, rcell = makeCallback(rng, depth)
   local ecb, ecell = makeCallback(rng, depth)
-  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 } })
+  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 }, dns = resolver or nil })
   local base = rng.chance(0.9) and liveBase(rng) or randomValue(rng, depth)
   local r = invoke("bufferevent.connect", core.bufferevent.connect,
     pack(base, rng.chance(0.95) and host or randomValue(rng, depth), port, rcb, nil, ecb, options))

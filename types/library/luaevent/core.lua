@@ -280,9 +280,16 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
 ---  it connects cancels everything: no callback runs afterwards.
 ---
----`host` is an IPv4 or IPv6 address literal. Connecting by host name, with the addresses the
----name has tried in turn, comes with the resolver (`core.dns`); until then a name is an error.
----`options.tls` and `options.servername` are reserved for TLS, which is not available yet.
+---`host` is an IPv4 or IPv6 address literal, or a name, resolved without blocking by
+---`options.dns` (a resolver from `core.dns.new`) or else the base's default resolver. Every address
+---the name has is tried in turn until one connects: IPv6 and IPv4 alternate, starting with the
+---resolver's first (IPv6), as RFC 8305 recommends, so that a family that does not work costs one
+---attempt rather than all of its addresses; within a family, the resolver's order. Attempts are
+---made one after the other (at most 16 addresses); a refused or unreachable address moves on to
+---the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
+---host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
+---(127.0.0.1): Connection refused` (the last address tried). `options.tls` and
+---`options.servername` are reserved for TLS, which is not available yet.
 ---
 ---Errors:
 ---- `bad argument #1 to 'connect' (event base expected, got <type>)`
@@ -299,14 +306,15 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `bad argument #7 to 'connect' (options.servername: string expected, got <type>)`
 ---- `core.bufferevent.connect: TLS is not available yet (options.tls)`: `options.tls` is given
 ---- `core.bufferevent.connect: libevent could not create a bufferevent: <strerror>`: libevent fails to make the bufferevent (out of memory)
----- `core.bufferevent.connect: cannot connect to '<host>': only address literals are supported yet`: `host` is a name
+---- `bad argument #2 to 'connect' (an address or a host name expected)`
+---- `bad argument #7 to 'connect' (options.dns: resolver expected, got <type>)`
 ---@param base luaevent.core.Base the base to run on
----@param host string an address literal: `"127.0.0.1"`, `"::1"`
+---@param host string an address literal (`"127.0.0.1"`, `"::1"`) or a host name
 ---@param port integer 1-65535
 ---@param readcb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
 ---@param writecb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
 ---@param eventcb luaevent.core.BufferEventCallback? told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them
----@param options? { timeout: number?, servername: string?, tls: any?, dns: any? }? `timeout`: seconds for the whole connection set-up; `servername`, `tls`: reserved for TLS; `dns`: reserved for the resolver
+---@param options? { timeout: number?, servername: string?, tls: any?, dns: any? }? `timeout`: seconds for the whole connection set-up, resolution included; `dns`: the resolver for a host name (default: the base's own); `servername`, `tls`: reserved for TLS
 ---@return luaevent.core.BufferEvent bev the new bufferevent, connecting
 function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, options) end
 
