@@ -429,8 +429,8 @@ print("called " .. counter.n .. " times")
     },
     {
       name = "BufferEventCallback", module = "luaevent.core", kind = "callback",
-      signature = "callback(bev, what)",
-      summary = "The read, write and error callbacks of a bufferevent.",
+      signature = "callback(bev, what [, message])",
+      summary = "The read, write and error (event) callbacks of a bufferevent.",
       text = [[
 `bev` is the same userdata every time (`rawequal` to what `core.bufferevent.new` returned), and
 the callbacks' return values are ignored.
@@ -440,6 +440,12 @@ the callbacks' return values are ignored.
 | `readcb` | the input buffer holds at least the read low watermark (any data, by default) | `EVBUFFER_READ` |
 | `writecb` | the output buffer has drained to the write low watermark (0 by default: all sent) | `EVBUFFER_WRITE` |
 | `errorcb` | end of file, a socket error, or a timeout | `EVBUFFER_EOF`, `EVBUFFER_ERROR` or `EVBUFFER_TIMEOUT`, plus `EVBUFFER_READ` or `EVBUFFER_WRITE` for the direction |
+| `errorcb` of a connecting bufferevent (`core.bufferevent.connect`) | the connection is up, has failed, or its `timeout` passed | `EVBUFFER_CONNECTED`, `EVBUFFER_ERROR` or `EVBUFFER_TIMEOUT` alone |
+
+With `EVBUFFER_ERROR` the error callback gets a third argument, `message`: the system's reason
+(`strerror` text such as `Connection reset by peer`), or for a failed connection one that names
+the address (`could not connect to 127.0.0.1 port 1: Connection refused`). It is nil otherwise;
+callbacks written for two arguments are unaffected.
 
 For instance the peer closing the connection gives `EVBUFFER_EOF + EVBUFFER_READ` (17), and an
 expired read timeout `EVBUFFER_TIMEOUT + EVBUFFER_READ` (65). An error raised in any of the three
@@ -447,6 +453,7 @@ callbacks stops the loop and is raised again by `base:loop()`, as for events.]],
       params = {
         { name = "bev", type = "BufferEvent", text = "the bufferevent itself" },
         { name = "what", type = "integer", text = "`EVBUFFER_READ`, `EVBUFFER_WRITE`, or the error bits plus the direction" },
+        { name = "message", type = "string?", optional = true, text = "with `EVBUFFER_ERROR`: why; nil otherwise" },
       },
       returns = {},
       differences = { "bufferevent-callbacks", "bufferevent-callback-errors" },
@@ -615,6 +622,15 @@ to do. Like events, a bufferevent lives only as long as its object is reachable:
 reference. A method called on a closed bufferevent raises
 `calling '<method>' on bad self (attempt to use a closed bufferevent)`.]],
       metamethods = { { name = "__gc", text = "frees the bufferevent, as `bev:close()` does" } },
+    },
+    {
+      name = "Listener", module = "luaevent.core", var = "listener", made_by = "core.listener.new",
+      summary = "A listening TCP socket (libevent's evconnlistener).",
+      text = [[
+Each accepted connection arrives as a new bufferevent. Like events, a listener lives only as
+long as its object is reachable: keep a reference. A method called on a closed listener raises
+`calling '<method>' on bad self (attempt to use a closed listener)`.]],
+      metamethods = { { name = "__gc", text = "closes the listener, as `listener:close()` does" } },
     },
     {
       name = "TlsContext", module = "luaevent.core", var = "context", made_by = "core.tls.context",
@@ -800,7 +816,11 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
             },
             {
               name = "core.bufferevent", type = "table",
-              summary = "The table holding `core.bufferevent.new`, the [bufferevent](#bufferevents-corebufferevent) constructor.",
+              summary = "The table holding `core.bufferevent.new` and `core.bufferevent.connect`, the [bufferevent](#bufferevents-corebufferevent) constructors.",
+            },
+            {
+              name = "core.listener", type = "table",
+              summary = "The table holding `core.listener.new`, the [listener](#listeners-corelistener) constructor.",
             },
             {
               name = "core.tls", type = "table",
@@ -825,6 +845,7 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
             { name = "core.EVBUFFER_EOF", value = 16, text = "bufferevent error callback: the peer closed the connection" },
             { name = "core.EVBUFFER_ERROR", value = 32, text = "bufferevent error callback: a socket error" },
             { name = "core.EVBUFFER_TIMEOUT", value = 64, text = "bufferevent error callback: a read or write timeout expired" },
+            { name = "core.EVBUFFER_CONNECTED", value = 128, text = "bufferevent error callback: the connection `core.bufferevent.connect` started is up (libevent's `BEV_EVENT_CONNECTED`)" },
           },
         },
         {
@@ -1420,6 +1441,137 @@ print(base:loop())
                 },
               },
             },
+            {
+              name = "core.bufferevent.connect",
+              signature = "core.bufferevent.connect(base, host, port, readcb, writecb, eventcb [, options])",
+              summary = "Connects to `host` port `port` and returns the bufferevent at once; the connection is set up in the loop.",
+              text = [[
+The bufferevent owns the socket it makes: `bev:close()` or garbage collection closes it.
+
+- `eventcb(bev, core.EVBUFFER_CONNECTED)` once the connection is up; reading is enabled just
+  before that call (disable it there if you want).
+- `eventcb(bev, core.EVBUFFER_ERROR, message)` when it fails, the message naming the address
+  and the cause: `could not connect to 127.0.0.1 port 1: Connection refused`.
+- `eventcb(bev, core.EVBUFFER_TIMEOUT)` when `options.timeout` passes first.
+- Bytes written to the output buffer before the connection is up are sent once it is.
+- The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
+  it connects cancels everything: no callback runs afterwards.
+
+`host` is an IPv4 or IPv6 address literal, or a name, resolved without blocking by
+`options.dns` (a resolver from `core.dns.new`) or else the base's default resolver. Every address
+the name has is tried in turn until one connects: IPv6 and IPv4 alternate, starting with the
+resolver's first (IPv6), as RFC 8305 recommends, so that a family that does not work costs one
+attempt rather than all of its addresses; within a family, the resolver's order. Attempts are
+made one after the other (at most 16 addresses); a refused or unreachable address moves on to
+the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
+host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
+(127.0.0.1): Connection refused` (the last address tried). `options.tls` and
+`options.servername` are reserved for TLS, which is not available yet.]],
+              params = {
+                { name = "base", type = "Base", text = "the base to run on" },
+                { name = "host", type = "string", text = "an address literal (`\"127.0.0.1\"`, `\"::1\"`) or a host name" },
+                { name = "port", type = "integer", text = "1-65535" },
+                { name = "readcb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
+                { name = "writecb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
+                { name = "eventcb", type = "BufferEventCallback?", text = "told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them" },
+                { name = "options", type = "{ timeout: number?, servername: string?, tls: any?, dns: any? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up, resolution included; `dns`: the resolver for a host name (default: the base's own); `servername`, `tls`: reserved for TLS" },
+              },
+              returns = { { name = "bev", type = "BufferEvent", text = "the new bufferevent, connecting" } },
+              errors = {
+                arg("base", "event base expected, got <type>"),
+                arg("host", "string expected, got <type>"),
+                arg("port", "number expected, got <type>"),
+                arg("port", "port must be 1-65535, got <n>"),
+                arg("readcb", "function or nil expected, got <type>"),
+                arg("writecb", "function or nil expected, got <type>"),
+                arg("eventcb", "function or nil expected, got <type>"),
+                arg("options", "table or nil expected, got <type>"),
+                arg("options", "unknown option '<key>'"),
+                arg("options", "options.timeout must be a finite number of seconds >= 0, got <n>"),
+                arg("options", "options.timeout: number expected, got <type>"),
+                arg("options", "options.servername: string expected, got <type>"),
+                err("core.bufferevent.connect: TLS is not available yet (options.tls)", "`options.tls` is given"),
+                err("core.bufferevent.connect: libevent could not create a bufferevent: <strerror>", "libevent fails to make the bufferevent (out of memory)"),
+                arg("host", "an address or a host name expected"),
+                arg("options", "options.dns: resolver expected, got <type>"),
+              },
+              differences = { "networking" },
+              examples = {
+                {
+                  title = "a client, and a server to talk to",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local connections = {}                              -- keeps the accepted bufferevents
+local server = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+  connections[bev] = true
+  bev:get_write():add("hello from the server\n")
+  bev:set_callbacks(nil, nil, function(bev)
+    connections[bev] = nil
+    bev:close()
+  end)
+  bev:enable(core.EV_READ)
+end)
+local host, port = server:address()
+
+local client = core.bufferevent.connect(base, host, port,
+  function(bev)                                     -- readcb
+    local line = bev:get_read():readline()
+    if line then
+      print("read: " .. line)
+      bev:close()
+      server:close()
+    end
+  end,
+  nil,                                              -- no writecb
+  function(bev, what, message)                      -- eventcb
+    print(what == core.EVBUFFER_CONNECTED and "connected" or message)
+  end)
+client:get_write():add("sent once connected\n")
+base:loop()
+
+local refused = core.bufferevent.connect(base, host, port, nil, nil, function(bev, what, message)
+  print(what == core.EVBUFFER_ERROR, message == "could not connect to 127.0.0.1 port " .. port .. ": Connection refused")
+  bev:close()
+end)
+base:loop()
+]=],
+                  output = "connected\nread: hello from the server\ntrue\ttrue\n",
+                },
+                {
+                  title = "connecting by name",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local path = os.tmpname()                          -- a hosts file of our own
+local file = assert(io.open(path, "w"))
+file:write("127.0.0.1 server.test\n")
+file:close()
+-- Names come from the hosts file here; a name it lacks would go to this (silent) name server.
+local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })
+
+local connections = {}
+local server = core.listener.new(base, { host = "127.0.0.1" }, function(bev)
+  connections[bev] = true
+  bev:get_write():add("hello\n")
+end)
+
+local client = core.bufferevent.connect(base, "server.test", select(2, server:address()), function(bev)
+  print("read: " .. bev:get_read():readline())
+  bev:close()
+  server:close()
+  connections = {}
+end, nil, function(bev, what, message)
+  print(what == core.EVBUFFER_CONNECTED and "connected to server.test" or message)
+end, { dns = resolver, timeout = 5 })
+base:loop()
+resolver:close()
+os.remove(path)
+]=],
+                  output = "connected to server.test\nread: hello\n",
+                },
+              },
+            },
             { callback = "BufferEventCallback" },
             {
               name = "bev:get_read",
@@ -1702,11 +1854,71 @@ print((client:receive("*l")))
               },
             },
             {
+              name = "bev:set_callbacks",
+              summary = "Replaces the read, write and error callbacks.",
+              text = [[
+`nil` clears the read or write callback; a `nil` error callback means end of file, errors and
+timeouts are ignored. A bufferevent from a listener starts with none: set them here.]],
+              params = {
+                { name = "readcb", type = "BufferEventCallback?", text = "the new read callback, or `nil`" },
+                { name = "writecb", type = "BufferEventCallback?", text = "the new write callback, or `nil`" },
+                { name = "eventcb", type = "BufferEventCallback?", text = "the new error callback, or `nil`" },
+              },
+              returns = {},
+              errors = {
+                arg("readcb", "function or nil expected, got <type>"),
+                arg("writecb", "function or nil expected, got <type>"),
+                arg("eventcb", "function or nil expected, got <type>"),
+              },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, nil, function() end)
+bev:set_callbacks(function(bev)
+  print("read " .. bev:get_read():get_data())
+  bev:close()
+end, nil, nil)
+bev:enable(core.EV_READ)
+client:send("data")
+base:loop()
+]=],
+                  output = "read data\n",
+                },
+              },
+            },
+            {
+              name = "bev:getfd",
+              summary = "Returns the socket's descriptor.",
+              text = "For a bufferevent that is connecting, `-1` while it has no socket (after a failed connection, for instance).",
+              params = {},
+              returns = { { name = "fd", type = "integer", text = "the descriptor, or `-1`" } },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, nil, function() end)
+print(bev:getfd() == peer:getfd())
+]=],
+                  output = "true\n",
+                },
+              },
+            },
+            {
               name = "bev:close",
               summary = "Frees the bufferevent now; garbage collection does the same.",
               text = [[
-Its buffers become closed, no callback runs afterwards, and the fd stays open. Closing twice is
-harmless, and it is safe from inside the bufferevent's own callbacks.]],
+Its buffers become closed, no callback runs afterwards, and the fd stays open (a socket the
+module made, for a bufferevent from a listener or from `core.bufferevent.connect`, is closed).
+Closing twice is harmless, and it is safe from inside the bufferevent's own callbacks.]],
               params = {},
               returns = {},
               differences = { "bufferevent-close", "closed-bufferevent-errors" },
@@ -1726,6 +1938,187 @@ print(err:match("attempt to use a closed bufferevent") ~= nil)
 print(peer:getfd() >= 0)               -- the socket is still open
 ]=],
                   output = "true\ntrue\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "Listeners (core.listener)",
+          class = "Listener",
+          entries = {
+            {
+              name = "core.listener.new",
+              summary = "Binds a TCP socket to `options.host` and `options.port` and listens on it.",
+              text = [[
+Each connection accepted is handed to `on_accept(bev, host, port)`: `bev` is a new bufferevent on
+`base` that owns the accepted socket (closing or collecting it closes the socket), with no
+callbacks (set them with `bev:set_callbacks`), writing enabled and reading not; `host` and
+`port` are the peer's. Like any bufferevent, one that nothing references is collected. An
+error raised by `on_accept` stops the loop and is raised again by `base:loop()`.
+
+Running out of descriptors does not spin the CPU: when accept() fails (`Too many open files`),
+the listener stops accepting for 0.1 s, then longer (up to 1 s) while it keeps failing; the
+connections already accepted are served meanwhile, and accepting resumes once descriptors are
+free. `options.tls` is reserved for TLS, which is not available yet.]],
+              params = {
+                { name = "base", type = "Base", text = "the base to run on" },
+                { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }?", text = "`host`: an IPv4 or IPv6 address literal (default `\"0.0.0.0\"`); `port`: 0-65535 (default 0, a free port); `backlog` (default 128); `reuseaddr` (default `true`)" },
+                { name = "on_accept", type = "fun(bev: BufferEvent, host: string, port: integer)", text = "called with each accepted connection" },
+              },
+              returns = { { name = "listener", type = "Listener", text = "the new listener, accepting" } },
+              errors = {
+                arg("base", "event base expected, got <type>"),
+                arg("options", "table or nil expected, got <type>"),
+                arg("options", "unknown option '<key>'"),
+                arg("options", "options.host: string expected, got <type>"),
+                arg("options", "options.host must be an IPv4 or IPv6 address, got '<text>'"),
+                arg("options", "options.port: integer expected, got <type>"),
+                arg("options", "options.port must be 0-65535, got <n>"),
+                arg("options", "options.backlog: integer expected, got <type>"),
+                arg("options", "options.backlog must be 1-2147483647, got <n>"),
+                arg("options", "options.reuseaddr: boolean expected, got <type>"),
+                arg("on_accept", "function expected, got <type>"),
+                err("core.listener.new: could not listen on <host> port <port>: <strerror>", "binding or listening fails (`Address already in use`, `Permission denied`)"),
+                err("core.listener.new: TLS is not available yet (options.tls)", "`options.tls` is given"),
+              },
+              differences = { "networking" },
+              examples = {
+                {
+                  title = "an echo server",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local connections = {}             -- a bufferevent nothing references is collected: keep them
+local server = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev, host, port)
+  print("accepted from " .. host)
+  connections[bev] = true
+  bev:set_callbacks(function(bev)
+    bev:get_write():add(bev:get_read())             -- moves every byte received
+  end, nil, function(bev)
+    connections[bev] = nil
+    bev:close()
+  end)
+  bev:enable(core.EV_READ)
+end)
+
+local host, port = server:address()
+local client = core.bufferevent.connect(base, host, port, function(bev)
+  local line = bev:get_read():readline()
+  if line then
+    print("echoed: " .. line)
+    bev:close()
+    server:close()
+  end
+end, nil, function() end)
+client:get_write():add("hello\n")
+print(base:loop())
+]=],
+                  output = "accepted from 127.0.0.1\nechoed: hello\n1\n",
+                },
+              },
+            },
+            {
+              name = "listener:address",
+              summary = "Returns the address the listener is bound to.",
+              text = "With port 0 the system chose a free port: this tells which.",
+              params = {},
+              returns = {
+                { name = "host", type = "string", text = "the address, such as `\"127.0.0.1\"` or `\"::1\"`" },
+                { name = "port", type = "integer", text = "the port" },
+              },
+              errors = { err("listener:address: could not read the address: <strerror>", "the system cannot tell") },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local listener = core.listener.new(base, { host = "::1" }, function() end)
+local host, port = listener:address()
+print(host, port > 0)
+]=],
+                  output = "::1\ttrue\n",
+                },
+              },
+            },
+            {
+              name = "listener:enable",
+              summary = "Resumes accepting after `listener:disable()`.",
+              params = {},
+              returns = { { name = "result", type = "integer", text = "`0` on success" } },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local listener = core.listener.new(base, { host = "127.0.0.1" }, function() end)
+print(listener:disable(), listener:enable())
+]=],
+                  output = "0\t0\n",
+                },
+              },
+            },
+            {
+              name = "listener:disable",
+              summary = "Stops accepting; new connections wait in the backlog until `listener:enable()`.",
+              params = {},
+              returns = { { name = "result", type = "integer", text = "`0` on success" } },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local accepted = 0
+local listener = core.listener.new(base, { host = "127.0.0.1" }, function() accepted = accepted + 1 end)
+listener:disable()
+local client = core.bufferevent.connect(base, listener:address(), select(2, listener:address()), nil, nil, function() end)
+base:loopexit(0.1)
+base:loop()
+print(accepted)
+listener:enable()
+base:loopexit(0.1)
+base:loop()
+print(accepted)
+]=],
+                  output = "0\n1\n",
+                },
+              },
+            },
+            {
+              name = "listener:close",
+              summary = "Closes the listening socket now; garbage collection does the same.",
+              text = "Connections already accepted are not affected. Closing twice is harmless, and it is safe inside `on_accept`.",
+              params = {},
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local listener = core.listener.new(base, { host = "127.0.0.1" }, function() end)
+listener:close()
+listener:close()
+local ok, err = pcall(function() return listener:getfd() end)
+print(ok, err:match("attempt to use a closed listener") ~= nil)
+]=],
+                  output = "false\ttrue\n",
+                },
+              },
+            },
+            {
+              name = "listener:getfd",
+              summary = "Returns the listening socket's descriptor.",
+              params = {},
+              returns = { { name = "fd", type = "integer", text = "the descriptor" } },
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local listener = core.listener.new(base, { host = "127.0.0.1" }, function() end)
+print(listener:getfd() > 2)
+]=],
+                  output = "true\n",
                 },
               },
             },
@@ -2877,6 +3270,17 @@ A read callback that leaves the input at the read high watermark without taking 
 called again until something drains the input; libevent 2.1.12 alone would call it on every loop
 round, at full CPU (libevent issue #891). A bufferevent closed just before its base is collected
 is freed completely (libevent alone leaks it when no loop runs in between).]],
+    },
+    -- additions
+    {
+      id = "networking", group = "other", topic = "Additions", title = "Listening and connecting without LuaSocket",
+      text = [[
+New in this module, absent from the C one: `core.listener.new` (a listening socket whose
+connections arrive as bufferevents), `core.bufferevent.connect`, `bev:set_callbacks`,
+`bev:getfd`, `core.EVBUFFER_CONNECTED`, and a third argument to the error callback, the
+reason for `EVBUFFER_ERROR` (callbacks written for two arguments are unaffected). Bufferevents
+made by a listener or by `connect` own their sockets and close them; those made by
+`core.bufferevent.new` still never close the descriptor they were given.]],
     },
     -- events and bases
     {

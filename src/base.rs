@@ -95,13 +95,29 @@ impl BaseShared {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Callback<R> {
+        self.track(owner, |looping, alive| looping.call(arguments, results, |returned| alive().then(|| read(returned))))
+    }
+
+    /// As [`BaseShared::call_back`], for callbacks whose arguments need Lua memory: `arguments`
+    /// pushes them on a [`Stack`] (see [`LoopSlot::call_with`]).
+    pub fn call_back_with<R>(
+        &self,
+        owner: Address,
+        arguments: impl FnOnce(&mut Stack) -> Result<Option<c_int>, Failure>,
+        results: c_int,
+        read: impl FnOnce(&Results) -> R,
+    ) -> Callback<R> {
+        self.track(owner, |looping, alive| looping.call_with(arguments, results, |returned| alive().then(|| read(returned))))
+    }
+
+    /// Runs `call` with the object at `owner` marked as in its callback; `call` gets the loop
+    /// and a test telling whether the object is still alive once its function has returned.
+    fn track<R>(&self, owner: Address, call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>) -> Callback<R> {
         if !self.looping.is_running() {
             return Callback::NotLooping;
         }
         let previous = self.running.replace(Running::Calling(owner));
-        let called = self.looping.call(arguments, results, |returned| {
-            (self.running.get() != Running::Finalized).then(|| read(returned))
-        });
+        let called = call(&self.looping, &|| self.running.get() != Running::Finalized);
         let finalized = self.running.replace(previous) == Running::Finalized;
         match called {
             Called::Skipped => Callback::Skipped,

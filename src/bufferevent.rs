@@ -1,5 +1,9 @@
 //! `core.bufferevent`: buffered sockets, on the base they were given.
 //!
+//! A bufferevent made from the user's descriptor (`bufferevent.new`) leaves it open when freed,
+//! as the C module does; one whose socket the module made (accepted by a listener, or
+//! connected by `bufferevent.connect`, see connect.rs) owns it and closes it with itself.
+//!
 //! The object's user value is a table holding what Lua must keep alive for it: the three
 //! callbacks, the socket object and the two buffer objects it lends out. Keeping them there
 //! rather than in the registry lets a bufferevent whose callbacks refer to it still be
@@ -13,8 +17,10 @@ use std::ptr::NonNull;
 
 use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, Callback};
 use crate::buffer::{self, BufferUserdata};
+use crate::connect::{self, Connecting};
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
-use crate::libevent::{self, BuffereventRef};
+use crate::libevent::{self, BuffereventRef, Socket};
+use crate::os::{self, Errno};
 use crate::lua::{
     lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
@@ -28,6 +34,11 @@ pub struct BuffereventUserdata {
     /// Keeps libevent's base alive as long as the bufferevent; `None` once collected.
     base: Cell<Option<Shared<BaseShared>>>,
     read_path: ReadPath,
+    /// The error reading ahead met, for the event callback that reports it a round later
+    /// (errno is long gone by then).
+    read_error: Cell<Option<Errno>>,
+    /// Set while a connection started by `bufferevent.connect` is under way.
+    pub(crate) connecting: Cell<Option<Shared<Connecting>>>,
 }
 
 lua_type!(BuffereventUserdata, c"luaevent.core.bufferevent", "bufferevent", user_value);
@@ -36,9 +47,9 @@ lua_type!(BuffereventUserdata, c"luaevent.core.bufferevent", "bufferevent", user
 pub static BUFFEREVENTS: WeakTable = WeakTable::weak_values();
 
 /// Slots of the user value table.
-const SLOT_READ: i64 = 1;
-const SLOT_WRITE: i64 = 2;
-const SLOT_ERROR: i64 = 3;
+pub(crate) const SLOT_READ: i64 = 1;
+pub(crate) const SLOT_WRITE: i64 = 2;
+pub(crate) const SLOT_ERROR: i64 = 3;
 const SLOT_SOCKET: i64 = 4;
 const SLOT_INPUT: i64 = 5;
 const SLOT_OUTPUT: i64 = 6;
@@ -55,7 +66,7 @@ impl Reader for BuffereventUserdata {
 }
 
 impl BuffereventUserdata {
-    fn base(&self) -> Option<Shared<BaseShared>> {
+    pub(crate) fn base(&self) -> Option<Shared<BaseShared>> {
         clone_from_cell(&self.base)
     }
 }
@@ -80,6 +91,8 @@ fn shut(stack: &mut Stack, index: c_int) {
     let raw = {
         let Some(object) = stack.test_userdata::<BuffereventUserdata>(index) else { return };
         let Some(raw) = object.raw.take() else { return };
+        // A connection under way stops here: its deadline and its lookup go first.
+        drop(object.connecting.take());
         // SAFETY: the bufferevent is live until freed below (`raw` was set).
         object.read_path.forget(unsafe { BuffereventRef::new(raw) });
         raw
@@ -119,20 +132,43 @@ pub fn new(stack: &mut Stack) -> Outcome {
     }
     stack.callable(first + 3, "function")?;
 
-    let object = stack.new_userdata(BuffereventUserdata {
-        raw: Cell::new(None),
-        base: Cell::new(Some(base.clone())),
-        read_path: ReadPath::default(),
-    })?;
-    let keep = stack.new_table(6, 0)?;
+    let object = make(stack, &base, fd, Socket::Lent, "core.bufferevent.new")?;
+    stack.push_user_value(object);
+    let keep = stack.top();
     for (slot, index) in [(SLOT_READ, first + 1), (SLOT_WRITE, first + 2), (SLOT_ERROR, first + 3)] {
         stack.set_field(keep, slot, index)?;
     }
     if let Kind::Userdata | Kind::Table = stack.kind(first) {
         stack.set_field(keep, SLOT_SOCKET, first)?;
     }
+    stack.set_top(object);
+    Ok(Returns::Values(1))
+}
+
+/// Pushes a new bufferevent object on `base` for `fd` (-1: none yet), without callbacks;
+/// returns its index. An owned socket is closed should anything fail. `function` names the
+/// caller in the error message.
+pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, socket: Socket, function: &str) -> Result<c_int, Failure> {
+    // Closes an owned socket unless the bufferevent took it.
+    struct Owned(c_int);
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            if self.0 >= 0 {
+                os::close(self.0);
+            }
+        }
+    }
+    let mut owned = Owned(if socket == Socket::Owned { fd } else { -1 });
+    let object = stack.new_userdata(BuffereventUserdata {
+        raw: Cell::new(None),
+        base: Cell::new(Some(base.clone())),
+        read_path: ReadPath::default(),
+        read_error: Cell::new(None),
+        connecting: Cell::new(None),
+    })?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
     // connection whose buffers Lua never asks for costs no buffer objects.
+    stack.new_table(6, 0)?;
     stack.set_user_value(object);
     let address = Address::of(stack.userdata::<BuffereventUserdata>(object)?);
     stack.set_weak_entry(&BUFFEREVENTS, address, object)?;
@@ -142,13 +178,15 @@ pub fn new(stack: &mut Stack) -> Outcome {
     // (close, __gc) frees the bufferevent before Lua can free the memory. The base outlives
     // the bufferevent: the object holds it until after `shut`.
     let raw = unsafe {
-        libevent::new_bufferevent(&base.event_base, fd, on_read, on_write, on_error, userdata as *const BuffereventUserdata as *const c_void)
+        libevent::new_bufferevent(&base.event_base, fd, socket, on_read, on_write, on_error, userdata as *const BuffereventUserdata as *const c_void)
     }
-    .map_err(|errno| {
-        Failure::message(format_args!("core.bufferevent.new: libevent could not create a bufferevent on fd {fd}{}", Cause(errno)))
+    .map_err(|errno| match fd {
+        -1 => Failure::message(format_args!("{function}: libevent could not create a bufferevent{}", Cause(errno))),
+        _ => Failure::message(format_args!("{function}: libevent could not create a bufferevent on fd {fd}{}", Cause(errno))),
     })?;
+    owned.0 = -1;
     userdata.raw.set(Some(raw));
-    Ok(Returns::Values(1))
+    Ok(object)
 }
 
 extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
@@ -159,9 +197,76 @@ extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| dispatch(arg as *const BuffereventUserdata, SLOT_WRITE, EVBUFFER_WRITE)));
 }
 
-/// libevent's event callback: end of file, an error or a timeout.
+/// libevent's event callback: end of file, an error, a timeout, or a connection made.
 extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| dispatch(arg as *const BuffereventUserdata, SLOT_ERROR, what)));
+    // First of all: errno holds the socket's error when libevent reports one.
+    let errno = Errno::last();
+    let _ = catch_unwind(AssertUnwindSafe(|| happened(arg as *const BuffereventUserdata, what, errno)));
+}
+
+fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
+    let errno = {
+        // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
+        // before the object's memory can be. The borrow ends before Lua code runs.
+        let object = unsafe { &*owner };
+        let Some(raw) = object.raw.get() else { return };
+        // SAFETY: live (`raw` is set), and libevent holds a reference during the callback.
+        let bev = unsafe { BuffereventRef::new(raw) };
+        if clone_from_cell(&object.connecting).is_some() {
+            match connect::event(object, bev, what, errno) {
+                connect::Next::Handled => return,
+                connect::Next::Report(what, message) => {
+                    report(owner, what, message.as_ref().map(Failure::text));
+                    return;
+                }
+                connect::Next::Pass => {}
+            }
+        }
+        if what & EVBUFFER_ERROR == 0 {
+            dispatch(owner, SLOT_ERROR, what);
+            return;
+        }
+        object.read_error.take().or(Some(errno).filter(|errno| errno.0 != 0)).or_else(|| os::socket_error(bev.fd()))
+    };
+    match errno {
+        Some(errno) => report(owner, what, Some(Failure::message(format_args!("{errno}")).text())),
+        None => report(owner, what, Some("unknown socket error")),
+    }
+}
+
+/// Calls the event callback as `eventcb(bev, what, message)`.
+pub(crate) fn report(owner: *const BuffereventUserdata, what: c_short, message: Option<&str>) {
+    let Some(message) = message else {
+        dispatch(owner, SLOT_ERROR, what);
+        return;
+    };
+    let base = {
+        // SAFETY: as in `dispatch`.
+        let object = unsafe { &*owner };
+        if object.raw.get().is_none() {
+            return;
+        }
+        let Some(base) = object.base() else { return };
+        base
+    };
+    let address = Address::at(owner);
+    base.call_back_with(
+        address,
+        |stack| {
+            if stack.push_weak_entry(&BUFFEREVENTS, address) != Kind::Userdata {
+                return Ok(None);
+            }
+            if stack.push_user_value_field(-1, SLOT_ERROR) == Kind::Nil {
+                return Ok(None);
+            }
+            stack.push_weak_entry(&BUFFEREVENTS, address);
+            stack.push_integer(what as i64);
+            stack.push_string(message.as_bytes())?;
+            Ok(Some(3))
+        },
+        0,
+        |_| (),
+    );
 }
 
 fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
@@ -173,7 +278,9 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     if !bev.is_reading() {
         return;
     }
-    if read_path::read_ahead(bev).is_err() {
+    if let Err(errno) = read_path::read_ahead(bev) {
+        // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.
+        unsafe { &*owner }.read_error.set(Some(errno));
         // As libevent does on a read error: no more reading, and the error callback (deferred,
         // so the read callback still sees the data that came before the error).
         bev.disable(EV_READ);
@@ -194,7 +301,7 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
 }
 
 /// Calls the Lua callback in `slot` as `callback(bev, what)`.
-fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Callback<()> {
+pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Callback<()> {
     let base = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
@@ -341,6 +448,29 @@ fn disable(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(1))
 }
 
+/// `bev:set_callbacks(readcb, writecb, eventcb)`: nil clears one.
+fn set_callbacks(stack: &mut Stack) -> Outcome {
+    open_bufferevent(stack, 1)?;
+    for index in 2..=4 {
+        if !stack.is_none_or_nil(index) {
+            stack.callable(index, "function or nil")?;
+        }
+    }
+    stack.set_top(4);
+    stack.push_user_value(1);
+    for (slot, index) in [(SLOT_READ, 2), (SLOT_WRITE, 3), (SLOT_ERROR, 4)] {
+        stack.set_field(5, slot, index)?;
+    }
+    Ok(Returns::Values(0))
+}
+
+/// `bev:getfd()`: the socket's descriptor (-1 while a connection has none yet).
+fn getfd(stack: &mut Stack) -> Outcome {
+    let fd = open_bufferevent(stack, 1)?.fd();
+    stack.push_integer(fd as i64);
+    Ok(Returns::Values(1))
+}
+
 /// `bev:close()`
 fn close(stack: &mut Stack) -> Outcome {
     stack.userdata::<BuffereventUserdata>(1)?;
@@ -372,6 +502,8 @@ pub static TYPE: TypeSpec = TypeSpec {
         (c"enable", lua_function!(enable)),
         (c"disable", lua_function!(disable)),
         (c"close", lua_function!(close)),
+        (c"set_callbacks", lua_function!(set_callbacks)),
+        (c"getfd", lua_function!(getfd)),
     ]],
     metamethods: &[(c"__gc", lua_function!(collect))],
 };

@@ -2,7 +2,7 @@
 //! and the flag constants in the type the calls take. No logic here: the handles that make the
 //! calls safe are in libevent.rs.
 
-use std::ffi::c_short;
+use std::ffi::{c_int, c_short, c_void};
 
 use libevent_sys as sys;
 
@@ -46,3 +46,50 @@ pub const EVBUFFER_WRITE: c_short = sys::EVBUFFER_WRITE as c_short;
 pub const EVBUFFER_EOF: c_short = sys::EVBUFFER_EOF as c_short;
 pub const EVBUFFER_ERROR: c_short = sys::EVBUFFER_ERROR as c_short;
 pub const EVBUFFER_TIMEOUT: c_short = sys::EVBUFFER_TIMEOUT as c_short;
+pub const EVBUFFER_CONNECTED: c_short = sys::BEV_EVENT_CONNECTED as c_short;
+
+// ----------------------------------------------------- sockets the module makes itself ----
+// Accepted and connected sockets, and the timers beside them.
+pub use sys::{
+    bufferevent_options_BEV_OPT_CLOSE_ON_FREE, bufferevent_setfd, bufferevent_socket_connect, event_free, event_new,
+};
+
+// ------------------------------------------------------------------- evconnlistener ----
+// libevent-sys's bindings leave out <event2/listener.h>; these are its declarations (libevent
+// 2.1, in libevent_core, which the crate links).
+
+/// libevent's listener (opaque).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct evconnlistener {
+    _opaque: [u8; 0],
+}
+
+/// Called with each accepted socket, which the callback then owns.
+#[allow(non_camel_case_types)]
+pub type evconnlistener_cb =
+    Option<unsafe extern "C" fn(*mut evconnlistener, evutil_socket_t, *mut libc::sockaddr, c_int, *mut c_void)>;
+/// Called when accept() fails with an error that is not worth retrying at once.
+#[allow(non_camel_case_types)]
+pub type evconnlistener_errorcb = Option<unsafe extern "C" fn(*mut evconnlistener, *mut c_void)>;
+
+/// Close the listening socket when the listener is freed.
+pub const LEV_OPT_CLOSE_ON_FREE: u32 = 1 << 1;
+/// Accepted sockets are close-on-exec.
+pub const LEV_OPT_CLOSE_ON_EXEC: u32 = 1 << 2;
+
+unsafe extern "C" {
+    pub fn evconnlistener_new(
+        base: *mut event_base,
+        cb: evconnlistener_cb,
+        ptr: *mut c_void,
+        flags: u32,
+        backlog: c_int,
+        fd: evutil_socket_t,
+    ) -> *mut evconnlistener;
+    pub fn evconnlistener_free(lev: *mut evconnlistener);
+    pub fn evconnlistener_enable(lev: *mut evconnlistener) -> c_int;
+    pub fn evconnlistener_disable(lev: *mut evconnlistener) -> c_int;
+    pub fn evconnlistener_get_fd(lev: *mut evconnlistener) -> evutil_socket_t;
+    pub fn evconnlistener_set_error_cb(lev: *mut evconnlistener, errorcb: evconnlistener_errorcb);
+}

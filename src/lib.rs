@@ -16,11 +16,14 @@ use std::ffi::{c_int, CStr};
 mod base;
 mod buffer;
 mod bufferevent;
+mod connect;
 mod dns;
 mod event;
 mod ffi;
 mod libevent;
+mod listener;
 mod lua;
+mod net;
 // Contexts are made now; the connection code that uses the rest (listener, connect,
 // STARTTLS) comes next.
 #[allow(dead_code)]
@@ -42,8 +45,8 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 };
 
 static MODULE: ModuleSpec = ModuleSpec {
-    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
-    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &dns::ANCHORS],
+    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &listener::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
+    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &listener::LISTENERS, &dns::ANCHORS],
     functions: &[(c"new", lua_function!(base::new)), (c"libevent_version", lua_function!(libevent_version))],
     integers: &[
         (c"LEAVE", event::LEAVE),
@@ -57,13 +60,15 @@ static MODULE: ModuleSpec = ModuleSpec {
         (c"EVBUFFER_EOF", ffi::EVBUFFER_EOF as i64),
         (c"EVBUFFER_ERROR", ffi::EVBUFFER_ERROR as i64),
         (c"EVBUFFER_TIMEOUT", ffi::EVBUFFER_TIMEOUT as i64),
+        (c"EVBUFFER_CONNECTED", ffi::EVBUFFER_CONNECTED as i64),
     ],
     // Which implementation this is, so that a program (or an admin) can tell it from the C
     // module, which has neither field.
     strings: &[(c"_NAME", c"luaevent-rs"), (c"_VERSION", VERSION)],
     tables: &[
         (c"buffer", &[(c"new", lua_function!(buffer::new))]),
-        (c"bufferevent", &[(c"new", lua_function!(bufferevent::new))]),
+        (c"bufferevent", &[(c"new", lua_function!(bufferevent::new)), (c"connect", lua_function!(connect::connect))]),
+        (c"listener", &[(c"new", lua_function!(listener::new))]),
         (c"tls", &[(c"context", lua_function!(tls::context))]),
         (c"dns", &[(c"new", lua_function!(dns::new))]),
     ],

@@ -263,6 +263,104 @@ impl Event {
     }
 }
 
+// ------------------------------------------------------------------------------ timer ----
+
+/// A one-shot timer of libevent's own allocation, freed (and so cancelled) when dropped: for
+/// the retries and deadlines the module keeps beside a Lua object.
+pub struct Timer(NonNull<ffi::event>);
+
+impl Timer {
+    /// A timer on `base`, not yet started. None when memory is short.
+    ///
+    /// # Safety
+    /// `arg` stays valid for `callback` until the timer is dropped, which happens before
+    /// `base` goes.
+    pub unsafe fn new(base: &EventBase, callback: EventCallback, arg: *const c_void) -> Option<Timer> {
+        // SAFETY: `base` is alive; fd -1 with no events makes a pure timer.
+        NonNull::new(unsafe { ffi::event_new(base.raw(), -1, 0, Some(callback), arg as *mut c_void) }).map(Timer)
+    }
+
+    /// Starts (or restarts) the timer to fire once after `after`. 0 on success.
+    pub fn start(&self, after: Micros) -> c_int {
+        let timeval = to_timeval(after);
+        // SAFETY: the event is ours and alive; libevent copies the timeval.
+        unsafe { ffi::event_add(self.0.as_ptr(), &timeval) }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: ours, freed once; event_free removes it first, and is safe inside its own
+        // callback (libevent reads nothing of an event after calling it back).
+        unsafe { ffi::event_free(self.0.as_ptr()) };
+    }
+}
+
+// --------------------------------------------------------------------------- listener ----
+
+/// The signature libevent calls back with each accepted socket (owned by the callback).
+pub type AcceptCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, c_int, *mut libc::sockaddr, c_int, *mut c_void);
+/// The signature of the listener's accept-error callback (errno holds the error).
+pub type AcceptErrorCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, *mut c_void);
+
+/// An evconnlistener, owned: it closes its listening socket when dropped.
+pub struct Listener(NonNull<ffi::evconnlistener>);
+
+impl Listener {
+    /// Accepts on `fd` (a bound, listening, non-blocking socket, owned from here on, even on
+    /// failure). Accepted sockets are non-blocking and close-on-exec. Err (errno where set)
+    /// when memory is short.
+    ///
+    /// # Safety
+    /// `arg` stays valid for both callbacks until the listener is dropped, which happens
+    /// before `base` goes.
+    pub unsafe fn new(
+        base: &EventBase,
+        fd: c_int,
+        accepted: AcceptCallback,
+        failed: AcceptErrorCallback,
+        arg: *const c_void,
+    ) -> Result<Listener, Option<Errno>> {
+        Errno::clear();
+        let flags = ffi::LEV_OPT_CLOSE_ON_FREE | ffi::LEV_OPT_CLOSE_ON_EXEC;
+        // SAFETY: `base` is alive; backlog 0 means the socket listens already.
+        let raw = unsafe { ffi::evconnlistener_new(base.raw(), Some(accepted), arg as *mut c_void, flags, 0, fd) };
+        let Some(raw) = NonNull::new(raw) else {
+            let errno = Errno::set();
+            os::close(fd);
+            return Err(errno);
+        };
+        // SAFETY: just made.
+        unsafe { ffi::evconnlistener_set_error_cb(raw.as_ptr(), Some(failed)) };
+        Ok(Listener(raw))
+    }
+
+    /// 0 on success.
+    pub fn enable(&self) -> c_int {
+        // SAFETY: ours and alive.
+        unsafe { ffi::evconnlistener_enable(self.0.as_ptr()) }
+    }
+
+    /// 0 on success.
+    pub fn disable(&self) -> c_int {
+        // SAFETY: ours and alive.
+        unsafe { ffi::evconnlistener_disable(self.0.as_ptr()) }
+    }
+
+    pub fn fd(&self) -> c_int {
+        // SAFETY: ours and alive.
+        unsafe { ffi::evconnlistener_get_fd(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // SAFETY: ours, freed once. Inside its own accept callback libevent holds a reference
+        // and frees it only once the callback has returned.
+        unsafe { ffi::evconnlistener_free(self.0.as_ptr()) };
+    }
+}
+
 // ---------------------------------------------------------------------------- evbuffer ----
 
 /// A new, empty evbuffer, owned by the caller (free it with [`free_buffer`]). None when out of
@@ -473,8 +571,18 @@ pub type BuffereventEventCallback = unsafe extern "C" fn(*mut ffi::bufferevent, 
 /// The signature of evbuffer change callbacks.
 pub type BufferChangeCallback = unsafe extern "C" fn(*mut evbuffer, *const ffi::evbuffer_cb_info, *mut c_void);
 
-/// A socket bufferevent on `base` that leaves the fd open when freed, with its three callbacks
-/// set. None (with errno where set) on failure.
+/// Whether a bufferevent closes its socket when freed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Socket {
+    /// The user's descriptor (`bufferevent.new`): left open, as the C module does.
+    Lent,
+    /// A socket the module made (accepted or connected): closed with the bufferevent.
+    Owned,
+}
+
+/// A socket bufferevent on `base` with its three callbacks set; `fd` may be -1 (a socket set
+/// later, see [`BuffereventRef::connect_socket`]). None (with errno where set) on failure; an
+/// owned socket is then still the caller's to close.
 ///
 /// # Safety
 /// `arg` stays valid for the callbacks until the bufferevent is freed with
@@ -482,14 +590,19 @@ pub type BufferChangeCallback = unsafe extern "C" fn(*mut evbuffer, *const ffi::
 pub unsafe fn new_bufferevent(
     base: &EventBase,
     fd: c_int,
+    socket: Socket,
     read: BuffereventDataCallback,
     write: BuffereventDataCallback,
     event: BuffereventEventCallback,
     arg: *const c_void,
 ) -> Result<NonNull<ffi::bufferevent>, Option<Errno>> {
     Errno::clear();
-    // SAFETY: `base` is alive; options 0 means no BEV_OPT_CLOSE_ON_FREE.
-    let raw = NonNull::new(unsafe { ffi::bufferevent_socket_new(base.raw(), fd, 0) }).ok_or_else(Errno::set)?;
+    let options = match socket {
+        Socket::Lent => 0,
+        Socket::Owned => ffi::bufferevent_options_BEV_OPT_CLOSE_ON_FREE as c_int,
+    };
+    // SAFETY: `base` is alive.
+    let raw = NonNull::new(unsafe { ffi::bufferevent_socket_new(base.raw(), fd, options) }).ok_or_else(Errno::set)?;
     // SAFETY: just made; `arg` per the contract.
     unsafe { ffi::bufferevent_setcb(raw.as_ptr(), Some(read), Some(write), Some(event), arg as *mut c_void) };
     Ok(raw)
@@ -537,6 +650,35 @@ impl<'a> BuffereventRef<'a> {
     pub fn fd(self) -> c_int {
         // SAFETY: live (constructor).
         unsafe { ffi::bufferevent_getfd(self.raw()) }
+    }
+
+    /// Hands `fd`, a non-blocking socket whose connect() is under way (or done), to the
+    /// bufferevent, which reports BEV_EVENT_CONNECTED once it is writable without error, or
+    /// BEV_EVENT_ERROR (errno set to the socket's error) when the connection failed. Output
+    /// written meanwhile is sent once connected. Err when libevent refuses (out of memory):
+    /// the bufferevent then has no socket, and `fd` is the caller's again.
+    pub fn connect_socket(self, fd: c_int) -> Result<(), Option<Errno>> {
+        Errno::clear();
+        // SAFETY: live (constructor); with no address given, libevent only watches `fd`.
+        let result = unsafe {
+            ffi::bufferevent_setfd(self.raw(), fd);
+            ffi::bufferevent_socket_connect(self.raw(), ptr::null(), 0)
+        };
+        if result == 0 {
+            return Ok(());
+        }
+        let errno = Errno::set();
+        self.release_socket();
+        Err(errno)
+    }
+
+    /// Takes the socket out of the bufferevent (its events removed), leaving it without one;
+    /// returns it, or -1 if there was none. The caller closes it.
+    pub fn release_socket(self) -> c_int {
+        let fd = self.fd();
+        // SAFETY: live (constructor); setting -1 only removes the socket's events.
+        unsafe { ffi::bufferevent_setfd(self.raw(), -1) };
+        fd
     }
 
     /// 0 on success.

@@ -91,9 +91,19 @@ fn open_backend_descriptor() -> Result<Option<c_int>, Errno> {
     Ok(None)
 }
 
-fn close(fd: c_int) {
-    // SAFETY: closes a descriptor this module opened a moment ago.
+/// Closes a descriptor the module owns (one it opened, or an accepted socket nobody took).
+pub fn close(fd: c_int) {
+    // SAFETY: the caller owns `fd` and drops it here.
     unsafe { libc::close(fd) };
+}
+
+/// The pending error of a socket (SO_ERROR), if it has one.
+pub fn socket_error(fd: c_int) -> Option<Errno> {
+    let mut error: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `error`; a bad fd only fails.
+    let result = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut error as *mut c_int as *mut _, &mut len) };
+    (result == 0 && error != 0).then_some(Errno(error))
 }
 
 /// What a descriptor refers to, as far as watching it for readiness goes.

@@ -136,6 +136,48 @@ impl LoopSlot {
         }
     }
 
+    /// As [`LoopSlot::call`], for callbacks whose arguments need Lua memory (a new object, a
+    /// string): `arguments` gets a [`Stack`] on the loop's state, on which it may allocate;
+    /// should it fail, its failure becomes the loop's error as a callback's would.
+    pub fn call_with<R>(
+        &self,
+        arguments: impl FnOnce(&mut Stack) -> Result<Option<c_int>, super::Failure>,
+        results: c_int,
+        read: impl FnOnce(&Results) -> R,
+    ) -> Called<R> {
+        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let state = frame.state.as_ptr();
+        let mut scratch = std::mem::MaybeUninit::uninit();
+        // SAFETY: as in `call`. The Stack lives for this call only, inside the loop's frame,
+        // and its scratch buffer outlives it; no string result is ever returned through it.
+        unsafe {
+            let top = lua_gettop(state);
+            let mut stack = Stack::new(state, &mut scratch);
+            let built = arguments(&mut stack);
+            let count = match built {
+                Ok(Some(count)) => count,
+                Ok(None) => {
+                    lua_settop(state, top);
+                    return Called::Skipped;
+                }
+                Err(failure) => {
+                    failure.push_error_value(state);
+                    frame.keep_first_error();
+                    lua_settop(state, top);
+                    return Called::Raised;
+                }
+            };
+            if lua_pcall(state, count, results, frame.handler) != LUA_OK {
+                frame.keep_first_error();
+                lua_settop(state, top);
+                return Called::Raised;
+            }
+            let result = read(&Results { state, first: lua_gettop(state) - results + 1 });
+            lua_settop(state, top);
+            Called::Returned(result)
+        }
+    }
+
     /// Releases a registry reference from inside a callback. Should Lua raise while doing so
     /// (out of memory), the error is recorded as a callback's would be.
     pub fn unreference(&self, reference: Ref) -> Called<()> {

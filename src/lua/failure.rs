@@ -103,6 +103,26 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// Leaves the failure's error value on top of the stack, as a callback's error would be:
+    /// a propagated error is there already; a message becomes a string (should that string
+    /// not fit in memory, Lua's memory error is on top instead).
+    ///
+    /// # Safety
+    /// `state` is a valid state with three free slots in which the module was opened; for a
+    /// propagated failure, its error value is on top.
+    pub(super) unsafe fn push_error_value(&self, state: *mut lua_State) {
+        if let Kind::Propagated = self.kind {
+            return;
+        }
+        let bytes = self.text.as_bytes();
+        let mut op = super::protected::Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        // SAFETY: per the contract; on failure the error value is left on top, which is what
+        // the caller wants either way.
+        let _ = unsafe { super::protected::protected(state, &mut op, 0, 1) };
+    }
+}
+
 impl fmt::Debug for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {

@@ -37,6 +37,7 @@
 mod callback;
 mod failure;
 mod module;
+mod options;
 mod params;
 mod protected;
 mod raw;

@@ -9,7 +9,8 @@
 -- return new masks, raise errors and close events, buffers (add of strings, numbers and
 -- buffers, get_data in every form, readline, drain, read, write, close), bufferevents (both
 -- constructor forms, enable/disable, watermarks, timeouts, get_read/get_write, callbacks on real
--- traffic, close, collection), TLS contexts (a server's certificate and encrypted key with a
+-- traffic, close, collection), listeners and connections (accept, echo, refused, timed out,
+-- closed and collected), TLS contexts (a server's certificate and encrypted key with a
 -- password function, a client's CA, options, ALPN, refused parameters, a file that is missing,
 -- collection), resolvers (answers from a loopback DNS server, the hosts file and literals,
 -- cancel, close and collection with lookups pending), argument errors (their messages are
@@ -119,6 +120,37 @@ local function round(k)
   step(function() bev2 = core.bufferevent.new(b3, nil, nil, function() end) end) -- the seed's form
   step(function() return bev2:get_read(), bev2:get_write() end)
 
+  -- Listening and connecting: accepted and connected bufferevents (the module's own sockets,
+  -- closed with them), the messages of failed connections, a deadline, set_callbacks, getfd.
+  local listener, client, refused, late
+  step(function()
+    listener = core.listener.new(base, { host = "127.0.0.1", backlog = 4 }, function(b, host, port)
+      b:set_callbacks(function(s) s:get_write():add(s:get_read()) end, nil, function(s) s:close() end)
+      b:enable(EV_READ)
+    end)
+  end)
+  step(function() return listener:address() end)
+  step(function() return listener:getfd(), listener:disable(), listener:enable() end)
+  step(function()
+    client = core.bufferevent.connect(base, "127.0.0.1", select(2, listener:address()), function(b)
+      callbacks = callbacks + 1
+      b:get_read():drain(-1)
+    end, nil, function(b, what, message) if what ~= core.EVBUFFER_CONNECTED then b:close() end end, { timeout = 1 })
+  end)
+  step(function() client:get_write():add("before connect " .. k) end)
+  step(function() refused = core.bufferevent.connect(base, "::1", 1, nil, nil, function(b, what, message) b:close() end) end)
+  step(function() late = core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, function() end, { timeout = 0 }) end)
+  step(function() base:loopexit(0.05) end)
+  step(function() base:loop() end)
+  step(function() client:set_callbacks(nil, nil, nil); return client:getfd() end)
+  step(function() core.listener.new(base, { host = "127.0.0.1", port = select(2, listener:address()) }, print) end)
+  step(function() core.listener.new(base, { nosuch = 1 }, print) end)
+  step(function() core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, nil, { timeout = -1 }) end)
+  step(function() listener:close() end)
+  step(function() if client then client:close() end; if refused then refused:close() end end)
+  -- `late` is left to the collector.
+  listener, client, refused, late = nil, nil, nil, nil
+
   -- TLS contexts, in the first round only: each costs OpenSSL thousands of allocations.
   if k == 1 then
     step(function()
@@ -151,6 +183,14 @@ local function round(k)
   step(function() resolver:resolve("nxdomain.test", function() end) end)
   step(function() resolver:resolve("silent.test", function() end, "inet"):cancel() end)
   step(function() resolver:resolve(nil, print) end)
+  -- Connecting by name: refused on both addresses, a name that does not exist, one closed
+  -- while it resolves, one left to the collector while it resolves.
+  step(function()
+    core.bufferevent.connect(base, "both.test", 1, nil, nil, function(b, what, message) b:close() end, { dns = resolver, timeout = 1 })
+  end)
+  step(function() core.bufferevent.connect(base, "nxdomain.test", 1, nil, nil, function(b) b:close() end, { dns = resolver }) end)
+  step(function() core.bufferevent.connect(base, "silent.test", 1, nil, nil, print, { dns = resolver }):close() end)
+  step(function() core.bufferevent.connect(base, "silent.test", 1, nil, nil, print, { dns = resolver, timeout = 0.02 }) end)
   step(function() core.dns.new(base, { nameservers = { "nowhere" } }) end)
   step(function() base:loopexit(0.1) end)
   step(function() base:loop() end)

@@ -7,6 +7,8 @@
 # rewrite the .so under a running test):
 #   echo_load.lua       thousands of concurrent connections through a bufferevent echo server
 #                       (fd limit raised to the hard limit first)
+#   listener_load.lua   10,000 concurrent connections through core.listener, made by
+#                       core.bufferevent.connect in a second process, every byte checked
 #   wrapper_load.lua    mixed load through the coroutine wrapper (require "luaevent")
 #   signals.lua         EV_SIGNAL while sockets are busy
 #   fd_exhaustion.lua   accept failing with EMFILE, in a subshell with `ulimit -n 64`
@@ -14,7 +16,8 @@
 #                       must raise, not end the process (regression check, fixed in e9414b0)
 # Exit status 0 only when every script passed.
 #
-# Environment: LOAD_QUICK=1 for a short run (1000 connections, 200 wrapper clients, 50 signals;
+# Environment: LOAD_QUICK=1 for a short run (1000 connections, 1000 through the listener, 200
+# wrapper clients, 50 signals;
 # otherwise echo_load opens as many connections as the fd limit allows, up to 25000);
 # the scripts' own settings (LOAD_CONNECTIONS, LOAD_BYTES, LOAD_CLIENTS, LOAD_ROUNDS, LOAD_BULK,
 # SIG_CONNECTIONS, SIG_SIGNALS, ...) pass through. LOAD_SCRIPT_TIMEOUT: seconds per script (600).
@@ -29,6 +32,7 @@ if [ "${LOAD_QUICK:-0}" = 1 ]; then
   export LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-1000} LOAD_BYTES=${LOAD_BYTES:-16384}
   export LOAD_CLIENTS=${LOAD_CLIENTS:-200} LOAD_ROUNDS=${LOAD_ROUNDS:-10} LOAD_BULK=${LOAD_BULK:-2}
   export SIG_CONNECTIONS=${SIG_CONNECTIONS:-100} SIG_SIGNALS=${SIG_SIGNALS:-50}
+  export LOAD_LISTENER_CONNECTIONS=${LOAD_LISTENER_CONNECTIONS:-1000}
 else
   # As many as the fd limit allows (echo_load lowers it to (limit - 64) / 2, with a note), up to
   # 25000, below the 28,232 ephemeral ports of Linux's default range towards one server port.
@@ -68,6 +72,7 @@ for lua in "${interpreters[@]}"; do
   cp -r "build/$lua/." "$lib/"
   env_lua=(env "LUA_CPATH=$lib/?.so;;" "LUA_PATH=$lib/?.lua;;")
   run "$lua" echo_load "${env_lua[@]}" "$lua" tests/load/echo_load.lua
+  run "$lua" listener_load "${env_lua[@]}" "$lua" tests/load/listener_load.lua
   run "$lua" wrapper_load "${env_lua[@]}" "$lua" tests/load/wrapper_load.lua
   run "$lua" signals "${env_lua[@]}" "$lua" tests/load/signals.lua
   run "$lua" fd_exhaustion bash -c 'ulimit -n 64 && exec "$@"' -- "${env_lua[@]}" "$lua" tests/load/fd_exhaustion.lua

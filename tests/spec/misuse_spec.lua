@@ -64,7 +64,8 @@ local DOCUMENTED = {
   event = { "close" },
   buffer = { "add", "length", "get_data", "readline", "drain", "read", "write", "close" },
   bev = { "get_read", "get_write", "set_read_watermarks", "set_write_watermarks", "set_timeouts",
-          "enable", "disable", "close" },
+          "enable", "disable", "close", "set_callbacks", "getfd" },
+  listener = { "address", "getfd", "enable", "disable", "close" },
   resolver = { "resolve", "close" },
   request = { "cancel" },
 }
@@ -446,6 +447,10 @@ local function plausibleArgs(rng, name, depth)
     return pack(r.int(-1, 100), r.int(-1, 1000))
   elseif name == "set_timeouts" then return pack(randomTimeout(r), randomTimeout(r))
   elseif name == "enable" or name == "disable" then return pack(randomMask(r))
+  elseif name == "set_callbacks" then
+    local a = pack(makeCallback(r, depth), makeCallback(r, depth), makeCallback(r, depth))
+    for i = 1, 3 do if r.chance(0.2) then a[i] = nil end end
+    return a
   elseif name == "resolve" then
     local cb, cell = makeCallback(r, depth)
     local a = pack(r.pick { "127.0.0.1", "::1", "localhost", "x.invalid", "2001:db8::5", "", "a\0b", 5 },
@@ -806,6 +811,75 @@ local function opNewBev(rng, depth)
   trim(P.bev, 10, rng)
 end
 
+-- A loopback address for listeners and connections: IPv4 mostly, IPv6 too.
+local function loopback(rng)
+  return rng.chance(0.8) and "127.0.0.1" or "::1"
+end
+
+-- Options for listener.new or bufferevent.connect: mostly good, sometimes not.
+local function netOptions(rng, depth, good)
+  if rng.chance(0.1) then return randomValue(rng, depth) end
+  local t = {}
+  for name, value in pairs(good) do
+    if rng.chance(0.8) then t[name] = value end
+  end
+  if rng.chance(0.1) then t[randomString(rng)] = randomValue(rng, depth) end
+  if rng.chance(0.1) then t[rng.pick { "port", "backlog", "reuseaddr", "host", "timeout", "tls" }] = randomValue(rng, depth) end
+  return t
+end
+
+local function opNewListener(rng, depth)
+  if not core.listener then return opNewBuffer(rng, depth) end
+  local acb, acell = makeCallback(rng, depth)
+  local base = rng.chance(0.9) and liveBase(rng) or randomValue(rng, depth)
+  local keep = rng.chance(0.5)
+  local on_accept = function(bev, ...)
+    if keep and type(bev) == "userdata" and not labels[bev] then
+      label(bev, "accepted")
+      P.bev[#P.bev + 1] = bev
+      invoke("bev:set_callbacks", F.bev.set_callbacks, pack(bev, makeCallback(rng, depth), nil, makeCallback(rng, depth)))
+      invoke("bev:enable", F.bev.enable, pack(bev, EV_READ))
+    end
+    return acb(bev, ...)
+  end
+  local options = netOptions(rng, depth, { host = loopback(rng), port = 0, backlog = rng.pick { 1, 8, 128 }, reuseaddr = rng.chance(0.5) })
+  local r = invoke("listener.new", core.listener.new, pack(base, options, rng.chance(0.95) and on_accept or randomValue(rng, depth)))
+  if r[1] then
+    acell.obj = r[2]
+    acell.base = base
+  end
+  trim(P.listener, 4, rng)
+end
+
+local function opConnect(rng, depth)
+  if not core.bufferevent.connect then return opNewBuffer(rng, depth) end
+  local host, port = loopback(rng), rng.int(1, 65535)
+  local l = poolPick(rng, "listener")
+  if l and rng.chance(0.8) then
+    local ok, h, p = pcall(F.listener.address, l)
+    if ok then host, port = h, p end
+  end
+  local resolver = core.dns and rng.chance(0.3) and poolPick(rng, "resolver")
+  if resolver then
+    -- By name, through a resolver that asks only the silent loopback name server.
+    host = rng.pick { "localhost", "x.invalid", "nosuch.test", "::1" }
+  end
+  local rcb, rcell = makeCallback(rng, depth)
+  local ecb, ecell = makeCallback(rng, depth)
+  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 }, dns = resolver or nil })
+  local base = rng.chance(0.9) and liveBase(rng) or randomValue(rng, depth)
+  local r = invoke("bufferevent.connect", core.bufferevent.connect,
+    pack(base, rng.chance(0.95) and host or randomValue(rng, depth), port, rcb, nil, ecb, options))
+  if r[1] then
+    rcell.obj, ecell.obj, rcell.base, ecell.base = r[2], r[2], base, base
+    if rng.chance(0.5) then
+      local out = invoke("bev:get_write", F.bev.get_write, pack(r[2]))
+      if out[1] then invoke("buffer:add", F.buffer.add, pack(out[2], randomString(rng))) end
+    end
+  end
+  trim(P.bev, 10, rng)
+end
+
 -- A resolver on a live base (asking only the silent loopback name server), with a few lookups.
 local function opNewResolver(rng, depth)
   local options = rng.pick {
@@ -836,7 +910,7 @@ local function opGc(rng)
 end
 
 local function opDrop(rng)
-  local kind = rng.pick { "base", "event", "event", "buffer", "bev", "co", "resolver", "request" }
+  local kind = rng.pick { "base", "event", "event", "buffer", "bev", "co", "listener", "resolver", "request" }
   local pool = P[kind]
   if #pool == 0 then return end
   if rng.chance(0.05) then
@@ -981,6 +1055,8 @@ local OPS = {
   { 6, "goodevent", opGoodEvent },
   { 4, "newbuffer", opNewBuffer },
   { 4, "newbev", opNewBev },
+  { 2, "newlistener", opNewListener },
+  { 3, "connect", opConnect },
   { 3, "newresolver", opNewResolver },
   { 4, "loop", opLoop },
   { 3, "gc", opGc },
@@ -1081,7 +1157,7 @@ end
 
 local function run()
   local rng = newRng(SEED)
-  P = { base = {}, event = {}, buffer = {}, bev = {}, sock = {}, co = {}, tls = {}, resolver = {}, request = {} }
+  P = { base = {}, event = {}, buffer = {}, bev = {}, sock = {}, co = {}, listener = {}, tls = {}, resolver = {}, request = {} }
   stats = { calls = 0, steps = 0, errors = 0, loops = 0, callbacks = 0, gcs = 0, objects = 0,
     signals = 0, signalled = 0, slowest = 0 }
   failures, errorCounts, staleFds = {}, {}, {}
@@ -1140,6 +1216,14 @@ local function run()
     bevWorks = false
     T.bev, F.bev = {}, {}
   end
+  if core.listener then
+    local l = core.listener.new(base, { host = "127.0.0.1" }, function() end)
+    collect("listener", l, missing)
+    TYPES[#TYPES + 1] = "listener"
+    l:close()
+  else
+    T.listener, F.listener = {}, {}
+  end
   assert(#missing == 0, "documented methods missing: " .. table.concat(missing, ", "))
   base, bev = nil, nil -- (a closed bufferevent still holds its base and socket until collected)
 
@@ -1151,6 +1235,10 @@ local function run()
   }
   if type(core.bufferevent) == "table" and type(core.bufferevent.new) == "function" then
     MODULEFNS[#MODULEFNS + 1] = { name = "bufferevent.new", fn = core.bufferevent.new }
+  end
+  if core.listener then
+    MODULEFNS[#MODULEFNS + 1] = { name = "listener.new", fn = core.listener.new }
+    MODULEFNS[#MODULEFNS + 1] = { name = "bufferevent.connect", fn = core.bufferevent.connect }
   end
   if type(core.tls) == "table" and type(core.tls.context) == "function" then
     MODULEFNS[#MODULEFNS + 1] = { name = "tls.context", fn = core.tls.context }

@@ -43,6 +43,10 @@ local MAKERS = {
     local listener = assert(socket.bind("127.0.0.1", 0))
     return core.bufferevent.new(base, listener, nil, nil, function() end), base, listener
   end,
+  Listener = function()
+    local base = core.new()
+    return core.listener.new(base, { host = "127.0.0.1" }, function() end), base
+  end,
   Resolver = function()
     local base = core.new()
     return core.dns.new(base, { nameservers = { "127.0.0.1:53" }, hosts = false }), base

@@ -98,7 +98,7 @@
 ---above cannot use (a string, `1.5`, `-2`, a mask with unknown bits).
 ---@alias luaevent.core.EventCallback (fun(what: integer): integer?, number?)|luaevent.core.Callable
 
----The read, write and error callbacks of a bufferevent.
+---The read, write and error (event) callbacks of a bufferevent.
 ---
 ---`bev` is the same userdata every time (`rawequal` to what `core.bufferevent.new` returned), and
 ---the callbacks' return values are ignored.
@@ -108,11 +108,17 @@
 ---| `readcb` | the input buffer holds at least the read low watermark (any data, by default) | `EVBUFFER_READ` |
 ---| `writecb` | the output buffer has drained to the write low watermark (0 by default: all sent) | `EVBUFFER_WRITE` |
 ---| `errorcb` | end of file, a socket error, or a timeout | `EVBUFFER_EOF`, `EVBUFFER_ERROR` or `EVBUFFER_TIMEOUT`, plus `EVBUFFER_READ` or `EVBUFFER_WRITE` for the direction |
+---| `errorcb` of a connecting bufferevent (`core.bufferevent.connect`) | the connection is up, has failed, or its `timeout` passed | `EVBUFFER_CONNECTED`, `EVBUFFER_ERROR` or `EVBUFFER_TIMEOUT` alone |
+---
+---With `EVBUFFER_ERROR` the error callback gets a third argument, `message`: the system's reason
+---(`strerror` text such as `Connection reset by peer`), or for a failed connection one that names
+---the address (`could not connect to 127.0.0.1 port 1: Connection refused`). It is nil otherwise;
+---callbacks written for two arguments are unaffected.
 ---
 ---For instance the peer closing the connection gives `EVBUFFER_EOF + EVBUFFER_READ` (17), and an
 ---expired read timeout `EVBUFFER_TIMEOUT + EVBUFFER_READ` (65). An error raised in any of the three
 ---callbacks stops the loop and is raised again by `base:loop()`, as for events.
----@alias luaevent.core.BufferEventCallback (fun(bev: luaevent.core.BufferEvent, what: integer))|luaevent.core.Callable
+---@alias luaevent.core.BufferEventCallback (fun(bev: luaevent.core.BufferEvent, what: integer, message: string?))|luaevent.core.Callable
 
 ---The callback of `resolver:resolve`: the addresses found, or why there are none.
 ---
@@ -164,8 +170,11 @@ core._NAME = "luaevent-rs"
 ---The table holding `core.buffer.new`, the buffer constructor.
 core.buffer = {}
 
----The table holding `core.bufferevent.new`, the bufferevent constructor.
+---The table holding `core.bufferevent.new` and `core.bufferevent.connect`, the bufferevent constructors.
 core.bufferevent = {}
+
+---The table holding `core.listener.new`, the listener constructor.
+core.listener = {}
 
 ---The table holding `core.tls.context`, the TLS context constructor.
 core.tls = {}
@@ -205,6 +214,9 @@ core.EVBUFFER_ERROR = 32
 
 ---bufferevent error callback: a read or write timeout expired
 core.EVBUFFER_TIMEOUT = 64
+
+---bufferevent error callback: the connection `core.bufferevent.connect` started is up (libevent's `BEV_EVENT_CONNECTED`)
+core.EVBUFFER_CONNECTED = 128
 
 ---Returns a new, empty buffer.
 ---
@@ -254,6 +266,90 @@ function core.buffer.new() end
 ---@return luaevent.core.BufferEvent bev the new bufferevent
 ---@overload fun(fd: luaevent.core.Fd, readcb: luaevent.core.BufferEventCallback?, writecb: luaevent.core.BufferEventCallback?, errorcb: luaevent.core.BufferEventCallback): luaevent.core.BufferEvent
 function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
+
+---Connects to `host` port `port` and returns the bufferevent at once; the connection is set up in the loop.
+---
+---The bufferevent owns the socket it makes: `bev:close()` or garbage collection closes it.
+---
+---- `eventcb(bev, core.EVBUFFER_CONNECTED)` once the connection is up; reading is enabled just
+---  before that call (disable it there if you want).
+---- `eventcb(bev, core.EVBUFFER_ERROR, message)` when it fails, the message naming the address
+---  and the cause: `could not connect to 127.0.0.1 port 1: Connection refused`.
+---- `eventcb(bev, core.EVBUFFER_TIMEOUT)` when `options.timeout` passes first.
+---- Bytes written to the output buffer before the connection is up are sent once it is.
+---- The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
+---  it connects cancels everything: no callback runs afterwards.
+---
+---`host` is an IPv4 or IPv6 address literal, or a name, resolved without blocking by
+---`options.dns` (a resolver from `core.dns.new`) or else the base's default resolver. Every address
+---the name has is tried in turn until one connects: IPv6 and IPv4 alternate, starting with the
+---resolver's first (IPv6), as RFC 8305 recommends, so that a family that does not work costs one
+---attempt rather than all of its addresses; within a family, the resolver's order. Attempts are
+---made one after the other (at most 16 addresses); a refused or unreachable address moves on to
+---the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
+---host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
+---(127.0.0.1): Connection refused` (the last address tried). `options.tls` and
+---`options.servername` are reserved for TLS, which is not available yet.
+---
+---Errors:
+---- `bad argument #1 to 'connect' (event base expected, got <type>)`
+---- `bad argument #2 to 'connect' (string expected, got <type>)`
+---- `bad argument #3 to 'connect' (number expected, got <type>)`
+---- `bad argument #3 to 'connect' (port must be 1-65535, got <n>)`
+---- `bad argument #4 to 'connect' (function or nil expected, got <type>)`
+---- `bad argument #5 to 'connect' (function or nil expected, got <type>)`
+---- `bad argument #6 to 'connect' (function or nil expected, got <type>)`
+---- `bad argument #7 to 'connect' (table or nil expected, got <type>)`
+---- `bad argument #7 to 'connect' (unknown option '<key>')`
+---- `bad argument #7 to 'connect' (options.timeout must be a finite number of seconds >= 0, got <n>)`
+---- `bad argument #7 to 'connect' (options.timeout: number expected, got <type>)`
+---- `bad argument #7 to 'connect' (options.servername: string expected, got <type>)`
+---- `core.bufferevent.connect: TLS is not available yet (options.tls)`: `options.tls` is given
+---- `core.bufferevent.connect: libevent could not create a bufferevent: <strerror>`: libevent fails to make the bufferevent (out of memory)
+---- `bad argument #2 to 'connect' (an address or a host name expected)`
+---- `bad argument #7 to 'connect' (options.dns: resolver expected, got <type>)`
+---@param base luaevent.core.Base the base to run on
+---@param host string an address literal (`"127.0.0.1"`, `"::1"`) or a host name
+---@param port integer 1-65535
+---@param readcb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
+---@param writecb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
+---@param eventcb luaevent.core.BufferEventCallback? told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them
+---@param options? { timeout: number?, servername: string?, tls: any?, dns: any? }? `timeout`: seconds for the whole connection set-up, resolution included; `dns`: the resolver for a host name (default: the base's own); `servername`, `tls`: reserved for TLS
+---@return luaevent.core.BufferEvent bev the new bufferevent, connecting
+function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, options) end
+
+---Binds a TCP socket to `options.host` and `options.port` and listens on it.
+---
+---Each connection accepted is handed to `on_accept(bev, host, port)`: `bev` is a new bufferevent on
+---`base` that owns the accepted socket (closing or collecting it closes the socket), with no
+---callbacks (set them with `bev:set_callbacks`), writing enabled and reading not; `host` and
+---`port` are the peer's. Like any bufferevent, one that nothing references is collected. An
+---error raised by `on_accept` stops the loop and is raised again by `base:loop()`.
+---
+---Running out of descriptors does not spin the CPU: when accept() fails (`Too many open files`),
+---the listener stops accepting for 0.1 s, then longer (up to 1 s) while it keeps failing; the
+---connections already accepted are served meanwhile, and accepting resumes once descriptors are
+---free. `options.tls` is reserved for TLS, which is not available yet.
+---
+---Errors:
+---- `bad argument #1 to 'new' (event base expected, got <type>)`
+---- `bad argument #2 to 'new' (table or nil expected, got <type>)`
+---- `bad argument #2 to 'new' (unknown option '<key>')`
+---- `bad argument #2 to 'new' (options.host: string expected, got <type>)`
+---- `bad argument #2 to 'new' (options.host must be an IPv4 or IPv6 address, got '<text>')`
+---- `bad argument #2 to 'new' (options.port: integer expected, got <type>)`
+---- `bad argument #2 to 'new' (options.port must be 0-65535, got <n>)`
+---- `bad argument #2 to 'new' (options.backlog: integer expected, got <type>)`
+---- `bad argument #2 to 'new' (options.backlog must be 1-2147483647, got <n>)`
+---- `bad argument #2 to 'new' (options.reuseaddr: boolean expected, got <type>)`
+---- `bad argument #3 to 'new' (function expected, got <type>)`
+---- `core.listener.new: could not listen on <host> port <port>: <strerror>`: binding or listening fails (`Address already in use`, `Permission denied`)
+---- `core.listener.new: TLS is not available yet (options.tls)`: `options.tls` is given
+---@param base luaevent.core.Base the base to run on
+---@param options { host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }? `host`: an IPv4 or IPv6 address literal (default `"0.0.0.0"`); `port`: 0-65535 (default 0, a free port); `backlog` (default 128); `reuseaddr` (default `true`)
+---@param on_accept fun(bev: luaevent.core.BufferEvent, host: string, port: integer) called with each accepted connection
+---@return luaevent.core.Listener listener the new listener, accepting
+function core.listener.new(base, options, on_accept) end
 
 ---Makes a TLS context from a table of parameters shaped like LuaSec's `ssl.newcontext`.
 ---
@@ -695,11 +791,67 @@ function BufferEvent:enable(mask) end
 ---@return integer result `0` on success, `-1` on failure
 function BufferEvent:disable(mask) end
 
+---Replaces the read, write and error callbacks.
+---
+---`nil` clears the read or write callback; a `nil` error callback means end of file, errors and
+---timeouts are ignored. A bufferevent from a listener starts with none: set them here.
+---
+---Errors:
+---- `bad argument #1 to 'set_callbacks' (function or nil expected, got <type>)`
+---- `bad argument #2 to 'set_callbacks' (function or nil expected, got <type>)`
+---- `bad argument #3 to 'set_callbacks' (function or nil expected, got <type>)`
+---@param readcb luaevent.core.BufferEventCallback? the new read callback, or `nil`
+---@param writecb luaevent.core.BufferEventCallback? the new write callback, or `nil`
+---@param eventcb luaevent.core.BufferEventCallback? the new error callback, or `nil`
+function BufferEvent:set_callbacks(readcb, writecb, eventcb) end
+
+---Returns the socket's descriptor.
+---
+---For a bufferevent that is connecting, `-1` while it has no socket (after a failed connection, for instance).
+---@return integer fd the descriptor, or `-1`
+function BufferEvent:getfd() end
+
 ---Frees the bufferevent now; garbage collection does the same.
 ---
----Its buffers become closed, no callback runs afterwards, and the fd stays open. Closing twice is
----harmless, and it is safe from inside the bufferevent's own callbacks.
+---Its buffers become closed, no callback runs afterwards, and the fd stays open (a socket the
+---module made, for a bufferevent from a listener or from `core.bufferevent.connect`, is closed).
+---Closing twice is harmless, and it is safe from inside the bufferevent's own callbacks.
 function BufferEvent:close() end
+
+---A listening TCP socket (libevent's evconnlistener).
+---
+---Each accepted connection arrives as a new bufferevent. Like events, a listener lives only as
+---long as its object is reachable: keep a reference. A method called on a closed listener raises
+---`calling '<method>' on bad self (attempt to use a closed listener)`.
+---@class luaevent.core.Listener
+local Listener = {}
+
+---Returns the address the listener is bound to.
+---
+---With port 0 the system chose a free port: this tells which.
+---
+---Errors:
+---- `listener:address: could not read the address: <strerror>`: the system cannot tell
+---@return string host the address, such as `"127.0.0.1"` or `"::1"`
+---@return integer port the port
+function Listener:address() end
+
+---Resumes accepting after `listener:disable()`.
+---@return integer result `0` on success
+function Listener:enable() end
+
+---Stops accepting; new connections wait in the backlog until `listener:enable()`.
+---@return integer result `0` on success
+function Listener:disable() end
+
+---Closes the listening socket now; garbage collection does the same.
+---
+---Connections already accepted are not affected. Closing twice is harmless, and it is safe inside `on_accept`.
+function Listener:close() end
+
+---Returns the listening socket's descriptor.
+---@return integer fd the descriptor
+function Listener:getfd() end
 
 ---A TLS context: the configuration TLS connections are made with.
 ---
