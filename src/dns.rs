@@ -866,7 +866,7 @@ impl ResolverUserdata {
 fn ensure_anchors(stack: &mut Stack, index: c_int, base: &BaseShared) -> Result<(), Failure> {
     let top = stack.top();
     stack.push_user_value(index);
-    stack.push_weak_value(&ANCHORS, Address::of(base));
+    stack.push_weak_entry(&ANCHORS, Address::of(base));
     let present = stack.kind(-1) == Kind::Table && stack.raw_equal(-1, -2);
     stack.set_top(top);
     if present {
@@ -1062,7 +1062,7 @@ fn resolve(stack: &mut Stack) -> Outcome {
             None => return Err(Failure::argument(4, format_args!("'inet', 'inet6' or 'any' expected, got {}", describe(stack, 4)))),
         },
     };
-    if stack.push_weak_value(&ANCHORS, Address::of(&*base)) != Kind::Table {
+    if stack.push_weak_entry(&ANCHORS, Address::of(&*base)) != Kind::Table {
         return Err(Failure::message(format_args!(
             "resolver:resolve: the event base of this resolver was collected, so no loop could run the callback"
         )));

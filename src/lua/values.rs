@@ -11,7 +11,6 @@ use super::callback::Arguments;
 use super::protected::{protected, Op};
 use super::raw::*;
 use super::stack::{Address, Kind};
-use super::weak::WeakTable;
 use super::{Failure, Stack};
 
 /// A value a callback needed could not be made; its error value is on top of the stack.
@@ -19,12 +18,6 @@ use super::{Failure, Stack};
 pub struct Raised;
 
 impl Stack {
-    /// Pushes a copy of `bytes` as a string.
-    #[allow(dead_code)] // for the Rust callers of dns.rs (bufferevent.connect), written alongside
-    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        self.protected(Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() }, 0, 1).map(drop)
-    }
-
     pub fn push_nil(&mut self) {
         // SAFETY: nil needs no allocation; bodies have LUA_MINSTACK free slots.
         unsafe { lua_pushnil(self.state()) };
@@ -61,12 +54,6 @@ impl Stack {
     pub fn raw_equal(&self, a: c_int, b: c_int) -> bool {
         // SAFETY: lua_rawequal never raises.
         unsafe { lua_rawequal(self.state(), a, b) != 0 }
-    }
-
-    /// Pushes `weak[address]` and returns its type.
-    pub fn push_weak_value(&mut self, table: &WeakTable, address: Address) -> Kind {
-        // SAFETY: raw reads with a light-userdata key; two free slots (bodies have more).
-        Kind::of(unsafe { table.push_entry(self.state(), address.0) })
     }
 
     /// `table[address] = value at index` (raw; a nil value removes the entry).
