@@ -372,7 +372,7 @@ local function echo_server(name, expected, mode, ...)
     end)
   local _, port = listener:address()
   local client = common.start_client(mode, port, ...)
-  base:loopexit(300)                 -- a cap: the client gives up before that
+  base:loopexit(120)                 -- a cap: the client gives up (100 s) before that
   local c0 = cpu()
   local ok, err = pcall(base.loop, base)
   local c = cpu() - c0

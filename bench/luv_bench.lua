@@ -163,8 +163,8 @@ local function echo_server(name, expected, mode, ...)
   end))
   local port = server:getsockname().port
   local client = common.start_client(mode, port, ...)
-  local cap = uv.new_timer()              -- a cap: the client gives up before that
-  cap:start(300000, 0, function() server:close() end)
+  local cap = uv.new_timer()              -- a cap: the client gives up (100 s) before that
+  cap:start(120000, 0, function() server:close() end)
   cap:unref()
   local c0 = cpu()
   uv.run()

@@ -29,7 +29,7 @@
 
 #define ECHO_CONNECTIONS 1000
 #define BACKLOG 1024
-#define TIME_CAP 300
+#define TIME_CAP 120
 
 static struct event_base *base;
 static long expected, closed;
