@@ -26,6 +26,7 @@
 --   accept N             N short-lived connections to a core.listener echo server (connect,
 --                        64 bytes there and back, close), from bench/net_client.c (BENCH_CLIENT)
 --   echo_1000 M          1,000 connections at once to the same server, M echoes of 64 bytes each
+--                        (timed from the 1,000th accept)
 --   mem_conn N           N idle accepted connections: bytes/connection of RSS and Lua heap (C
 --                        module: LuaSocket accept + core.bufferevent on the socket)
 -- Socket events carry a 60 s timeout, on both modules (see IDLE below).
@@ -349,12 +350,14 @@ end
 ------------------------------------------------------- network servers ----
 -- A TCP echo server on core.listener: every accepted bufferevent echoes what it reads
 -- (out:add(in)) and is closed at its end of file. The client is bench/net_client.c in its own
--- process (the same client for luv and raw libevent); the figure is this process's CPU time.
--- Returns the client's work and wall time and the server's CPU time.
-local function echo_server(name, expected, mode, ...)
+-- process (the same client for luv and raw libevent); the figure is this process's CPU time,
+-- from the start of the loop, or with `from_last_accept` from the last connection's accept (the
+-- echo alone: the client starts sending once all its connections are up).
+local function echo_server(name, expected, from_last_accept, mode, ...)
   if not core.listener then fail(name .. ": this module has no core.listener") end
   local base = core.new()
-  local connections, closed = {}, 0
+  local connections, accepted, closed = {}, 0, 0
+  local c0
   local function on_read(bev)
     bev:get_write():add(bev:get_read())
   end
@@ -369,13 +372,15 @@ local function echo_server(name, expected, mode, ...)
       connections[bev] = true
       bev:set_callbacks(on_read, nil, on_event)
       bev:enable(EV_READ)
+      accepted = accepted + 1
+      if from_last_accept and accepted == expected then c0 = cpu() end
     end)
   local _, port = listener:address()
   local client = common.start_client(mode, port, ...)
   base:loopexit(120)                 -- a cap: the client gives up (100 s) before that
-  local c0 = cpu()
+  if not from_last_accept then c0 = cpu() end
   local ok, err = pcall(base.loop, base)
-  local c = cpu() - c0
+  local c = cpu() - (c0 or 0)
   if not ok then fail(name .. ": loop raised: " .. tostring(err)) end
   local work, wall = common.client_result(client)
   if closed ~= expected then fail(("%s: %d connections ended, expected %d"):format(name, closed, expected)) end
@@ -386,13 +391,14 @@ end
 -- N short-lived connections, accepted, echoed (one 64-byte message) and closed.
 function benches.accept(n)
   n = n or 10000
-  echo_server("accept", n, "accept", n)
+  echo_server("accept", n, false, "accept", n)
 end
 
--- 1,000 connections at once, each echoing M messages of 64 bytes one after the other.
+-- 1,000 connections at once, each echoing M messages of 64 bytes one after the other; timed
+-- from the last accept.
 function benches.echo_1000(m)
   m = m or 100
-  echo_server("echo_1000", common.ECHO_CONNECTIONS, "echo", common.ECHO_CONNECTIONS, m)
+  echo_server("echo_1000", common.ECHO_CONNECTIONS, true, "echo", common.ECHO_CONNECTIONS, m)
 end
 
 ----------------------------------------------------------------- memory ----
