@@ -106,7 +106,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
   exit(1);
 }
 
-
 static void start_one(void) {
   struct conn *c = calloc(1, sizeof *c);
   if (!c) die("calloc");
