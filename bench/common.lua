@@ -99,6 +99,28 @@ function M.payload(n)
   return s:sub(1, n)
 end
 
+-- The network server benchmarks: starts the client (bench/net_client.c, compiled by run.sh and
+-- named by BENCH_CLIENT) against our port, without waiting. `args`: the client's mode and counts.
+-- ECHO_CONNECTIONS and BACKLOG are the same in bench/raw_accept.c.
+M.ECHO_CONNECTIONS = 1000
+M.BACKLOG = 1024
+function M.start_client(mode, port, ...)
+  local client = os.getenv("BENCH_CLIENT")
+  if not client or client == "" then M.fail("BENCH_CLIENT (the compiled bench/net_client.c) is not set") end
+  local parts = { "'" .. client:gsub("'", "'\\''") .. "'", mode, tostring(port) }
+  for _, v in ipairs({ ... }) do parts[#parts + 1] = tostring(v) end
+  return assert(io.popen(table.concat(parts, " "), "r"))
+end
+
+-- Waits for the client's end and returns its work count and wall-clock seconds.
+function M.client_result(handle)
+  local out = handle:read("*a")
+  local ok = handle:close()
+  local work, wall = out:match("client work=(%d+) wall=(%S+)")
+  if not work or not ok then M.fail("the client failed: " .. out) end
+  return tonumber(work), tonumber(wall)
+end
+
 function M.fail(msg)
   io.stderr:write("bench: FAILED: ", msg, "\n")
   os.exit(1)

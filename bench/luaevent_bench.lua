@@ -23,6 +23,12 @@
 --                        out:add(in) (does not work on the C module: its callbacks fail)
 --   mem_event N          N idle EV_READ events: bytes/event of RSS and Lua heap
 --   mem_bev N            N idle bufferevents: bytes/bufferevent of RSS and Lua heap
+--   accept N             N short-lived connections to a core.listener echo server (connect,
+--                        64 bytes there and back, close), from bench/net_client.c (BENCH_CLIENT)
+--   echo_1000 M          1,000 connections at once to the same server, M echoes of 64 bytes each
+--                        (timed from the 1,000th accept)
+--   mem_conn N           N idle accepted connections: bytes/connection of RSS and Lua heap (C
+--                        module: LuaSocket accept + core.bufferevent on the socket)
 -- Socket events carry a 60 s timeout, on both modules (see IDLE below).
 package.path = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local common = require "common"
@@ -341,6 +347,60 @@ function benches.echo_bev(size)
   timed("echo_bev", size, t, c)
 end
 
+------------------------------------------------------- network servers ----
+-- A TCP echo server on core.listener: every accepted bufferevent echoes what it reads
+-- (out:add(in)) and is closed at its end of file. The client is bench/net_client.c in its own
+-- process (the same client for luv and raw libevent); the figure is this process's CPU time,
+-- from the start of the loop, or with `from_last_accept` from the last connection's accept (the
+-- echo alone: the client starts sending once all its connections are up).
+local function echo_server(name, expected, from_last_accept, mode, ...)
+  if not core.listener then fail(name .. ": this module has no core.listener") end
+  local base = core.new()
+  local connections, accepted, closed = {}, 0, 0
+  local c0
+  local function on_read(bev)
+    bev:get_write():add(bev:get_read())
+  end
+  local function on_event(bev)
+    connections[bev] = nil
+    bev:close()
+    closed = closed + 1
+    if closed == expected then base:loopexit() end
+  end
+  local listener = core.listener.new(base, { host = "127.0.0.1", port = 0, backlog = common.BACKLOG },
+    function(bev)
+      connections[bev] = true
+      bev:set_callbacks(on_read, nil, on_event)
+      bev:enable(EV_READ)
+      accepted = accepted + 1
+      if from_last_accept and accepted == expected then c0 = cpu() end
+    end)
+  local _, port = listener:address()
+  local client = common.start_client(mode, port, ...)
+  base:loopexit(120)                 -- a cap: the client gives up (100 s) before that
+  if not from_last_accept then c0 = cpu() end
+  local ok, err = pcall(base.loop, base)
+  local c = cpu() - (c0 or 0)
+  if not ok then fail(name .. ": loop raised: " .. tostring(err)) end
+  local work, wall = common.client_result(client)
+  if closed ~= expected then fail(("%s: %d connections ended, expected %d"):format(name, closed, expected)) end
+  listener:close()
+  timed(name, work, wall, c)
+end
+
+-- N short-lived connections, accepted, echoed (one 64-byte message) and closed.
+function benches.accept(n)
+  n = n or 10000
+  echo_server("accept", n, false, "accept", n)
+end
+
+-- 1,000 connections at once, each echoing M messages of 64 bytes one after the other; timed
+-- from the last accept.
+function benches.echo_1000(m)
+  m = m or 100
+  echo_server("echo_1000", common.ECHO_CONNECTIONS, true, "echo", common.ECHO_CONNECTIONS, m)
+end
+
 ----------------------------------------------------------------- memory ----
 local function measure_memory(name, n, make)
   local objects = {}
@@ -392,6 +452,60 @@ function benches.mem_bev(n)
   end)
   os.exit(0, false)
   return sockets
+end
+
+-- N idle TCP connections from another process (net_client hold): ours accepts them with
+-- core.listener (a bufferevent each, callbacks set, reading enabled, held in a table); the C
+-- module has no listener, so there a LuaSocket server accepts them and each socket gets a
+-- core.bufferevent (the way a program on the C module serves TCP). RSS and Lua heap growth
+-- per connection.
+function benches.mem_conn(n)
+  n = n or 10000
+  local base = core.new()
+  local objects = {}
+  local per = core.listener and 1 or 2   -- C: the socket and its bufferevent
+  for i = 1, per * n do objects[i] = false end
+  local cb = function() end
+  local client, h0, r0
+  if core.listener then
+    local accepted = 0
+    local listener = core.listener.new(base, { host = "127.0.0.1", port = 0, backlog = common.BACKLOG },
+      function(bev)
+        accepted = accepted + 1
+        objects[accepted] = bev
+        bev:set_callbacks(cb, nil, cb)
+        bev:enable(EV_READ)
+        if accepted == n then base:loopexit() end
+      end)
+    local _, port = listener:address()
+    h0, r0 = common.heap(), common.rss()
+    client = common.start_client("hold", port, n)
+    base:loopexit(120)
+    base:loop()
+    if accepted ~= n then fail(("mem_conn: %d connections accepted, expected %d"):format(accepted, n)) end
+  else
+    local server = assert(socket.bind("127.0.0.1", 0, common.BACKLOG))
+    local _, port = server:getsockname()
+    server:settimeout(10)
+    h0, r0 = common.heap(), common.rss()
+    client = common.start_client("hold", port, n)
+    for i = 1, n do
+      local s = server:accept()
+      if not s then fail(("mem_conn: %d connections accepted, expected %d"):format(i - 1, n)) end
+      s:settimeout(0)
+      local bev = core.bufferevent.new(base, s, cb, cb, cb)
+      bev:enable(EV_READ)
+      objects[2 * i - 1], objects[2 * i] = s, bev
+    end
+  end
+  local h1, r1 = common.heap(), common.rss()
+  result("mem_conn_rss", { n = n, bytes = (r1 - r0) / n })
+  result("mem_conn_heap", { n = n, bytes = (h1 - h0) / n })
+  io.stdout:flush()
+  -- The client ends when our sockets close, at exit; the C module's bufferevents abort in their
+  -- __gc, so the state is not closed.
+  os.exit(0, false)
+  return client
 end
 
 ----------------------------------------------------------------------------

@@ -10,6 +10,10 @@
 --   pingpong N           N 1-byte round trips over loopback TCP (uv_tcp read/write); round trips/s
 --   echo_bev BYTES       BYTES through a luv TCP echo server (read_start -> write) and back, the
 --                        client keeping at most 4 x 64 KiB writes in flight; MiB/s
+--   accept N             N short-lived connections to a luv TCP echo server (read_start ->
+--                        write, close at end of file), from bench/net_client.c (BENCH_CLIENT)
+--   echo_1000 M          1,000 connections at once to the same server, M echoes of 64 bytes each
+--                        (timed from the 1,000th accept)
 package.path = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local common = require "common"
 local uv = common.load("luv")
@@ -135,6 +139,54 @@ function benches.echo_bev(size)
   local t, c = now() - t0, cpu() - c0
   if received ~= size then fail(("echo: %d bytes back, expected %d"):format(received, size)) end
   timed("echo_bev", size, t, c)
+end
+
+-- A TCP echo server on luv, the twin of `echo_server` in luaevent_bench.lua: every accepted
+-- connection writes back what it reads and is closed at its end of file; the client is
+-- bench/net_client.c in its own process; the figure is this process's CPU time (with
+-- `from_last_accept`, from the last connection's accept, as in luaevent_bench.lua).
+local function echo_server(name, expected, from_last_accept, mode, ...)
+  local server = uv.new_tcp()
+  assert(server:bind("127.0.0.1", 0))
+  local accepted, closed = 0, 0
+  local c0
+  assert(server:listen(common.BACKLOG, function(err)
+    if err then fail(name .. ": listen: " .. tostring(err)) end
+    local conn = uv.new_tcp()
+    assert(server:accept(conn))
+    accepted = accepted + 1
+    if from_last_accept and accepted == expected then c0 = cpu() end
+    conn:read_start(function(rerr, data)
+      if data then
+        conn:write(data)
+      else
+        conn:close()
+        closed = closed + 1
+        if closed == expected then server:close() end
+      end
+    end)
+  end))
+  local port = server:getsockname().port
+  local client = common.start_client(mode, port, ...)
+  local cap = uv.new_timer()              -- a cap: the client gives up (100 s) before that
+  cap:start(120000, 0, function() server:close() end)
+  cap:unref()
+  if not from_last_accept then c0 = cpu() end
+  uv.run()
+  local c = cpu() - (c0 or 0)
+  local work, wall = common.client_result(client)
+  if closed ~= expected then fail(("%s: %d connections ended, expected %d"):format(name, closed, expected)) end
+  timed(name, work, wall, c)
+end
+
+function benches.accept(n)
+  n = n or 10000
+  echo_server("accept", n, false, "accept", n)
+end
+
+function benches.echo_1000(m)
+  m = m or 100
+  echo_server("echo_1000", common.ECHO_CONNECTIONS, true, "echo", common.ECHO_CONNECTIONS, m)
 end
 
 local name = arg[1]

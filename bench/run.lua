@@ -15,6 +15,9 @@
 --   BENCH_OURS=dir       where ours is: LUA_CPATH="dir/?.so;;" (default build/<interpreter>)
 --   BENCH_OURS_LABEL=s   how to name ours in the header (run.sh: the build file and its sha256)
 --   BENCH_RAW=file       the compiled bench/raw_echo.c (no raw column without it)
+--   BENCH_RAW_ACCEPT=file  the compiled bench/raw_accept.c (raw column of accept, echo_1000)
+--   BENCH_CLIENT=file    the compiled bench/net_client.c, the client of accept, echo_1000 and
+--                        mem_conn (those are skipped without it)
 --   BENCH_VERBOSE=1      print every run's command and result as it goes
 -- The driver itself needs Lua 5.3+ (run.sh uses lua5.4); the benchmarks run on <interpreter>.
 
@@ -60,10 +63,17 @@ local OURS = abs(env("BENCH_OURS", "build/" .. lua))
 local OURS_LABEL = env("BENCH_OURS_LABEL", OURS .. "/luaevent/core.so")
 local RAW = env("BENCH_RAW")
 if RAW then RAW = abs(RAW) end
+local RAW_ACCEPT = env("BENCH_RAW_ACCEPT")
+if RAW_ACCEPT then RAW_ACCEPT = abs(RAW_ACCEPT) end
+local CLIENT = env("BENCH_CLIENT")
+if CLIENT then CLIENT = abs(CLIENT) end
+-- mem_conn holds N connections in the server and N in the client, each its own process.
+local NOFILE = tonumber((capture("ulimit -n"):gsub("%s+$", ""))) or 1024
 
 -- Every variable that could change which modules load is cleared; ours then sets LUA_CPATH.
 local CLEAN = "env -u LUA_INIT -u LUA_INIT_5_2 -u LUA_INIT_5_3 -u LUA_INIT_5_4 -u LUA_INIT_5_5"
   .. " -u LUA_CPATH -u LUA_CPATH_5_2 -u LUA_CPATH_5_3 -u LUA_CPATH_5_4 -u LUA_CPATH_5_5"
+  .. (CLIENT and (" BENCH_CLIENT=" .. shell_quote(CLIENT)) or " -u BENCH_CLIENT")
 local OURS_ENV = CLEAN .. " LUA_CPATH=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_2=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_3=" .. shell_quote(OURS .. "/?.so;;")
@@ -82,6 +92,8 @@ local function command(impl, bench, size)
     return CLEAN .. " " .. lua .. " " .. script .. " " .. bench .. " " .. size
   elseif impl == "luv" then
     return CLEAN .. " " .. lua .. " bench/luv_bench.lua " .. bench .. " " .. size
+  elseif impl == "raw" and (bench == "accept" or bench == "echo_1000") then
+    return CLEAN .. " " .. shell_quote(RAW_ACCEPT) .. " " .. bench .. " " .. size
   elseif impl == "raw" then
     local mode = bench == "echo_bev" and "bev" or "ev"
     return shell_quote(RAW) .. " " .. mode .. " " .. size
@@ -176,6 +188,20 @@ local BENCHES = {
                targets = { { ref = "c", op = "<=", x = 1.0 } } },
              { result = "mem_bev_heap", label = "idle bufferevent, Lua heap bytes each", kind = "bytes",
                targets = { { ref = "c", op = "<=", x = 1.0 } } } } },
+  -- Network servers: ours on core.listener, luv's tcp server, raw libevent (raw_accept.c), all
+  -- driven by the same client (net_client.c) in its own process; the time is the server's.
+  -- The C module has no listener: n/a.
+  { name = "accept", impls = { "ours", "luv", "raw" }, size = QUICK and 3000 or 20000, client = true,
+    rows = { { result = "accept", label = "short connections (accept, echo, close)/s", kind = "rate", unit = "conn/s", scale = 1,
+               targets = { { ref = "raw", op = ">=", x = 0.8 }, { ref = "luv", op = ">=", x = 1.0 } } } } },
+  { name = "echo_1000", impls = { "ours", "luv", "raw" }, size = QUICK and 30 or 200, client = true,
+    rows = { { result = "echo_1000", label = "1,000-connection echo, messages/s", kind = "rate", unit = "msg/s", scale = 1,
+               targets = { { ref = "raw", op = ">=", x = 0.8 }, { ref = "luv", op = ">=", x = 1.0 } } } } },
+  { name = "mem_conn", impls = { "ours", "c" }, size = math.min(QUICK and 2000 or 10000, NOFILE - 100), client = true,
+    rows = { { result = "mem_conn_rss", label = "idle connection, RSS bytes each", kind = "bytes",
+               targets = { { ref = "c", op = "<=", x = 1.0 } } },
+             { result = "mem_conn_heap", label = "idle connection, Lua heap bytes each", kind = "bytes",
+               targets = { { ref = "c", op = "<=", x = 1.0 } } } } },
 }
 
 local function value_of(row, fields)
@@ -209,6 +235,8 @@ do
   _, ok = capture(CLEAN .. " " .. lua .. " -e 'require \"luv\"' 2>/dev/null")
   if not ok then available.luv = false skipped[#skipped + 1] = "luv (lua-luv) not installed for " .. lua end
   if not RAW then skipped[#skipped + 1] = "raw libevent: BENCH_RAW not set" end
+  if not CLIENT then skipped[#skipped + 1] = "accept, echo_1000, mem_conn: BENCH_CLIENT not set" end
+  if RAW and not RAW_ACCEPT then skipped[#skipped + 1] = "raw libevent servers: BENCH_RAW_ACCEPT not set" end
 end
 
 local version = capture(lua .. " -v 2>&1"):gsub("%s+$", "")
@@ -220,7 +248,7 @@ local started = os.time()
 -- samples[result][impl] = { values }; errors[bench][impl] = first error; runs counted.
 local samples, errors = {}, {}
 for _, b in ipairs(BENCHES) do
-  if not ONLY or ONLY[b.name] then
+  if (not ONLY or ONLY[b.name]) and (CLIENT or not b.client) then
     errors[b.name] = {}
     for _, row in ipairs(b.rows) do
       samples[row.result] = {}
@@ -229,7 +257,7 @@ for _, b in ipairs(BENCHES) do
     io.stderr:write(("[%s] %s x%d:"):format(lua, b.name, REPS))
     for rep = 1, REPS do
       for _, impl in ipairs(b.impls) do
-        if available[impl] then
+        if available[impl] and not (impl == "raw" and b.client and not RAW_ACCEPT) then
           local results, err = run_one(impl, b.name, b.size)
           if results then
             for _, row in ipairs(b.rows) do
@@ -368,6 +396,9 @@ for _, b in ipairs(BENCHES) do
   if samples[b.rows[1].result] then sizes[#sizes + 1] = b.name .. "=" .. b.size end
 end
 print("   " .. table.concat(sizes, " "))
+print("   accept, echo_1000: figure = work / the server's CPU time (wall: the client's); one client for all,")
+print("   bench/net_client.c on raw libevent in its own process; accept: 8 at a time, 64 bytes each;")
+print("   echo_1000: 1,000 connections x echo_1000 messages of 64 bytes; mem_conn: n idle connections")
 print(line(header))
 print(rule())
 for _, cells in ipairs(rows_out) do print(line(cells)) end

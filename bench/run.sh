@@ -5,7 +5,7 @@
 #   BENCH_QUICK=1 bench/run.sh              quick mode, about a minute per interpreter
 #
 # For each interpreter it runs every benchmark on this project's build (build/<interpreter>),
-# Debian's C module (lua-event), luv (lua-luv) and raw libevent (bench/raw_echo.c) where they
+# Debian's C module (lua-event), luv (lua-luv) and raw libevent (bench/raw_echo.c, raw_accept.c) where they
 # have an analogue, interleaved per repetition, and prints the table of medians, ratios and
 # targets. Expects the builds to exist (make build LUA=<interpreter>); other settings are
 # described at the top of bench/run.lua.
@@ -22,6 +22,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 gcc -O2 -o "$tmp/raw_echo" bench/raw_echo.c $(pkg-config --cflags --libs libevent)
+gcc -O2 -o "$tmp/raw_accept" bench/raw_accept.c $(pkg-config --cflags --libs libevent)
+gcc -O2 -o "$tmp/net_client" bench/net_client.c $(pkg-config --cflags --libs libevent)
+
+# mem_conn holds thousands of connections at once (its size follows the limit: see run.lua).
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 
 for lua in "${interpreters[@]}"; do
   so=build/$lua/luaevent/core.so
@@ -35,6 +40,8 @@ for lua in "${interpreters[@]}"; do
   BENCH_OURS="$tmp/$lua" \
   BENCH_OURS_LABEL="$so (sha256 $sum..., $(date -r "$so" '+%F %T'); measured from a copy)" \
   BENCH_RAW="$tmp/raw_echo" \
+  BENCH_RAW_ACCEPT="$tmp/raw_accept" \
+  BENCH_CLIENT="$tmp/net_client" \
     "$DRIVER" bench/run.lua "$lua"
   echo
 done

@@ -21,6 +21,9 @@ use crate::os::Errno;
 /// How much a read callback takes from the socket beyond libevent's own 4 KiB read.
 const READ_AHEAD: usize = 60 * 1024;
 
+/// The most libevent 2.1 reads from a socket per wakeup (EVBUFFER_MAX_READ in buffer.c).
+const LIBEVENT_MAX_READ: usize = 4096;
+
 /// What an object that owns a bufferevent gives the read path.
 pub trait Reader {
     /// The bufferevent, while it is open.
@@ -47,6 +50,11 @@ pub fn read_ahead(bev: BuffereventRef<'_>) -> Result<(), Errno> {
         return Ok(());
     }
     let input = bev.input();
+    // libevent has just read min(what the socket held, 4 KiB): less than that in the input means
+    // the socket held no more, and a readv now would only return EAGAIN (and reserve room first).
+    if input.len() < LIBEVENT_MAX_READ {
+        return Ok(());
+    }
     let (_, high) = bev.read_watermarks();
     let mut room = READ_AHEAD;
     if high > 0 {

@@ -202,8 +202,8 @@ function luaevent.serve(options, handler) end
 ---
 ---The connection is collected (and its socket closed) once nothing refers to it, no coroutine
 ---waits on it and what `send` buffered has gone out: a handler that returns without closing its
----connection lets it go, and loses nothing it sent. Neither does `close()`. At most one coroutine may wait in `receive` and one in `send` at
----a time.
+---connection lets it go, and loses nothing it sent. Neither does `close()`. At most one coroutine
+---may wait in `receive` and one in `send` at a time.
 ---@class luaevent.Connection
 ---@field bev luaevent.core.BufferEvent the underlying bufferevent, for what the connection does not offer; the connection uses its callbacks, watermarks and timeouts itself, so leave those alone
 local Connection = {}
