@@ -2854,6 +2854,50 @@ print(luaevent.loop())
               },
             },
             {
+              name = "luaevent.resolver",
+              differences = { "networking" },
+              summary = "`core.dns.new` on the wrapper's base: a resolver for `luaevent.dial`'s `options.dns`.",
+              text = [[
+`dial` can use only a resolver on the wrapper's own base, which this makes, with the options of
+[`core.dns.new`](#corednsnew). Without `options.dns`, `dial` uses the base's default resolver
+(the system's configuration).]],
+              params = {
+                { name = "options", type = "{ nameservers: string[]?, hosts: string|false|nil, timeout: number?, attempts: integer? }", optional = true, text = "as for `core.dns.new`" },
+              },
+              returns = { { name = "resolver", type = "Resolver", text = "the resolver" } },
+              errors = { err("bad argument #1 to 'resolver' (<reason>)", "as for `core.dns.new`") },
+              examples = {
+                {
+                  code = [=[
+local luaevent = require "luaevent"
+
+-- Names from a hosts file of our own; the name server, a port where nothing answers, is never asked.
+local path = os.tmpname()
+local file = assert(io.open(path, "w"))
+file:write("127.0.0.1 echo.example\n")
+file:close()
+local resolver = luaevent.resolver({ hosts = path, nameservers = { "127.0.0.1:9" }, timeout = 0.2, attempts = 1 })
+
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  conn:send("hello, echo.example here\n")
+  conn:close()
+end)
+luaevent.addthread(function()
+  local _, port = listener:address()
+  local conn = assert(luaevent.dial("echo.example", port, { dns = resolver }))
+  print(conn:receive("*l"))
+  conn:close()
+  listener:close()
+  resolver:close()
+  os.remove(path)
+end)
+luaevent.loop()
+]=],
+                  output = "hello, echo.example here\n",
+                },
+              },
+            },
+            {
               name = "luaevent.wrap",
               summary = "Returns a [wrapped socket](#wrapped-sockets).",
               params = {

@@ -415,6 +415,16 @@ function M.dial(host, port, options)
   return nil, conn.err or "closed"
 end
 
+-- A resolver on the wrapper's base, for dial's options.dns (one on another base cannot serve it).
+function M.resolver(options)
+  if not core.dns then error("luaevent.resolver: this luaevent.core has no core.dns", 0) end
+  local ok, resolver = pcall(core.dns.new, base, options)
+  if ok then return resolver end
+  local rest = tostring(resolver):match("^bad argument #2 to '[^']*' (.*)$")
+  if rest then error("bad argument #1 to 'resolver' " .. rest, 0) end
+  error((tostring(resolver):gsub("^core%.dns%.new:", "luaevent.resolver:")), 0)
+end
+
 -- Listeners that were closed are let go here: the core has no way to tell the wrapper.
 local function forget_closed_listeners()
   for listener in pairs(listeners) do

@@ -153,6 +153,18 @@ function luaevent.flush(sock) end
 ---@return luaevent.core.Event server the listening event: `server:close()` stops accepting
 function luaevent.addserver(sock, handler) end
 
+---`core.dns.new` on the wrapper's base: a resolver for `luaevent.dial`'s `options.dns`.
+---
+---`dial` can use only a resolver on the wrapper's own base, which this makes, with the options of
+---`core.dns.new`. Without `options.dns`, `dial` uses the base's default resolver
+---(the system's configuration).
+---
+---Errors:
+---- `bad argument #1 to 'resolver' (<reason>)`: as for `core.dns.new`
+---@param options? { nameservers: string[]?, hosts: string|false|nil, timeout: number?, attempts: integer? } as for `core.dns.new`
+---@return luaevent.core.Resolver resolver the resolver
+function luaevent.resolver(options) end
+
 ---Returns a wrapped socket.
 ---@param sock luaevent.core.HasGetfd the socket to wrap
 ---@return luaevent.WrappedSocket wrapped `{ socket = sock }` with the methods of `WrappedSocket`
