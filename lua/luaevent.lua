@@ -566,6 +566,8 @@ end
 -- the last byte that left the buffer. Waits while the peer lags HIGH_WATER bytes behind.
 function Connection:send(data, i, j)
   if type(data) ~= "string" and type(data) ~= "number" then argument_error(1, "send", "string", data) end
+  if i ~= nil and type(i) ~= "number" then argument_error(2, "send", "number", i) end
+  if j ~= nil and type(j) ~= "number" then argument_error(3, "send", "number", j) end
   data = tostring(data)
   local from, to = i or 1, j or #data
   if from < 0 then from = #data + from + 1 end
