@@ -464,6 +464,36 @@ describe("luaevent.dial and luaevent.serve", function()
     assert.same({ nil, ("could not connect to %s port %d: Connection refused"):format(HOST, port) }, got)
   end)
 
+  it("dial returns nil, \"timeout\" once options.timeout has passed", function()
+    -- A listener whose backlog is full and which does not accept: connecting to it stays in
+    -- progress (the kernel drops the SYNs). The fillers live on a base of their own.
+    local base = core.new()
+    local l = core.listener.new(base, { host = HOST, backlog = 1 }, function() end)
+    l:disable()
+    local port = select(2, l:address())
+    local fillers, up = {}, 0
+    for i = 1, 3 do
+      fillers[i] = core.bufferevent.connect(base, HOST, port, nil, nil, function(_, what)
+        if what == core.EVBUFFER_CONNECTED then up = up + 1 end
+      end)
+    end
+    assert.is_true(helpers.wait(base, function() return up >= 2 end, 2))
+    helpers.run(base, 0.1)
+    local got, waited
+    run(function(finish)
+      luaevent.addthread(function()
+        local started = helpers.now()
+        got = { luaevent.dial(HOST, port, { timeout = 0.2 }) }
+        waited = helpers.now() - started
+        finish()
+      end)
+    end)
+    for _, f in ipairs(fillers) do f:close() end
+    l:close()
+    assert.same({ nil, "timeout" }, got)
+    assert.is_true(waited >= 0.15 and waited < 3, "waited " .. waited)
+  end)
+
   it("dial and waiting methods outside a coroutine raise errors that say so", function()
     local ok, err = pcall(luaevent.dial, HOST, 1)
     assert.is_false(ok)
