@@ -1513,6 +1513,8 @@ host: `could not resolve nosuch.test: no such name`, `could not connect to both.
                 err("core.bufferevent.connect: libevent could not create a bufferevent: <strerror>", "libevent fails to make the bufferevent (out of memory)"),
                 arg("host", "an address or a host name expected"),
                 arg("options", "options.dns: resolver expected, got <type>"),
+                arg("options", "options.dns: attempt to use a closed resolver"),
+                arg("options", "options.dns: the resolver belongs to another event base"),
               },
               differences = { "networking" },
               examples = {

@@ -304,7 +304,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
             }
             name[..host.len()].copy_from_slice(host);
             name_len = host.len();
-            Some(dns::resolver_for_connect(stack, 1, Some(dns).filter(|&index| !stack.is_none_or_nil(index)))?)
+            Some(dns::resolver_for_connect(stack, 1, Some(dns).filter(|&index| !stack.is_none_or_nil(index)), OPTIONS)?)
         }
     };
     let addresses = ip.map_or([None; MAX_ADDRESSES], |ip| interleave(&[ip], port));

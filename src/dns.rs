@@ -3,8 +3,9 @@
 //! resolver, which connecting by name uses.
 //!
 //! # For Rust callers
-//! - [`resolver_for_connect`]`(stack, base_index, dns_index)`: the resolver object at
-//!   `dns_index` (when given and not nil), or the base's default resolver, made on first use
+//! - [`resolver_for_connect`]`(stack, base_index, dns_index, options_argument)`: the resolver
+//!   object at `dns_index` (when given and not nil; errors name `options_argument`, the options
+//!   table it came from), or the base's default resolver, made on first use
 //!   from the system's configuration. Gives a [`ResolverHandle`], which keeps the resolver's
 //!   state (and the base) alive while held. Closing the resolver from Lua makes it refuse new
 //!   lookups (they end as cancelled) and cancel pending ones; nothing is freed under a holder.
@@ -801,15 +802,29 @@ impl Drop for PendingLookup {
 /// The resolver for connecting on the base at `base_index`: the resolver object at `dns_index`
 /// when one is given (not nil), else the base's default resolver, made on first use.
 #[allow(dead_code)] // for bufferevent.connect, written alongside
-pub fn resolver_for_connect(stack: &mut Stack, base_index: c_int, dns_index: Option<c_int>) -> Result<ResolverHandle, Failure> {
+pub fn resolver_for_connect(
+    stack: &mut Stack,
+    base_index: c_int,
+    dns_index: Option<c_int>,
+    options_argument: c_int,
+) -> Result<ResolverHandle, Failure> {
     let base = base_argument(stack, base_index)?;
     if let Some(index) = dns_index.filter(|&index| !stack.is_none_or_nil(index)) {
-        let resolver = stack.userdata::<ResolverUserdata>(index)?;
+        // The resolver sits in the options table: errors name that argument, not its stack slot.
+        let Some(resolver) = stack.test_userdata::<ResolverUserdata>(index) else {
+            return Err(Failure::argument(
+                options_argument,
+                format_args!("options.dns: resolver expected, got {}", stack.type_name(index)),
+            ));
+        };
         let (Some(core), Some(resolver_base)) = (resolver.core(), resolver.base()) else {
-            return Err(Failure::argument(index, format_args!("attempt to use a closed resolver")));
+            return Err(Failure::argument(options_argument, format_args!("options.dns: attempt to use a closed resolver")));
         };
         if !std::ptr::eq(&*resolver_base, &*base) {
-            return Err(Failure::argument(index, format_args!("the resolver belongs to another event base")));
+            return Err(Failure::argument(
+                options_argument,
+                format_args!("options.dns: the resolver belongs to another event base"),
+            ));
         }
         return Ok(ResolverHandle { base, core });
     }

@@ -308,6 +308,8 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `core.bufferevent.connect: libevent could not create a bufferevent: <strerror>`: libevent fails to make the bufferevent (out of memory)
 ---- `bad argument #2 to 'connect' (an address or a host name expected)`
 ---- `bad argument #7 to 'connect' (options.dns: resolver expected, got <type>)`
+---- `bad argument #7 to 'connect' (options.dns: attempt to use a closed resolver)`
+---- `bad argument #7 to 'connect' (options.dns: the resolver belongs to another event base)`
 ---@param base luaevent.core.Base the base to run on
 ---@param host string an address literal (`"127.0.0.1"`, `"::1"`) or a host name
 ---@param port integer 1-65535
