@@ -361,8 +361,12 @@ describe("core.bufferevent.connect by name", function()
   end)
 
   it("falls back to the next address when one is refused: IPv6 first, then IPv4", function()
-    local accepted = {}
-    local l = core.listener.new(base, { host = "127.0.0.1" }, function(bev, host) accepted[#accepted + 1] = host end)
+    -- The accepted bufferevents are kept: one collected early would end the client with EOF.
+    local accepted, kept = {}, {}
+    local l = core.listener.new(base, { host = "127.0.0.1" }, function(bev, host)
+      accepted[#accepted + 1] = host
+      kept[#kept + 1] = bev
+    end)
     local port = select(2, l:address())
     local events, eventcb = recorder()
     local bev = core.bufferevent.connect(base, "both.test", port, nil, nil, eventcb, { dns = resolver })
