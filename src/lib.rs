@@ -31,6 +31,7 @@ mod os;
 mod read_path;
 mod shared;
 mod tls;
+mod tls_layer;
 
 use lua::{lua_function, lua_State, Failure, ModuleSpec, Outcome, Stack, TypeSpec};
 

@@ -787,6 +787,145 @@ impl<'a> BuffereventRef<'a> {
     }
 }
 
+// ------------------------------------------------------------------ TLS over a bufferevent ----
+
+/// Which end of the handshake a TLS layer plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TlsSide {
+    Client,
+    Server,
+}
+
+/// Why no TLS layer was made.
+pub enum TlsLayerFailure {
+    /// The bufferevent beneath is as it was (callbacks included).
+    Kept,
+    /// libevent freed the bufferevent beneath on its error path: it must not be used again.
+    Gone,
+}
+
+/// Puts a TLS layer (libevent's OpenSSL filter) over `underlying`, a socket bufferevent, with
+/// the three callbacks set on the layer. Bytes already in `underlying`'s output go out first;
+/// bytes already in its input are the first the handshake reads. The handshake starts with
+/// [`BuffereventRef::start_handshake`].
+///
+/// The layer owns `ssl` and `underlying` (`BEV_OPT_CLOSE_ON_FREE`): freeing the layer frees
+/// both, once libevent's last reference is gone, so never under a running callback. A peer that
+/// closes without a close notice ends as end of file (`SSL_OP_IGNORE_UNEXPECTED_EOF` and
+/// libevent's dirty-shutdown switch, libevent/libevent#1288).
+///
+/// On failure `ssl` is freed; whether `underlying` survived is said (libevent's error path
+/// frees it once it has taken its reference, see libevent/libevent#1774).
+///
+/// # Safety
+/// As for [`new_bufferevent`]: `arg` stays valid until the layer is freed, before `base` goes.
+/// `underlying` is a live bufferevent on `base` that nothing else frees from now on (on success).
+pub unsafe fn new_tls_layer(
+    base: &EventBase,
+    underlying: BuffereventRef<'_>,
+    ssl: crate::openssl::Ssl,
+    side: TlsSide,
+    read: BuffereventDataCallback,
+    write: BuffereventDataCallback,
+    event: BuffereventEventCallback,
+    arg: *const c_void,
+) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
+    let state = match side {
+        TlsSide::Client => ffi::BUFFEREVENT_SSL_CONNECTING,
+        TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
+    };
+    let options = ffi::bufferevent_options_BEV_OPT_CLOSE_ON_FREE as c_int;
+    let raw_ssl = ssl.into_raw().as_ptr();
+    // SAFETY: `raw_ssl` is ours until the call takes it (it frees it on failure too, as
+    // CLOSE_ON_FREE asks). The extra reference keeps `underlying`'s memory valid across the
+    // call whatever its error path does, so that its callbacks can be read back afterwards.
+    unsafe {
+        ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF as u64);
+        ffi::bufferevent_incref(underlying.raw());
+        let layer = ffi::bufferevent_openssl_filter_new(base.raw(), underlying.raw(), raw_ssl, state, options);
+        let Some(layer) = NonNull::new(layer) else {
+            let mut event_callback: ffi::bufferevent_event_cb = None;
+            let (mut r, mut w, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, *mut c_void) = (None, None, ptr::null_mut());
+            ffi::bufferevent_getcb(underlying.raw(), &mut r, &mut w, &mut event_callback, &mut a);
+            // bufferevent_free clears the callbacks: a bufferevent that lost them was freed.
+            let gone = event_callback.is_none();
+            ffi::bufferevent_decref(underlying.raw());
+            return Err(if gone { TlsLayerFailure::Gone } else { TlsLayerFailure::Kept });
+        };
+        ffi::bufferevent_decref(underlying.raw());
+        ffi::bufferevent_openssl_set_allow_dirty_shutdown(layer.as_ptr(), 1);
+        ffi::bufferevent_setcb(layer.as_ptr(), Some(read), Some(write), Some(event), arg as *mut c_void);
+        Ok(layer)
+    }
+}
+
+impl<'a> BuffereventRef<'a> {
+    /// The connection of a TLS layer; None for any other bufferevent.
+    pub fn ssl(self) -> Option<NonNull<openssl_sys::SSL>> {
+        // SAFETY: live (constructor); libevent checks the bufferevent's type and returns null
+        // for one that is not a TLS layer.
+        NonNull::new(unsafe { ffi::bufferevent_openssl_get_ssl(self.raw()) })
+    }
+
+    /// Takes a new TLS layer's first handshake step: libevent starts a filter's handshake only
+    /// when the bufferevent beneath reports something, which a quiet connection never does. A
+    /// client's hello goes into the output beneath, sent from there; a server that has not heard
+    /// from its peer yet waits. A failure this early is reported in the next loop round.
+    pub fn start_handshake(self) {
+        let Some(ssl) = self.ssl() else { return };
+        let raw_ssl = ssl.as_ptr();
+        let layer = self.raw;
+        // SAFETY: a live layer and its SSL, whose BIO is the bufferevent beneath.
+        unsafe {
+            // The handshake's first step (a client's hello; nothing for a server that has not
+            // heard from its peer yet), written into the output beneath; libevent takes it from
+            // there when the peer answers. A failure this early is reported in the next round.
+            openssl_sys::ERR_clear_error();
+            let step = openssl_sys::SSL_do_handshake(raw_ssl);
+            if step != 1 {
+                let error = openssl_sys::SSL_get_error(raw_ssl, step);
+                if error != openssl_sys::SSL_ERROR_WANT_READ && error != openssl_sys::SSL_ERROR_WANT_WRITE {
+                        let what = (ffi::EVBUFFER_ERROR | ffi::EVBUFFER_READ) as c_short;
+                        ffi::bufferevent_trigger_event(layer.as_ptr(), what, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int);
+                }
+            }
+        }
+    }
+
+    /// The bufferevent beneath a TLS layer (live as long as the layer).
+    pub fn underlying(self) -> Option<BuffereventRef<'a>> {
+        // SAFETY: live (constructor); the layer holds a reference on the one beneath.
+        NonNull::new(unsafe { ffi::bufferevent_get_underlying(self.raw()) }).map(|raw| unsafe { BuffereventRef::new(raw) })
+    }
+
+    /// The TLS layer's errors since the last call, first to last (0: none left).
+    pub fn next_tls_error(self) -> std::ffi::c_ulong {
+        // SAFETY: live (constructor); for a bufferevent that is not a TLS layer it returns 0.
+        unsafe { ffi::bufferevent_get_openssl_error(self.raw()) }
+    }
+
+    /// Sends a TLS close notice, where the handshake was done, at once and without blocking
+    /// (best effort: a peer that has gone or a full socket buffer loses it). For a TLS layer
+    /// about to be freed.
+    pub fn send_close_notice(self) {
+        let (Some(ssl), Some(beneath)) = (self.ssl(), self.underlying()) else { return };
+        // SAFETY: the layer is live, so are its SSL and the bufferevent beneath; SSL_shutdown
+        // writes the alert through libevent's BIO into the output beneath, sent from there.
+        unsafe {
+            if openssl_sys::SSL_is_init_finished(ssl.as_ptr()) != 1 {
+                return;
+            }
+            openssl_sys::ERR_clear_error();
+            openssl_sys::SSL_shutdown(ssl.as_ptr());
+            openssl_sys::ERR_clear_error();
+        }
+        let fd = beneath.fd();
+        if fd >= 0 {
+            beneath.output().write(fd);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,26 @@ pub fn context_argument(stack: &Stack, index: c_int) -> Result<(&TlsContext, Ssl
     Ok((context, view))
 }
 
+/// The context given as an option (`options.tls`) at stack slot `index`, for a connection of
+/// `role`: an argument error for argument `argument` when it is not a context, is finalized, or
+/// plays the other role (a server context given to connect, say).
+pub fn context_option(stack: &Stack, index: c_int, argument: c_int, role: Role) -> Result<SslContextRef<'_>, Failure> {
+    let Some(context) = stack.test_userdata::<TlsContext>(index) else {
+        return Err(Failure::argument(argument, format_args!("options.tls: TLS context expected, got {}", stack.type_name(index))));
+    };
+    let Some(view) = context.view() else {
+        return Err(Failure::argument(argument, format_args!("options.tls: attempt to use a finalized TLS context")));
+    };
+    if context.role != role {
+        let (wanted, got) = match role {
+            Role::Client => ("client", "server"),
+            Role::Server => ("server", "client"),
+        };
+        return Err(Failure::argument(argument, format_args!("options.tls: a {wanted} TLS context expected, got a {got} one")));
+    }
+    Ok(view)
+}
+
 /// A client connection from `context` for `server_name` (see the notes at the top); errors
 /// start with `function`.
 #[allow(dead_code)]
