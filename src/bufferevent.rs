@@ -25,6 +25,9 @@ use crate::lua::{
     lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
+use crate::libevent::TlsSide;
+use crate::openssl::{Role, SessionFacts, Verification};
+use crate::tls;
 use crate::tls_layer;
 use crate::shared::{clone_from_cell, Shared};
 
@@ -549,6 +552,82 @@ fn getfd(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(1))
 }
 
+/// `bev:starttls(context [, options])`: TLS in place over the connection (see tls_layer.rs).
+fn starttls(stack: &mut Stack) -> Outcome {
+    open_object(stack, 1)?;
+    let role = tls::context_argument(stack, 2)?.0.role();
+    let [servername] = stack.options(3, &["servername"])?;
+    let name = match stack.string_bytes(servername) {
+        _ if stack.is_none_or_nil(servername) => None,
+        Some(name) if stack.kind(servername) == Kind::String => Some(name),
+        _ => {
+            let got = stack.type_name(servername);
+            return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
+        }
+    };
+    let (object, _) = open_object(stack, 1)?;
+    if object.tls.get() {
+        return Err(Failure::message(format_args!("bev:starttls: the connection already uses TLS")));
+    }
+    if clone_from_cell(&object.connecting).is_some() {
+        return Err(Failure::message(format_args!("bev:starttls: the connection is not established yet")));
+    }
+    let (_, view) = tls::context_argument(stack, 2)?;
+    let (ssl, side) = match role {
+        Role::Client => (tls::client_ssl("bev:starttls", view, name)?, TlsSide::Client),
+        Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
+    };
+    tls_layer::start(object, ssl, side, false, "bev:starttls")?;
+    Ok(Returns::Values(0))
+}
+
+/// `bev:tls()`: nil for a plain connection, else what the handshake agreed (see API.md).
+fn tls_facts(stack: &mut Stack) -> Outcome {
+    let (object, bev) = open_object(stack, 1)?;
+    let ssl = if object.tls.get() { bev.ssl() } else { None };
+    let Some(ssl) = ssl else {
+        stack.push_nil();
+        return Ok(Returns::Values(1));
+    };
+    // SAFETY: the layer is live (open_object), and so is its SSL.
+    let facts = unsafe { SessionFacts::read(ssl) };
+    let table = stack.new_table(0, 7)?;
+    stack.push_string(facts.protocol.to_bytes())?;
+    stack.set_named(table, "protocol", -1)?;
+    stack.pop(1);
+    for (name, value) in [
+        ("cipher", facts.cipher.map(|c| c.to_bytes())),
+        ("alpn", facts.alpn.as_ref().map(|a| a.as_bytes())),
+        ("servername", facts.server_name.as_ref().map(|n| n.as_bytes())),
+    ] {
+        if let Some(bytes) = value {
+            stack.push_string(bytes)?;
+            stack.set_named(table, name, -1)?;
+            stack.pop(1);
+        }
+    }
+    stack.push_boolean(facts.verification == Verification::Verified);
+    stack.set_named(table, "verified", -1)?;
+    stack.pop(1);
+    if let Some(reason) = facts.verification.reason() {
+        stack.push_string(reason.to_bytes())?;
+        stack.set_named(table, "verify_error", -1)?;
+        stack.pop(1);
+    }
+    if let Some(peer) = &facts.peer {
+        let peer_table = stack.new_table(0, 4)?;
+        for (name, text) in [("subject", peer.subject()), ("issuer", peer.issuer()), ("not_after", peer.not_after()), ("pem", peer.pem())] {
+            let text = text.map_err(|_| Failure::out_of_memory())?;
+            stack.push_string(text.as_bytes())?;
+            stack.set_named(peer_table, name, -1)?;
+            stack.pop(1);
+        }
+        stack.set_named(table, "peer", peer_table)?;
+        stack.pop(1);
+    }
+    Ok(Returns::Values(1))
+}
+
 /// `bev:close()`
 fn close(stack: &mut Stack) -> Outcome {
     stack.userdata::<BuffereventUserdata>(1)?;
@@ -582,6 +661,8 @@ pub static TYPE: TypeSpec = TypeSpec {
         (c"close", lua_function!(close)),
         (c"set_callbacks", lua_function!(set_callbacks)),
         (c"getfd", lua_function!(getfd)),
+        (c"starttls", lua_function!(starttls)),
+        (c"tls", lua_function!(tls_facts)),
     ]],
     metamethods: &[(c"__gc", lua_function!(collect))],
 };

@@ -904,9 +904,10 @@ impl<'a> BuffereventRef<'a> {
         unsafe { ffi::bufferevent_get_openssl_error(self.raw()) }
     }
 
-    /// Sends a TLS close notice, where the handshake was done, at once and without blocking
-    /// (best effort: a peer that has gone or a full socket buffer loses it). For a TLS layer
-    /// about to be freed.
+    /// Sends a TLS close notice, where the handshake was done, at once and without blocking,
+    /// behind what the layer has already encrypted (best effort: a peer that has gone or a full
+    /// socket buffer loses it, as closing a plain bufferevent loses its unsent output). For a
+    /// TLS layer about to be freed.
     pub fn send_close_notice(self) {
         let (Some(ssl), Some(beneath)) = (self.ssl(), self.underlying()) else { return };
         // SAFETY: the layer is live, so are its SSL and the bufferevent beneath; SSL_shutdown
@@ -921,7 +922,13 @@ impl<'a> BuffereventRef<'a> {
         }
         let fd = beneath.fd();
         if fd >= 0 {
+            let output = beneath.output().raw();
+            // SAFETY: a socket bufferevent keeps its output's front frozen except while it
+            // writes itself; do as it does.
+            unsafe { ffi::evbuffer_unfreeze(output, 1) };
             beneath.output().write(fd);
+            // SAFETY: as above.
+            unsafe { ffi::evbuffer_freeze(output, 1) };
         }
     }
 }
