@@ -18,7 +18,7 @@ use std::ffi::{c_short, c_void};
 use std::fmt;
 
 use crate::bufferevent::{self, BuffereventUserdata};
-use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ};
+use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EV_READ};
 use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
 use crate::lua::Failure;
 use crate::openssl::{self, Ssl, SslError};
@@ -82,7 +82,6 @@ pub enum Next {
 
 /// The TLS layer's event `what` for `object`.
 pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> Next {
-    let direction = what & (EVBUFFER_READ | EVBUFFER_WRITE);
     if object.handshaking.get() {
         if what & EVBUFFER_CONNECTED != 0 {
             object.handshaking.set(false);
@@ -90,7 +89,8 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
         }
         if what & (EVBUFFER_EOF | EVBUFFER_ERROR) != 0 {
             object.handshaking.set(false);
-            return Next::Report(direction | EVBUFFER_ERROR, Some(failure(bev, true)));
+            // Alone, as a connection that fails to come up is reported.
+            return Next::Report(EVBUFFER_ERROR, Some(failure(bev, true)));
         }
         return Next::Pass;
     }
