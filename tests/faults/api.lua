@@ -154,6 +154,39 @@ local function round(k)
       return core.tls.context { mode = "server", certificate = certs.server, key = certs.encrypted, password = function() error("no") end }
     end)
     step(collectgarbage)
+
+    -- TLS connections: a TLS listener and a verifying client echoing through it, bev:tls(),
+    -- STARTTLS on a plain bufferevent, a context of the wrong role. One handshake only: each
+    -- costs OpenSSL thousands of allocations.
+    local server_context, client_context, tls_listener, tls_client
+    step(function() server_context = core.tls.context { mode = "server", certificate = certs.server, key = certs.key } end)
+    step(function() client_context = core.tls.context { mode = "client", cafile = certs.ca } end)
+    step(function()
+      tls_listener = core.listener.new(base, { host = "127.0.0.1", tls = server_context }, function(b)
+        b:set_callbacks(function(s) s:get_write():add(s:get_read()) end, nil, function(s, what)
+          if what ~= core.EVBUFFER_CONNECTED then s:close() end
+        end)
+        b:enable(EV_READ)
+      end)
+    end)
+    step(function()
+      tls_client = core.bufferevent.connect(base, "127.0.0.1", select(2, tls_listener:address()), function(b)
+        callbacks = callbacks + 1
+        b:get_read():drain(-1)
+      end, nil, function(b, what)
+        if what == core.EVBUFFER_CONNECTED then b:tls() else b:close() end
+      end, { tls = client_context, servername = "localhost", timeout = 1 })
+    end)
+    step(function() tls_client:get_write():add("over TLS " .. k) end)
+    step(function() base:loopexit(0.2) end)
+    step(function() base:loop() end)
+    step(function() return tls_client:tls() end)
+    step(function() bev2:starttls(client_context, { servername = "localhost" }) end)
+    step(function() return bev2:tls() end)
+    step(function() core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, nil, { tls = server_context }) end)
+    step(function() tls_client:close(); tls_listener:close() end)
+    tls_listener, tls_client, server_context, client_context = nil, nil, nil, nil
+    step(collectgarbage)
   end
 
   -- Argument errors: their messages are made when they happen.
