@@ -25,7 +25,7 @@ end
 -- every event of the accepted connections as { bev, what, message }; `accepted` the objects.
 local function echo_server(base, context, prefix)
   local events, accepted = {}, {}
-  local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = context }, function(bev)
+  local l = core.listener.new(base, { host = "127.0.0.1", port = 0, backlog = 1024, tls = context }, function(bev)
     accepted[#accepted + 1] = bev
     bev:set_callbacks(function(b)
       b:get_write():add((prefix or "echo:") .. take(b))
@@ -232,19 +232,19 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
-    it("echoes intact on 100 concurrent connections", function()
+    it("echoes intact on 500 concurrent connections", function()
       local l, port = echo_server(base, server_context, "")
       local clients = {}
-      for i = 1, 100 do
+      for i = 1, 500 do
         clients[i] = client(base, port, { tls = client_context, timeout = 10 }, ("%d:"):format(i) .. string.rep("x", 3000 + i))
       end
       assert.is_true(wait(base, function()
-        for i = 1, 100 do
+        for i = 1, 500 do
           if #clients[i].data < 3000 + i + #tostring(i) + 1 then return false end
         end
         return true
-      end, 20))
-      for i = 1, 100 do
+      end, 30))
+      for i = 1, 500 do
         assert.equal(("%d:"):format(i) .. string.rep("x", 3000 + i), clients[i].data)
         clients[i].bev:close()
       end
