@@ -497,6 +497,59 @@ error: 17 (EOF while reading: 17)
       },
     },
     {
+      name = "ResolveCallback", module = "luaevent.core", kind = "callback",
+      signature = "callback(addresses, message)",
+      summary = "The callback of `resolver:resolve`: the addresses found, or why there are none.",
+      text = [[
+Runs exactly once per request, always from the loop (`base:loop()`), never from inside
+`resolve` or `cancel`, even when the answer is known at once (a literal address, a name from the
+hosts file). On success `addresses` is a list of address strings such as `"127.0.0.1"` and
+`"::1"`: IPv6 addresses first, then IPv4 (the order RFC 6724 prefers on a machine with both;
+within a family, the name server's order). On failure `addresses` is `nil` and `message` says
+why, naming the name:
+
+| message | when |
+| --- | --- |
+| `cancelled` | `request:cancel()`, or the resolver was closed or collected first |
+| `<name>: no such name` | the name does not exist (NXDOMAIN) |
+| `<name>: no IPv4 address`, `<name>: no IPv6 address`, `<name>: no address` | the hosts file lists the name, but not for the family asked for |
+| `<name>: timed out` | no name server answered within `timeout` for each of the `attempts` |
+| `<name>: no usable answer from the name servers` | a name server failure, or an answer without an address of the family asked for (libevent does not tell them apart) |
+| `not enough memory` | memory ran out while the result was handed over |
+
+An error raised in the callback stops the loop and is raised again by `base:loop()`, as for
+events. Its return values are ignored. (One exception to "exactly once": when memory runs out
+inside libevent's loop just as it schedules an answer, libevent 2.1 drops that answer, and the
+callback runs only if the request is cancelled or its resolver closed.)]],
+      params = {
+        { name = "addresses", type = "string[]?", text = "the addresses, or `nil`" },
+        { name = "message", type = "string?", text = "why there are none (only when `addresses` is `nil`)" },
+      },
+      returns = {},
+      examples = {
+        {
+          code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local path = os.tmpname()                -- a hosts file of our own
+local file = assert(io.open(path, "w"))
+file:write("192.0.2.1 v4only.example.test\n")
+file:close()
+
+local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:53" } })
+local function show(addresses, message)
+  print(addresses and table.concat(addresses, " ") or "nil, " .. message)
+end
+resolver:resolve("v4only.example.test", show)
+resolver:resolve("v4only.example.test", show, "inet6")
+base:loop()
+os.remove(path)
+]=],
+          output = "192.0.2.1\nnil, v4only.example.test: no IPv6 address\n",
+        },
+      },
+    },
+    {
       name = "Socket", module = "luaevent", kind = "class",
       summary = "A LuaSocket TCP object as the wrapper hands it out: the client given to an `addserver` handler.",
       text = [[
@@ -607,6 +660,23 @@ To trust only your own CA (pinning it), give it as `cafile` (or a folder of them
 the system's store is then not used. A server asks for client certificates with
 `verify = { "peer", "fail_if_no_peer_cert" }` and the CAs it trusts for them in `cafile`.]],
       metamethods = { { name = "__gc", text = "frees the context (connections made from it keep what they need)" } },
+    },
+    {
+      name = "Resolver", module = "luaevent.core", var = "resolver", made_by = "core.dns.new",
+      summary = "An asynchronous DNS resolver (libevent's evdns) on one event base.",
+      text = [[
+Lookups run while the base loops and never block it. A resolver with nothing to do keeps no
+event registered, so it never keeps `base:loop()` running. A method called on a closed resolver
+raises `calling '<method>' on bad self (attempt to use a closed resolver)`.]],
+      metamethods = { { name = "__gc", text = "closes the resolver, as `resolver:close()` does" } },
+    },
+    {
+      name = "DnsRequest", module = "luaevent.core", var = "request", made_by = "resolver:resolve",
+      summary = "A lookup started by `resolver:resolve`.",
+      text = [[
+Only a handle for cancelling: the lookup goes on, and its callback runs, whether or not the
+request object is kept.]],
+      metamethods = { { name = "__gc", text = "lets go of the handle; the lookup carries on" } },
     },
     {
       name = "WrappedSocket", module = "luaevent", var = "wrapped", made_by = "luaevent.wrap",
@@ -776,6 +846,11 @@ print(core._VERSION:match("^%d+%.%d+%.%d+") ~= nil)   -- a version such as "0.1.
             {
               name = "core.tls", type = "table",
               summary = "The table holding `core.tls.context`, the [TLS context](#tls-contexts-coretls) constructor.",
+            },
+            {
+              name = "core.dns", type = "table",
+              summary = "The table holding `core.dns.new`, the [resolver](#dns-resolvers-coredns) constructor.",
+              differences = { "dns-resolver" },
             },
           },
           constants = {
@@ -1403,8 +1478,16 @@ The bufferevent owns the socket it makes: `bev:close()` or garbage collection cl
 - The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
   it connects cancels everything: no callback runs afterwards.
 
-`host` is an IPv4 or IPv6 address literal. Connecting by host name, with the addresses the
-name has tried in turn, comes with the resolver (`core.dns`); until then a name is an error.
+`host` is an IPv4 or IPv6 address literal, or a name, resolved without blocking by
+`options.dns` (a resolver from `core.dns.new`) or else the base's default resolver. Every address
+the name has is tried in turn until one connects: IPv6 and IPv4 alternate, starting with the
+resolver's first (IPv6), as RFC 8305 recommends, so that a family that does not work costs one
+attempt rather than all of its addresses; within a family, the resolver's order. Attempts are
+made one after the other (at most 16 addresses); a refused or unreachable address moves on to
+the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
+host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
+(127.0.0.1): Connection refused` (the last address tried).
+
 
 With `options.tls` (a client context) the connection is a TLS one: `EVBUFFER_CONNECTED` comes
 only once the handshake succeeded and the server is verified (see [TLS contexts](#tls-contexts-coretls)
@@ -1415,12 +1498,12 @@ with `EVBUFFER_ERROR` and OpenSSL's reason: `certificate verify failed: hostname
 A server that closes without a TLS close notice ends as `EVBUFFER_EOF`; `bev:close()` sends one.]],
               params = {
                 { name = "base", type = "Base", text = "the base to run on" },
-                { name = "host", type = "string", text = "an address literal: `\"127.0.0.1\"`, `\"::1\"`" },
+                { name = "host", type = "string", text = "an address literal (`\"127.0.0.1\"`, `\"::1\"`) or a host name" },
                 { name = "port", type = "integer", text = "1-65535" },
                 { name = "readcb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
                 { name = "writecb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
                 { name = "eventcb", type = "BufferEventCallback?", text = "told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them" },
-                { name = "options", type = "{ timeout: number?, servername: string?, tls: TlsContext?, dns: any? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up (the TLS handshake included); `tls`: a client context, for TLS; `servername`: the name the server's certificate must have (default: `host`); `dns`: reserved for the resolver" },
+                { name = "options", type = "{ timeout: number?, servername: string?, tls: TlsContext?, dns: Resolver? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up, resolution and TLS handshake included; `dns`: the resolver for a host name (default: the base's own); `tls`: a client context, for TLS; `servername`: the name the server's certificate must have (default: `host`)" },
               },
               returns = { { name = "bev", type = "BufferEvent", text = "the new bufferevent, connecting" } },
               errors = {
@@ -1441,7 +1524,8 @@ A server that closes without a TLS close notice ends as `EVBUFFER_EOF`; `bev:clo
                 err("core.bufferevent.connect: a server name is 1 to 255 bytes long", "`options.servername` (or `host`) is empty or too long"),
                 err("core.bufferevent.connect: could not start a TLS client: <reason>", "OpenSSL cannot make the connection (out of memory)"),
                 err("core.bufferevent.connect: libevent could not create a bufferevent: <strerror>", "libevent fails to make the bufferevent (out of memory)"),
-                err("core.bufferevent.connect: cannot connect to '<host>': only address literals are supported yet", "`host` is a name"),
+                arg("host", "an address or a host name expected"),
+                arg("options", "options.dns: resolver expected, got <type>"),
               },
               differences = { "networking" },
               examples = {
@@ -1549,6 +1633,38 @@ base:loop()
 os.execute("rm -r " .. dir)
 ]=],
                   output = "true\thttp/1.1\tCN=localhost\n200\tok\n\ntrue\tcertificate verify failed: hostname mismatch\n",
+                },
+                {
+                  title = "connecting by name",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local path = os.tmpname()                          -- a hosts file of our own
+local file = assert(io.open(path, "w"))
+file:write("127.0.0.1 server.test\n")
+file:close()
+-- Names come from the hosts file here; a name it lacks would go to this (silent) name server.
+local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })
+
+local connections = {}
+local server = core.listener.new(base, { host = "127.0.0.1" }, function(bev)
+  connections[bev] = true
+  bev:get_write():add("hello\n")
+end)
+
+local client = core.bufferevent.connect(base, "server.test", select(2, server:address()), function(bev)
+  print("read: " .. bev:get_read():readline())
+  bev:close()
+  server:close()
+  connections = {}
+end, nil, function(bev, what, message)
+  print(what == core.EVBUFFER_CONNECTED and "connected to server.test" or message)
+end, { dns = resolver, timeout = 5 })
+base:loop()
+resolver:close()
+os.remove(path)
+]=],
+                  output = "connected to server.test\nread: hello\n",
                 },
               },
             },
@@ -2393,6 +2509,182 @@ os.execute("rm -r " .. dir)
             },
           },
         },
+        {
+          title = "DNS resolvers (core.dns)",
+          class = "Resolver",
+          text = [[
+Each base also has a default resolver, made from the system's configuration when something
+first needs it (connecting by name); `core.dns.new` makes resolvers of your own.]],
+          entries = {
+            {
+              name = "core.dns.new",
+              signature = "core.dns.new(base [, options])",
+              summary = "Makes a resolver on `base`.",
+              text = [[
+Without options it reads the system's configuration: the name servers, search domains and
+options of `/etc/resolv.conf`, and `/etc/hosts`. The options (all optional):
+
+| option | meaning |
+| --- | --- |
+| `nameservers` | a list of name servers to ask instead of those of resolv.conf (which is then not read at all): `"ip"` or `"ip:port"`, IPv6 as `"::1"` or `"[::1]:5353"`; the port defaults to 53 |
+| `hosts` | the path of a hosts file to read instead of `/etc/hosts`, or `false` for none |
+| `timeout` | seconds to wait for an answer to each try (libevent's default: 5) |
+| `attempts` | how many times a question is sent before giving up, 1 to 255 (default: 3) |
+
+Names in the hosts file are answered without asking any name server.]],
+              params = {
+                { name = "base", type = "Base", text = "the base whose loop runs the lookups" },
+                { name = "options", type = "table", optional = true, text = "see above" },
+              },
+              returns = { { name = "resolver", type = "Resolver", text = "the new resolver" } },
+              errors = {
+                arg("options", "table or nil expected, got <type>"),
+                arg("options", "unknown option '<key>'"),
+                arg("options", "options.nameservers: a list of addresses expected, got <type>"),
+                arg("options", "options.nameservers: at least one address expected"),
+                arg("options", "options.nameservers[<n>]: invalid address '<text>'"),
+                arg("options", "options.nameservers[<n>]: an address string expected, got <type>"),
+                arg("options", "options.hosts: a file path or false expected, got <value>"),
+                arg("options", "options.timeout: a number of seconds > 0 expected, got <value>"),
+                arg("options", "options.attempts: an integer from 1 to 255 expected, got <value>"),
+                err("core.dns.new: could not read the hosts file '<path>': <strerror>", "`options.hosts` cannot be read"),
+                err("core.dns.new: could not add the name server '<text>'", "libevent refuses a name server"),
+                err("core.dns.new: could not create a resolver", "libevent cannot make one (out of memory)"),
+              },
+              differences = { "dns-resolver" },
+              examples = {
+                {
+                  title = "names from a hosts file of our own (no name server is asked)",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local path = os.tmpname()                -- a hosts file of our own
+local file = assert(io.open(path, "w"))
+file:write("192.0.2.1 www.example.test\n2001:db8::1 www.example.test\n")
+file:close()
+
+local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:53" } })
+local request = resolver:resolve("www.example.test", function(addresses, message)
+  print(table.concat(addresses, " "))
+end)
+base:loop()                             -- returns once the lookup is done
+os.remove(path)
+]=],
+                  output = "2001:db8::1 192.0.2.1\n",
+                },
+                {
+                  title = "a bad option",
+                  code = [=[
+local core = require "luaevent.core"
+local ok, err = pcall(function() local resolver = core.dns.new(core.new(), { timeout = 0 }) end)
+print(err:match("bad argument.*"))
+]=],
+                  output = "bad argument #2 to 'new' (options.timeout: a number of seconds > 0 expected, got 0)\n",
+                },
+              },
+            },
+            {
+              name = "resolver:resolve",
+              summary = "Starts looking up the addresses of `name`.",
+              text = [[
+`callback` runs exactly once, from the loop (see [`ResolveCallback`](#resolvecallback)). The
+request keeps the callback alive until then; the callback is forgotten (never called) only if
+the base itself is collected first, when no loop could run it any more.]],
+              params = {
+                { name = "name", type = "string", text = "a host name, or a literal IPv4 or IPv6 address (answered without asking)" },
+                { name = "callback", type = "ResolveCallback", text = "called as `callback(addresses)` or `callback(nil, message)`" },
+                { name = "family", type = "\"inet\"|\"inet6\"|\"any\"", optional = true, text = "IPv4 only, IPv6 only, or both (the default)" },
+              },
+              returns = { { name = "request", type = "DnsRequest", text = "the request, for `request:cancel()`" } },
+              errors = {
+                arg("name", "string expected, got <type>"),
+                arg("name", "a non-empty name expected"),
+                arg("name", "the name contains a NUL byte"),
+                arg("callback", "function expected, got <type>"),
+                arg("family", "'inet', 'inet6' or 'any' expected, got '<text>'"),
+                err("resolver:resolve: the event base of this resolver was collected, so no loop could run the callback", "the base was garbage collected"),
+              },
+              examples = {
+                {
+                  title = "literal addresses, one family",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local resolver = core.dns.new(base, { hosts = false, nameservers = { "127.0.0.1:53" } })
+local answered = false
+resolver:resolve("2001:db8::5", function(addresses)
+  answered = true
+  print(addresses[1])
+end, "inet6")
+print("answered inside resolve: " .. tostring(answered))
+base:loop()
+]=],
+                  output = "answered inside resolve: false\n2001:db8::5\n",
+                },
+              },
+            },
+            { callback = "ResolveCallback" },
+            {
+              name = "resolver:close",
+              summary = "Closes the resolver: pending lookups end as cancelled.",
+              text = [[
+Each pending request's callback then runs once, from the loop, with `nil, "cancelled"`. Closing
+twice is harmless, and it is safe from inside a request's callback. Garbage collection closes
+the resolver too.]],
+              params = {},
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local path = os.tmpname()                -- a hosts file of our own
+local file = assert(io.open(path, "w"))
+file:write("192.0.2.1 www.example.test\n2001:db8::1 www.example.test\n")
+file:close()
+
+local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:53" } })
+resolver:resolve("www.example.test", function(addresses, message) print(addresses, message) end)
+resolver:close()
+resolver:close()
+base:loop()
+os.remove(path)
+]=],
+                  output = "nil\tcancelled\n",
+                },
+              },
+            },
+          },
+        },
+        {
+          title = "DNS requests",
+          class = "DnsRequest",
+          entries = {
+            {
+              name = "request:cancel",
+              summary = "Cancels the lookup.",
+              text = [[
+The callback then runs once, from the loop, with `nil, "cancelled"`, even if the answer had
+already arrived; if the callback ran already, nothing happens. Cancelling twice is harmless.]],
+              params = {},
+              returns = {},
+              examples = {
+                {
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+local resolver = core.dns.new(base, { hosts = false, nameservers = { "127.0.0.1:53" } })
+local request = resolver:resolve("192.0.2.9", function(addresses, message) print(addresses, message) end)
+request:cancel()
+base:loop()
+request:cancel()                        -- the callback ran: nothing happens
+]=],
+                  output = "nil\tcancelled\n",
+                },
+              },
+            },
+          },
+        },
       },
     },
     {
@@ -3171,6 +3463,14 @@ The metatables are registered as `luaevent.core.base`, `luaevent.core.event`,
 `luaevent.core.buffer` and `luaevent.core.bufferevent` (C: `EVENT_BASE_MT`,
 `EVENT_CALLBACK_ARG_MT`, `EVENT_BUFFER_MT`, `BUFFER_EVENT_MT`); on Lua 5.3 and later `tostring`
 of an object shows that name.]],
+    },
+    {
+      id = "dns-resolver", group = "other", topic = "Additions", title = "Asynchronous name resolution: `core.dns`",
+      text = [[
+New: resolvers on libevent's evdns (`core.dns.new`, `resolver:resolve`, `request:cancel`,
+`resolver:close`), which look names up while the loop runs instead of blocking it as
+LuaSocket's `socket.dns` and `connect` do. The C module's README promised this but never had
+it.]],
     },
     -- core.buffer
     {

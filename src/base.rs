@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 
+use crate::dns::BaseDns;
 use crate::libevent::EventBase;
 use crate::lua::{
     lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, LuaType, Method, Outcome,
@@ -16,6 +17,8 @@ use crate::shared::{clone_from_cell, Shared};
 /// handle, so libevent's base is freed only after the last of them, whatever order Lua
 /// collects them in.
 pub struct BaseShared {
+    /// The resolvers made on this base (see dns.rs), finished before the event base is freed.
+    pub dns: BaseDns,
     pub event_base: EventBase,
     /// Set while `loop` runs: the state and stack slots callbacks use.
     looping: LoopSlot,
@@ -179,12 +182,19 @@ impl BaseShared {
     }
 }
 
+impl Drop for BaseShared {
+    fn drop(&mut self) {
+        self.dns.shut_down(&self.event_base);
+    }
+}
+
 /// The Lua object `core.new()` returns: a handle on the shared base, let go by `__gc`.
 pub struct BaseUserdata {
     shared: Cell<Option<Shared<BaseShared>>>,
 }
 
-lua_type!(BaseUserdata, c"luaevent.core.base", "event base");
+// The user value holds what pending DNS lookups keep alive (see dns.rs), so that it goes with the base.
+lua_type!(BaseUserdata, c"luaevent.core.base", "event base", user_value);
 
 impl BaseUserdata {
     fn shared(&self) -> Option<Shared<BaseShared>> {
@@ -215,6 +225,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         .map_err(|errno| Failure::message(format_args!("core.new: could not create an event base{}", Cause(errno))))?;
     let backend = Backend::of(event_base.method());
     let shared = Shared::try_new(BaseShared {
+        dns: BaseDns::default(),
         event_base,
         looping: LoopSlot::default(),
         fault: Cell::new(None),

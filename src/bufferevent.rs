@@ -271,7 +271,7 @@ pub(crate) extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, ar
 }
 
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
-    let bev = {
+    let errno = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
         let object = unsafe { &*owner };
@@ -303,8 +303,8 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
         }
         object.read_error.take().or(Some(errno).filter(|errno| errno.0 != 0)).or_else(|| os::socket_error(bev.fd()))
     };
-    match bev {
-        Some(errno) => report(owner, what, Some(&Failure::message(format_args!("{errno}")).text())),
+    match errno {
+        Some(errno) => report(owner, what, Some(Failure::message(format_args!("{errno}")).text())),
         None => report(owner, what, Some("unknown socket error")),
     }
 }

@@ -1,6 +1,11 @@
 //! `core.bufferevent.connect(base, host, port, readcb, writecb, eventcb [, options])`: a
 //! bufferevent returned at once, whose connection is set up in the loop.
 //!
+//! A host name first goes through the resolver (`options.dns`, or the base's default one):
+//! its addresses become the list, IPv6 and IPv4 interleaved (see [`interleave`]). A lookup
+//! still running when the bufferevent is closed, collected or timed out is abandoned with the
+//! connection state (libevent/libevent#333: nothing calls back into a freed bufferevent).
+//!
 //! The core is a list of addresses tried in turn: each attempt is a non-blocking connect() on
 //! a socket the module makes (and the bufferevent owns); a refused or unreachable address
 //! falls back to the next one; the event callback hears `EVBUFFER_CONNECTED` once one is up,
@@ -15,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::base::base_argument;
+use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
 use crate::bufferevent::{self, BuffereventUserdata, SLOT_ERROR, SLOT_READ, SLOT_WRITE};
 use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
 use crate::libevent::{BuffereventRef, Socket, Timer};
@@ -31,10 +37,21 @@ use crate::shared::{clone_from_cell, Shared};
 /// The most addresses one connection tries.
 pub const MAX_ADDRESSES: usize = 16;
 
+/// The longest host name kept for messages (a DNS name has at most 253 characters).
+const MAX_NAME: usize = 255;
+
 /// A connection being set up, held by its bufferevent object until it is up or has failed.
 pub struct Connecting {
-    /// Where to connect, in the order tried.
-    addresses: [Option<SocketAddr>; MAX_ADDRESSES],
+    /// Where to connect, in the order tried (filled once a name is resolved).
+    addresses: Cell<[Option<SocketAddr>; MAX_ADDRESSES]>,
+    /// The host name, for messages (empty for an address literal).
+    name: [u8; MAX_NAME],
+    name_len: usize,
+    port: u16,
+    /// The lookup of the name, while it runs; dropping it abandons it.
+    lookup: Cell<Option<PendingLookup>>,
+    /// Why the name did not resolve.
+    unresolved: Cell<Option<LookupError>>,
     /// Index of the next address to try.
     next: Cell<usize>,
     /// The address of the attempt under way.
@@ -54,18 +71,29 @@ pub struct Connecting {
 impl Connecting {
     fn take_next(&self) -> Option<SocketAddr> {
         let next = self.next.get();
-        let address = *self.addresses.get(next)?;
+        let address = *self.addresses.get().get(next)?;
         self.next.set(next + 1);
         address
     }
 
-    /// "could not connect to 127.0.0.1 port 1: Connection refused"
+    fn name(&self) -> &str {
+        std::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+    }
+
+    /// "could not connect to 127.0.0.1 port 1: Connection refused", "could not connect to
+    /// localhost port 1 (127.0.0.1): Connection refused", "could not resolve nosuch.test: no
+    /// such name"
     fn failure_message(&self) -> Failure {
-        match self.failure.get() {
-            Some((address, errno)) => {
+        let name = self.name();
+        match (self.unresolved.get(), self.failure.get()) {
+            (Some(error), _) => Failure::message(format_args!("could not resolve {name}: {}", error.reason())),
+            (None, Some((address, errno))) if name.is_empty() => {
                 Failure::message(format_args!("could not connect to {} port {}: {errno}", address.ip(), address.port()))
             }
-            None => Failure::message(format_args!("could not connect: no address to try")),
+            (None, Some((address, errno))) => {
+                Failure::message(format_args!("could not connect to {name} port {} ({}): {errno}", address.port(), address.ip()))
+            }
+            (None, None) => Failure::message(format_args!("could not connect to {name} port {}: no address to try", self.port)),
         }
     }
 
@@ -197,6 +225,41 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
     Next::Report(EVBUFFER_ERROR, Some(state.failure_message()))
 }
 
+/// The resolver's answer for a connection by name (from the loop; never after the connection
+/// state is gone, which abandons the lookup).
+fn on_resolved(arg: *const c_void, result: LookupResult) {
+    let _ = catch_unwind(AssertUnwindSafe(|| resolved(arg as *const BuffereventUserdata, result)));
+}
+
+fn resolved(owner: *const BuffereventUserdata, result: LookupResult) {
+    let message = {
+        // SAFETY: the lookup lives in the object's connection state, dropped (and so
+        // abandoned) before the object's memory can go; the borrow ends before Lua code runs.
+        let object = unsafe { &*owner };
+        let Some(bev) = object.bufferevent() else { return };
+        let Some(state) = clone_from_cell(&object.connecting) else { return };
+        drop(state.lookup.take());
+        match result {
+            Ok(addresses) => {
+                let mut ips = [IpAddr::from([0, 0, 0, 0]); 2 * MAX_ADDRESSES];
+                let mut count = 0;
+                for (slot, address) in ips.iter_mut().zip(addresses.iter()) {
+                    *slot = address.ip();
+                    count += 1;
+                }
+                state.addresses.set(interleave(&ips[..count], state.port));
+                if state.try_next(bev) {
+                    return;
+                }
+            }
+            Err(error) => state.unresolved.set(Some(error)),
+        }
+        object.connecting.set(None);
+        state.failure_message()
+    };
+    bufferevent::report(owner, EVBUFFER_ERROR, Some(message.text()));
+}
+
 extern "C" fn on_timer(_fd: c_int, _what: c_short, arg: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| timer_fired(arg as *const BuffereventUserdata)));
 }
@@ -268,14 +331,24 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         let name = stack.string_bytes(servername).or(stack.string_bytes(2));
         Some(tls::client_ssl("core.bufferevent.connect", context, name)?)
     };
-    let _ = dns;
-    let Some(ip) = ip else {
-        let host = std::str::from_utf8(stack.string_bytes(2).unwrap_or_default()).unwrap_or("?");
-        return Err(Failure::message(format_args!(
-            "core.bufferevent.connect: cannot connect to '{host}': only address literals are supported yet"
-        )));
+    if !stack.is_none_or_nil(dns) && stack.test_userdata::<ResolverUserdata>(dns).is_none() {
+        return Err(Failure::argument(OPTIONS, format_args!("options.dns: resolver expected, got {}", stack.type_name(dns))));
+    }
+    let mut name = [0u8; MAX_NAME];
+    let mut name_len = 0;
+    let resolver = match ip {
+        Some(_) => None,
+        None => {
+            let host = stack.string_bytes(2).unwrap_or_default();
+            if host.is_empty() || host.len() > MAX_NAME || host.contains(&0) {
+                return Err(Failure::argument(2, format_args!("an address or a host name expected")));
+            }
+            name[..host.len()].copy_from_slice(host);
+            name_len = host.len();
+            Some(dns::resolver_for_connect(stack, 1, Some(dns).filter(|&index| !stack.is_none_or_nil(index)))?)
+        }
     };
-    let addresses = interleave(&[ip], port);
+    let addresses = ip.map_or([None; MAX_ADDRESSES], |ip| interleave(&[ip], port));
     stack.set_top(6);
 
     let object = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
@@ -290,7 +363,12 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     // drops before the object's memory can go, and before the base goes (the object holds it).
     let timer = unsafe { Timer::new(&base.event_base, on_timer, owner) }.ok_or_else(Failure::out_of_memory)?;
     let state = Shared::try_new(Connecting {
-        addresses,
+        addresses: Cell::new(addresses),
+        name,
+        name_len,
+        port,
+        lookup: Cell::new(None),
+        unresolved: Cell::new(None),
         next: Cell::new(0),
         current: Cell::new(None),
         failure: Cell::new(None),
@@ -306,6 +384,14 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         }
     }
     userdata.connecting.set(Some(state.clone()));
+    if let Some(resolver) = resolver {
+        let mut text = [0u8; MAX_NAME + 1];
+        text[..name_len].copy_from_slice(&name[..name_len]);
+        let host = std::ffi::CStr::from_bytes_until_nul(&text).map_err(|_| Failure::out_of_memory())?;
+        let lookup = dns::lookup(&resolver, host, Family::Any, on_resolved, owner)?;
+        state.lookup.set(Some(lookup));
+        return Ok(Returns::Values(1));
+    }
     let bev = userdata.bufferevent().ok_or_else(Failure::out_of_memory)?;
     if !state.try_next(bev) {
         state.failed_early.set(true);

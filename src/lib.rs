@@ -17,6 +17,7 @@ mod base;
 mod buffer;
 mod bufferevent;
 mod connect;
+mod dns;
 mod event;
 mod ffi;
 mod libevent;
@@ -45,8 +46,8 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 };
 
 static MODULE: ModuleSpec = ModuleSpec {
-    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &listener::TYPE, &tls::TYPE],
-    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &listener::LISTENERS],
+    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &listener::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
+    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &listener::LISTENERS, &dns::ANCHORS],
     functions: &[(c"new", lua_function!(base::new)), (c"libevent_version", lua_function!(libevent_version))],
     integers: &[
         (c"LEAVE", event::LEAVE),
@@ -70,6 +71,7 @@ static MODULE: ModuleSpec = ModuleSpec {
         (c"bufferevent", &[(c"new", lua_function!(bufferevent::new)), (c"connect", lua_function!(connect::connect))]),
         (c"listener", &[(c"new", lua_function!(listener::new))]),
         (c"tls", &[(c"context", lua_function!(tls::context))]),
+        (c"dns", &[(c"new", lua_function!(dns::new))]),
     ],
 };
 

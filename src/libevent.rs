@@ -933,6 +933,255 @@ impl<'a> BuffereventRef<'a> {
     }
 }
 
+// ------------------------------------------------------------------------------- evdns ----
+
+/// An evdns base (libevent's resolver), owned: freed only by [`DnsBase::free`], which its
+/// owner calls once libevent holds no lookup of it any more (see dns.rs for why that matters).
+pub struct DnsBase(NonNull<ffi::evdns_base>);
+
+/// libevent's callback for [`DnsBase::getaddrinfo`]: (error code, owned address list, argument).
+pub type LookupCallback = unsafe extern "C" fn(c_int, *mut ffi::addrinfo, *mut c_void);
+
+/// A lookup libevent is working on.
+pub type LookupRequest = NonNull<ffi::evdns_getaddrinfo_request>;
+
+impl DnsBase {
+    /// A resolver on `base` that never keeps the loop running while it has nothing to do. With
+    /// `system`, it reads /etc/resolv.conf (and through it /etc/hosts). None when out of memory.
+    pub fn new(base: &EventBase, system: bool) -> Option<DnsBase> {
+        let mut flags = ffi::EVDNS_BASE_DISABLE_WHEN_INACTIVE;
+        if system {
+            flags |= ffi::EVDNS_BASE_INITIALIZE_NAMESERVERS;
+        }
+        // SAFETY: `base` is alive; the resolver is freed before it (its owner's contract).
+        NonNull::new(unsafe { ffi::evdns_base_new(base.raw(), flags as c_int) }).map(DnsBase)
+    }
+
+    fn raw(&self) -> *mut ffi::evdns_base {
+        self.0.as_ptr()
+    }
+
+    /// Adds a name server. False when libevent refuses (out of memory or descriptors).
+    pub fn add_nameserver(&self, address: std::net::SocketAddr) -> bool {
+        let (storage, len) = sockaddr_of(address);
+        // SAFETY: alive while `self` is; libevent copies the address.
+        unsafe { ffi::evdns_base_nameserver_sockaddr_add(self.raw(), &storage as *const _ as *const ffi::sockaddr, len, 0) == 0 }
+    }
+
+    /// Sets an option as resolv.conf's `options` line would ("timeout:", "attempts:", ...).
+    pub fn set_option(&self, name: &CStr, value: &CStr) -> bool {
+        // SAFETY: alive; libevent copies what it keeps.
+        unsafe { ffi::evdns_base_set_option(self.raw(), name.as_ptr(), value.as_ptr()) == 0 }
+    }
+
+    /// Forgets every hosts-file entry.
+    pub fn clear_hosts(&self) {
+        // SAFETY: alive.
+        unsafe { ffi::evdns_base_clear_host_addresses(self.raw()) }
+    }
+
+    /// Reads a hosts file (None: the system's). Fails with errno when it cannot be read.
+    pub fn load_hosts(&self, path: Option<&CStr>) -> Result<(), Option<Errno>> {
+        Errno::clear();
+        // SAFETY: alive; the path is read during the call.
+        match unsafe { ffi::evdns_base_load_hosts(self.raw(), path.map_or(ptr::null(), |p| p.as_ptr())) } {
+            0 => Ok(()),
+            _ => Err(Errno::set()),
+        }
+    }
+
+    /// Starts a lookup of `name` (`family`: AF_INET, AF_INET6 or AF_UNSPEC) for TCP addresses.
+    /// libevent calls `callback` exactly once with `arg` (an out-of-memory failure inside
+    /// libevent's loop aside), possibly before this returns (literal addresses, hosts-file
+    /// names, failures to start): then the result is None.
+    ///
+    /// # Safety
+    /// `arg` stays valid for `callback` until it is called, and the resolver is not freed
+    /// while a lookup is outstanding.
+    pub unsafe fn getaddrinfo(&self, name: &CStr, family: c_int, callback: LookupCallback, arg: *const c_void) -> Option<LookupRequest> {
+        // SAFETY: an all-zero addrinfo is a valid hints value (no flags, no pointers).
+        let mut hints: ffi::addrinfo = unsafe { std::mem::zeroed() };
+        hints.ai_family = family;
+        // One entry per address: with no socket type libevent makes a TCP and a UDP one.
+        hints.ai_socktype = libc::SOCK_STREAM;
+        hints.ai_protocol = libc::IPPROTO_TCP;
+        // SAFETY: alive; libevent copies the name and the hints; `arg` per the contract.
+        NonNull::new(unsafe { ffi::evdns_getaddrinfo(self.raw(), name.as_ptr(), ptr::null(), &hints, Some(callback), arg as *mut c_void) })
+    }
+
+    /// Frees the resolver (any lookup still queued ends without its callback).
+    ///
+    /// # Safety
+    /// libevent holds no lookup of this resolver (every callback ran), no callback of libevent
+    /// scheduled for it is pending, and the event base is still alive.
+    pub unsafe fn free(self) {
+        // SAFETY: per the contract.
+        unsafe { ffi::evdns_base_free(self.raw(), 0) }
+    }
+}
+
+/// Cancels a lookup: libevent then calls its callback (later, from the loop) with
+/// EVUTIL_EAI_CANCEL, or with the answer that was already on its way.
+///
+/// # Safety
+/// `request` came from [`DnsBase::getaddrinfo`] and its callback has not run yet.
+pub unsafe fn cancel_lookup(request: LookupRequest) {
+    // libevent 2.1 allocates the deferred callback of each half (A and AAAA) of the lookup it
+    // cancels without a fallback: when that fails the half is freed but still referenced, and a
+    // later timeout or cancel uses it (an assertion failure or a use after free). Two blocks are
+    // set aside for those allocations.
+    // SAFETY: per the contract: libevent still owns the request.
+    with_dns_spares(|| unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
+}
+
+/// Size of each block [`with_dns_spares`] sets aside: libevent 2.1's deferred DNS reply
+/// callback (about 600 bytes on 64-bit systems, most of it room for the addresses of a reply).
+const DNS_SPARE_SIZE: usize = 1024;
+
+/// The blocks set aside while [`with_dns_spares`] runs.
+static DNS_SPARES: [AtomicPtr<c_void>; 2] = [AtomicPtr::new(ptr::null_mut()), AtomicPtr::new(ptr::null_mut())];
+
+/// Runs `call` with libevent's allocator pointed at one that falls back on two blocks set
+/// aside beforehand when malloc fails (the same technique as [`with_spare_block`], with room
+/// for what cancelling a DNS lookup allocates). When even the blocks cannot be had, `call` runs
+/// all the same: libevent then reports what it could not allocate as it always does.
+fn with_dns_spares(call: impl FnOnce()) {
+    for spare in &DNS_SPARES {
+        // SAFETY: plain malloc; a null block is simply not used.
+        spare.store(unsafe { libc::malloc(DNS_SPARE_SIZE) }, Ordering::SeqCst);
+    }
+    // SAFETY: the three functions form a consistent allocator (malloc, realloc and free, with
+    // fallback blocks that are themselves from malloc); libevent only stores the pointers.
+    unsafe { ffi::event_set_mem_functions(Some(malloc_or_dns_spare), Some(plain_realloc), Some(plain_free)) };
+    call();
+    // SAFETY: back to libevent's default (the C library's allocator).
+    unsafe { ffi::event_set_mem_functions(None, None, None) };
+    for spare in &DNS_SPARES {
+        let unused = spare.swap(ptr::null_mut(), Ordering::SeqCst);
+        if !unused.is_null() {
+            // SAFETY: malloc'd above and not handed out.
+            unsafe { libc::free(unused) };
+        }
+    }
+}
+
+unsafe extern "C" fn malloc_or_dns_spare(size: usize) -> *mut c_void {
+    // SAFETY: plain malloc.
+    let block = unsafe { libc::malloc(size) };
+    if block.is_null() && size <= DNS_SPARE_SIZE {
+        for spare in &DNS_SPARES {
+            let taken = spare.swap(ptr::null_mut(), Ordering::SeqCst);
+            if !taken.is_null() {
+                return taken;
+            }
+        }
+    }
+    block
+}
+
+/// The addresses a lookup found: libevent's list, freed on drop.
+pub struct AddressList(NonNull<ffi::addrinfo>);
+
+impl AddressList {
+    /// # Safety
+    /// `list` is an addrinfo list libevent handed over (to be freed with evutil_freeaddrinfo).
+    pub unsafe fn adopt(list: *mut ffi::addrinfo) -> Option<AddressList> {
+        NonNull::new(list).map(AddressList)
+    }
+
+    /// Every IPv4 and IPv6 address, in libevent's order (ports as libevent set them: 0).
+    pub fn addresses(&self) -> impl Iterator<Item = std::net::SocketAddr> + '_ {
+        let mut next = self.0.as_ptr() as *const ffi::addrinfo;
+        std::iter::from_fn(move || {
+            while !next.is_null() {
+                // SAFETY: a node of the list, alive while `self` is.
+                let node = unsafe { &*next };
+                next = node.ai_next;
+                // SAFETY: ai_addr points at ai_addrlen bytes of a socket address.
+                if let Some(address) = unsafe { socket_address(node.ai_addr as *const libc::sockaddr, node.ai_addrlen as usize) } {
+                    return Some(address);
+                }
+            }
+            None
+        })
+    }
+}
+
+impl Drop for AddressList {
+    fn drop(&mut self) {
+        // SAFETY: handed over by libevent (adopt), freed once.
+        unsafe { ffi::evutil_freeaddrinfo(self.0.as_ptr()) }
+    }
+}
+
+/// A socket address in the C form, with its length.
+fn sockaddr_of(address: std::net::SocketAddr) -> (libc::sockaddr_storage, ffi::socklen_t) {
+    // SAFETY: all zeroes is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match address {
+        std::net::SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any socket address.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(v6) => {
+            // SAFETY: as above.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_addr.s6_addr = v6.ip().octets();
+            sin6.sin6_flowinfo = v6.flowinfo();
+            sin6.sin6_scope_id = v6.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as ffi::socklen_t)
+}
+
+/// The IPv4 or IPv6 address in a C socket address; None for other families.
+///
+/// # Safety
+/// `address` points at `len` readable bytes.
+unsafe fn socket_address(address: *const libc::sockaddr, len: usize) -> Option<std::net::SocketAddr> {
+    if address.is_null() || len < std::mem::size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY: per the contract, and each form is read only when `len` covers it (read
+    // unaligned: libevent's buffers carry no alignment promise).
+    unsafe {
+        match (*address).sa_family as c_int {
+            libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
+                let sin = ptr::read_unaligned(address as *const libc::sockaddr_in);
+                let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Some(std::net::SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+            }
+            libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
+                let sin6 = ptr::read_unaligned(address as *const libc::sockaddr_in6);
+                let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip,
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl EventBase {
+    /// One round of the loop that does not wait: runs what is ready (libevent's deferred
+    /// callbacks among it). Only for a base no Lua loop can reach any more.
+    pub fn run_ready(&self) {
+        // SAFETY: the base is alive while `self` is.
+        unsafe { ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

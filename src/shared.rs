@@ -33,6 +33,26 @@ impl<T> Shared<T> {
         Ok(Shared { inner })
     }
 
+    /// Gives up this handle as a raw pointer that owns one count, for a C callback argument;
+    /// [`Shared::from_raw`] takes it back.
+    pub fn into_raw(this: Shared<T>) -> *const T {
+        let value = &this.inner().value as *const T;
+        std::mem::forget(this);
+        value
+    }
+
+    /// Takes back a handle given up by [`Shared::into_raw`].
+    ///
+    /// # Safety
+    /// `value` came from `into_raw` on a `Shared<T>` and is taken back once.
+    pub unsafe fn from_raw(value: *const T) -> Shared<T> {
+        let offset = std::mem::offset_of!(Inner<T>, value);
+        // SAFETY: `value` points at the `value` field of a live Inner<T> (contract), so the
+        // allocation starts `offset` bytes before it.
+        let inner = unsafe { NonNull::new_unchecked((value as *const u8).sub(offset) as *mut Inner<T>) };
+        Shared { inner }
+    }
+
     fn inner(&self) -> &Inner<T> {
         // SAFETY: the allocation lives while any Shared points to it, and `self` is one.
         unsafe { self.inner.as_ref() }
@@ -102,6 +122,18 @@ mod tests {
         drop(first);
         assert_eq!(drops.get(), 0);
         drop(second);
+        assert_eq!(drops.get(), 1);
+    }
+
+    #[test]
+    fn a_raw_handle_keeps_its_count() {
+        let drops = Rc::new(Cell::new(0));
+        let first = Shared::try_new(Counted(drops.clone())).ok().unwrap();
+        let raw = Shared::into_raw(first.clone());
+        drop(first);
+        assert_eq!(drops.get(), 0);
+        // SAFETY: from into_raw above, taken back once.
+        drop(unsafe { Shared::from_raw(raw) });
         assert_eq!(drops.get(), 1);
     }
 

@@ -218,7 +218,7 @@ impl LoopFrame {
 
 /// Pushing a callback's function and arguments: only operations that allocate nothing.
 pub struct Arguments {
-    state: *mut lua_State,
+    pub(super) state: *mut lua_State,
 }
 
 impl Arguments {

@@ -43,6 +43,7 @@ mod protected;
 mod raw;
 mod stack;
 mod userdata;
+mod values;
 mod weak;
 
 use std::ffi::c_int;
@@ -57,6 +58,7 @@ pub use raw::{lua_CFunction, lua_State, number_to_integer};
 pub use stack::{seconds_to_micros, Address, Kind, Micros, Outcome, Ref, Returns, Stack};
 pub(crate) use userdata::lua_type;
 pub use userdata::LuaType;
+pub use values::Raised;
 pub use weak::WeakTable;
 
 // The entry's frame must own nothing with a destructor when it raises (rule 1).

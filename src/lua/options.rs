@@ -74,12 +74,6 @@ impl Stack {
         Ok(self.top())
     }
 
-    /// Pushes nil.
-    pub fn push_nil(&mut self) {
-        // SAFETY: pushing nil allocates nothing; callers stay within LUA_MINSTACK.
-        unsafe { lua_pushnil(self.state()) };
-    }
-
     /// Pushes a boolean.
     pub fn push_boolean(&mut self, value: bool) {
         // SAFETY: pushing a boolean allocates nothing; callers stay within LUA_MINSTACK.

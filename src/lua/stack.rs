@@ -343,7 +343,7 @@ impl Stack {
     // ------------------------------------------------- allocating, under protection ----
 
     /// Runs a raising operation; on failure the error value is left on top for the entry.
-    fn protected(&mut self, mut op: Op, arguments: c_int, results: c_int) -> Result<Op, Failure> {
+    pub(super) fn protected(&mut self, mut op: Op, arguments: c_int, results: c_int) -> Result<Op, Failure> {
         // SAFETY: the stack holds the arguments and has room (LUA_MINSTACK for a body, and no
         // body keeps more than a few values); the module opened in this state installed the
         // runner.

@@ -12,7 +12,9 @@
 -- traffic, close, collection), listeners and connections (accept, echo, refused, timed out,
 -- closed and collected), TLS contexts (a server's certificate and encrypted key with a
 -- password function, a client's CA, options, ALPN, refused parameters, a file that is missing,
--- collection), argument errors (their messages are built when they happen).
+-- collection), resolvers (answers from a loopback DNS server, the hosts file and literals,
+-- cancel, close and collection with lookups pending), argument errors (their messages are
+-- built when they happen).
 -- Errors are expected and counted. After the shim is disarmed, everything is dropped and
 -- collected: then every fd opened by the module must be closed again. Prints "api: PASS", or
 -- "api: FAIL (...)" when fds leaked.
@@ -59,6 +61,13 @@ local certs = dofile(here .. "../spec/certs.lua")((os.getenv("TMPDIR") or "/tmp"
 local warm_server = core.tls.context { mode = "server", certificate = certs.chain, key = certs.encrypted, password = certs.password,
   dhparam = certs.dh, alpn = "h2", cafile = certs.ca }
 local warm_client = core.tls.context { mode = "client", cafile = certs.ca, curveslist = "X25519", ciphersuites = "TLS_AES_128_GCM_SHA256" }
+local dns_server = dofile("tests/spec/dns_server.lua")
+local hosts_path = os.tmpname()
+do
+  local f = assert(io.open(hosts_path, "w"))
+  f:write("192.0.2.1 fromhosts.test\n")
+  f:close()
+end
 collectgarbage()
 collectgarbage()
 local fds_before = open_fds()
@@ -201,6 +210,37 @@ local function round(k)
   step(function() bev:enable(99) end)
   step(function() core.bufferevent.new(base, {}, nil, nil, print) end)
 
+  -- Resolvers: answers from a loopback server, the hosts file and literals, a cancel, a close
+  -- with lookups pending, and one left to the collector with a lookup pending.
+  local server, resolver, doomed
+  step(function() server = dns_server.start(base) end)
+  step(function() resolver = core.dns.new(base, { nameservers = { server.address }, hosts = hosts_path, timeout = 0.05, attempts = 1 }) end)
+  step(function() resolver:resolve("both.test", function(list) callbacks = callbacks + 1 end) end)
+  step(function() resolver:resolve("fromhosts.test", function(list) callbacks = callbacks + 1 end, "inet") end)
+  step(function() resolver:resolve("::1", function() end, "inet6") end)
+  step(function() resolver:resolve("nxdomain.test", function() end) end)
+  step(function() resolver:resolve("silent.test", function() end, "inet"):cancel() end)
+  step(function() resolver:resolve(nil, print) end)
+  -- Connecting by name: refused on both addresses, a name that does not exist, one closed
+  -- while it resolves, one left to the collector while it resolves.
+  step(function()
+    core.bufferevent.connect(base, "both.test", 1, nil, nil, function(b, what, message) b:close() end, { dns = resolver, timeout = 1 })
+  end)
+  step(function() core.bufferevent.connect(base, "nxdomain.test", 1, nil, nil, function(b) b:close() end, { dns = resolver }) end)
+  step(function() core.bufferevent.connect(base, "silent.test", 1, nil, nil, print, { dns = resolver }):close() end)
+  step(function() core.bufferevent.connect(base, "silent.test", 1, nil, nil, print, { dns = resolver, timeout = 0.02 }) end)
+  step(function() core.dns.new(base, { nameservers = { "nowhere" } }) end)
+  step(function() base:loopexit(0.1) end)
+  step(function() base:loop() end)
+  step(function() resolver:resolve("silent.test", function() end, "inet") end)
+  step(function() resolver:close() end)
+  step(function() doomed = core.dns.new(base, { nameservers = { server.address } }) end)
+  step(function() doomed:resolve("silent.test", function() end, "inet") end)
+  step(function() base:loopexit(0.01) end)
+  step(function() base:loop() end)
+  step(function() server:close() end)
+  server, resolver, doomed = nil, nil, nil
+
   step(function() bev:close() end)
   step(function() if ev then ev:close() end; if timer then timer:close() end end)
   -- bev2 and base are left to the collector.
@@ -218,6 +258,7 @@ local fds_after = open_fds()
 print(string.format("api: %d steps, %d raised, %d read callbacks; open fds before %d, after %d", steps, failures,
   callbacks, fds_before, fds_after))
 for _, s in ipairs { a1, b1, a2, b2, a3, b3 } do s:close() end
+os.remove(hosts_path)
 local why = fds_after > fds_before and (fds_after - fds_before) .. " fd(s) leaked" or nil
 print(why and ("api: FAIL (" .. why .. ")") or "api: PASS")
 os.exit(why and 1 or 0, true)

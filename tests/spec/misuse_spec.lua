@@ -66,6 +66,8 @@ local DOCUMENTED = {
   bev = { "get_read", "get_write", "set_read_watermarks", "set_write_watermarks", "set_timeouts",
           "enable", "disable", "close", "set_callbacks", "getfd", "starttls", "tls" },
   listener = { "address", "getfd", "enable", "disable", "close" },
+  resolver = { "resolve", "close" },
+  request = { "cancel" },
 }
 
 ---------------------------------------------------------------------------------------------
@@ -179,9 +181,29 @@ end
 
 -- `name` is "kind:method" (receiver first), "addevent"/"loop"/... (base methods), "kind.__meta"
 -- or a module function; the arguments always start with the receiver for methods.
+-- A resolver must never ask the system's name servers: every core.dns.new gets a name server
+-- list, pointing at the discard port of loopback (nothing answers there).
+local QUIET_NAMESERVERS = { "127.0.0.1:9" }
+local function sanitizeDnsOptions(v)
+  if type(v) ~= "table" then return { nameservers = QUIET_NAMESERVERS, timeout = 0.01, attempts = 1 } end
+  -- A copy (the table may be anything: the module table itself, a pool...), with its other
+  -- keys kept so that the option checks still see them.
+  local copy = {}
+  for key, value in next, v do copy[key] = value end
+  -- Kept only when it cannot name a server (a list of non-strings: an argument error).
+  local list, usable = rawget(copy, "nameservers"), true
+  if type(list) == "table" then
+    usable = false
+    for _, item in next, list do usable = usable or type(item) == "string" end
+  end
+  if usable then copy.nameservers = QUIET_NAMESERVERS end
+  return copy
+end
+
 local function sanitize(name, args)
   local method = name:match(":([%w_]+)$") or name
-  if method == "addevent" then args[2] = sanitizeEventFd(args[2])
+  if name == "dns.new" then args[2] = sanitizeDnsOptions(args[2]); args.n = math.max(args.n, 2)
+  elseif method == "addevent" then args[2] = sanitizeEventFd(args[2])
   elseif method == "read" or method == "write" then args[2] = sanitizeIoFd(args[2])
   elseif name == "bufferevent.new" then
     args[1] = sanitizeIoFd(args[1]); args[2] = sanitizeIoFd(args[2])
@@ -293,7 +315,7 @@ local function liveBase(rng)
 end
 
 local function anyObject(rng)
-  local kinds = { "base", "event", "buffer", "bev", "sock", "tls" }
+  local kinds = { "base", "event", "buffer", "bev", "sock", "tls", "resolver", "request" }
   local v = poolPick(rng, rng.pick(kinds))
   return v
 end
@@ -436,6 +458,12 @@ local function plausibleArgs(rng, name, depth)
     if k == 2 then return pack(context, { servername = r.pick { "localhost", "127.0.0.1", "", "x\0y", string.rep("n", 300) } }) end
     if k == 3 then return pack(context, randomValue(r, depth)) end
     return pack(context, { servername = randomValue(r, depth) })
+  elseif name == "resolve" then
+    local cb, cell = makeCallback(r, depth)
+    local a = pack(r.pick { "127.0.0.1", "::1", "localhost", "x.invalid", "2001:db8::5", "", "a\0b", 5 },
+      cb, r.pick { nil, "any", "inet", "inet6", "ipv4", 6 })
+    a.cell = cell
+    return a
   end
   return pack()
 end
@@ -513,7 +541,7 @@ function makeCallback(rng, depth)
     end
     local r = crng.float()
     if r < 0.08 then
-      if cell.obj then invoke("own:close", F[mtType[getmetatable(cell.obj)] or "event"].close or F.event.close, pack(cell.obj)) end
+      if cell.obj then invoke("own:close", F[mtType[getmetatable(cell.obj)] or "event"].close or F[mtType[getmetatable(cell.obj)] or "event"].cancel or F.event.close, pack(cell.obj)) end
     elseif r < 0.125 then
       local other = poolPick(crng, "event")
       if other then invoke("other:close", F.event.close, pack(other)) end
@@ -839,9 +867,14 @@ local function opConnect(rng, depth)
     local ok, h, p = pcall(F.listener.address, l)
     if ok then host, port = h, p end
   end
+  local resolver = core.dns and rng.chance(0.3) and poolPick(rng, "resolver")
+  if resolver then
+    -- By name, through a resolver that asks only the silent loopback name server.
+    host = rng.pick { "localhost", "x.invalid", "nosuch.test", "::1" }
+  end
   local rcb, rcell = makeCallback(rng, depth)
   local ecb, ecell = makeCallback(rng, depth)
-  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 },
+  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 }, dns = resolver or nil,
     tls = rng.chance(0.4) and poolPick(rng, "tls") or nil, servername = rng.chance(0.3) and rng.pick { "localhost", "x" } or nil })
   local base = rng.chance(0.9) and liveBase(rng) or randomValue(rng, depth)
   local r = invoke("bufferevent.connect", core.bufferevent.connect,
@@ -856,6 +889,25 @@ local function opConnect(rng, depth)
   trim(P.bev, 10, rng)
 end
 
+-- A resolver on a live base (asking only the silent loopback name server), with a few lookups.
+local function opNewResolver(rng, depth)
+  local options = rng.pick {
+    { nameservers = QUIET_NAMESERVERS, timeout = 0.01, attempts = 1 },
+    { nameservers = QUIET_NAMESERVERS, hosts = false, timeout = 0.002 },
+    { nameservers = { "[::1]:9", "127.0.0.1:9" }, timeout = 0.005, attempts = 2 },
+  }
+  local r = invoke("dns.new", core.dns.new, pack(liveBase(rng), options))
+  if not r[1] then return end
+  for _ = 1, rng.int(0, 3) do
+    local args = plausibleArgs(rng, "resolve", depth)
+    table.insert(args, 1, r[2]); args.n = args.n + 1
+    local q = invoke("resolver:resolve", F.resolver.resolve, args)
+    if args.cell and q[1] then args.cell.obj, args.cell.base = q[2], r[2] end
+  end
+  trim(P.resolver, 8, rng)
+  trim(P.request, 24, rng)
+end
+
 local function opLoop(rng, depth)
   local recv = rng.chance(0.95) and liveBase(rng) or randomValue(rng, depth)
   boundedLoop(rng, depth, recv)
@@ -867,7 +919,7 @@ local function opGc(rng)
 end
 
 local function opDrop(rng)
-  local kind = rng.pick { "base", "event", "event", "buffer", "bev", "co", "listener" }
+  local kind = rng.pick { "base", "event", "event", "buffer", "bev", "co", "listener", "resolver", "request" }
   local pool = P[kind]
   if #pool == 0 then return end
   if rng.chance(0.05) then
@@ -1014,6 +1066,7 @@ local OPS = {
   { 4, "newbev", opNewBev },
   { 2, "newlistener", opNewListener },
   { 3, "connect", opConnect },
+  { 3, "newresolver", opNewResolver },
   { 4, "loop", opLoop },
   { 3, "gc", opGc },
   { 4, "drop", opDrop },
@@ -1113,11 +1166,11 @@ end
 
 local function run()
   local rng = newRng(SEED)
-  P = { base = {}, event = {}, buffer = {}, bev = {}, sock = {}, co = {}, listener = {}, tls = {} }
+  P = { base = {}, event = {}, buffer = {}, bev = {}, sock = {}, co = {}, listener = {}, tls = {}, resolver = {}, request = {} }
   stats = { calls = 0, steps = 0, errors = 0, loops = 0, callbacks = 0, gcs = 0, objects = 0,
     signals = 0, signalled = 0, slowest = 0 }
   failures, errorCounts, staleFds = {}, {}, {}
-  T, F, METAMETHODS, mtType, TYPES = {}, {}, {}, {}, { "base", "event", "buffer" }
+  T, F, METAMETHODS, mtType, TYPES = {}, {}, {}, {}, { "base", "event", "buffer", "resolver", "request" }
   for i = 1, 8 do
     local t = {}
     for j = 1, rng.int(1, 300) do t[j] = rng.int(0, 255) end
@@ -1156,6 +1209,12 @@ local function run()
   collect("base", base, missing)
   collect("event", base:addevent(nil, EV_TIMEOUT, function() end, 1), missing)
   collect("buffer", core.buffer.new(), missing)
+  do
+    local resolver = core.dns.new(base, { nameservers = QUIET_NAMESERVERS })
+    collect("resolver", resolver, missing)
+    collect("request", resolver:resolve("127.0.0.1", function() end), missing)
+    resolver:close()
+  end
   local bev, form = probeBufferevent(base, P.sock[2])
   if bev then
     bevWorks, bevNew = true, form
@@ -1181,6 +1240,7 @@ local function run()
     { name = "core.new", fn = core.new },
     { name = "core.libevent_version", fn = core.libevent_version },
     { name = "buffer.new", fn = core.buffer.new },
+    { name = "dns.new", fn = core.dns.new },
   }
   if type(core.bufferevent) == "table" and type(core.bufferevent.new) == "function" then
     MODULEFNS[#MODULEFNS + 1] = { name = "bufferevent.new", fn = core.bufferevent.new }

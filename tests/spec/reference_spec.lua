@@ -47,6 +47,15 @@ local MAKERS = {
     local base = core.new()
     return core.listener.new(base, { host = "127.0.0.1" }, function() end), base
   end,
+  Resolver = function()
+    local base = core.new()
+    return core.dns.new(base, { nameservers = { "127.0.0.1:53" }, hosts = false }), base
+  end,
+  DnsRequest = function()
+    local base = core.new()
+    local resolver = core.dns.new(base, { nameservers = { "127.0.0.1:53" }, hosts = false })
+    return resolver:resolve("127.0.0.1", function() end), base, resolver
+  end,
   WrappedSocket = function() return luaevent.wrap({}) end,
   TlsContext = function() return core.tls.context { mode = "server" } end,
 }

@@ -120,6 +120,30 @@
 ---callbacks stops the loop and is raised again by `base:loop()`, as for events.
 ---@alias luaevent.core.BufferEventCallback (fun(bev: luaevent.core.BufferEvent, what: integer, message: string?))|luaevent.core.Callable
 
+---The callback of `resolver:resolve`: the addresses found, or why there are none.
+---
+---Runs exactly once per request, always from the loop (`base:loop()`), never from inside
+---`resolve` or `cancel`, even when the answer is known at once (a literal address, a name from the
+---hosts file). On success `addresses` is a list of address strings such as `"127.0.0.1"` and
+---`"::1"`: IPv6 addresses first, then IPv4 (the order RFC 6724 prefers on a machine with both;
+---within a family, the name server's order). On failure `addresses` is `nil` and `message` says
+---why, naming the name:
+---
+---| message | when |
+---| --- | --- |
+---| `cancelled` | `request:cancel()`, or the resolver was closed or collected first |
+---| `<name>: no such name` | the name does not exist (NXDOMAIN) |
+---| `<name>: no IPv4 address`, `<name>: no IPv6 address`, `<name>: no address` | the hosts file lists the name, but not for the family asked for |
+---| `<name>: timed out` | no name server answered within `timeout` for each of the `attempts` |
+---| `<name>: no usable answer from the name servers` | a name server failure, or an answer without an address of the family asked for (libevent does not tell them apart) |
+---| `not enough memory` | memory ran out while the result was handed over |
+---
+---An error raised in the callback stops the loop and is raised again by `base:loop()`, as for
+---events. Its return values are ignored. (One exception to "exactly once": when memory runs out
+---inside libevent's loop just as it schedules an answer, libevent 2.1 drops that answer, and the
+---callback runs only if the request is cancelled or its resolver closed.)
+---@alias luaevent.core.ResolveCallback (fun(addresses: string[]?, message: string?))|luaevent.core.Callable
+
 ---The libevent binding: event bases, events, buffers and bufferevents.
 ---@class luaevent.core
 ---@field _VERSION string This module's version, such as `"0.1.0"` (the crate version).
@@ -154,6 +178,9 @@ core.listener = {}
 
 ---The table holding `core.tls.context`, the TLS context constructor.
 core.tls = {}
+
+---The table holding `core.dns.new`, the resolver constructor.
+core.dns = {}
 
 ---returned by an event callback: remove the event
 core.LEAVE = -1
@@ -253,8 +280,16 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
 ---  it connects cancels everything: no callback runs afterwards.
 ---
----`host` is an IPv4 or IPv6 address literal. Connecting by host name, with the addresses the
----name has tried in turn, comes with the resolver (`core.dns`); until then a name is an error.
+---`host` is an IPv4 or IPv6 address literal, or a name, resolved without blocking by
+---`options.dns` (a resolver from `core.dns.new`) or else the base's default resolver. Every address
+---the name has is tried in turn until one connects: IPv6 and IPv4 alternate, starting with the
+---resolver's first (IPv6), as RFC 8305 recommends, so that a family that does not work costs one
+---attempt rather than all of its addresses; within a family, the resolver's order. Attempts are
+---made one after the other (at most 16 addresses); a refused or unreachable address moves on to
+---the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
+---host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
+---(127.0.0.1): Connection refused` (the last address tried).
+---
 ---
 ---With `options.tls` (a client context) the connection is a TLS one: `EVBUFFER_CONNECTED` comes
 ---only once the handshake succeeded and the server is verified (see TLS contexts
@@ -282,14 +317,15 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `core.bufferevent.connect: a server name is 1 to 255 bytes long`: `options.servername` (or `host`) is empty or too long
 ---- `core.bufferevent.connect: could not start a TLS client: <reason>`: OpenSSL cannot make the connection (out of memory)
 ---- `core.bufferevent.connect: libevent could not create a bufferevent: <strerror>`: libevent fails to make the bufferevent (out of memory)
----- `core.bufferevent.connect: cannot connect to '<host>': only address literals are supported yet`: `host` is a name
+---- `bad argument #2 to 'connect' (an address or a host name expected)`
+---- `bad argument #7 to 'connect' (options.dns: resolver expected, got <type>)`
 ---@param base luaevent.core.Base the base to run on
----@param host string an address literal: `"127.0.0.1"`, `"::1"`
+---@param host string an address literal (`"127.0.0.1"`, `"::1"`) or a host name
 ---@param port integer 1-65535
 ---@param readcb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
 ---@param writecb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
 ---@param eventcb luaevent.core.BufferEventCallback? told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them
----@param options? { timeout: number?, servername: string?, tls: luaevent.core.TlsContext?, dns: any? }? `timeout`: seconds for the whole connection set-up (the TLS handshake included); `tls`: a client context, for TLS; `servername`: the name the server's certificate must have (default: `host`); `dns`: reserved for the resolver
+---@param options? { timeout: number?, servername: string?, tls: luaevent.core.TlsContext?, dns: luaevent.core.Resolver? }? `timeout`: seconds for the whole connection set-up, resolution and TLS handshake included; `dns`: the resolver for a host name (default: the base's own); `tls`: a client context, for TLS; `servername`: the name the server's certificate must have (default: `host`)
 ---@return luaevent.core.BufferEvent bev the new bufferevent, connecting
 function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, options) end
 
@@ -385,6 +421,38 @@ function core.listener.new(base, options, on_accept) end
 ---@param params luaevent.core.TlsParams the parameters: mode, protocol, certificate, key, password, cafile, capath, verify, depth, ciphers, ciphersuites, curveslist, curve, dhparam, alpn, options, verifyext
 ---@return luaevent.core.TlsContext context the new context
 function core.tls.context(params) end
+
+---Makes a resolver on `base`.
+---
+---Without options it reads the system's configuration: the name servers, search domains and
+---options of `/etc/resolv.conf`, and `/etc/hosts`. The options (all optional):
+---
+---| option | meaning |
+---| --- | --- |
+---| `nameservers` | a list of name servers to ask instead of those of resolv.conf (which is then not read at all): `"ip"` or `"ip:port"`, IPv6 as `"::1"` or `"[::1]:5353"`; the port defaults to 53 |
+---| `hosts` | the path of a hosts file to read instead of `/etc/hosts`, or `false` for none |
+---| `timeout` | seconds to wait for an answer to each try (libevent's default: 5) |
+---| `attempts` | how many times a question is sent before giving up, 1 to 255 (default: 3) |
+---
+---Names in the hosts file are answered without asking any name server.
+---
+---Errors:
+---- `bad argument #2 to 'new' (table or nil expected, got <type>)`
+---- `bad argument #2 to 'new' (unknown option '<key>')`
+---- `bad argument #2 to 'new' (options.nameservers: a list of addresses expected, got <type>)`
+---- `bad argument #2 to 'new' (options.nameservers: at least one address expected)`
+---- `bad argument #2 to 'new' (options.nameservers[<n>]: invalid address '<text>')`
+---- `bad argument #2 to 'new' (options.nameservers[<n>]: an address string expected, got <type>)`
+---- `bad argument #2 to 'new' (options.hosts: a file path or false expected, got <value>)`
+---- `bad argument #2 to 'new' (options.timeout: a number of seconds > 0 expected, got <value>)`
+---- `bad argument #2 to 'new' (options.attempts: an integer from 1 to 255 expected, got <value>)`
+---- `core.dns.new: could not read the hosts file '<path>': <strerror>`: `options.hosts` cannot be read
+---- `core.dns.new: could not add the name server '<text>'`: libevent refuses a name server
+---- `core.dns.new: could not create a resolver`: libevent cannot make one (out of memory)
+---@param base luaevent.core.Base the base whose loop runs the lookups
+---@param options? table see above
+---@return luaevent.core.Resolver resolver the new resolver
+function core.dns.new(base, options) end
 
 ---An event base: what events are registered on and what runs the loop.
 ---
@@ -880,5 +948,52 @@ function Listener:getfd() end
 ---`verify = { "peer", "fail_if_no_peer_cert" }` and the CAs it trusts for them in `cafile`.
 ---@class luaevent.core.TlsContext
 local TlsContext = {}
+
+---An asynchronous DNS resolver (libevent's evdns) on one event base.
+---
+---Lookups run while the base loops and never block it. A resolver with nothing to do keeps no
+---event registered, so it never keeps `base:loop()` running. A method called on a closed resolver
+---raises `calling '<method>' on bad self (attempt to use a closed resolver)`.
+---@class luaevent.core.Resolver
+local Resolver = {}
+
+---Starts looking up the addresses of `name`.
+---
+---`callback` runs exactly once, from the loop (see `ResolveCallback`). The
+---request keeps the callback alive until then; the callback is forgotten (never called) only if
+---the base itself is collected first, when no loop could run it any more.
+---
+---Errors:
+---- `bad argument #1 to 'resolve' (string expected, got <type>)`
+---- `bad argument #1 to 'resolve' (a non-empty name expected)`
+---- `bad argument #1 to 'resolve' (the name contains a NUL byte)`
+---- `bad argument #2 to 'resolve' (function expected, got <type>)`
+---- `bad argument #3 to 'resolve' ('inet', 'inet6' or 'any' expected, got '<text>')`
+---- `resolver:resolve: the event base of this resolver was collected, so no loop could run the callback`: the base was garbage collected
+---@param name string a host name, or a literal IPv4 or IPv6 address (answered without asking)
+---@param callback luaevent.core.ResolveCallback called as `callback(addresses)` or `callback(nil, message)`
+---@param family? "inet"|"inet6"|"any" IPv4 only, IPv6 only, or both (the default)
+---@return luaevent.core.DnsRequest request the request, for `request:cancel()`
+function Resolver:resolve(name, callback, family) end
+
+---Closes the resolver: pending lookups end as cancelled.
+---
+---Each pending request's callback then runs once, from the loop, with `nil, "cancelled"`. Closing
+---twice is harmless, and it is safe from inside a request's callback. Garbage collection closes
+---the resolver too.
+function Resolver:close() end
+
+---A lookup started by `resolver:resolve`.
+---
+---Only a handle for cancelling: the lookup goes on, and its callback runs, whether or not the
+---request object is kept.
+---@class luaevent.core.DnsRequest
+local DnsRequest = {}
+
+---Cancels the lookup.
+---
+---The callback then runs once, from the loop, with `nil, "cancelled"`, even if the answer had
+---already arrived; if the callback ran already, nothing happens. Cancelling twice is harmless.
+function DnsRequest:cancel() end
 
 return core

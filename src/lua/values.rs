@@ -1,0 +1,178 @@
+//! More values for bodies and callbacks: strings pushed, option tables walked, tables keyed by
+//! an object's address, and lists built for a callback's arguments.
+//!
+//! Everything that allocates runs under protection (see protected.rs). In a callback, a failed
+//! allocation leaves its error value (Lua's "not enough memory") on top and reports `Raised`:
+//! the caller can pass that value on as the callback's message.
+
+use std::ffi::{c_int, c_void, CStr};
+
+use super::callback::Arguments;
+use super::protected::{protected, Op};
+use super::raw::*;
+use super::stack::{Address, Kind};
+use super::weak::WeakTable;
+use super::{Failure, Stack};
+
+/// A value a callback needed could not be made; its error value is on top of the stack.
+#[derive(Debug)]
+pub struct Raised;
+
+impl Stack {
+    /// Pushes a copy of `bytes` as a string.
+    #[allow(dead_code)] // for the Rust callers of dns.rs (bufferevent.connect), written alongside
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.protected(Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() }, 0, 1).map(drop)
+    }
+
+    pub fn push_nil(&mut self) {
+        // SAFETY: nil needs no allocation; bodies have LUA_MINSTACK free slots.
+        unsafe { lua_pushnil(self.state()) };
+    }
+
+    /// The truth of the value at `index`, as `if` sees it.
+    pub fn truthy(&self, index: c_int) -> bool {
+        // SAFETY: lua_toboolean never raises.
+        unsafe { lua_toboolean(self.state(), index) != 0 }
+    }
+
+    /// A string value as a C string: None for anything else, and for a string holding a NUL
+    /// byte (C would see a shorter one).
+    pub fn c_string(&self, index: c_int) -> Option<&CStr> {
+        let bytes = self.string_bytes(index)?;
+        if bytes.contains(&0) {
+            return None;
+        }
+        // SAFETY: Lua keeps a NUL after the bytes of every string; the string stays at `index`
+        // while `self` is borrowed (see string_bytes).
+        Some(unsafe { CStr::from_ptr(bytes.as_ptr() as *const std::ffi::c_char) })
+    }
+
+    /// Table iteration, as `lua_next`: with a key on top (nil to start), pops it and pushes the
+    /// next key and its value, or nothing at the end (then false). Raw: no metamethod runs.
+    pub fn next_entry(&mut self, table: c_int) -> bool {
+        let table = self.absolute(table);
+        // SAFETY: lua_next allocates nothing and raises only for a key that is not in the
+        // table, which callers never pass (they hand back the key it gave them, unchanged).
+        unsafe { lua_next(self.state(), table) != 0 }
+    }
+
+    /// Whether two values are the same (raw equality: no metamethod).
+    pub fn raw_equal(&self, a: c_int, b: c_int) -> bool {
+        // SAFETY: lua_rawequal never raises.
+        unsafe { lua_rawequal(self.state(), a, b) != 0 }
+    }
+
+    /// Pushes `weak[address]` and returns its type.
+    pub fn push_weak_value(&mut self, table: &WeakTable, address: Address) -> Kind {
+        // SAFETY: raw reads with a light-userdata key; two free slots (bodies have more).
+        Kind::of(unsafe { table.push_entry(self.state(), address.0) })
+    }
+
+    /// `table[address] = value at index` (raw; a nil value removes the entry).
+    pub fn set_address_field(&mut self, table: c_int, address: Address, value: c_int) -> Result<(), Failure> {
+        let (table, value) = (self.absolute(table), self.absolute(value));
+        self.push_value(table);
+        // SAFETY: a light userdata needs no allocation.
+        unsafe { lua_pushlightuserdata(self.state(), address.0 as *mut c_void) };
+        self.push_value(value);
+        self.protected(Op::RawSet, 3, 0).map(drop)
+    }
+}
+
+impl Arguments {
+    /// Index of the top value.
+    pub fn top(&self) -> c_int {
+        // SAFETY: reads the state.
+        unsafe { lua_gettop(self.state) }
+    }
+
+    pub fn push_nil(&mut self) {
+        // SAFETY: no allocation (see LoopSlot::call for the room on the stack).
+        unsafe { lua_pushnil(self.state) };
+    }
+
+    /// Replaces the table on top with `table[address]` (raw); returns its type.
+    pub fn replace_with_field(&mut self, address: Address) -> Kind {
+        // SAFETY: a table is on top (callers check); raw reads with a light-userdata key.
+        unsafe {
+            lua_pushlightuserdata(self.state, address.0 as *mut c_void);
+            let kind = Kind::of(lua_rawget(self.state, -2));
+            lua_remove(self.state, -2);
+            kind
+        }
+    }
+
+    /// Removes `table[address]` (raw) from the table at `table` (absolute).
+    pub fn clear_field(&mut self, table: c_int, address: Address) -> Result<(), Raised> {
+        // SAFETY: three pushes that allocate nothing, then the store under protection.
+        unsafe {
+            lua_pushvalue(self.state, table);
+            lua_pushlightuserdata(self.state, address.0 as *mut c_void);
+            lua_pushnil(self.state);
+            protected(self.state, &mut Op::RawSet, 3, 0).map_err(|_| Raised)
+        }
+    }
+
+    /// Moves the top value to `index` (absolute), shifting the values above it up.
+    pub fn insert(&mut self, index: c_int) {
+        // SAFETY: `index` is on the stack (callers use what they pushed).
+        unsafe { lua_insert(self.state, index) };
+    }
+
+    /// Drops every value above `top`.
+    pub fn set_top(&mut self, top: c_int) {
+        // SAFETY: lowering the top never raises.
+        unsafe { lua_settop(self.state, top) };
+    }
+
+    /// Pushes a copy of `bytes` as a string.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Raised> {
+        let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        // SAFETY: the loop's state, with room (see LoopSlot::call); runs under lua_pcall.
+        unsafe { protected(self.state, &mut op, 0, 1) }.map_err(|_| Raised)
+    }
+
+    /// Pushes a new table with room for `array` sequence entries; returns its index.
+    pub fn new_table(&mut self, array: c_int) -> Result<c_int, Raised> {
+        let mut op = Op::NewTable { array, hash: 0 };
+        // SAFETY: as for push_bytes.
+        unsafe { protected(self.state, &mut op, 0, 1) }.map_err(|_| Raised)?;
+        Ok(self.top())
+    }
+
+    /// `list[n] = top value` (raw), popping it.
+    pub fn append(&mut self, list: c_int, n: i64) -> Result<(), Raised> {
+        // SAFETY: pushes that allocate nothing put table, key and value in order; the store
+        // runs under protection and consumes all three.
+        unsafe {
+            lua_pushvalue(self.state, list);
+            lua_pushinteger(self.state, n as lua_Integer);
+            lua_pushvalue(self.state, -3);
+            lua_remove(self.state, -4);
+            protected(self.state, &mut Op::RawSet, 3, 0).map_err(|_| Raised)
+        }
+    }
+}
+
+impl Stack {
+    /// Pops the top value into slot `index`.
+    pub fn replace(&mut self, index: c_int) {
+        // SAFETY: moving a value allocates nothing; `index` is on the stack (callers made it).
+        unsafe { lua_replace(self.state(), index) };
+    }
+}
+
+impl Arguments {
+    /// Pushes a copy of the value at `index`.
+    pub fn push_copy(&mut self, index: c_int) {
+        // SAFETY: copies a value; no allocation.
+        unsafe { lua_pushvalue(self.state, index) };
+    }
+
+    /// Removes the value at `index` (absolute), shifting the ones above it down.
+    pub fn remove(&mut self, index: c_int) {
+        // SAFETY: `index` is on the stack (callers use what they pushed).
+        unsafe { lua_remove(self.state, index) };
+    }
+}
