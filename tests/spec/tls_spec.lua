@@ -320,6 +320,34 @@ describe("TLS connections #ours", function()
       silent:close()
     end)
 
+    it("connects by name, the name being the server name checked and sent", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("127.0.0.1 localhost\n127.0.0.1 other.test\n")
+      f:close()
+      local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })
+      local l, port, _, accepted = echo_server(base, server_context)
+      local state = { events = {}, data = "" }
+      local function by_name(name, record)
+        return core.bufferevent.connect(base, name, port, function(b) record.data = record.data .. take(b) end, nil,
+          function(_, what, message) record.events[#record.events + 1] = { what = what, message = message } end,
+          { tls = client_context, dns = resolver, timeout = 3 })
+      end
+      local bev = by_name("localhost", state)
+      bev:get_write():add("named")
+      assert.is_true(wait(base, function() return state.data == "echo:named" end, 5))
+      assert.equal("localhost", accepted[1]:tls().servername)
+      bev:close()
+      local other = { events = {}, data = "" }
+      by_name("other.test", other)
+      assert.is_true(wait(base, function() return #other.events > 0 end, 5))
+      assert.equal(EVBUFFER_ERROR, other.events[1].what)
+      assert.equal("certificate verify failed: hostname mismatch", other.events[1].message)
+      resolver:close()
+      os.remove(path)
+      l:close()
+    end)
+
     it("refuses a server context", function()
       local err = error_of(function()
         return core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, nil, { tls = server_context })
