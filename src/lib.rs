@@ -24,9 +24,6 @@ mod libevent;
 mod listener;
 mod lua;
 mod net;
-// Contexts are made now; the connection code that uses the rest (listener, connect,
-// STARTTLS) comes next.
-#[allow(dead_code)]
 mod openssl;
 mod os;
 mod read_path;

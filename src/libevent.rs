@@ -825,9 +825,7 @@ pub unsafe fn new_tls_layer(
     underlying: BuffereventRef<'_>,
     ssl: crate::openssl::Ssl,
     side: TlsSide,
-    read: BuffereventDataCallback,
-    write: BuffereventDataCallback,
-    event: BuffereventEventCallback,
+    (read, write, event): (BuffereventDataCallback, BuffereventDataCallback, BuffereventEventCallback),
     arg: *const c_void,
 ) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
     let state = match side {
@@ -840,7 +838,7 @@ pub unsafe fn new_tls_layer(
     // CLOSE_ON_FREE asks). The extra reference keeps `underlying`'s memory valid across the
     // call whatever its error path does, so that its callbacks can be read back afterwards.
     unsafe {
-        ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF as u64);
+        ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
         ffi::bufferevent_incref(underlying.raw());
         let layer = ffi::bufferevent_openssl_filter_new(base.raw(), underlying.raw(), raw_ssl, state, options);
         let Some(layer) = NonNull::new(layer) else {

@@ -9,8 +9,8 @@
 //! served meanwhile, since they are separate events. The timer is made with the listener, so
 //! pausing never needs memory.
 //!
-//! The object's user value is a table holding `on_accept`. A TLS context (`options.tls`) is
-//! reserved: it will make each accepted bufferevent a TLS server one, in `accepted`.
+//! The object's user value is a table holding `on_accept` and the TLS context (`options.tls`),
+//! with which `accepted` makes each accepted bufferevent a TLS server one (tls_layer.rs).
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};

@@ -359,7 +359,9 @@ impl SslContext {
         self.0.as_ptr()
     }
 
-    /// A borrowed view, for making connections.
+    /// A borrowed view, for making connections (the module makes them through the Lua object's
+    /// view, see tls.rs; this one serves the unit tests).
+    #[cfg(test)]
     pub fn view(&self) -> SslContextRef<'_> {
         SslContextRef(self.0, PhantomData)
     }
@@ -752,6 +754,8 @@ impl Ssl {
         raw
     }
 
+    /// For the unit tests; the module reads a connection's facts through libevent's layer.
+    #[cfg(test)]
     pub fn facts(&self) -> SessionFacts {
         // SAFETY: owned, so alive for the call.
         unsafe { SessionFacts::read(self.0) }

@@ -40,14 +40,11 @@ use crate::openssl::{
 pub struct TlsContext {
     /// `None` once finalized.
     raw: Cell<Option<NonNull<SSL_CTX>>>,
-    #[allow(dead_code)]
     role: Role,
 }
 
 lua_type!(TlsContext, c"luaevent.core.tls.context", "TLS context");
 
-// The connection code that uses contexts (listener, connect, STARTTLS) comes next.
-#[allow(dead_code)]
 impl TlsContext {
     pub fn role(&self) -> Role {
         self.role
@@ -78,7 +75,6 @@ impl Drop for TlsContext {
 }
 
 /// The TLS context argument at `index`, and its `SSL_CTX`.
-#[allow(dead_code)]
 pub fn context_argument(stack: &Stack, index: c_int) -> Result<(&TlsContext, SslContextRef<'_>), Failure> {
     let context = stack.userdata::<TlsContext>(index)?;
     let view = context
@@ -109,7 +105,6 @@ pub fn context_option(stack: &Stack, index: c_int, argument: c_int, role: Role) 
 
 /// A client connection from `context` for `server_name` (see the notes at the top); errors
 /// start with `function`.
-#[allow(dead_code)]
 pub fn client_ssl(function: &str, context: SslContextRef<'_>, server_name: Option<&[u8]>) -> Result<Ssl, Failure> {
     let name = match server_name {
         None => None,
@@ -126,7 +121,6 @@ pub fn client_ssl(function: &str, context: SslContextRef<'_>, server_name: Optio
 }
 
 /// A server connection from `context`; errors start with `function`.
-#[allow(dead_code)]
 pub fn server_ssl(function: &str, context: SslContextRef<'_>) -> Result<Ssl, Failure> {
     context
         .server_ssl()

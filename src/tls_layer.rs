@@ -45,7 +45,8 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
     // (close, __gc) frees the layer before the object's memory goes, and the object holds the
     // base. The bufferevent beneath is the object's, and from now on only the layer frees it.
     let made = unsafe {
-        libevent::new_tls_layer(&base.event_base, bev, ssl, side, bufferevent::on_read, bufferevent::on_write, bufferevent::on_error, owner)
+        let callbacks = (bufferevent::on_read as _, bufferevent::on_write as _, bufferevent::on_error as _);
+        libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
     };
     match made {
         Ok(layer) => {
