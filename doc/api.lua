@@ -1624,7 +1624,7 @@ base:loop()
 server = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
   connections[bev] = true
 end)
-core.bufferevent.connect(base, "127.0.0.1", select(2, server:address()), nil, nil, function(bev, what, message)
+local wrong = core.bufferevent.connect(base, "127.0.0.1", select(2, server:address()), nil, nil, function(bev, what, message)
   print(what == core.EVBUFFER_ERROR, message)
   bev:close()
   server:close()

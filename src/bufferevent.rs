@@ -103,7 +103,7 @@ impl BuffereventUserdata {
             if let Some(object) = cell.get() {
                 // SAFETY: the buffer objects are held by this object's user value table, so they
                 // are valid memory while the bufferevent is (see `lent`).
-                buffer::lend(unsafe { object.as_ref() }, buffer);
+                buffer::relend(unsafe { object.as_ref() }, buffer);
             }
         }
     }

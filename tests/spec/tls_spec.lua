@@ -435,6 +435,23 @@ describe("TLS connections #ours", function()
     end)
   end)
 
+  it("leaves a buffer object closed by hand closed across STARTTLS", function()
+    local l, accepted = nil, {}
+    l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+      accepted[#accepted + 1] = bev
+      bev:set_callbacks(function() end, nil, function() end)
+    end)
+    local c = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), nil, nil, function() end, { timeout = 3 })
+    assert.is_true(wait(base, function() return #accepted == 1 end, 3))
+    local output = c:get_write()
+    output:close()
+    c:starttls(client_context, { servername = "localhost" })
+    assert.matches("closed buffer", error_of(output.add, output, "x"))
+    assert.equal(c:get_write(), output)
+    c:close()
+    l:close()
+  end)
+
   describe("bev:tls", function()
     it("is nil for a plain connection", function()
       local a = helpers.tcp_pair()
