@@ -206,6 +206,23 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
+    it("ends a handshake that never completes with the read timeout set in on_accept", function()
+      local events = {}
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        bev:set_callbacks(function() end, nil, function(b, what, message)
+          events[#events + 1] = what
+          b:close()
+        end)
+        bev:set_timeouts(0.2, nil)
+        bev:enable(EV_READ)
+      end)
+      local silent = assert(socket.connect("127.0.0.1", select(2, l:address())))
+      assert.is_true(wait(base, function() return #events > 0 end, 3))
+      assert.is_true(any_flag(events[1], EVBUFFER_TIMEOUT))
+      silent:close()
+      l:close()
+    end)
+
     it("requires client certificates when the context says so", function()
       local strict = core.tls.context { mode = "server", certificate = certs.server, key = certs.key,
         cafile = certs.ca, verify = { "peer", "fail_if_no_peer_cert" } }
