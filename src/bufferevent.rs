@@ -47,6 +47,11 @@ pub struct BuffereventUserdata {
     pub(crate) tls: Cell<bool>,
     /// The TLS handshake is under way.
     pub(crate) handshaking: Cell<bool>,
+    /// A TLS layer is being put in place: libevent may call back from inside that (enabling the
+    /// layer reads), where no Lua code may run (it could free the layer under us). What it
+    /// reports meanwhile is held here and scheduled again for the next loop round.
+    pub(crate) starting: Cell<bool>,
+    pub(crate) held: Cell<c_short>,
     /// The buffer objects lent out (SLOT_INPUT, SLOT_OUTPUT), to lend them the TLS layer's
     /// buffers instead when one is put in place outside any Lua call. They are held by the
     /// user value table, so they live at least as long as this object's bufferevent.
@@ -230,6 +235,8 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         connecting: Cell::new(None),
         tls: Cell::new(false),
         handshaking: Cell::new(false),
+        starting: Cell::new(false),
+        held: Cell::new(0),
         lent: [Cell::new(None), Cell::new(None)],
     })?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
@@ -260,7 +267,25 @@ pub(crate) extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
 }
 
 pub(crate) extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| dispatch(arg as *const BuffereventUserdata, SLOT_WRITE, EVBUFFER_WRITE)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let owner = arg as *const BuffereventUserdata;
+        if !held_back(owner, EVBUFFER_WRITE) {
+            dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
+        }
+    }));
+}
+
+/// While a TLS layer is being put in place, holds back what libevent reports (see `starting`);
+/// true when it did.
+fn held_back(owner: *const BuffereventUserdata, what: c_short) -> bool {
+    // SAFETY: libevent calls back only while the bufferevent exists, and it is freed before the
+    // object's memory can be. No Lua code runs here.
+    let object = unsafe { &*owner };
+    if !object.starting.get() {
+        return false;
+    }
+    object.held.set(object.held.get() | what);
+    true
 }
 
 /// libevent's event callback: end of file, an error, a timeout, or a connection made.
@@ -271,6 +296,9 @@ pub(crate) extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, ar
 }
 
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
+    if held_back(owner, what) {
+        return;
+    }
     let errno = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
@@ -346,6 +374,9 @@ pub(crate) fn report(owner: *const BuffereventUserdata, what: c_short, message: 
 
 fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     let Some(raw) = NonNull::new(raw) else { return };
+    if held_back(owner, EVBUFFER_READ) {
+        return;
+    }
     // SAFETY: libevent passes a live bufferevent to its callbacks, and holds a reference on it
     // until this callback returns, even if Lua frees it meanwhile.
     let bev = unsafe { BuffereventRef::new(raw) };

@@ -745,6 +745,14 @@ impl<'a> BuffereventRef<'a> {
         }
     }
 
+    /// Schedules the write callback for the next loop round (as `trigger_read_later`).
+    pub fn trigger_write_later(self) {
+        // SAFETY: live (constructor).
+        unsafe {
+            ffi::bufferevent_trigger(self.raw(), ffi::EV_WRITE, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+        }
+    }
+
     /// Schedules the event callback with `what` for the next loop round, as libevent itself
     /// reports an error (the same caveats as [`BuffereventRef::trigger_read_later`]).
     pub fn trigger_event_later(self, what: c_short) {
@@ -868,25 +876,22 @@ impl<'a> BuffereventRef<'a> {
     /// Takes a new TLS layer's first handshake step: libevent starts a filter's handshake only
     /// when the bufferevent beneath reports something, which a quiet connection never does. A
     /// client's hello goes into the output beneath, sent from there; a server that has not heard
-    /// from its peer yet waits. A failure this early is reported in the next loop round.
-    pub fn start_handshake(self) {
-        let Some(ssl) = self.ssl() else { return };
+    /// from its peer yet waits. True when that step failed (the caller reports it).
+    pub fn start_handshake(self) -> bool {
+        let Some(ssl) = self.ssl() else { return false };
         let raw_ssl = ssl.as_ptr();
-        let layer = self.raw;
         // SAFETY: a live layer and its SSL, whose BIO is the bufferevent beneath.
         unsafe {
             // The handshake's first step (a client's hello; nothing for a server that has not
             // heard from its peer yet), written into the output beneath; libevent takes it from
-            // there when the peer answers. A failure this early is reported in the next round.
+            // there when the peer answers.
             openssl_sys::ERR_clear_error();
             let step = openssl_sys::SSL_do_handshake(raw_ssl);
-            if step != 1 {
-                let error = openssl_sys::SSL_get_error(raw_ssl, step);
-                if error != openssl_sys::SSL_ERROR_WANT_READ && error != openssl_sys::SSL_ERROR_WANT_WRITE {
-                        let what = (ffi::EVBUFFER_ERROR | ffi::EVBUFFER_READ) as c_short;
-                        ffi::bufferevent_trigger_event(layer.as_ptr(), what, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int);
-                }
+            if step == 1 {
+                return false;
             }
+            let error = openssl_sys::SSL_get_error(raw_ssl, step);
+            error != openssl_sys::SSL_ERROR_WANT_READ && error != openssl_sys::SSL_ERROR_WANT_WRITE
         }
     }
 

@@ -18,7 +18,7 @@ use std::ffi::{c_short, c_void};
 use std::fmt;
 
 use crate::bufferevent::{self, BuffereventUserdata};
-use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EV_READ};
+use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT, EVBUFFER_WRITE, EV_READ};
 use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
 use crate::lua::Failure;
 use crate::openssl::{self, Ssl, SslError};
@@ -44,6 +44,8 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
     // SAFETY: the callbacks' argument is the object, as for every bufferevent it owns: `shut`
     // (close, __gc) frees the layer before the object's memory goes, and the object holds the
     // base. The bufferevent beneath is the object's, and from now on only the layer frees it.
+    object.starting.set(true);
+    object.held.set(0);
     let made = unsafe {
         let callbacks = (bufferevent::on_read as _, bufferevent::on_write as _, bufferevent::on_error as _);
         libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
@@ -61,15 +63,40 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
                     layer.set_watermark(EV_READ, low, high);
                 }
                 layer.enable(enabled);
-                layer.start_handshake();
+                if layer.start_handshake() {
+                    object.held.set(object.held.get() | EVBUFFER_READ | EVBUFFER_ERROR);
+                }
+                replay_held(object, layer);
             }
+            object.starting.set(false);
             Ok(())
         }
-        Err(TlsLayerFailure::Kept) => Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory"))),
+        Err(TlsLayerFailure::Kept) => {
+            object.starting.set(false);
+            Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory")))
+        }
         Err(TlsLayerFailure::Gone) => {
+            object.starting.set(false);
             object.lost_bufferevent();
             Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory (the connection is closed)")))
         }
+    }
+}
+
+/// Schedules again, for the next loop round, what the layer reported while it was being put in
+/// place (libevent holds a reference on it for each, so a close meanwhile is safe).
+fn replay_held(object: &BuffereventUserdata, layer: BuffereventRef<'_>) {
+    let held = object.held.take();
+    let events = held & (EVBUFFER_EOF | EVBUFFER_ERROR | EVBUFFER_CONNECTED | EVBUFFER_TIMEOUT);
+    if events != 0 {
+        layer.trigger_event_later(held);
+        return;
+    }
+    if held & EVBUFFER_READ != 0 {
+        layer.trigger_read_later();
+    }
+    if held & EVBUFFER_WRITE != 0 {
+        layer.trigger_write_later();
     }
 }
 
