@@ -637,7 +637,28 @@ long as its object is reachable: keep a reference. A method called on a closed l
       summary = "A TLS context: the configuration TLS connections are made with.",
       text = [[
 Made by `core.tls.context(params)`. It has no methods: it is given to the functions that make
-TLS connections. It is freed when it is garbage collected.]],
+TLS connections (`options.tls` of `core.listener.new` and `core.bufferevent.connect`,
+`bev:starttls`). It is freed when it is garbage collected.
+
+**Security.** What a client context checks by default, without any parameter:
+
+- the server's certificate chain, against the system's trusted certificates (OpenSSL's default
+  store), and its dates;
+- the server's name: `core.bufferevent.connect` checks the certificate against
+  `options.servername`, else the host it connects to (an address is checked against the
+  certificate's IP address entries); the name is also sent as SNI. `bev:starttls` checks a name
+  only when given `options.servername`: give it, or only the chain is checked;
+- TLS 1.2 at least.
+
+A failure ends the handshake: `eventcb(bev, core.EVBUFFER_ERROR, message)` with OpenSSL's reason
+(`certificate verify failed: self-signed certificate`, `certificate verify failed: hostname
+mismatch`). Only `verify = "none"` turns checking off (then `bev:tls()` still says what failed,
+in `verified` and `verify_error`); `verifyext = "lsec_continue"` lets a failed verification go
+on, for code that decides itself from `bev:tls()`.
+
+To trust only your own CA (pinning it), give it as `cafile` (or a folder of them as `capath`):
+the system's store is then not used. A server asks for client certificates with
+`verify = { "peer", "fail_if_no_peer_cert" }` and the CAs it trusts for them in `cafile`.]],
       metamethods = { { name = "__gc", text = "frees the context (connections made from it keep what they need)" } },
     },
     {
@@ -1484,8 +1505,16 @@ attempt rather than all of its addresses; within a family, the resolver's order.
 made one after the other (at most 16 addresses); a refused or unreachable address moves on to
 the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
 host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
-(127.0.0.1): Connection refused` (the last address tried). `options.tls` and
-`options.servername` are reserved for TLS, which is not available yet.]],
+(127.0.0.1): Connection refused` (the last address tried).
+
+
+With `options.tls` (a client context) the connection is a TLS one: `EVBUFFER_CONNECTED` comes
+only once the handshake succeeded and the server is verified (see [TLS contexts](#tls-contexts-coretls)
+for what is checked). The server's name is `options.servername`, else `host`: it is sent as SNI
+(unless it is an address) and the certificate must be valid for it. A failed verification ends
+with `EVBUFFER_ERROR` and OpenSSL's reason: `certificate verify failed: hostname mismatch`.
+`options.timeout` covers the handshake too. Bytes written before are sent after the handshake.
+A server that closes without a TLS close notice ends as `EVBUFFER_EOF`; `bev:close()` sends one.]],
               params = {
                 { name = "base", type = "Base", text = "the base to run on" },
                 { name = "host", type = "string", text = "an address literal (`\"127.0.0.1\"`, `\"::1\"`) or a host name" },
@@ -1493,7 +1522,7 @@ host: `could not resolve nosuch.test: no such name`, `could not connect to both.
                 { name = "readcb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
                 { name = "writecb", type = "BufferEventCallback?", text = "as for `core.bufferevent.new`; may be `nil`" },
                 { name = "eventcb", type = "BufferEventCallback?", text = "told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them" },
-                { name = "options", type = "{ timeout: number?, servername: string?, tls: any?, dns: any? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up, resolution included; `dns`: the resolver for a host name (default: the base's own); `servername`, `tls`: reserved for TLS" },
+                { name = "options", type = "{ timeout: number?, servername: string?, tls: TlsContext?, dns: Resolver? }?", optional = true, text = "`timeout`: seconds for the whole connection set-up, resolution and TLS handshake included; `dns`: the resolver for a host name (default: the base's own); `tls`: a client context, for TLS; `servername`: the name the server's certificate must have (default: `host`)" },
               },
               returns = { { name = "bev", type = "BufferEvent", text = "the new bufferevent, connecting" } },
               errors = {
@@ -1509,7 +1538,10 @@ host: `could not resolve nosuch.test: no such name`, `could not connect to both.
                 arg("options", "options.timeout must be a finite number of seconds >= 0, got <n>"),
                 arg("options", "options.timeout: number expected, got <type>"),
                 arg("options", "options.servername: string expected, got <type>"),
-                err("core.bufferevent.connect: TLS is not available yet (options.tls)", "`options.tls` is given"),
+                arg("options", "options.tls: TLS context expected, got <type>"),
+                arg("options", "options.tls: a client TLS context expected, got a server one"),
+                err("core.bufferevent.connect: a server name is 1 to 255 bytes long", "`options.servername` (or `host`) is empty or too long"),
+                err("core.bufferevent.connect: could not start a TLS client: <reason>", "OpenSSL cannot make the connection (out of memory)"),
                 err("core.bufferevent.connect: libevent could not create a bufferevent: <strerror>", "libevent fails to make the bufferevent (out of memory)"),
                 arg("host", "an address or a host name expected"),
                 arg("options", "options.dns: resolver expected, got <type>"),
@@ -1558,6 +1590,70 @@ end)
 base:loop()
 ]=],
                   output = "connected\nread: hello from the server\ntrue\ttrue\n",
+                },
+                {
+                  title = "an HTTPS request to a local server",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+-- A certificate for localhost and 127.0.0.1 and its key, made with the openssl command.
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir " .. dir)
+os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+  .. " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null"):format(dir, dir))
+local server_context = core.tls.context { mode = "server", certificate = dir .. "/cert.pem", key = dir .. "/key.pem", alpn = "http/1.1" }
+local connections = {}
+local server = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+  connections[bev] = true
+  bev:set_callbacks(function(bev)
+    local input = bev:get_read()
+    if input:get_data():find("\r\n\r\n", 1, true) then   -- the whole request's header
+      input:drain(#input)
+      bev:get_write():add("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+    end
+  end, nil, function(bev, what)
+    if what ~= core.EVBUFFER_CONNECTED then connections[bev] = nil; bev:close() end
+  end)
+  bev:enable(core.EV_READ)
+end)
+
+local client_context = core.tls.context { mode = "client", cafile = dir .. "/cert.pem", alpn = "http/1.1" }
+local response = ""
+local request = core.bufferevent.connect(base, "127.0.0.1", select(2, server:address()), function(bev)
+  local input = bev:get_read()
+  response = response .. input:get_data()
+  input:drain(#input)
+  local body = response:match("\r\n\r\n(.*)$")
+  if body and #body == 3 then                     -- the whole Content-Length
+    print(response:match("^HTTP/1.1 (%d+)"), body)
+    bev:close()
+    server:close()
+  end
+end, nil, function(bev, what, message)
+  if what == core.EVBUFFER_CONNECTED then
+    local tls = bev:tls()
+    print(tls.verified, tls.alpn, tls.peer.subject)
+  else
+    print(message)
+  end
+end, { tls = client_context, servername = "localhost", timeout = 5 })
+request:get_write():add("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+base:loop()
+
+-- The same server under a name its certificate does not have: no connection, and the reason.
+server = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+  connections[bev] = true
+end)
+local wrong = core.bufferevent.connect(base, "127.0.0.1", select(2, server:address()), nil, nil, function(bev, what, message)
+  print(what == core.EVBUFFER_ERROR, message)
+  bev:close()
+  server:close()
+end, { tls = client_context, servername = "example.com" })
+base:loop()
+os.execute("rm -r " .. dir)
+]=],
+                  output = "true\thttp/1.1\tCN=localhost\n200\tok\n\ntrue\tcertificate verify failed: hostname mismatch\n",
                 },
                 {
                   title = "connecting by name",
@@ -1934,6 +2030,130 @@ print(bev:getfd() == peer:getfd())
               },
             },
             {
+              name = "bev:starttls",
+              signature = "bev:starttls(context [, options])",
+              summary = "Upgrades a connected plain bufferevent to TLS in place (STARTTLS, as XMPP, SMTP and IMAP do).",
+              text = [[
+The same object goes on, with its callbacks, its enabled directions, its read watermarks and the
+buffer objects `get_read()` and `get_write()` returned (they now hold the plain text of the TLS
+connection). Bytes already queued in the output go out in plain first, then the handshake;
+bytes already received and not read are taken as the start of the peer's TLS messages. It can
+be called from inside a read callback, right after reading the command that asks for it.
+
+A client context makes this end the TLS client, a server context the server. The event
+callback then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
+`core.EVBUFFER_ERROR` and OpenSSL's reason. A client checks the server's name only when given
+`options.servername` (see [TLS contexts](#tls-contexts-coretls)). Read and write timeouts set
+before are not carried over.]],
+              params = {
+                { name = "context", type = "TlsContext", text = "a client or a server context" },
+                { name = "options", type = "{ servername: string? }?", optional = true, text = "`servername`: for a client, the name sent as SNI and checked in the server's certificate" },
+              },
+              returns = {},
+              errors = {
+                arg("context", "TLS context expected, got <type>"),
+                arg("context", "attempt to use a finalized TLS context"),
+                arg("options", "table or nil expected, got <type>"),
+                arg("options", "unknown option '<key>'"),
+                arg("options", "options.servername: string expected, got <type>"),
+                err("bev:starttls: the connection already uses TLS", "the bufferevent is a TLS one already"),
+                err("bev:starttls: the connection is not established yet", "a `core.bufferevent.connect` still connecting"),
+                err("bev:starttls: a server name is 1 to 255 bytes long", "an empty or too long `servername`"),
+                err("bev:starttls: could not start TLS: not enough memory", "memory is short (`... (the connection is closed)` when libevent freed it on the way)"),
+              },
+              differences = { "networking" },
+              examples = {
+                {
+                  title = "STARTTLS",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+-- A certificate for localhost and 127.0.0.1 and its key, made with the openssl command.
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir " .. dir)
+os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+  .. " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null"):format(dir, dir))
+local server_context = core.tls.context { mode = "server", certificate = dir .. "/cert.pem", key = dir .. "/key.pem" }
+local client_context = core.tls.context { mode = "client", cafile = dir .. "/cert.pem" }
+
+-- The server: "STARTTLS" is answered "GO" in plain, then the connection becomes TLS.
+local connections = {}
+local server = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+  connections[bev] = true
+  bev:set_callbacks(function(bev)
+    local line = bev:get_read():readline()
+    if line == "STARTTLS" then
+      bev:get_write():add("GO\n")
+      bev:starttls(server_context)
+    elseif line then
+      bev:get_write():add("you said " .. line .. " over " .. bev:tls().protocol .. "\n")
+    end
+  end, nil, function(bev, what)
+    if what ~= core.EVBUFFER_CONNECTED then connections[bev] = nil; bev:close() end
+  end)
+  bev:enable(core.EV_READ)
+end)
+
+local client = core.bufferevent.connect(base, "127.0.0.1", select(2, server:address()), function(bev)
+  local line = bev:get_read():readline()
+  if line == "GO" then
+    bev:starttls(client_context, { servername = "localhost" })
+    bev:get_write():add("secret\n")               -- sent once the handshake is done
+  elseif line then
+    print(line)
+    bev:close()
+    server:close()
+  end
+end, nil, function(bev, what)
+  if what == core.EVBUFFER_CONNECTED then
+    print(bev:tls() and "TLS is up, verified: " .. tostring(bev:tls().verified) or "connected in plain")
+  end
+end)
+client:get_write():add("STARTTLS\n")
+base:loop()
+os.execute("rm -r " .. dir)
+]=],
+                  output = "connected in plain\nTLS is up, verified: true\nyou said secret over TLSv1.3\n",
+                },
+              },
+            },
+            {
+              name = "bev:tls",
+              summary = "Returns what the TLS handshake agreed, or `nil` for a plain connection.",
+              text = [[
+The table is copied out of the connection: it stays valid after the connection is gone.
+
+| field | value |
+| --- | --- |
+| `protocol` | `"TLSv1.3"`, `"TLSv1.2"` |
+| `cipher` | OpenSSL's name of the cipher: `"TLS_AES_256_GCM_SHA384"` |
+| `alpn` | the protocol agreed by ALPN, or `nil` |
+| `servername` | the name the client asked for (SNI), or `nil` |
+| `verified` | `true` when the peer presented a certificate and it was verified |
+| `verify_error` | when not verified, why: OpenSSL's reason (`"self-signed certificate"`) or `"the peer presented no certificate"` |
+| `peer` | `nil`, or the peer's certificate: `subject` and `issuer` (`"CN=localhost"`), `not_after` (`"2031-01-02 03:04:05Z"`) and `pem` |
+
+During the handshake the fields say what is known so far.]],
+              params = {},
+              returns = { { name = "facts", type = "{ protocol: string, cipher: string?, alpn: string?, servername: string?, verified: boolean, verify_error: string?, peer: { subject: string, issuer: string, not_after: string, pem: string }? }?", text = "the table, or `nil`" } },
+              differences = { "networking" },
+              examples = {
+                {
+                  code = with_pair [=[
+local core = require "luaevent.core"
+local socket = require "socket"
+local base = core.new()
+--PAIR--
+
+local bev = core.bufferevent.new(base, peer, nil, nil, function() end)
+print(bev:tls())                                   -- a plain connection
+]=],
+                  output = "nil\n",
+                },
+              },
+            },
+            {
               name = "bev:close",
               summary = "Frees the bufferevent now; garbage collection does the same.",
               text = [[
@@ -1981,10 +2201,19 @@ error raised by `on_accept` stops the loop and is raised again by `base:loop()`.
 Running out of descriptors does not spin the CPU: when accept() fails (`Too many open files`),
 the listener stops accepting for 0.1 s, then longer (up to 1 s) while it keeps failing; the
 connections already accepted are served meanwhile, and accepting resumes once descriptors are
-free. `options.tls` is reserved for TLS, which is not available yet.]],
+free.
+
+With `options.tls` (a server context), every accepted connection is a TLS server one: the
+handshake starts at once, before `on_accept` has even returned. The event callback set with
+`bev:set_callbacks` then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
+`core.EVBUFFER_ERROR` and OpenSSL's reason (a client that sends something else than a TLS
+hello, one that closes during the handshake: `the connection closed during the TLS
+handshake`); such a failure ends only that connection. Data written before the handshake is
+done is sent after it. A connection whose TLS state cannot even be made (out of memory) is
+closed without reaching `on_accept`.]],
               params = {
                 { name = "base", type = "Base", text = "the base to run on" },
-                { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }?", text = "`host`: an IPv4 or IPv6 address literal (default `\"0.0.0.0\"`); `port`: 0-65535 (default 0, a free port); `backlog` (default 128); `reuseaddr` (default `true`)" },
+                { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: TlsContext? }?", text = "`host`: an IPv4 or IPv6 address literal (default `\"0.0.0.0\"`); `port`: 0-65535 (default 0, a free port); `backlog` (default 128); `reuseaddr` (default `true`); `tls`: a server context, for TLS connections" },
                 { name = "on_accept", type = "fun(bev: BufferEvent, host: string, port: integer)", text = "called with each accepted connection" },
               },
               returns = { { name = "listener", type = "Listener", text = "the new listener, accepting" } },
@@ -2001,7 +2230,9 @@ free. `options.tls` is reserved for TLS, which is not available yet.]],
                 arg("options", "options.reuseaddr: boolean expected, got <type>"),
                 arg("on_accept", "function expected, got <type>"),
                 err("core.listener.new: could not listen on <host> port <port>: <strerror>", "binding or listening fails (`Address already in use`, `Permission denied`)"),
-                err("core.listener.new: TLS is not available yet (options.tls)", "`options.tls` is given"),
+                arg("options", "options.tls: TLS context expected, got <type>"),
+                arg("options", "options.tls: a server TLS context expected, got a client one"),
+                arg("options", "options.tls: attempt to use a finalized TLS context"),
               },
               differences = { "networking" },
               examples = {
@@ -2036,6 +2267,52 @@ client:get_write():add("hello\n")
 print(base:loop())
 ]=],
                   output = "accepted from 127.0.0.1\nechoed: hello\n1\n",
+                },
+                {
+                  title = "a TLS echo server",
+                  code = [=[
+local core = require "luaevent.core"
+local base = core.new()
+-- A certificate for localhost and 127.0.0.1 and its key, made with the openssl command.
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir " .. dir)
+os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+  .. " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null"):format(dir, dir))
+local server_context = core.tls.context { mode = "server", certificate = dir .. "/cert.pem", key = dir .. "/key.pem" }
+
+local connections = {}
+local server = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+  connections[bev] = true
+  bev:set_callbacks(function(bev)
+    bev:get_write():add(bev:get_read())
+  end, nil, function(bev, what, message)
+    if what == core.EVBUFFER_CONNECTED then
+      print("server: handshake done, " .. bev:tls().protocol)
+    else
+      connections[bev] = nil
+      bev:close()
+    end
+  end)
+  bev:enable(core.EV_READ)
+end)
+
+-- A client that trusts exactly that certificate.
+local client_context = core.tls.context { mode = "client", cafile = dir .. "/cert.pem" }
+local host, port = server:address()
+local client = core.bufferevent.connect(base, host, port, function(bev)
+  local line = bev:get_read():readline()
+  if line then
+    print("echoed: " .. line)
+    bev:close()
+    server:close()
+  end
+end, nil, function() end, { tls = client_context })
+client:get_write():add("hello over TLS\n")      -- sent once the handshake is done
+base:loop()
+os.execute("rm -r " .. dir)
+]=],
+                  output = "server: handshake done, TLSv1.3\nechoed: hello over TLS\n",
                 },
               },
             },

@@ -80,6 +80,21 @@ pub fn lend(object: &BufferUserdata, buffer: BufferRef<'_>) {
     object.state.set(BufferState::Lent(buffer.as_non_null()));
 }
 
+/// Lends `buffer` instead to an object still lent one (a TLS layer put over its bufferevent); an
+/// object closed meanwhile stays closed.
+pub fn relend(object: &BufferUserdata, buffer: BufferRef<'_>) {
+    if let BufferState::Lent(_) = object.state.get() {
+        object.state.set(BufferState::Lent(buffer.as_non_null()));
+    }
+}
+
+/// Closes a lent buffer object whose evbuffer is gone, without the Lua stack.
+pub fn close_lent(object: &BufferUserdata) {
+    if let BufferState::Lent(_) = object.state.get() {
+        object.state.set(BufferState::Closed);
+    }
+}
+
 /// Detaches a lent buffer object (nothing happens for any other value): it is closed from now on.
 pub fn detach(stack: &Stack, index: c_int) {
     if let Some(object) = stack.test_userdata::<BufferUserdata>(index) {

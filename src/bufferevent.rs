@@ -25,6 +25,10 @@ use crate::lua::{
     lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
+use crate::libevent::TlsSide;
+use crate::openssl::{Role, SessionFacts, Verification};
+use crate::tls;
+use crate::tls_layer;
 use crate::shared::{clone_from_cell, Shared};
 
 /// The Lua object; its address is libevent's callback argument.
@@ -39,6 +43,19 @@ pub struct BuffereventUserdata {
     read_error: Cell<Option<Errno>>,
     /// Set while a connection started by `bufferevent.connect` is under way.
     pub(crate) connecting: Cell<Option<Shared<Connecting>>>,
+    /// `raw` is a TLS layer over the socket bufferevent (see tls_layer.rs).
+    pub(crate) tls: Cell<bool>,
+    /// The TLS handshake is under way.
+    pub(crate) handshaking: Cell<bool>,
+    /// A TLS layer is being put in place: libevent may call back from inside that (enabling the
+    /// layer reads), where no Lua code may run (it could free the layer under us). What it
+    /// reports meanwhile is held here and scheduled again for the next loop round.
+    pub(crate) starting: Cell<bool>,
+    pub(crate) held: Cell<c_short>,
+    /// The buffer objects lent out (SLOT_INPUT, SLOT_OUTPUT), to lend them the TLS layer's
+    /// buffers instead when one is put in place outside any Lua call. They are held by the
+    /// user value table, so they live at least as long as this object's bufferevent.
+    pub(crate) lent: [Cell<Option<NonNull<BufferUserdata>>>; 2],
 }
 
 lua_type!(BuffereventUserdata, c"luaevent.core.bufferevent", "bufferevent", user_value);
@@ -69,6 +86,45 @@ impl BuffereventUserdata {
     pub(crate) fn base(&self) -> Option<Shared<BaseShared>> {
         clone_from_cell(&self.base)
     }
+
+    /// The bufferevent that holds the socket: the one beneath a TLS layer, else the one itself.
+    pub(crate) fn socket_bufferevent(&self) -> Option<BuffereventRef<'_>> {
+        let bev = self.bufferevent()?;
+        if self.tls.get() {
+            return bev.underlying();
+        }
+        Some(bev)
+    }
+
+    /// Replaces the bufferevent by `layer` (a TLS layer over it, which now owns it) and lends
+    /// the new buffers to the buffer objects lent out.
+    pub(crate) fn adopt_tls_layer(&self, layer: NonNull<ffi::bufferevent>) {
+        self.raw.set(Some(layer));
+        self.tls.set(true);
+        self.handshaking.set(true);
+        // SAFETY: just made, and live until `shut` frees it.
+        let bev = unsafe { BuffereventRef::new(layer) };
+        for (cell, buffer) in self.lent.iter().zip([bev.input(), bev.output()]) {
+            if let Some(object) = cell.get() {
+                // SAFETY: the buffer objects are held by this object's user value table, so they
+                // are valid memory while the bufferevent is (see `lent`).
+                buffer::relend(unsafe { object.as_ref() }, buffer);
+            }
+        }
+    }
+
+    /// The bufferevent was freed by libevent beneath us (a failed TLS layer): the object is
+    /// closed from now on; the buffer objects are detached by `shut` later (their state is
+    /// checked against the bufferevent there), here marked closed at once.
+    pub(crate) fn lost_bufferevent(&self) {
+        self.raw.set(None);
+        for cell in &self.lent {
+            if let Some(object) = cell.get() {
+                // SAFETY: as in `adopt_tls_layer`.
+                buffer::close_lent(unsafe { object.as_ref() });
+            }
+        }
+    }
 }
 
 /// The open bufferevent behind the argument at `index`.
@@ -94,7 +150,14 @@ fn shut(stack: &mut Stack, index: c_int) {
         // A connection under way stops here: its deadline and its lookup go first.
         drop(object.connecting.take());
         // SAFETY: the bufferevent is live until freed below (`raw` was set).
-        object.read_path.forget(unsafe { BuffereventRef::new(raw) });
+        let bev = unsafe { BuffereventRef::new(raw) };
+        object.read_path.forget(bev);
+        if object.tls.get() {
+            bev.send_close_notice();
+        }
+        for cell in &object.lent {
+            cell.set(None);
+        }
         raw
     };
     stack.push_user_value(index);
@@ -107,6 +170,11 @@ fn shut(stack: &mut Stack, index: c_int) {
     // SAFETY: made by new_bufferevent, freed once (`raw` is cleared above). libevent holds its
     // own reference while one of its callbacks runs, so this is safe inside them too.
     unsafe { libevent::free_bufferevent(raw) };
+}
+
+/// Closes the bufferevent object at `index` (as `bev:close()`).
+pub(crate) fn close_at(stack: &mut Stack, index: c_int) {
+    shut(stack, index);
 }
 
 /// `core.bufferevent.new([base,] fd, readcb, writecb, errorcb)`
@@ -165,6 +233,11 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         read_path: ReadPath::default(),
         read_error: Cell::new(None),
         connecting: Cell::new(None),
+        tls: Cell::new(false),
+        handshaking: Cell::new(false),
+        starting: Cell::new(false),
+        held: Cell::new(0),
+        lent: [Cell::new(None), Cell::new(None)],
     })?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
     // connection whose buffers Lua never asks for costs no buffer objects.
@@ -189,22 +262,43 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
     Ok(object)
 }
 
-extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
+pub(crate) extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| read_ready(raw, arg as *const BuffereventUserdata)));
 }
 
-extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| dispatch(arg as *const BuffereventUserdata, SLOT_WRITE, EVBUFFER_WRITE)));
+pub(crate) extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let owner = arg as *const BuffereventUserdata;
+        if !held_back(owner, EVBUFFER_WRITE) {
+            dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
+        }
+    }));
+}
+
+/// While a TLS layer is being put in place, holds back what libevent reports (see `starting`);
+/// true when it did.
+fn held_back(owner: *const BuffereventUserdata, what: c_short) -> bool {
+    // SAFETY: libevent calls back only while the bufferevent exists, and it is freed before the
+    // object's memory can be. No Lua code runs here.
+    let object = unsafe { &*owner };
+    if !object.starting.get() {
+        return false;
+    }
+    object.held.set(object.held.get() | what);
+    true
 }
 
 /// libevent's event callback: end of file, an error, a timeout, or a connection made.
-extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
+pub(crate) extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
     // First of all: errno holds the socket's error when libevent reports one.
     let errno = Errno::last();
     let _ = catch_unwind(AssertUnwindSafe(|| happened(arg as *const BuffereventUserdata, what, errno)));
 }
 
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
+    if held_back(owner, what) {
+        return;
+    }
     let errno = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
@@ -220,6 +314,15 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
                     return;
                 }
                 connect::Next::Pass => {}
+            }
+        }
+        if object.tls.get() {
+            match tls_layer::event(object, bev, what) {
+                tls_layer::Next::Pass => {}
+                tls_layer::Next::Report(what, message) => {
+                    report(owner, what, message.as_ref().map(Failure::text));
+                    return;
+                }
             }
         }
         if what & EVBUFFER_ERROR == 0 {
@@ -271,6 +374,9 @@ pub(crate) fn report(owner: *const BuffereventUserdata, what: c_short, message: 
 
 fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     let Some(raw) = NonNull::new(raw) else { return };
+    if held_back(owner, EVBUFFER_READ) {
+        return;
+    }
     // SAFETY: libevent passes a live bufferevent to its callbacks, and holds a reference on it
     // until this callback returns, even if Lua frees it meanwhile.
     let bev = unsafe { BuffereventRef::new(raw) };
@@ -278,7 +384,10 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     if !bev.is_reading() {
         return;
     }
-    if let Err(errno) = read_path::read_ahead(bev) {
+    // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.
+    let is_tls = unsafe { &*owner }.tls.get();
+    // Reading ahead reads the socket: beneath a TLS layer, those bytes are not the plain text.
+    if let Err(errno) = if is_tls { Ok(()) } else { read_path::read_ahead(bev) } {
         // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.
         unsafe { &*owner }.read_error.set(Some(errno));
         // As libevent does on a read error: no more reading, and the error callback (deferred,
@@ -347,7 +456,10 @@ fn push_buffer(stack: &mut Stack, slot: i64) -> Outcome {
     // Making the object may have run Lua code (a finalizer): look at the bufferevent again.
     let bev = open_bufferevent(stack, 1)?;
     let lent = if slot == SLOT_INPUT { bev.input() } else { bev.output() };
-    buffer::lend(stack.userdata::<BufferUserdata>(object)?, lent);
+    let buffer_object = stack.userdata::<BufferUserdata>(object)?;
+    buffer::lend(buffer_object, lent);
+    let owner = stack.userdata::<BuffereventUserdata>(1)?;
+    owner.lent[if slot == SLOT_INPUT { 0 } else { 1 }].set(Some(NonNull::from(buffer_object)));
     Ok(Returns::Values(1))
 }
 
@@ -471,6 +583,82 @@ fn getfd(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(1))
 }
 
+/// `bev:starttls(context [, options])`: TLS in place over the connection (see tls_layer.rs).
+fn starttls(stack: &mut Stack) -> Outcome {
+    open_object(stack, 1)?;
+    let role = tls::context_argument(stack, 2)?.0.role();
+    let [servername] = stack.options(3, &["servername"])?;
+    let name = match stack.string_bytes(servername) {
+        _ if stack.is_none_or_nil(servername) => None,
+        Some(name) if stack.kind(servername) == Kind::String => Some(name),
+        _ => {
+            let got = stack.type_name(servername);
+            return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
+        }
+    };
+    let (object, _) = open_object(stack, 1)?;
+    if object.tls.get() {
+        return Err(Failure::message(format_args!("bev:starttls: the connection already uses TLS")));
+    }
+    if clone_from_cell(&object.connecting).is_some() {
+        return Err(Failure::message(format_args!("bev:starttls: the connection is not established yet")));
+    }
+    let (_, view) = tls::context_argument(stack, 2)?;
+    let (ssl, side) = match role {
+        Role::Client => (tls::client_ssl("bev:starttls", view, name)?, TlsSide::Client),
+        Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
+    };
+    tls_layer::start(object, ssl, side, false, "bev:starttls")?;
+    Ok(Returns::Values(0))
+}
+
+/// `bev:tls()`: nil for a plain connection, else what the handshake agreed (see API.md).
+fn tls_facts(stack: &mut Stack) -> Outcome {
+    let (object, bev) = open_object(stack, 1)?;
+    let ssl = if object.tls.get() { bev.ssl() } else { None };
+    let Some(ssl) = ssl else {
+        stack.push_nil();
+        return Ok(Returns::Values(1));
+    };
+    // SAFETY: the layer is live (open_object), and so is its SSL.
+    let facts = unsafe { SessionFacts::read(ssl) };
+    let table = stack.new_table(0, 7)?;
+    stack.push_string(facts.protocol.to_bytes())?;
+    stack.set_named(table, "protocol", -1)?;
+    stack.pop(1);
+    for (name, value) in [
+        ("cipher", facts.cipher.map(|c| c.to_bytes())),
+        ("alpn", facts.alpn.as_ref().map(|a| a.as_bytes())),
+        ("servername", facts.server_name.as_ref().map(|n| n.as_bytes())),
+    ] {
+        if let Some(bytes) = value {
+            stack.push_string(bytes)?;
+            stack.set_named(table, name, -1)?;
+            stack.pop(1);
+        }
+    }
+    stack.push_boolean(facts.verification == Verification::Verified);
+    stack.set_named(table, "verified", -1)?;
+    stack.pop(1);
+    if let Some(reason) = facts.verification.reason() {
+        stack.push_string(reason.to_bytes())?;
+        stack.set_named(table, "verify_error", -1)?;
+        stack.pop(1);
+    }
+    if let Some(peer) = &facts.peer {
+        let peer_table = stack.new_table(0, 4)?;
+        for (name, text) in [("subject", peer.subject()), ("issuer", peer.issuer()), ("not_after", peer.not_after()), ("pem", peer.pem())] {
+            let text = text.map_err(|_| Failure::out_of_memory())?;
+            stack.push_string(text.as_bytes())?;
+            stack.set_named(peer_table, name, -1)?;
+            stack.pop(1);
+        }
+        stack.set_named(table, "peer", peer_table)?;
+        stack.pop(1);
+    }
+    Ok(Returns::Values(1))
+}
+
 /// `bev:close()`
 fn close(stack: &mut Stack) -> Outcome {
     stack.userdata::<BuffereventUserdata>(1)?;
@@ -504,6 +692,8 @@ pub static TYPE: TypeSpec = TypeSpec {
         (c"close", lua_function!(close)),
         (c"set_callbacks", lua_function!(set_callbacks)),
         (c"getfd", lua_function!(getfd)),
+        (c"starttls", lua_function!(starttls)),
+        (c"tls", lua_function!(tls_facts)),
     ]],
     metamethods: &[(c"__gc", lua_function!(collect))],
 };

@@ -26,6 +26,10 @@ use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
 use crate::libevent::{BuffereventRef, Socket, Timer};
 use crate::lua::{Failure, Outcome, Returns, Stack};
 use crate::net;
+use crate::libevent::TlsSide;
+use crate::openssl::{Role, Ssl};
+use crate::tls;
+use crate::tls_layer;
 use crate::os::{self, Errno};
 use crate::read_path::Reader;
 use crate::shared::{clone_from_cell, Shared};
@@ -58,6 +62,10 @@ pub struct Connecting {
     failed_early: Cell<bool>,
     /// The deadline, or the early failure's report.
     timer: Timer,
+    /// `options.tls`: the client connection, for the TLS layer put in place once connected.
+    tls: Cell<Option<Ssl>>,
+    /// The TLS handshake is under way (the TCP connection is up).
+    handshaking: Cell<bool>,
 }
 
 impl Connecting {
@@ -165,7 +173,33 @@ pub enum Next {
 /// The bufferevent's event `what` (errno: the socket's error) while `object` connects.
 pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, errno: Errno) -> Next {
     let Some(state) = clone_from_cell(&object.connecting) else { return Next::Pass };
+    if state.handshaking.get() {
+        // The TLS layer's event: its outcome is the connection's (tls_layer.rs words it).
+        object.connecting.set(None);
+        if what & EVBUFFER_CONNECTED != 0 {
+            object.handshaking.set(false);
+            bev.enable(EV_READ);
+            return Next::Report(EVBUFFER_CONNECTED, None);
+        }
+        return Next::Pass;
+    }
     if what & EVBUFFER_CONNECTED != 0 {
+        if let Some(ssl) = state.tls.take() {
+            state.current.set(None);
+            bev.enable(EV_READ);
+            // What Lua wrote before the connection was up is for the TLS peer: it goes
+            // through the layer, after the handshake.
+            return match tls_layer::start(object, ssl, TlsSide::Client, true, "core.bufferevent.connect") {
+                Ok(()) => {
+                    state.handshaking.set(true);
+                    Next::Handled
+                }
+                Err(failure) => {
+                    object.connecting.set(None);
+                    Next::Report(EVBUFFER_ERROR, Some(failure))
+                }
+            };
+        }
         object.connecting.set(None);
         bev.enable(EV_READ);
         return Next::Report(EVBUFFER_CONNECTED, None);
@@ -235,8 +269,9 @@ fn timer_fired(owner: *const BuffereventUserdata) {
         // SAFETY: the timer lives in the object's connection state, dropped before the
         // object's memory can go; the borrow ends before Lua code runs.
         let object = unsafe { &*owner };
-        let Some(bev) = object.bufferevent() else { return };
+        let Some(bev) = object.socket_bufferevent() else { return };
         let Some(state) = object.connecting.take() else { return };
+        object.handshaking.set(false);
         let failed = bev.release_socket();
         if failed >= 0 {
             os::close(failed);
@@ -287,9 +322,15 @@ pub fn connect(stack: &mut Stack) -> Outcome {
             format_args!("options.servername: string expected, got {}", stack.type_name(servername)),
         ));
     }
-    if !stack.is_none_or_nil(tls) {
-        return Err(Failure::message(format_args!("core.bufferevent.connect: TLS is not available yet (options.tls)")));
-    }
+    let tls = if stack.is_none_or_nil(tls) {
+        None
+    } else {
+        let context = tls::context_option(stack, tls, OPTIONS, Role::Client)?;
+        // SNI and the certificate's name check: `options.servername`, else the host (an address
+        // is checked against the certificate's address entries, and not sent).
+        let name = stack.string_bytes(servername).or(stack.string_bytes(2));
+        Some(tls::client_ssl("core.bufferevent.connect", context, name)?)
+    };
     if !stack.is_none_or_nil(dns) && stack.test_userdata::<ResolverUserdata>(dns).is_none() {
         return Err(Failure::argument(OPTIONS, format_args!("options.dns: resolver expected, got {}", stack.type_name(dns))));
     }
@@ -333,6 +374,8 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         failure: Cell::new(None),
         failed_early: Cell::new(false),
         timer,
+        tls: Cell::new(tls),
+        handshaking: Cell::new(false),
     })
     .map_err(|_| Failure::out_of_memory())?;
     if let Some(micros) = timeout {

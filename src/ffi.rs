@@ -93,3 +93,42 @@ unsafe extern "C" {
     pub fn evconnlistener_get_fd(lev: *mut evconnlistener) -> evutil_socket_t;
     pub fn evconnlistener_set_error_cb(lev: *mut evconnlistener, errorcb: evconnlistener_errorcb);
 }
+
+// ------------------------------------------------------------------ bufferevent_openssl ----
+// <event2/bufferevent_ssl.h> (libevent_openssl, which libevent-sys's `openssl` feature links),
+// declared here with openssl-sys's SSL type.
+
+/// `enum bufferevent_ssl_state`.
+pub const BUFFEREVENT_SSL_CONNECTING: c_int = 1;
+pub const BUFFEREVENT_SSL_ACCEPTING: c_int = 2;
+
+/// The callbacks `bufferevent_getcb` reads back.
+#[allow(non_camel_case_types)]
+pub type bufferevent_data_cb = Option<unsafe extern "C" fn(*mut bufferevent, *mut c_void)>;
+#[allow(non_camel_case_types)]
+pub type bufferevent_event_cb = Option<unsafe extern "C" fn(*mut bufferevent, c_short, *mut c_void)>;
+
+unsafe extern "C" {
+    pub fn bufferevent_openssl_filter_new(
+        base: *mut event_base,
+        underlying: *mut bufferevent,
+        ssl: *mut openssl_sys::SSL,
+        state: c_int,
+        options: c_int,
+    ) -> *mut bufferevent;
+    pub fn bufferevent_openssl_get_ssl(bev: *mut bufferevent) -> *mut openssl_sys::SSL;
+    pub fn bufferevent_get_openssl_error(bev: *mut bufferevent) -> std::ffi::c_ulong;
+    pub fn bufferevent_openssl_set_allow_dirty_shutdown(bev: *mut bufferevent, allow: c_int);
+    pub fn bufferevent_get_underlying(bev: *mut bufferevent) -> *mut bufferevent;
+    pub fn bufferevent_incref(bev: *mut bufferevent);
+    pub fn bufferevent_decref(bev: *mut bufferevent) -> c_int;
+    /// OpenSSL 3.0's (a macro in 1.1).
+    pub fn SSL_set_options(ssl: *mut openssl_sys::SSL, options: u64) -> u64;
+    pub fn bufferevent_getcb(
+        bev: *mut bufferevent,
+        read: *mut bufferevent_data_cb,
+        write: *mut bufferevent_data_cb,
+        event: *mut bufferevent_event_cb,
+        arg: *mut *mut c_void,
+    );
+}

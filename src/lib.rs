@@ -24,14 +24,12 @@ mod libevent;
 mod listener;
 mod lua;
 mod net;
-// Contexts are made now; the connection code that uses the rest (listener, connect,
-// STARTTLS) comes next.
-#[allow(dead_code)]
 mod openssl;
 mod os;
 mod read_path;
 mod shared;
 mod tls;
+mod tls_layer;
 
 use lua::{lua_function, lua_State, Failure, ModuleSpec, Outcome, Stack, TypeSpec};
 

@@ -745,6 +745,14 @@ impl<'a> BuffereventRef<'a> {
         }
     }
 
+    /// Schedules the write callback for the next loop round (as `trigger_read_later`).
+    pub fn trigger_write_later(self) {
+        // SAFETY: live (constructor).
+        unsafe {
+            ffi::bufferevent_trigger(self.raw(), ffi::EV_WRITE, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+        }
+    }
+
     /// Schedules the event callback with `what` for the next loop round, as libevent itself
     /// reports an error (the same caveats as [`BuffereventRef::trigger_read_later`]).
     pub fn trigger_event_later(self, what: c_short) {
@@ -784,6 +792,147 @@ impl<'a> BuffereventRef<'a> {
     pub unsafe fn remove_input_callback(self, entry: NonNull<ffi::evbuffer_cb_entry>) {
         // SAFETY: per the contract.
         unsafe { ffi::evbuffer_remove_cb_entry(self.input().raw(), entry.as_ptr()) };
+    }
+}
+
+// ------------------------------------------------------------------ TLS over a bufferevent ----
+
+/// Which end of the handshake a TLS layer plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TlsSide {
+    Client,
+    Server,
+}
+
+/// Why no TLS layer was made.
+pub enum TlsLayerFailure {
+    /// The bufferevent beneath is as it was (callbacks included).
+    Kept,
+    /// libevent freed the bufferevent beneath on its error path: it must not be used again.
+    Gone,
+}
+
+/// Puts a TLS layer (libevent's OpenSSL filter) over `underlying`, a socket bufferevent, with
+/// the three callbacks set on the layer. Bytes already in `underlying`'s output go out first;
+/// bytes already in its input are the first the handshake reads. The handshake starts with
+/// [`BuffereventRef::start_handshake`].
+///
+/// The layer owns `ssl` and `underlying` (`BEV_OPT_CLOSE_ON_FREE`): freeing the layer frees
+/// both, once libevent's last reference is gone, so never under a running callback. A peer that
+/// closes without a close notice ends as end of file (`SSL_OP_IGNORE_UNEXPECTED_EOF` and
+/// libevent's dirty-shutdown switch, libevent/libevent#1288).
+///
+/// On failure `ssl` is freed; whether `underlying` survived is said (libevent's error path
+/// frees it once it has taken its reference, see libevent/libevent#1774).
+///
+/// # Safety
+/// As for [`new_bufferevent`]: `arg` stays valid until the layer is freed, before `base` goes.
+/// `underlying` is a live bufferevent on `base` that nothing else frees from now on (on success).
+pub unsafe fn new_tls_layer(
+    base: &EventBase,
+    underlying: BuffereventRef<'_>,
+    ssl: crate::openssl::Ssl,
+    side: TlsSide,
+    (read, write, event): (BuffereventDataCallback, BuffereventDataCallback, BuffereventEventCallback),
+    arg: *const c_void,
+) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
+    let state = match side {
+        TlsSide::Client => ffi::BUFFEREVENT_SSL_CONNECTING,
+        TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
+    };
+    let options = ffi::bufferevent_options_BEV_OPT_CLOSE_ON_FREE as c_int;
+    let raw_ssl = ssl.into_raw().as_ptr();
+    // SAFETY: `raw_ssl` is ours until the call takes it (it frees it on failure too, as
+    // CLOSE_ON_FREE asks). The extra reference keeps `underlying`'s memory valid across the
+    // call whatever its error path does, so that its callbacks can be read back afterwards.
+    unsafe {
+        ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
+        ffi::bufferevent_incref(underlying.raw());
+        let layer = ffi::bufferevent_openssl_filter_new(base.raw(), underlying.raw(), raw_ssl, state, options);
+        let Some(layer) = NonNull::new(layer) else {
+            let mut event_callback: ffi::bufferevent_event_cb = None;
+            let (mut r, mut w, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, *mut c_void) = (None, None, ptr::null_mut());
+            ffi::bufferevent_getcb(underlying.raw(), &mut r, &mut w, &mut event_callback, &mut a);
+            // bufferevent_free clears the callbacks: a bufferevent that lost them was freed.
+            let gone = event_callback.is_none();
+            ffi::bufferevent_decref(underlying.raw());
+            return Err(if gone { TlsLayerFailure::Gone } else { TlsLayerFailure::Kept });
+        };
+        ffi::bufferevent_decref(underlying.raw());
+        ffi::bufferevent_openssl_set_allow_dirty_shutdown(layer.as_ptr(), 1);
+        ffi::bufferevent_setcb(layer.as_ptr(), Some(read), Some(write), Some(event), arg as *mut c_void);
+        Ok(layer)
+    }
+}
+
+impl<'a> BuffereventRef<'a> {
+    /// The connection of a TLS layer; None for any other bufferevent.
+    pub fn ssl(self) -> Option<NonNull<openssl_sys::SSL>> {
+        // SAFETY: live (constructor); libevent checks the bufferevent's type and returns null
+        // for one that is not a TLS layer.
+        NonNull::new(unsafe { ffi::bufferevent_openssl_get_ssl(self.raw()) })
+    }
+
+    /// Takes a new TLS layer's first handshake step: libevent starts a filter's handshake only
+    /// when the bufferevent beneath reports something, which a quiet connection never does. A
+    /// client's hello goes into the output beneath, sent from there; a server that has not heard
+    /// from its peer yet waits. True when that step failed (the caller reports it).
+    pub fn start_handshake(self) -> bool {
+        let Some(ssl) = self.ssl() else { return false };
+        let raw_ssl = ssl.as_ptr();
+        // SAFETY: a live layer and its SSL, whose BIO is the bufferevent beneath.
+        unsafe {
+            // The handshake's first step (a client's hello; nothing for a server that has not
+            // heard from its peer yet), written into the output beneath; libevent takes it from
+            // there when the peer answers.
+            openssl_sys::ERR_clear_error();
+            let step = openssl_sys::SSL_do_handshake(raw_ssl);
+            if step == 1 {
+                return false;
+            }
+            let error = openssl_sys::SSL_get_error(raw_ssl, step);
+            error != openssl_sys::SSL_ERROR_WANT_READ && error != openssl_sys::SSL_ERROR_WANT_WRITE
+        }
+    }
+
+    /// The bufferevent beneath a TLS layer (live as long as the layer).
+    pub fn underlying(self) -> Option<BuffereventRef<'a>> {
+        // SAFETY: live (constructor); the layer holds a reference on the one beneath.
+        NonNull::new(unsafe { ffi::bufferevent_get_underlying(self.raw()) }).map(|raw| unsafe { BuffereventRef::new(raw) })
+    }
+
+    /// The TLS layer's errors since the last call, first to last (0: none left).
+    pub fn next_tls_error(self) -> std::ffi::c_ulong {
+        // SAFETY: live (constructor); for a bufferevent that is not a TLS layer it returns 0.
+        unsafe { ffi::bufferevent_get_openssl_error(self.raw()) }
+    }
+
+    /// Sends a TLS close notice, where the handshake was done, at once and without blocking,
+    /// behind what the layer has already encrypted (best effort: a peer that has gone or a full
+    /// socket buffer loses it, as closing a plain bufferevent loses its unsent output). For a
+    /// TLS layer about to be freed.
+    pub fn send_close_notice(self) {
+        let (Some(ssl), Some(beneath)) = (self.ssl(), self.underlying()) else { return };
+        // SAFETY: the layer is live, so are its SSL and the bufferevent beneath; SSL_shutdown
+        // writes the alert through libevent's BIO into the output beneath, sent from there.
+        unsafe {
+            if openssl_sys::SSL_is_init_finished(ssl.as_ptr()) != 1 {
+                return;
+            }
+            openssl_sys::ERR_clear_error();
+            openssl_sys::SSL_shutdown(ssl.as_ptr());
+            openssl_sys::ERR_clear_error();
+        }
+        let fd = beneath.fd();
+        if fd >= 0 {
+            let output = beneath.output().raw();
+            // SAFETY: a socket bufferevent keeps its output's front frozen except while it
+            // writes itself; do as it does.
+            unsafe { ffi::evbuffer_unfreeze(output, 1) };
+            beneath.output().write(fd);
+            // SAFETY: as above.
+            unsafe { ffi::evbuffer_freeze(output, 1) };
+        }
     }
 }
 

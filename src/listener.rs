@@ -9,8 +9,8 @@
 //! served meanwhile, since they are separate events. The timer is made with the listener, so
 //! pausing never needs memory.
 //!
-//! The object's user value is a table holding `on_accept`. A TLS context (`options.tls`) is
-//! reserved: it will make each accepted bufferevent a TLS server one, in `accepted`.
+//! The object's user value is a table holding `on_accept` and the TLS context (`options.tls`),
+//! with which `accepted` makes each accepted bufferevent a TLS server one (tls_layer.rs).
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
@@ -23,6 +23,11 @@ use crate::ffi;
 use crate::libevent::{Listener, Socket, Timer};
 use crate::lua::{lua_function, lua_type, Address, Failure, Kind, LuaType, Micros, Outcome, Returns, Stack, TypeSpec, WeakTable};
 use crate::net;
+use crate::bufferevent::BuffereventUserdata;
+use crate::libevent::TlsSide;
+use crate::openssl::Role;
+use crate::tls::{self, TlsContext};
+use crate::tls_layer;
 use crate::os::{self, Errno};
 use crate::shared::{clone_from_cell, Shared};
 
@@ -51,8 +56,9 @@ lua_type!(ListenerUserdata, c"luaevent.core.listener", "listener", user_value);
 /// Where each object is found from its address: weak, so that it does not keep it alive.
 pub static LISTENERS: WeakTable = WeakTable::weak_values();
 
-/// Slot of `on_accept` in the user value table.
+/// Slots of the user value table: `on_accept`, and the TLS context (`options.tls`).
 const SLOT_ACCEPT: i64 = 1;
+const SLOT_TLS: i64 = 2;
 
 impl ListenerUserdata {
     /// Runs `call` on the listener, if it is open (libevent calls only: no Lua code runs).
@@ -127,10 +133,18 @@ pub fn new(stack: &mut Stack) -> Outcome {
             Failure::argument(OPTIONS, format_args!("options.reuseaddr: boolean expected, got {}", stack.type_name(reuseaddr)))
         })?
     };
-    if !stack.is_none_or_nil(tls) {
-        return Err(Failure::message(format_args!("core.listener.new: TLS is not available yet (options.tls)")));
+    let tls = if stack.is_none_or_nil(tls) {
+        None
+    } else {
+        tls::context_option(stack, tls, OPTIONS, Role::Server)?;
+        Some(tls)
+    };
+    // The context rides along in the user value table, for each accepted connection.
+    match tls {
+        Some(index) => stack.push_value(index),
+        None => stack.push_integer(0),
     }
-    stack.set_top(3);
+    let context = stack.top();
 
     let object = stack.new_userdata(ListenerUserdata {
         listener: Cell::new(None),
@@ -140,8 +154,11 @@ pub fn new(stack: &mut Stack) -> Outcome {
         paused: Cell::new(false),
         wanted: Cell::new(true),
     })?;
-    let keep = stack.new_table(1, 0)?;
+    let keep = stack.new_table(2, 0)?;
     stack.set_field(keep, SLOT_ACCEPT, 3)?;
+    if tls.is_some() {
+        stack.set_field(keep, SLOT_TLS, context)?;
+    }
     stack.set_user_value(object);
     let address = Address::of(stack.userdata::<ListenerUserdata>(object)?);
     stack.set_weak_entry(&LISTENERS, address, object)?;
@@ -195,7 +212,23 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
             }
             // From here the bufferevent owns the socket, or `make` has closed it.
             taken.set(true);
-            bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
+            let object = bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
+            if stack.push_user_value_field(object - 2, SLOT_TLS) == Kind::Userdata {
+                // A TLS listener: the handshake starts at once. A connection that cannot have
+                // one is closed and not handed to Lua.
+                let started = match stack.test_userdata::<TlsContext>(-1).and_then(TlsContext::view) {
+                    Some(context) => tls::server_ssl("listener (accepting)", context).and_then(|ssl| {
+                        let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+                        tls_layer::start(userdata, ssl, TlsSide::Server, false, "listener (accepting)")
+                    }),
+                    None => Err(Failure::message(format_args!("listener (accepting): the TLS context was finalized"))),
+                };
+                if started.is_err() {
+                    bufferevent::close_at(stack, object);
+                    return Ok(None);
+                }
+            }
+            stack.pop(1);
             let mut text = [0u8; 64];
             let host = peer.map_or(&b""[..], |peer| net::format_ip(&peer.ip(), &mut text));
             stack.push_string(host)?;

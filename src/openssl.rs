@@ -95,6 +95,17 @@ impl SslError {
         SslError(if system != 0 { system } else { first })
     }
 
+    /// An error code OpenSSL reported elsewhere (libevent keeps a TLS layer's errors).
+    pub fn from_code(code: c_ulong) -> SslError {
+        SslError(code)
+    }
+
+    /// Whether this is an error code at all (not 0 nor one of `SSL_get_error`'s small values,
+    /// which libevent queues beside the real errors).
+    pub fn is_reason(&self) -> bool {
+        self.0 > 0xff
+    }
+
     /// Empties the thread's error queue (before a call whose failure will be read).
     pub fn clear() {
         // SAFETY: no preconditions.
@@ -348,7 +359,9 @@ impl SslContext {
         self.0.as_ptr()
     }
 
-    /// A borrowed view, for making connections.
+    /// A borrowed view, for making connections (the module makes them through the Lua object's
+    /// view, see tls.rs; this one serves the unit tests).
+    #[cfg(test)]
     pub fn view(&self) -> SslContextRef<'_> {
         SslContextRef(self.0, PhantomData)
     }
@@ -741,6 +754,8 @@ impl Ssl {
         raw
     }
 
+    /// For the unit tests; the module reads a connection's facts through libevent's layer.
+    #[cfg(test)]
     pub fn facts(&self) -> SessionFacts {
         // SAFETY: owned, so alive for the call.
         unsafe { SessionFacts::read(self.0) }
@@ -837,6 +852,19 @@ impl SessionFacts {
             };
             SessionFacts { protocol, cipher, alpn, server_name, verification, peer }
         }
+    }
+}
+
+/// Why the peer's certificate failed verification (`self-signed certificate`, `hostname
+/// mismatch`, ...), or None when it did not fail.
+///
+/// # Safety
+/// `ssl` is a live connection.
+pub unsafe fn verify_failure(ssl: NonNull<sys::SSL>) -> Option<&'static CStr> {
+    // SAFETY: per the contract; the reason is a static string for every code.
+    unsafe {
+        let code = sys::SSL_get_verify_result(ssl.as_ptr());
+        (code != sys::X509_V_OK as c_long).then(|| CStr::from_ptr(sys::X509_verify_cert_error_string(code)))
     }
 }
 

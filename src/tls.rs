@@ -40,14 +40,11 @@ use crate::openssl::{
 pub struct TlsContext {
     /// `None` once finalized.
     raw: Cell<Option<NonNull<SSL_CTX>>>,
-    #[allow(dead_code)]
     role: Role,
 }
 
 lua_type!(TlsContext, c"luaevent.core.tls.context", "TLS context");
 
-// The connection code that uses contexts (listener, connect, STARTTLS) comes next.
-#[allow(dead_code)]
 impl TlsContext {
     pub fn role(&self) -> Role {
         self.role
@@ -78,7 +75,6 @@ impl Drop for TlsContext {
 }
 
 /// The TLS context argument at `index`, and its `SSL_CTX`.
-#[allow(dead_code)]
 pub fn context_argument(stack: &Stack, index: c_int) -> Result<(&TlsContext, SslContextRef<'_>), Failure> {
     let context = stack.userdata::<TlsContext>(index)?;
     let view = context
@@ -87,9 +83,28 @@ pub fn context_argument(stack: &Stack, index: c_int) -> Result<(&TlsContext, Ssl
     Ok((context, view))
 }
 
+/// The context given as an option (`options.tls`) at stack slot `index`, for a connection of
+/// `role`: an argument error for argument `argument` when it is not a context, is finalized, or
+/// plays the other role (a server context given to connect, say).
+pub fn context_option(stack: &Stack, index: c_int, argument: c_int, role: Role) -> Result<SslContextRef<'_>, Failure> {
+    let Some(context) = stack.test_userdata::<TlsContext>(index) else {
+        return Err(Failure::argument(argument, format_args!("options.tls: TLS context expected, got {}", stack.type_name(index))));
+    };
+    let Some(view) = context.view() else {
+        return Err(Failure::argument(argument, format_args!("options.tls: attempt to use a finalized TLS context")));
+    };
+    if context.role != role {
+        let (wanted, got) = match role {
+            Role::Client => ("client", "server"),
+            Role::Server => ("server", "client"),
+        };
+        return Err(Failure::argument(argument, format_args!("options.tls: a {wanted} TLS context expected, got a {got} one")));
+    }
+    Ok(view)
+}
+
 /// A client connection from `context` for `server_name` (see the notes at the top); errors
 /// start with `function`.
-#[allow(dead_code)]
 pub fn client_ssl(function: &str, context: SslContextRef<'_>, server_name: Option<&[u8]>) -> Result<Ssl, Failure> {
     let name = match server_name {
         None => None,
@@ -106,7 +121,6 @@ pub fn client_ssl(function: &str, context: SslContextRef<'_>, server_name: Optio
 }
 
 /// A server connection from `context`; errors start with `function`.
-#[allow(dead_code)]
 pub fn server_ssl(function: &str, context: SslContextRef<'_>) -> Result<Ssl, Failure> {
     context
         .server_ssl()

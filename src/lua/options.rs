@@ -74,6 +74,22 @@ impl Stack {
         Ok(self.top())
     }
 
+    /// Pushes a boolean.
+    pub fn push_boolean(&mut self, value: bool) {
+        // SAFETY: pushing a boolean allocates nothing; callers stay within LUA_MINSTACK.
+        unsafe { lua_pushboolean(self.state(), c_int::from(value)) };
+    }
+
+    /// `table[name] = value at index` (raw).
+    pub fn set_named(&mut self, table: c_int, name: &str, value: c_int) -> Result<(), Failure> {
+        let (table, value) = (self.absolute(table), self.absolute(value));
+        self.push_value(table);
+        self.push_string(name.as_bytes())?;
+        self.push_value(value);
+        // SAFETY: the table, key and value just pushed, as Op::RawSet takes them.
+        unsafe { protected(self.state(), &mut Op::RawSet, 3, 0) }.map(drop)
+    }
+
     /// Pushes `weak[address]` and returns its type.
     pub fn push_weak_entry(&mut self, table: &WeakTable, address: Address) -> Kind {
         // SAFETY: raw reads with a light-userdata key.

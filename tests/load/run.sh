@@ -73,6 +73,7 @@ for lua in "${interpreters[@]}"; do
   env_lua=(env "LUA_CPATH=$lib/?.so;;" "LUA_PATH=$lib/?.lua;;")
   run "$lua" echo_load "${env_lua[@]}" "$lua" tests/load/echo_load.lua
   run "$lua" listener_load "${env_lua[@]}" "$lua" tests/load/listener_load.lua
+  run "$lua" tls_load "${env_lua[@]}" "$lua" tests/load/tls_load.lua
   run "$lua" wrapper_load "${env_lua[@]}" "$lua" tests/load/wrapper_load.lua
   run "$lua" signals "${env_lua[@]}" "$lua" tests/load/signals.lua
   run "$lua" fd_exhaustion bash -c 'ulimit -n 64 && exec "$@"' -- "${env_lua[@]}" "$lua" tests/load/fd_exhaustion.lua

@@ -64,7 +64,7 @@ local DOCUMENTED = {
   event = { "close" },
   buffer = { "add", "length", "get_data", "readline", "drain", "read", "write", "close" },
   bev = { "get_read", "get_write", "set_read_watermarks", "set_write_watermarks", "set_timeouts",
-          "enable", "disable", "close", "set_callbacks", "getfd" },
+          "enable", "disable", "close", "set_callbacks", "getfd", "starttls", "tls" },
   listener = { "address", "getfd", "enable", "disable", "close" },
   resolver = { "resolve", "close" },
   request = { "cancel" },
@@ -451,6 +451,13 @@ local function plausibleArgs(rng, name, depth)
     local a = pack(makeCallback(r, depth), makeCallback(r, depth), makeCallback(r, depth))
     for i = 1, 3 do if r.chance(0.2) then a[i] = nil end end
     return a
+  elseif name == "starttls" then
+    local context = r.chance(0.8) and poolPick(r, "tls") or randomValue(r, depth)
+    local k = r.int(1, 4)
+    if k == 1 then return pack(context) end
+    if k == 2 then return pack(context, { servername = r.pick { "localhost", "127.0.0.1", "", "x\0y", string.rep("n", 300) } }) end
+    if k == 3 then return pack(context, randomValue(r, depth)) end
+    return pack(context, { servername = randomValue(r, depth) })
   elseif name == "resolve" then
     local cb, cell = makeCallback(r, depth)
     local a = pack(r.pick { "127.0.0.1", "::1", "localhost", "x.invalid", "2001:db8::5", "", "a\0b", 5 },
@@ -842,7 +849,8 @@ local function opNewListener(rng, depth)
     end
     return acb(bev, ...)
   end
-  local options = netOptions(rng, depth, { host = loopback(rng), port = 0, backlog = rng.pick { 1, 8, 128 }, reuseaddr = rng.chance(0.5) })
+  local options = netOptions(rng, depth, { host = loopback(rng), port = 0, backlog = rng.pick { 1, 8, 128 }, reuseaddr = rng.chance(0.5),
+    tls = rng.chance(0.4) and poolPick(rng, "tls") or nil })
   local r = invoke("listener.new", core.listener.new, pack(base, options, rng.chance(0.95) and on_accept or randomValue(rng, depth)))
   if r[1] then
     acell.obj = r[2]
@@ -866,7 +874,8 @@ local function opConnect(rng, depth)
   end
   local rcb, rcell = makeCallback(rng, depth)
   local ecb, ecell = makeCallback(rng, depth)
-  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 }, dns = resolver or nil })
+  local options = netOptions(rng, depth, { timeout = rng.pick { 0, 0.001, 0.05, 1 }, dns = resolver or nil,
+    tls = rng.chance(0.4) and poolPick(rng, "tls") or nil, servername = rng.chance(0.3) and rng.pick { "localhost", "x" } or nil })
   local base = rng.chance(0.9) and liveBase(rng) or randomValue(rng, depth)
   local r = invoke("bufferevent.connect", core.bufferevent.connect,
     pack(base, rng.chance(0.95) and host or randomValue(rng, depth), port, rcb, nil, ecb, options))

@@ -288,8 +288,16 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---made one after the other (at most 16 addresses); a refused or unreachable address moves on to
 ---the next at once, and `options.timeout` bounds the whole, resolution included. Failures name the
 ---host: `could not resolve nosuch.test: no such name`, `could not connect to both.test port 1
----(127.0.0.1): Connection refused` (the last address tried). `options.tls` and
----`options.servername` are reserved for TLS, which is not available yet.
+---(127.0.0.1): Connection refused` (the last address tried).
+---
+---
+---With `options.tls` (a client context) the connection is a TLS one: `EVBUFFER_CONNECTED` comes
+---only once the handshake succeeded and the server is verified (see TLS contexts
+---for what is checked). The server's name is `options.servername`, else `host`: it is sent as SNI
+---(unless it is an address) and the certificate must be valid for it. A failed verification ends
+---with `EVBUFFER_ERROR` and OpenSSL's reason: `certificate verify failed: hostname mismatch`.
+---`options.timeout` covers the handshake too. Bytes written before are sent after the handshake.
+---A server that closes without a TLS close notice ends as `EVBUFFER_EOF`; `bev:close()` sends one.
 ---
 ---Errors:
 ---- `bad argument #1 to 'connect' (event base expected, got <type>)`
@@ -304,7 +312,10 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `bad argument #7 to 'connect' (options.timeout must be a finite number of seconds >= 0, got <n>)`
 ---- `bad argument #7 to 'connect' (options.timeout: number expected, got <type>)`
 ---- `bad argument #7 to 'connect' (options.servername: string expected, got <type>)`
----- `core.bufferevent.connect: TLS is not available yet (options.tls)`: `options.tls` is given
+---- `bad argument #7 to 'connect' (options.tls: TLS context expected, got <type>)`
+---- `bad argument #7 to 'connect' (options.tls: a client TLS context expected, got a server one)`
+---- `core.bufferevent.connect: a server name is 1 to 255 bytes long`: `options.servername` (or `host`) is empty or too long
+---- `core.bufferevent.connect: could not start a TLS client: <reason>`: OpenSSL cannot make the connection (out of memory)
 ---- `core.bufferevent.connect: libevent could not create a bufferevent: <strerror>`: libevent fails to make the bufferevent (out of memory)
 ---- `bad argument #2 to 'connect' (an address or a host name expected)`
 ---- `bad argument #7 to 'connect' (options.dns: resolver expected, got <type>)`
@@ -316,7 +327,7 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---@param readcb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
 ---@param writecb luaevent.core.BufferEventCallback? as for `core.bufferevent.new`; may be `nil`
 ---@param eventcb luaevent.core.BufferEventCallback? told `EVBUFFER_CONNECTED`, then end of file, errors and timeouts; `nil` ignores them
----@param options? { timeout: number?, servername: string?, tls: any?, dns: any? }? `timeout`: seconds for the whole connection set-up, resolution included; `dns`: the resolver for a host name (default: the base's own); `servername`, `tls`: reserved for TLS
+---@param options? { timeout: number?, servername: string?, tls: luaevent.core.TlsContext?, dns: luaevent.core.Resolver? }? `timeout`: seconds for the whole connection set-up, resolution and TLS handshake included; `dns`: the resolver for a host name (default: the base's own); `tls`: a client context, for TLS; `servername`: the name the server's certificate must have (default: `host`)
 ---@return luaevent.core.BufferEvent bev the new bufferevent, connecting
 function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, options) end
 
@@ -331,7 +342,16 @@ function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, op
 ---Running out of descriptors does not spin the CPU: when accept() fails (`Too many open files`),
 ---the listener stops accepting for 0.1 s, then longer (up to 1 s) while it keeps failing; the
 ---connections already accepted are served meanwhile, and accepting resumes once descriptors are
----free. `options.tls` is reserved for TLS, which is not available yet.
+---free.
+---
+---With `options.tls` (a server context), every accepted connection is a TLS server one: the
+---handshake starts at once, before `on_accept` has even returned. The event callback set with
+---`bev:set_callbacks` then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
+---`core.EVBUFFER_ERROR` and OpenSSL's reason (a client that sends something else than a TLS
+---hello, one that closes during the handshake: `the connection closed during the TLS
+---handshake`); such a failure ends only that connection. Data written before the handshake is
+---done is sent after it. A connection whose TLS state cannot even be made (out of memory) is
+---closed without reaching `on_accept`.
 ---
 ---Errors:
 ---- `bad argument #1 to 'new' (event base expected, got <type>)`
@@ -346,9 +366,11 @@ function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, op
 ---- `bad argument #2 to 'new' (options.reuseaddr: boolean expected, got <type>)`
 ---- `bad argument #3 to 'new' (function expected, got <type>)`
 ---- `core.listener.new: could not listen on <host> port <port>: <strerror>`: binding or listening fails (`Address already in use`, `Permission denied`)
----- `core.listener.new: TLS is not available yet (options.tls)`: `options.tls` is given
+---- `bad argument #2 to 'new' (options.tls: TLS context expected, got <type>)`
+---- `bad argument #2 to 'new' (options.tls: a server TLS context expected, got a client one)`
+---- `bad argument #2 to 'new' (options.tls: attempt to use a finalized TLS context)`
 ---@param base luaevent.core.Base the base to run on
----@param options { host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }? `host`: an IPv4 or IPv6 address literal (default `"0.0.0.0"`); `port`: 0-65535 (default 0, a free port); `backlog` (default 128); `reuseaddr` (default `true`)
+---@param options { host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: luaevent.core.TlsContext? }? `host`: an IPv4 or IPv6 address literal (default `"0.0.0.0"`); `port`: 0-65535 (default 0, a free port); `backlog` (default 128); `reuseaddr` (default `true`); `tls`: a server context, for TLS connections
 ---@param on_accept fun(bev: luaevent.core.BufferEvent, host: string, port: integer) called with each accepted connection
 ---@return luaevent.core.Listener listener the new listener, accepting
 function core.listener.new(base, options, on_accept) end
@@ -813,6 +835,52 @@ function BufferEvent:set_callbacks(readcb, writecb, eventcb) end
 ---@return integer fd the descriptor, or `-1`
 function BufferEvent:getfd() end
 
+---Upgrades a connected plain bufferevent to TLS in place (STARTTLS, as XMPP, SMTP and IMAP do).
+---
+---The same object goes on, with its callbacks, its enabled directions, its read watermarks and the
+---buffer objects `get_read()` and `get_write()` returned (they now hold the plain text of the TLS
+---connection). Bytes already queued in the output go out in plain first, then the handshake;
+---bytes already received and not read are taken as the start of the peer's TLS messages. It can
+---be called from inside a read callback, right after reading the command that asks for it.
+---
+---A client context makes this end the TLS client, a server context the server. The event
+---callback then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
+---`core.EVBUFFER_ERROR` and OpenSSL's reason. A client checks the server's name only when given
+---`options.servername` (see TLS contexts). Read and write timeouts set
+---before are not carried over.
+---
+---Errors:
+---- `bad argument #1 to 'starttls' (TLS context expected, got <type>)`
+---- `bad argument #1 to 'starttls' (attempt to use a finalized TLS context)`
+---- `bad argument #2 to 'starttls' (table or nil expected, got <type>)`
+---- `bad argument #2 to 'starttls' (unknown option '<key>')`
+---- `bad argument #2 to 'starttls' (options.servername: string expected, got <type>)`
+---- `bev:starttls: the connection already uses TLS`: the bufferevent is a TLS one already
+---- `bev:starttls: the connection is not established yet`: a `core.bufferevent.connect` still connecting
+---- `bev:starttls: a server name is 1 to 255 bytes long`: an empty or too long `servername`
+---- `bev:starttls: could not start TLS: not enough memory`: memory is short (`... (the connection is closed)` when libevent freed it on the way)
+---@param context luaevent.core.TlsContext a client or a server context
+---@param options? { servername: string? }? `servername`: for a client, the name sent as SNI and checked in the server's certificate
+function BufferEvent:starttls(context, options) end
+
+---Returns what the TLS handshake agreed, or `nil` for a plain connection.
+---
+---The table is copied out of the connection: it stays valid after the connection is gone.
+---
+---| field | value |
+---| --- | --- |
+---| `protocol` | `"TLSv1.3"`, `"TLSv1.2"` |
+---| `cipher` | OpenSSL's name of the cipher: `"TLS_AES_256_GCM_SHA384"` |
+---| `alpn` | the protocol agreed by ALPN, or `nil` |
+---| `servername` | the name the client asked for (SNI), or `nil` |
+---| `verified` | `true` when the peer presented a certificate and it was verified |
+---| `verify_error` | when not verified, why: OpenSSL's reason (`"self-signed certificate"`) or `"the peer presented no certificate"` |
+---| `peer` | `nil`, or the peer's certificate: `subject` and `issuer` (`"CN=localhost"`), `not_after` (`"2031-01-02 03:04:05Z"`) and `pem` |
+---
+---During the handshake the fields say what is known so far.
+---@return { protocol: string, cipher: string?, alpn: string?, servername: string?, verified: boolean, verify_error: string?, peer: { subject: string, issuer: string, not_after: string, pem: string }? }? facts the table, or `nil`
+function BufferEvent:tls() end
+
 ---Frees the bufferevent now; garbage collection does the same.
 ---
 ---Its buffers become closed, no callback runs afterwards, and the fd stays open (a socket the
@@ -858,7 +926,28 @@ function Listener:getfd() end
 ---A TLS context: the configuration TLS connections are made with.
 ---
 ---Made by `core.tls.context(params)`. It has no methods: it is given to the functions that make
----TLS connections. It is freed when it is garbage collected.
+---TLS connections (`options.tls` of `core.listener.new` and `core.bufferevent.connect`,
+---`bev:starttls`). It is freed when it is garbage collected.
+---
+---**Security.** What a client context checks by default, without any parameter:
+---
+---- the server's certificate chain, against the system's trusted certificates (OpenSSL's default
+---  store), and its dates;
+---- the server's name: `core.bufferevent.connect` checks the certificate against
+---  `options.servername`, else the host it connects to (an address is checked against the
+---  certificate's IP address entries); the name is also sent as SNI. `bev:starttls` checks a name
+---  only when given `options.servername`: give it, or only the chain is checked;
+---- TLS 1.2 at least.
+---
+---A failure ends the handshake: `eventcb(bev, core.EVBUFFER_ERROR, message)` with OpenSSL's reason
+---(`certificate verify failed: self-signed certificate`, `certificate verify failed: hostname
+---mismatch`). Only `verify = "none"` turns checking off (then `bev:tls()` still says what failed,
+---in `verified` and `verify_error`); `verifyext = "lsec_continue"` lets a failed verification go
+---on, for code that decides itself from `bev:tls()`.
+---
+---To trust only your own CA (pinning it), give it as `cafile` (or a folder of them as `capath`):
+---the system's store is then not used. A server asks for client certificates with
+---`verify = { "peer", "fail_if_no_peer_cert" }` and the CAs it trusts for them in `cafile`.
 ---@class luaevent.core.TlsContext
 local TlsContext = {}
 

@@ -1,0 +1,167 @@
+//! TLS on a connected bufferevent: libevent's OpenSSL filter put over the socket bufferevent,
+//! the Lua object re-pointed to it. One mechanism serves the three ways in: a listener with
+//! `options.tls` (server side, at once), `bufferevent.connect` with `options.tls` (client side,
+//! once the TCP connection is up; `options.timeout` still runs) and `bev:starttls` (in place).
+//!
+//! A filter rather than `bufferevent_openssl_socket_new` because STARTTLS needs one anyway
+//! (the socket bufferevent already exists, with bytes in its buffers that must not be lost), and
+//! because connect's address fallback works on a plain socket bufferevent. The price is one
+//! copy between the two bufferevents' buffers.
+//!
+//! The handshake's outcome reaches Lua as the event callback: `EVBUFFER_CONNECTED`, or
+//! `EVBUFFER_ERROR` with OpenSSL's reason ("certificate verify failed: self-signed
+//! certificate"); a peer that closes during the handshake is an error too ("the connection
+//! closed during the TLS handshake"), while afterwards a close without a close notice is the
+//! end of file it is in practice (libevent/libevent#1288).
+
+use std::ffi::{c_short, c_void};
+use std::fmt;
+
+use crate::bufferevent::{self, BuffereventUserdata};
+use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT, EVBUFFER_WRITE, EV_READ};
+use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
+use crate::lua::Failure;
+use crate::openssl::{self, Ssl, SslError};
+use crate::read_path::Reader;
+
+/// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
+/// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
+/// the buffer objects it lent now show the layer's (plain text) buffers.
+///
+/// With `carry_output`, what the output already holds is moved to the layer, to be sent once
+/// the handshake is done (connect); without, it goes out in plain first (STARTTLS).
+pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output: bool, function: &str) -> Result<(), Failure> {
+    let (Some(bev), Some(base)) = (object.bufferevent(), object.base()) else {
+        return Err(Failure::message(format_args!("{function}: the bufferevent is closed")));
+    };
+    let mut enabled = bev.enabled();
+    if object.read_path().is_parked() {
+        enabled |= EV_READ;
+    }
+    let (low, high) = bev.read_watermarks();
+    object.read_path().forget(bev);
+    let owner = object as *const BuffereventUserdata as *const c_void;
+    // SAFETY: the callbacks' argument is the object, as for every bufferevent it owns: `shut`
+    // (close, __gc) frees the layer before the object's memory goes, and the object holds the
+    // base. The bufferevent beneath is the object's, and from now on only the layer frees it.
+    object.starting.set(true);
+    object.held.set(0);
+    let made = unsafe {
+        let callbacks = (bufferevent::on_read as _, bufferevent::on_write as _, bufferevent::on_error as _);
+        libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
+    };
+    match made {
+        Ok(layer) => {
+            object.adopt_tls_layer(layer);
+            if let Some(layer) = object.bufferevent() {
+                if carry_output {
+                    if let Some(beneath) = layer.underlying() {
+                        layer.output().add_buffer(beneath.output());
+                    }
+                }
+                if high > 0 || low > 0 {
+                    layer.set_watermark(EV_READ, low, high);
+                }
+                layer.enable(enabled);
+                if layer.start_handshake() {
+                    object.held.set(object.held.get() | EVBUFFER_READ | EVBUFFER_ERROR);
+                }
+                replay_held(object, layer);
+            }
+            object.starting.set(false);
+            Ok(())
+        }
+        Err(TlsLayerFailure::Kept) => {
+            object.starting.set(false);
+            Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory")))
+        }
+        Err(TlsLayerFailure::Gone) => {
+            object.starting.set(false);
+            object.lost_bufferevent();
+            Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory (the connection is closed)")))
+        }
+    }
+}
+
+/// Schedules again, for the next loop round, what the layer reported while it was being put in
+/// place (libevent holds a reference on it for each, so a close meanwhile is safe).
+fn replay_held(object: &BuffereventUserdata, layer: BuffereventRef<'_>) {
+    let held = object.held.take();
+    let events = held & (EVBUFFER_EOF | EVBUFFER_ERROR | EVBUFFER_CONNECTED | EVBUFFER_TIMEOUT);
+    if events != 0 {
+        layer.trigger_event_later(held);
+        return;
+    }
+    if held & EVBUFFER_READ != 0 {
+        layer.trigger_read_later();
+    }
+    if held & EVBUFFER_WRITE != 0 {
+        layer.trigger_write_later();
+    }
+}
+
+/// What the event callback does with a TLS layer's event.
+pub enum Next {
+    /// Report it as it is.
+    Pass,
+    /// Report this instead, with this message.
+    Report(c_short, Option<Failure>),
+}
+
+/// The TLS layer's event `what` for `object`.
+pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> Next {
+    if object.handshaking.get() {
+        if what & EVBUFFER_CONNECTED != 0 {
+            object.handshaking.set(false);
+            return Next::Pass;
+        }
+        if what & (EVBUFFER_EOF | EVBUFFER_ERROR) != 0 {
+            object.handshaking.set(false);
+            // Alone, as a connection that fails to come up is reported.
+            return Next::Report(EVBUFFER_ERROR, Some(failure(bev, true)));
+        }
+        return Next::Pass;
+    }
+    if what & EVBUFFER_ERROR != 0 {
+        return Next::Report(what, Some(failure(bev, false)));
+    }
+    Next::Pass
+}
+
+/// OpenSSL's reason for the layer's failure: its first queued error, followed by the
+/// certificate's verification failure where there was one.
+pub fn failure(bev: BuffereventRef<'_>, during_handshake: bool) -> Failure {
+    let mut first = None;
+    loop {
+        let code = bev.next_tls_error();
+        if code == 0 {
+            break;
+        }
+        let error = SslError::from_code(code);
+        if first.is_none() && error.is_reason() {
+            first = Some(error);
+        }
+    }
+    // SAFETY: the layer is live, and so is its SSL.
+    let verify = bev.ssl().and_then(|ssl| unsafe { openssl::verify_failure(ssl) });
+    let verify = verify.and_then(|reason| reason.to_str().ok());
+    Failure::message(format_args!("{}", Reason { first, verify, during_handshake }))
+}
+
+struct Reason<'a> {
+    first: Option<SslError>,
+    verify: Option<&'a str>,
+    during_handshake: bool,
+}
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.first, self.verify) {
+            (Some(error), Some(verify)) => write!(f, "{error}: {verify}"),
+            (Some(error), None) => write!(f, "{error}"),
+            (None, Some(verify)) => write!(f, "certificate verify failed: {verify}"),
+            (None, None) if self.during_handshake => f.write_str("the connection closed during the TLS handshake"),
+            (None, None) => f.write_str("TLS connection failed"),
+        }
+    }
+}

@@ -1,0 +1,481 @@
+-- TLS connections: options.tls on core.listener.new and core.bufferevent.connect, bev:starttls and
+-- bev:tls(), against real peers (curl, `openssl s_client`, `openssl s_server`) and the module
+-- itself. Loopback only; every loop is bounded. Certificates come from certs.lua (the `openssl`
+-- command); the server certificate is for localhost and 127.0.0.1, signed by a test CA.
+local core = require "luaevent.core"
+local socket = require "socket"
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+local helpers = dofile(here .. "helpers.lua")
+local make_certs = dofile(here .. "certs.lua")
+local run, wait, error_of = helpers.run, helpers.wait, helpers.error_of
+
+local EV_READ = core.EV_READ
+local EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EVBUFFER_CONNECTED =
+  core.EVBUFFER_EOF, core.EVBUFFER_ERROR, core.EVBUFFER_TIMEOUT, core.EVBUFFER_CONNECTED
+
+-- Everything the input holds, taken.
+local function take(bev)
+  local input = bev:get_read()
+  local data = input:get_data()
+  input:drain(#data)
+  return data
+end
+
+-- A TLS echo server on 127.0.0.1 made with the module: echoes "echo:<data>". `events` gets
+-- every event of the accepted connections as { bev, what, message }; `accepted` the objects.
+local function echo_server(base, context, prefix)
+  local events, accepted = {}, {}
+  local l = core.listener.new(base, { host = "127.0.0.1", port = 0, backlog = 1024, tls = context }, function(bev)
+    accepted[#accepted + 1] = bev
+    bev:set_callbacks(function(b)
+      b:get_write():add((prefix or "echo:") .. take(b))
+    end, nil, function(b, what, message)
+      events[#events + 1] = { bev = b, what = what, message = message }
+    end)
+    bev:enable(EV_READ)
+  end)
+  return l, select(2, l:address()), events, accepted
+end
+
+-- A TLS client of the module: `state.events` gets its events, `state.data` what it read.
+local function client(base, port, options, send)
+  local state = { events = {}, data = "" }
+  state.bev = core.bufferevent.connect(base, "127.0.0.1", port, function(b)
+    state.data = state.data .. take(b)
+  end, nil, function(_, what, message)
+    state.events[#state.events + 1] = { what = what, message = message }
+  end, options)
+  if send then state.bev:get_write():add(send) end
+  return state
+end
+
+-- Whether `what` has one of the flags in `flags` (no bitwise operators: Lua 5.1 has none).
+local function any_flag(what, flags)
+  for _, flag in ipairs { 1, 2, 16, 32, 64, 128 } do
+    if math.floor(what / flag) % 2 == 1 and math.floor(flags / flag) % 2 == 1 then return true end
+  end
+  return false
+end
+
+local function has_event(events, what)
+  for _, e in ipairs(events) do
+    if any_flag(e.what, what) then return e end
+  end
+end
+
+-- A port nothing listens on (one a listener had a moment ago).
+local function free_port(base)
+  local l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function() end)
+  local port = select(2, l:address())
+  l:close()
+  return port
+end
+
+-- Runs a shell command in the background; returns the file its output goes to and its pid file.
+local function spawn(dir, name, command)
+  local out, pidfile = dir .. "/" .. name .. ".out", dir .. "/" .. name .. ".pid"
+  os.remove(out)
+  os.execute(("sh -c 'echo $$ > %s; exec %s' > %s 2>&1 < /dev/null &"):format(pidfile, command, out))
+  return out, pidfile
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return "" end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function kill(pidfile)
+  local pid = read_file(pidfile):match("%d+")
+  if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+end
+
+describe("TLS connections #ours", function()
+  local certs, base, server_context, client_context
+  local spawned = {}
+
+  setup(function()
+    certs = make_certs()
+    server_context = core.tls.context { mode = "server", certificate = certs.server, key = certs.key }
+    client_context = core.tls.context { mode = "client", cafile = certs.ca }
+  end)
+
+  teardown(function()
+    for _, pidfile in ipairs(spawned) do kill(pidfile) end
+    if certs then certs.remove() end
+  end)
+
+  before_each(function()
+    base = core.new()
+  end)
+
+  -- `openssl s_server` on a free loopback port with `arguments`; its port once it accepts.
+  local function s_server(arguments)
+    for _ = 1, 5 do
+      local port = free_port(base)
+      local out, pidfile = spawn(certs.dir, "s_server" .. port, ("openssl s_server -4 -accept 127.0.0.1:%d -cert %s -key %s %s")
+        :format(port, certs.server, certs.key, arguments or "-rev"))
+      spawned[#spawned + 1] = pidfile
+      local deadline = socket.gettime() + 5
+      while socket.gettime() < deadline do
+        local text = read_file(out)
+        if text:find("ACCEPT") then return port, pidfile end
+        if text:find("unable to bind") or text:find("rror") then break end
+        socket.select(nil, nil, 0.02)
+      end
+      kill(pidfile)
+    end
+    error("openssl s_server did not start")
+  end
+
+  describe("a listener with options.tls", function()
+    it("serves TLS to a client of the module, which verifies it and sees bev:tls()", function()
+      local l, port, events = echo_server(base, server_context)
+      local c = client(base, port, { tls = client_context, timeout = 3 }, "hello")
+      assert.is_true(wait(base, function() return c.data == "echo:hello" end, 5))
+      assert.equal(EVBUFFER_CONNECTED, c.events[1].what)
+      assert.equal(EVBUFFER_CONNECTED, events[1].what)
+      local facts = c.bev:tls()
+      assert.equal("TLSv1.3", facts.protocol)
+      assert.is_string(facts.cipher)
+      assert.is_true(facts.verified)
+      assert.is_nil(facts.verify_error)
+      assert.matches("CN=localhost", facts.peer.subject)
+      assert.matches("luaevent%-rs test CA", facts.peer.issuer)
+      assert.matches("^%d%d%d%d%-", facts.peer.not_after)
+      assert.matches("^%-%-%-%-%-BEGIN CERTIFICATE", facts.peer.pem)
+      -- The server asked for no client certificate.
+      local server_facts = events[1].bev:tls()
+      assert.is_false(server_facts.verified)
+      assert.is_nil(server_facts.peer)
+      c.bev:close()
+      -- A close notice was sent: the server hears a clean end of file.
+      assert.is_true(wait(base, function() return has_event(events, EVBUFFER_EOF) ~= nil end, 3))
+      l:close()
+    end)
+
+    it("serves curl (an HTTPS request verified against the test CA)", function()
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        local request = ""
+        bev:set_callbacks(function(b)
+          request = request .. take(b)
+          if request:find("\r\n\r\n", 1, true) then
+            b:get_write():add("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n")
+          end
+        end, function(b) if request:find("\r\n\r\n", 1, true) then b:close() end end, function() end)
+        bev:enable(EV_READ)
+      end)
+      local port = select(2, l:address())
+      local out = spawn(certs.dir, "curl", ("curl -sS --max-time 5 --cacert %s https://localhost:%d/ --resolve localhost:%d:127.0.0.1")
+        :format(certs.ca, port, port))
+      assert.is_true(wait(base, function() return read_file(out) == "hello\n" end, 6), read_file(out))
+      l:close()
+    end)
+
+    it("serves openssl s_client, which verifies the chain and the name", function()
+      local l, port = echo_server(base, server_context)
+      local out = spawn(certs.dir, "s_client", ("sh -c \"(printf 'hi'; sleep 1) | openssl s_client -connect 127.0.0.1:%d -servername localhost -verify_return_error -verify_hostname localhost -CAfile %s -quiet\"")
+        :format(port, certs.ca))
+      assert.is_true(wait(base, function() return read_file(out):find("echo:hi", 1, true) ~= nil end, 6), read_file(out))
+      l:close()
+    end)
+
+    it("ends a connection that sends garbage instead of a handshake, and only that one", function()
+      local l, port, events = echo_server(base, server_context)
+      local raw = assert(socket.connect("127.0.0.1", port))
+      raw:send("GET / HTTP/1.0\r\n\r\n")
+      assert.is_true(wait(base, function() return has_event(events, EVBUFFER_ERROR) ~= nil end, 3))
+      local failed = has_event(events, EVBUFFER_ERROR)
+      assert.is_string(failed.message)
+      assert.is_true(#failed.message > 0)
+      raw:close()
+      local c = client(base, port, { tls = client_context, timeout = 3 }, "after")
+      assert.is_true(wait(base, function() return c.data == "echo:after" end, 5))
+      l:close()
+    end)
+
+    it("reports a close during the handshake as an error that says so", function()
+      local l, port, events = echo_server(base, server_context)
+      local raw = assert(socket.connect("127.0.0.1", port))
+      assert.is_true(wait(base, function() return #events > 0 or false end, 0.2) or true)
+      raw:close()
+      assert.is_true(wait(base, function() return has_event(events, EVBUFFER_ERROR) ~= nil end, 3))
+      assert.equal("the connection closed during the TLS handshake", has_event(events, EVBUFFER_ERROR).message)
+      l:close()
+    end)
+
+    it("ends a handshake that never completes with the read timeout set in on_accept", function()
+      local events = {}
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        bev:set_callbacks(function() end, nil, function(b, what, message)
+          events[#events + 1] = what
+          b:close()
+        end)
+        bev:set_timeouts(0.2, nil)
+        bev:enable(EV_READ)
+      end)
+      local silent = assert(socket.connect("127.0.0.1", select(2, l:address())))
+      assert.is_true(wait(base, function() return #events > 0 end, 3))
+      assert.is_true(any_flag(events[1], EVBUFFER_TIMEOUT))
+      silent:close()
+      l:close()
+    end)
+
+    it("requires client certificates when the context says so", function()
+      local strict = core.tls.context { mode = "server", certificate = certs.server, key = certs.key,
+        cafile = certs.ca, verify = { "peer", "fail_if_no_peer_cert" } }
+      local l, port, events, accepted = echo_server(base, strict)
+      local with = core.tls.context { mode = "client", cafile = certs.ca, certificate = certs.server, key = certs.key }
+      local c = client(base, port, { tls = with, timeout = 3 }, "mine")
+      assert.is_true(wait(base, function() return c.data == "echo:mine" end, 5))
+      local facts = accepted[1]:tls()
+      assert.is_true(facts.verified)
+      assert.matches("CN=localhost", facts.peer.subject)
+      c.bev:close()
+      -- Without one, the server ends the connection with OpenSSL's reason.
+      local before, refused = #events, nil
+      local without = client(base, port, { tls = client_context, timeout = 3 }, "none")
+      assert.is_true(wait(base, function()
+        for i = before + 1, #events do
+          if any_flag(events[i].what, EVBUFFER_ERROR) then refused = events[i] end
+        end
+        return refused ~= nil
+      end, 5))
+      assert.equal("peer did not return a certificate", refused.message)
+      assert.is_true(wait(base, function() return has_event(without.events, EVBUFFER_ERROR + EVBUFFER_EOF) ~= nil end, 5))
+      assert.equal("", without.data)
+      l:close()
+    end)
+
+    it("echoes intact on 500 concurrent connections", function()
+      local l, port = echo_server(base, server_context, "")
+      local clients = {}
+      for i = 1, 500 do
+        clients[i] = client(base, port, { tls = client_context, timeout = 10 }, ("%d:"):format(i) .. string.rep("x", 3000 + i))
+      end
+      assert.is_true(wait(base, function()
+        for i = 1, 500 do
+          if #clients[i].data < 3000 + i + #tostring(i) + 1 then return false end
+        end
+        return true
+      end, 30))
+      for i = 1, 500 do
+        assert.equal(("%d:"):format(i) .. string.rep("x", 3000 + i), clients[i].data)
+        clients[i].bev:close()
+      end
+      l:close()
+    end)
+
+    it("refuses a client context", function()
+      local function new(options) return core.listener.new(base, options, function() end) end
+      local err = error_of(new, { tls = client_context })
+      assert.is_truthy(err:find("bad argument #2 to '.-' %(options.tls: a server TLS context expected, got a client one%)"))
+      err = error_of(new, { tls = "yes" })
+      assert.is_truthy(err:find("bad argument #2 to '.-' %(options.tls: TLS context expected, got string%)"))
+    end)
+  end)
+
+  describe("bufferevent.connect with options.tls", function()
+    it("talks to openssl s_server, with ALPN", function()
+      local port = s_server("-rev -alpn h2,http/1.1")
+      local alpn = core.tls.context { mode = "client", cafile = certs.ca, alpn = { "http/1.1" } }
+      local c = client(base, port, { tls = alpn, servername = "localhost", timeout = 3 }, "hello\n")
+      assert.is_true(wait(base, function() return c.data:find("olleh", 1, true) ~= nil end, 5), c.data)
+      local facts = c.bev:tls()
+      assert.equal("http/1.1", facts.alpn)
+      assert.equal("localhost", facts.servername)
+      assert.is_true(facts.verified)
+      c.bev:close()
+    end)
+
+    it("hears a peer that goes without a close notice as end of file", function()
+      local port, pidfile = s_server("-rev")
+      local c = client(base, port, { tls = client_context, timeout = 3 }, "bye\n")
+      assert.is_true(wait(base, function() return c.data:find("eyb", 1, true) ~= nil end, 5))
+      kill(pidfile)
+      assert.is_true(wait(base, function() return #c.events >= 2 end, 5))
+      assert.is_true(any_flag(c.events[2].what, EVBUFFER_EOF))
+      assert.is_false(any_flag(c.events[2].what, EVBUFFER_ERROR))
+      c.bev:close()
+    end)
+
+    it("fails a server whose name does not match, with OpenSSL's reason", function()
+      local l, port = echo_server(base, server_context)
+      local c = client(base, port, { tls = client_context, servername = "example.com", timeout = 3 }, "x")
+      assert.is_true(wait(base, function() return #c.events > 0 end, 5))
+      assert.equal(EVBUFFER_ERROR, c.events[1].what)
+      assert.equal("certificate verify failed: hostname mismatch", c.events[1].message)
+      assert.equal("", c.data)
+      l:close()
+    end)
+
+    it("fails a self-signed server unless verify is none", function()
+      local self = core.tls.context { mode = "server", certificate = certs.self, key = certs.self_key }
+      local l, port = echo_server(base, self)
+      local c = client(base, port, { tls = client_context, servername = "localhost", timeout = 3 }, "x")
+      assert.is_true(wait(base, function() return #c.events > 0 end, 5))
+      assert.equal("certificate verify failed: self-signed certificate", c.events[1].message)
+      local trusting = core.tls.context { mode = "client", verify = "none" }
+      local d = client(base, port, { tls = trusting, servername = "localhost", timeout = 3 }, "y")
+      assert.is_true(wait(base, function() return d.data == "echo:y" end, 5))
+      local facts = d.bev:tls()
+      assert.is_false(facts.verified)
+      assert.equal("self-signed certificate", facts.verify_error)
+      d.bev:close()
+      l:close()
+    end)
+
+    it("times out a handshake that never completes (options.timeout)", function()
+      local silent = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+        bev:set_callbacks(function() end, nil, function() end)
+      end)
+      local c = client(base, select(2, silent:address()), { tls = client_context, timeout = 0.3 })
+      assert.is_true(wait(base, function() return #c.events > 0 end, 3))
+      assert.equal(EVBUFFER_TIMEOUT, c.events[1].what)
+      silent:close()
+    end)
+
+    it("connects by name, the name being the server name checked and sent", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("127.0.0.1 localhost\n127.0.0.1 other.test\n")
+      f:close()
+      local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })
+      local l, port, _, accepted = echo_server(base, server_context)
+      local state = { events = {}, data = "" }
+      local function by_name(name, record)
+        return core.bufferevent.connect(base, name, port, function(b) record.data = record.data .. take(b) end, nil,
+          function(_, what, message) record.events[#record.events + 1] = { what = what, message = message } end,
+          { tls = client_context, dns = resolver, timeout = 3 })
+      end
+      local bev = by_name("localhost", state)
+      bev:get_write():add("named")
+      assert.is_true(wait(base, function() return state.data == "echo:named" end, 5))
+      assert.equal("localhost", accepted[1]:tls().servername)
+      bev:close()
+      local other = { events = {}, data = "" }
+      by_name("other.test", other)
+      assert.is_true(wait(base, function() return #other.events > 0 end, 5))
+      assert.equal(EVBUFFER_ERROR, other.events[1].what)
+      assert.equal("certificate verify failed: hostname mismatch", other.events[1].message)
+      resolver:close()
+      os.remove(path)
+      l:close()
+    end)
+
+    it("refuses a server context", function()
+      local err = error_of(function()
+        return core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, nil, { tls = server_context })
+      end)
+      assert.is_truthy(err:find("bad argument #7 to '.-' %(options.tls: a client TLS context expected, got a server one%)"))
+    end)
+  end)
+
+  describe("bev:starttls", function()
+    -- A STARTTLS exchange: the client sends "STARTTLS\n"; the server answers "GO\n" in plain
+    -- and upgrades (from inside its read callback); the client upgrades on "GO". Pipelined, the
+    -- client upgrades at once behind its command and the server answers nothing in plain: its
+    -- input then already holds the client's hello when it upgrades.
+    local function starttls_exchange(pipelined)
+      local server_bev, server_lines, server_events = nil, {}, {}
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+        server_bev = bev
+        local upgraded = false
+        bev:set_callbacks(function(b)
+          if not upgraded then
+            local line = b:get_read():readline()
+            if line == "STARTTLS" then
+              upgraded = true
+              if not pipelined then b:get_write():add("GO\n") end -- queued in plain: goes out first
+              b:starttls(server_context)
+            end
+          else
+            server_lines[#server_lines + 1] = take(b)
+            b:get_write():add("secret reply")
+          end
+        end, nil, function(_, what) server_events[#server_events + 1] = what end)
+        bev:enable(EV_READ)
+      end)
+      local port = select(2, l:address())
+      local got, events, upgraded = "", {}, false
+      local function upgrade(b)
+        upgraded = true
+        b:starttls(client_context, { servername = "localhost" })
+        b:get_write():add("secret")
+      end
+      local c = core.bufferevent.connect(base, "127.0.0.1", port, function(b)
+        if not upgraded then
+          if b:get_read():readline() == "GO" then upgrade(b) end
+        else
+          got = got .. take(b)
+        end
+      end, nil, function(b, what)
+        events[#events + 1] = what
+        if what == EVBUFFER_CONNECTED and #events == 1 then
+          b:get_write():add("STARTTLS\n")
+          if pipelined then upgrade(b) end
+        end
+      end, { timeout = 3 })
+      local input = c:get_read()
+      assert.is_true(wait(base, function() return got == "secret reply" end, 5), got)
+      assert.same({ EVBUFFER_CONNECTED, EVBUFFER_CONNECTED }, events)
+      assert.same({ EVBUFFER_CONNECTED }, server_events)
+      assert.same({ "secret" }, server_lines)
+      assert.equal(input, c:get_read())
+      assert.is_true(c:tls().verified)
+      assert.equal("localhost", server_bev:tls().servername)
+      c:close()
+      l:close()
+    end
+
+    it("upgrades in place, keeping the object, its callbacks, its buffers and plain bytes before it", function()
+      starttls_exchange(false)
+    end)
+
+    it("upgrades with the peer's hello already read (pipelined)", function()
+      starttls_exchange(true)
+    end)
+
+    it("refuses what cannot be upgraded", function()
+      local l, port = echo_server(base, server_context)
+      local c = client(base, port, { tls = client_context, timeout = 3 }, "x")
+      assert.is_true(wait(base, function() return c.data == "echo:x" end, 5))
+      assert.equal("bev:starttls: the connection already uses TLS", error_of(c.bev.starttls, c.bev, client_context))
+      assert.matches("TLS context expected", error_of(c.bev.starttls, c.bev, "context"))
+      assert.matches("options.servername: string expected, got number",
+        error_of(c.bev.starttls, c.bev, client_context, { servername = 1 }))
+      c.bev:close()
+      assert.matches("closed bufferevent", error_of(c.bev.starttls, c.bev, client_context))
+      l:close()
+    end)
+  end)
+
+  it("leaves a buffer object closed by hand closed across STARTTLS", function()
+    local l, accepted = nil, {}
+    l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
+      accepted[#accepted + 1] = bev
+      bev:set_callbacks(function() end, nil, function() end)
+    end)
+    local c = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), nil, nil, function() end, { timeout = 3 })
+    assert.is_true(wait(base, function() return #accepted == 1 end, 3))
+    local output = c:get_write()
+    output:close()
+    c:starttls(client_context, { servername = "localhost" })
+    assert.matches("closed buffer", error_of(output.add, output, "x"))
+    assert.equal(c:get_write(), output)
+    c:close()
+    l:close()
+  end)
+
+  describe("bev:tls", function()
+    it("is nil for a plain connection", function()
+      local a = helpers.tcp_pair()
+      local bev = core.bufferevent.new(base, a:getfd(), nil, nil, function() end)
+      assert.is_nil(bev:tls())
+      bev:close()
+      a:close()
+    end)
+  end)
+end)
