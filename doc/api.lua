@@ -3206,7 +3206,10 @@ print(w:close() == 1)
 (resolved without blocking the loop), and `options` are connect's. Failures are returned, not
 raised: `nil` and the message the core gives (it names the address, say
 `could not connect to 127.0.0.1 port 1: Connection refused`), or `"timeout"` when
-`options.timeout` passed first.]],
+`options.timeout` passed first. With `options.tls` (a client context) it returns once the TLS
+handshake has succeeded and the server is verified, or `nil` and OpenSSL's reason
+(`"certificate verify failed: self-signed certificate"`); `options.servername` is the name sent
+as SNI and checked (by default `host` when it is a name).]],
               params = {
                 { name = "host", type = "string", text = "an IPv4 or IPv6 address literal, or a name" },
                 { name = "port", type = "integer", text = "1-65535" },
@@ -3256,7 +3259,10 @@ luaevent.loop()
 listener until `listener:close()`, and while it listens `luaevent.loop()` does not return by
 itself: close it, or end the loop with `luaevent.loopexit()`. An error raised by a handler
 stops `loop()`, which raises it with the handler's traceback; the listener stays, and the next
-`loop()` serves on.]],
+`loop()` serves on. With `options.tls` (a server context) a handler starts only once its
+connection's TLS handshake has succeeded; a connection whose handshake fails is closed and
+never reaches a handler. Until then the wrapper holds the connection: a client that never
+completes its handshake keeps it until it closes.]],
               params = {
                 { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }", text = "as for `core.listener.new`" },
                 { name = "handler", type = "fun(conn: Connection, host: string, port: integer)", text = "runs once per connection, with the peer's address and port" },
@@ -3494,37 +3500,79 @@ luaevent.loop()
             },
             {
               name = "conn:starttls",
-              summary = "Upgrades the connection to TLS and waits for the handshake (once the core has `bufferevent:starttls`).",
+              summary = "Upgrades the connection to TLS in place (STARTTLS) and waits for the handshake.",
               text = [[
-Calls `conn.bev:starttls(context, options)` and suspends the coroutine until the handshake has
-succeeded (`true`) or failed (`nil` and the reason). Bytes already received but not read would
-be lost, so it refuses while there are any. A core without `bufferevent:starttls` (this one, for
-now) returns `nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.]],
+Calls `conn.bev:starttls(context, options)` (a client context makes this end the TLS client, a
+server context the server) and suspends the coroutine until the handshake has succeeded
+(`true`) or failed (`nil` and OpenSSL's reason, say
+`"certificate verify failed: self-signed certificate"`; the connection is then unusable: close
+it). What `send` queued before goes out in plain first. Bytes received but not yet returned by
+`receive` are handed to the handshake as the peer's first TLS bytes, as `bev:starttls` does with
+unread input: plain text a peer sent after its STARTTLS command is never read as if it had
+come over TLS (the handshake fails instead). After `settimeout(t)` a handshake longer than `t`
+seconds returns `nil, "timeout"`. A client checks the server's name only when given
+`options.servername`.]],
               params = {
                 { name = "context", type = "TlsContext", text = "a TLS context from `core.tls.context`" },
                 { name = "options", type = "{ servername: string? }", optional = true, text = "as for `bev:starttls`" },
               },
               returns = {
                 { name = "ok", type = "boolean?", text = "`true` once the handshake succeeded" },
-                { name = "err", type = "string?", text = "why not" },
+                { name = "err", type = "string?", text = "why not: OpenSSL's reason, `\"closed\"` or `\"timeout\"`" },
               },
+              errors = {
+                err("bad argument #<n> to 'starttls' (<reason>)", "as for `bev:starttls`, numbered from `context`"),
+                err("connection:starttls: the connection already uses TLS", "the connection is a TLS one already"),
+                err("connection:starttls: the handshake takes a while, and only a coroutine can wait: call connection:starttls inside a function run by luaevent.addthread or a luaevent.serve handler",
+                  "called outside a coroutine"),
+              },
+              differences = { "networking" },
               examples = {
                 {
+                  title = "STARTTLS in a line-based protocol",
                   code = [=[
 local luaevent = require "luaevent"
 local core = luaevent.core
+-- A certificate for localhost and 127.0.0.1 and its key, made with the openssl command.
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir " .. dir)
+os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+  .. " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null"):format(dir, dir))
+local server_context = core.tls.context { mode = "server", certificate = dir .. "/cert.pem", key = dir .. "/key.pem" }
+local client_context = core.tls.context { mode = "client", cafile = dir .. "/cert.pem" }
 
-local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn) conn:close() end)
+-- The server answers each line; "STARTTLS" is answered "GO" in plain, then TLS goes on.
+local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn)
+  while true do
+    local line = conn:receive("*l")
+    if not line then break end
+    if line == "STARTTLS" then
+      conn:send("GO\n")
+      assert(conn:starttls(server_context))
+    else
+      conn:send("you said " .. line .. (conn:tls() and " over TLS" or " in plain") .. "\n")
+    end
+  end
+  conn:close()
+end)
+
 luaevent.addthread(function()
   local conn = assert(luaevent.dial(listener:address()))
-  local ok, err = conn:starttls(core.tls.context({ mode = "client" }))
-  print(ok or err:match("^TLS on connections is not available") ~= nil)
+  conn:send("hello\n")
+  print(conn:receive("*l"))
+  conn:send("STARTTLS\n")
+  print(conn:receive("*l"))
+  print(conn:starttls(client_context, { servername = "localhost" }))
+  conn:send("secret\n")
+  print(conn:receive("*l"))
   conn:close()
   listener:close()
 end)
 luaevent.loop()
+os.execute("rm -r " .. dir)
 ]=],
-                  output = "true\n",
+                  output = "you said hello in plain\nGO\ntrue\nyou said secret over TLS\n",
                 },
               },
             },
@@ -3532,28 +3580,53 @@ luaevent.loop()
               name = "conn:tls",
               summary = "What the TLS handshake agreed (`bev:tls()`), or nil for a plain connection.",
               text = [[
-A core without `bufferevent:tls` (this one, for now) returns
-`nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.]],
+The table `bev:tls()` returns (see there for its fields: `protocol`, `cipher`, `alpn`,
+`servername`, `verified`, `verify_error`, `peer`); `nil` for a plain connection, and
+`nil, "closed"` once the connection is closed.]],
               params = {},
               returns = {
                 { name = "info", type = "table?", text = "as `bev:tls()` returns it" },
-                { name = "err", type = "string?", text = "why there is none" },
+                { name = "err", type = "string?", text = "`\"closed\"` for a closed connection" },
               },
+              differences = { "networking" },
               examples = {
                 {
                   code = [=[
 local luaevent = require "luaevent"
+local core = luaevent.core
+-- A certificate for localhost and its key, made with the openssl command.
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir " .. dir)
+os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+  .. " -addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem 2>/dev/null"):format(dir, dir))
+local server_context = core.tls.context { mode = "server", certificate = dir .. "/cert.pem", key = dir .. "/key.pem" }
+local client_context = core.tls.context { mode = "client", cafile = dir .. "/cert.pem" }
 
-local listener = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn) conn:close() end)
-luaevent.addthread(function()
-  local conn = assert(luaevent.dial(listener:address()))
-  print(conn:tls() == nil)             -- a plain connection
+local plain = luaevent.serve({ host = "127.0.0.1", port = 0 }, function(conn) conn:close() end)
+local secure = luaevent.serve({ host = "127.0.0.1", port = 0, tls = server_context }, function(conn)
+  print("server:", conn:tls().protocol, conn:tls().servername)
   conn:close()
-  listener:close()
+end)
+
+luaevent.addthread(function()
+  local conn = assert(luaevent.dial(plain:address()))
+  print(conn:tls())                    -- a plain connection
+  conn:close()
+  local _, port = secure:address()
+  conn = assert(luaevent.dial("127.0.0.1", port, { tls = client_context, servername = "localhost" }))
+  local tls = conn:tls()
+  print("client:", tls.protocol, tls.verified, tls.peer.subject)
+  conn:receive("*a")
+  conn:close()
+  print(conn:tls())
+  plain:close()
+  secure:close()
+  os.execute("rm -r " .. dir)
 end)
 luaevent.loop()
 ]=],
-                  output = "true\n",
+                  output = "nil\nclient:\tTLSv1.3\ttrue\tCN=localhost\nserver:\tTLSv1.3\tlocalhost\nnil\tclosed\n",
                 },
               },
             },

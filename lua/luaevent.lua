@@ -260,6 +260,7 @@ local waiting = {}   -- connection -> true while a coroutine waits on it
 local sending = {}   -- connection -> true while its output buffer holds bytes: none are lost
 local closing = {}   -- bufferevent -> true while close() flushes it in the background
 local listeners = {} -- listener -> true until it is closed (see serve)
+local accepting = {} -- TLS connection -> true while serve waits for its handshake
 
 -- Whether `what` (an event callback's argument) has the bit `flag` (no bit operators in 5.1).
 local function has(what, flag)
@@ -350,7 +351,21 @@ local function callbacks(conn)
   local function on_event(_, what, message)
     if has(what, EVBUFFER_CONNECTED) then
       conn.handshaken = true
+      local start = conn.start
+      if start then
+        conn.start = nil
+        start()
+        return
+      end
       wake(conn, "handshaker", true)
+      return
+    end
+    if conn.start then
+      -- An accepted TLS connection whose handshake failed: its handler never starts.
+      conn.start = nil
+      accepting[conn] = nil
+      conn.closed = true
+      conn.bev:close()
       return
     end
     sending[conn] = nil -- nothing more goes out
@@ -438,10 +453,20 @@ function M.serve(options, handler)
     argument_error(2, "serve", "function", handler)
   end
   forget_closed_listeners()
+  local tls = options.tls ~= nil
   local ok, listener = pcall(core.listener.new, base, options, function(bev, host, port)
-    local co = coroutine.create(handler)
-    local started, err = coroutine.resume(co, connection(bev), host, port)
-    if not started then error(with_traceback(co, err), 0) end
+    local conn = connection(bev)
+    local function start()
+      accepting[conn] = nil
+      local co = coroutine.create(handler)
+      local started, err = coroutine.resume(co, conn, host, port)
+      if not started then error(with_traceback(co, err), 0) end
+    end
+    if not tls then return start() end
+    -- The handler starts once the handshake has succeeded (see callbacks); until then the
+    -- wrapper holds the connection, as nothing else does.
+    conn.start = start
+    accepting[conn] = true
   end)
   if not ok then
     local rest = tostring(listener):match("^bad argument #2 to '[^']*' (.*)$")
@@ -630,28 +655,48 @@ function Connection:getfd()
   return self.bev:getfd()
 end
 
-local NO_TLS = "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"
-
--- Upgrades the connection to TLS (bev:starttls) and waits for the handshake.
+-- Upgrades the connection to TLS in place (bev:starttls) and waits for the handshake. Bytes
+-- received but not yet returned by receive go back to the input buffer, in front: as the core
+-- does with unread input, the handshake takes them as the peer's first TLS bytes (plain text
+-- pipelined after the STARTTLS command therefore fails the handshake rather than being read as
+-- if it had come over TLS).
 function Connection:starttls(context, options)
   if self.closed then return nil, "closed" end
   if self.err then return nil, self.err end
-  if not self.bev.starttls then return nil, NO_TLS end
-  if self.pos <= #self.buf then
-    return nil, "connection:starttls: bytes received before the handshake are still unread"
+  if self.eof then return nil, "closed" end
+  if self.handshaker then
+    error("connection:starttls: another coroutine is already waiting on this connection for the same thing", 0)
   end
+  if not can_wait() then outside_error("connection:starttls", "the handshake takes a while") end
+  local bev = self.bev
+  local unread = self.pos <= #self.buf and self.buf:sub(self.pos) or ""
+  self.buf, self.pos = "", 1
+  if unread ~= "" then
+    local input = bev:get_read()
+    local held = input:get_data()
+    input:drain(#held)
+    input:add(unread .. held)
+  end
+  local was = self.handshaken
   self.handshaken = false
-  self.bev:starttls(context, options)
+  local ok, err = pcall(bev.starttls, bev, context, options)
+  if not ok then
+    self.handshaken = was
+    local n, rest = tostring(err):match("^bad argument #(%d+) to '[^']*' (.*)$")
+    if n then error(("bad argument #%d to 'starttls' %s"):format(n - 1, rest), 0) end
+    error((tostring(err):gsub("^bev:starttls:", "connection:starttls:")), 0)
+  end
   while not self.handshaken and not self.err and not self.eof and not self.closed do
-    suspend(self, "handshaker", self.timeout, "connection:starttls", "the handshake takes a while")
+    local woken, why = suspend(self, "handshaker", self.timeout, "connection:starttls", "the handshake takes a while")
+    if woken == nil and why then return nil, why end
   end
   if self.handshaken then return true end
-  return nil, self.err or "closed"
+  if self.err then return nil, self.err end
+  return nil, "closed"
 end
 
 -- bev:tls(): nil for a plain connection, else what the handshake agreed.
 function Connection:tls()
-  if not self.bev.tls then return nil, NO_TLS end
   if self.closed then return nil, "closed" end
   return self.bev:tls()
 end

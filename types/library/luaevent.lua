@@ -176,7 +176,10 @@ function luaevent.wrap(sock) end
 ---(resolved without blocking the loop), and `options` are connect's. Failures are returned, not
 ---raised: `nil` and the message the core gives (it names the address, say
 ---`could not connect to 127.0.0.1 port 1: Connection refused`), or `"timeout"` when
----`options.timeout` passed first.
+---`options.timeout` passed first. With `options.tls` (a client context) it returns once the TLS
+---handshake has succeeded and the server is verified, or `nil` and OpenSSL's reason
+---(`"certificate verify failed: self-signed certificate"`); `options.servername` is the name sent
+---as SNI and checked (by default `host` when it is a name).
 ---
 ---Errors:
 ---- `bad argument #<n> to 'dial' (<reason>)`: a host that is not a string, a port that is not a number in 1-65535, an unknown option
@@ -194,7 +197,10 @@ function luaevent.dial(host, port, options) end
 ---listener until `listener:close()`, and while it listens `luaevent.loop()` does not return by
 ---itself: close it, or end the loop with `luaevent.loopexit()`. An error raised by a handler
 ---stops `loop()`, which raises it with the handler's traceback; the listener stays, and the next
----`loop()` serves on.
+---`loop()` serves on. With `options.tls` (a server context) a handler starts only once its
+---connection's TLS handshake has succeeded; a connection whose handshake fails is closed and
+---never reaches a handler. Until then the wrapper holds the connection: a client that never
+---completes its handshake keeps it until it closes.
 ---
 ---Errors:
 ---- `bad argument #<n> to 'serve' (<reason>)`: options that are not a table or hold an unknown key, a handler that is not a function
@@ -282,24 +288,36 @@ function Connection:settimeout(seconds) end
 ---@return integer fd the descriptor
 function Connection:getfd() end
 
----Upgrades the connection to TLS and waits for the handshake (once the core has `bufferevent:starttls`).
+---Upgrades the connection to TLS in place (STARTTLS) and waits for the handshake.
 ---
----Calls `conn.bev:starttls(context, options)` and suspends the coroutine until the handshake has
----succeeded (`true`) or failed (`nil` and the reason). Bytes already received but not read would
----be lost, so it refuses while there are any. A core without `bufferevent:starttls` (this one, for
----now) returns `nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.
+---Calls `conn.bev:starttls(context, options)` (a client context makes this end the TLS client, a
+---server context the server) and suspends the coroutine until the handshake has succeeded
+---(`true`) or failed (`nil` and OpenSSL's reason, say
+---`"certificate verify failed: self-signed certificate"`; the connection is then unusable: close
+---it). What `send` queued before goes out in plain first. Bytes received but not yet returned by
+---`receive` are handed to the handshake as the peer's first TLS bytes, as `bev:starttls` does with
+---unread input: plain text a peer sent after its STARTTLS command is never read as if it had
+---come over TLS (the handshake fails instead). After `settimeout(t)` a handshake longer than `t`
+---seconds returns `nil, "timeout"`. A client checks the server's name only when given
+---`options.servername`.
+---
+---Errors:
+---- `bad argument #<n> to 'starttls' (<reason>)`: as for `bev:starttls`, numbered from `context`
+---- `connection:starttls: the connection already uses TLS`: the connection is a TLS one already
+---- `connection:starttls: the handshake takes a while, and only a coroutine can wait: call connection:starttls inside a function run by luaevent.addthread or a luaevent.serve handler`: called outside a coroutine
 ---@param context luaevent.core.TlsContext a TLS context from `core.tls.context`
 ---@param options? { servername: string? } as for `bev:starttls`
 ---@return boolean? ok `true` once the handshake succeeded
----@return string? err why not
+---@return string? err why not: OpenSSL's reason, `"closed"` or `"timeout"`
 function Connection:starttls(context, options) end
 
 ---What the TLS handshake agreed (`bev:tls()`), or nil for a plain connection.
 ---
----A core without `bufferevent:tls` (this one, for now) returns
----`nil, "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"`.
+---The table `bev:tls()` returns (see there for its fields: `protocol`, `cipher`, `alpn`,
+---`servername`, `verified`, `verify_error`, `peer`); `nil` for a plain connection, and
+---`nil, "closed"` once the connection is closed.
 ---@return table? info as `bev:tls()` returns it
----@return string? err why there is none
+---@return string? err `"closed"` for a closed connection
 function Connection:tls() end
 
 ---A socket wrapped by `luaevent.wrap`.
