@@ -3506,11 +3506,13 @@ Calls `conn.bev:starttls(context, options)` (a client context makes this end the
 server context the server) and suspends the coroutine until the handshake has succeeded
 (`true`) or failed (`nil` and OpenSSL's reason, say
 `"certificate verify failed: self-signed certificate"`; the connection is then unusable: close
-it). What `send` queued before goes out in plain first. Bytes received but not yet returned by
-`receive` are handed to the handshake as the peer's first TLS bytes, as `bev:starttls` does with
-unread input: plain text a peer sent after its STARTTLS command is never read as if it had
-come over TLS (the handshake fails instead). After `settimeout(t)` a handshake longer than `t`
-seconds returns `nil, "timeout"`. A client checks the server's name only when given
+it). What `send` queued before goes out in plain first. While bytes the peer sent are still
+unread (after its STARTTLS command, before it could see the answer: a peer that does not wait,
+or plain text injected to pass for TLS data), it does not start TLS and returns
+`nil, "connection:starttls: bytes received before the handshake are still unread"`; close the
+connection then. (`bev:starttls` hands such bytes to the handshake, but `receive` has taken
+them out of the bufferevent already.) After `settimeout(t)` a handshake longer than `t` seconds
+returns `nil, "timeout"`. A client checks the server's name only when given
 `options.servername`.]],
               params = {
                 { name = "context", type = "TlsContext", text = "a TLS context from `core.tls.context`" },
@@ -3518,7 +3520,7 @@ seconds returns `nil, "timeout"`. A client checks the server's name only when gi
               },
               returns = {
                 { name = "ok", type = "boolean?", text = "`true` once the handshake succeeded" },
-                { name = "err", type = "string?", text = "why not: OpenSSL's reason, `\"closed\"` or `\"timeout\"`" },
+                { name = "err", type = "string?", text = "why not: OpenSSL's reason, `\"closed\"`, `\"timeout\"` or unread bytes" },
               },
               errors = {
                 err("bad argument #<n> to 'starttls' (<reason>)", "as for `bev:starttls`, numbered from `context`"),

@@ -655,11 +655,11 @@ function Connection:getfd()
   return self.bev:getfd()
 end
 
--- Upgrades the connection to TLS in place (bev:starttls) and waits for the handshake. Bytes
--- received but not yet returned by receive go back to the input buffer, in front: as the core
--- does with unread input, the handshake takes them as the peer's first TLS bytes (plain text
--- pipelined after the STARTTLS command therefore fails the handshake rather than being read as
--- if it had come over TLS).
+-- Upgrades the connection to TLS in place (bev:starttls) and waits for the handshake. The core
+-- hands bytes still in the input buffer to the handshake, but receive has already taken what
+-- arrived out of that buffer, and libevent lets nothing be put back into it. Such bytes came
+-- after the STARTTLS command and before the peer could have seen the answer: a peer that does
+-- not wait (RFC 3207 says it must), or plain text injected to pass for TLS data. Refused.
 function Connection:starttls(context, options)
   if self.closed then return nil, "closed" end
   if self.err then return nil, self.err end
@@ -669,13 +669,8 @@ function Connection:starttls(context, options)
   end
   if not can_wait() then outside_error("connection:starttls", "the handshake takes a while") end
   local bev = self.bev
-  local unread = self.pos <= #self.buf and self.buf:sub(self.pos) or ""
-  self.buf, self.pos = "", 1
-  if unread ~= "" then
-    local input = bev:get_read()
-    local held = input:get_data()
-    input:drain(#held)
-    input:add(unread .. held)
+  if self.pos <= #self.buf or bev:get_read():length() > 0 then
+    return nil, "connection:starttls: bytes received before the handshake are still unread"
   end
   local was = self.handshaken
   self.handshaken = false

@@ -805,27 +805,252 @@ describe("luaevent.dial and luaevent.serve", function()
     assert.is_true(same)
   end)
 
-  if not core.bufferevent.connect(core.new(), HOST, 1, nil, nil, nil).starttls then
-    it("starttls and tls say that TLS on connections is not available while the core lacks it", function()
-      local got = {}
-      local listener, port
-      run(function(finish)
-        listener, port = serve(echo)
+end)
+
+describe("luaevent.dial, luaevent.serve and connections over TLS", function()
+  local certs, server_context, self_context, client_context
+  setup(function()
+    certs = dofile(DIR .. "certs.lua")()
+    server_context = core.tls.context({ mode = "server", certificate = certs.server, key = certs.key })
+    self_context = core.tls.context({ mode = "server", certificate = certs.self, key = certs.self_key })
+    client_context = core.tls.context({ mode = "client", cafile = certs.ca })
+  end)
+  teardown(function()
+    certs.remove()
+  end)
+
+  local function serve_tls(context, handler)
+    local listener = luaevent.serve({ host = HOST, port = 0, tls = context }, handler)
+    return listener, select(2, listener:address())
+  end
+
+  it("dial with options.tls against serve with options.tls: every byte echoed intact; tls() on both ends", function()
+    local data = payload(300000, 5)
+    local got, client_tls, server_tls = nil, nil, nil
+    local listener, port
+    run(function(finish)
+      listener, port = serve_tls(server_context, function(conn)
+        server_tls = conn:tls()
+        echo(conn)
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port, { tls = client_context, servername = "localhost" }))
+        client_tls = conn:tls()
         luaevent.addthread(function()
-          local conn = check(luaevent.dial(HOST, port))
-          got.starttls = { conn:starttls(core.tls.context({ mode = "client" })) }
-          got.tls = { conn:tls() }
-          conn:send("still plain")
-          got.echo = conn:receive(11)
+          check(conn:send(data) == #data, "send failed")
+        end)
+        got = conn:receive(#data)
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal(#data, #got)
+    assert.is_true(got == data, "the echo differs")
+    assert.equal("TLSv1.3", client_tls.protocol)
+    assert.is_true(client_tls.verified)
+    assert.equal("CN=localhost", client_tls.peer.subject)
+    assert.equal("localhost", client_tls.servername)
+    assert.equal("TLSv1.3", server_tls.protocol)
+    assert.equal("localhost", server_tls.servername)
+  end)
+
+  it("dial verifies by default: a self-signed server gives nil and OpenSSL's reason, and its handler never starts", function()
+    local result, handlers = nil, 0
+    local listener, port
+    run(function(finish)
+      listener, port = serve_tls(self_context, function(conn)
+        handlers = handlers + 1
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        result = { luaevent.dial(HOST, port, { tls = core.tls.context({ mode = "client" }), servername = "localhost" }) }
+        pause(0.1) -- time for the server to hear of the failure
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.is_nil(result[1])
+    assert.matches("certificate verify failed", result[2], 1, true)
+    assert.equal(0, handlers)
+  end)
+
+  it("dial with verify = \"none\" accepts the self-signed server; tls() says it is not verified", function()
+    local tls, line
+    local listener, port
+    run(function(finish)
+      listener, port = serve_tls(self_context, function(conn)
+        conn:send("hello\n")
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port, { tls = core.tls.context({ mode = "client", verify = "none" }) }))
+        tls = conn:tls()
+        line = conn:receive("*l")
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal("hello", line)
+    assert.is_false(tls.verified)
+    assert.is_string(tls.verify_error)
+  end)
+
+  it("a client that fails the handshake never reaches the handler, and its connection is closed", function()
+    local handlers, got = 0, nil
+    local listener, port
+    run(function(finish)
+      listener, port = serve_tls(server_context, function(conn)
+        handlers = handlers + 1
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port)) -- plain: the server reads no ClientHello
+        conn:send("HELO example.org\r\n")
+        got = { conn:receive("*a") }
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal(0, handlers)
+    assert.is_nil(got[1])
+    assert.equal("closed", got[2])
+  end)
+
+  it("STARTTLS in the middle of a line-based conversation: lines before in plain, after over TLS", function()
+    local client_lines, server_lines = {}, {}
+    local results = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        while true do
+          local line = conn:receive("*l")
+          if not line then break end
+          server_lines[#server_lines + 1] = line .. (conn:tls() and " (tls)" or " (plain)")
+          if line == "STARTTLS" then
+            conn:send("GO\n")
+            results.server = { conn:starttls(server_context) }
+          else
+            conn:send(line:upper() .. "\n")
+          end
+        end
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        for _, line in ipairs({ "one", "two", "STARTTLS", "three", "four" }) do
+          check(conn:send(line .. "\n"), "send failed")
+          local answer = conn:receive("*l")
+          client_lines[#client_lines + 1] = answer
+          if line == "STARTTLS" then
+            results.client = { conn:starttls(client_context, { servername = "localhost" }) }
+            results.tls = conn:tls()
+          end
+        end
+        conn:close()
+        pause(0.05)
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ "ONE", "TWO", "GO", "THREE", "FOUR" }, client_lines)
+    assert.same({ "one (plain)", "two (plain)", "STARTTLS (plain)", "three (tls)", "four (tls)" }, server_lines)
+    assert.same({ true }, results.client)
+    assert.same({ true }, results.server)
+    assert.is_true(results.tls.verified)
+    assert.equal("localhost", results.tls.servername)
+  end)
+
+  it("starttls refuses while bytes the peer sent after STARTTLS are unread: they are never read as TLS data", function()
+    local server_result, server_next, client_got
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        local line = conn:receive("*l")
+        check(line == "STARTTLS", "expected STARTTLS, got " .. tostring(line))
+        server_result = { conn:starttls(server_context) }
+        server_next = { conn:tls() }
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        conn:send("STARTTLS\nMAIL FROM:<injected@example.org>\r\n")
+        client_got = { conn:receive("*a") }
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ nil, "connection:starttls: bytes received before the handshake are still unread" }, server_result)
+    assert.same({}, server_next) -- still plain: tls() is nil
+    assert.same({ nil, "closed", "" }, client_got)
+  end)
+
+  it("starttls returns nil, \"timeout\" when the peer does not handshake within settimeout's seconds", function()
+    local result
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        conn:receive("*a")
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        conn:settimeout(0.2)
+        result = { conn:starttls(core.tls.context({ mode = "server", certificate = certs.server, key = certs.key })) }
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ nil, "timeout" }, result)
+  end)
+
+  it("tls() is nil for a plain connection, nil, \"closed\" once closed; starttls on a closed one is nil, \"closed\"", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(echo)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        got.plain = { conn:tls() }
+        conn:close()
+        got.closed = { conn:tls() }
+        got.starttls = { conn:starttls(client_context) }
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ nil }, got.plain)
+    assert.equal(0, #got.plain)
+    assert.same({ nil, "closed" }, got.closed)
+    assert.same({ nil, "closed" }, got.starttls)
+  end)
+
+  it("starttls names its own arguments, refuses a second upgrade, and raises outside a coroutine", function()
+    local errors = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve_tls(server_context, echo)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port, { tls = client_context, servername = "localhost" }))
+        errors.context = select(2, pcall(conn.starttls, conn, "nope"))
+        errors.options = select(2, pcall(conn.starttls, conn, client_context, { bogus = 1 }))
+        errors.again = select(2, pcall(conn.starttls, conn, client_context))
+        luaevent.addevent(nil, 0, function()
+          errors.outside = select(2, pcall(conn.starttls, conn, client_context))
           conn:close()
           finish()
-        end)
+          return LEAVE
+        end, 0)
       end)
-      listener:close()
-      local message = "TLS on connections is not available: this luaevent.core has no bufferevent:starttls"
-      assert.same({ nil, message }, got.starttls)
-      assert.same({ nil, message }, got.tls)
-      assert.equal("still plain", got.echo)
     end)
-  end
+    listener:close()
+    assert.matches("^bad argument #1 to 'starttls' %(TLS context expected, got string%)", errors.context)
+    assert.matches("^bad argument #2 to 'starttls' %(unknown option 'bogus'%)", errors.options)
+    assert.equal("connection:starttls: the connection already uses TLS", errors.again)
+    assert.matches("^connection:starttls: the handshake takes a while, and only a coroutine can wait", errors.outside)
+  end)
 end)

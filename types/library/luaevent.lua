@@ -294,11 +294,13 @@ function Connection:getfd() end
 ---server context the server) and suspends the coroutine until the handshake has succeeded
 ---(`true`) or failed (`nil` and OpenSSL's reason, say
 ---`"certificate verify failed: self-signed certificate"`; the connection is then unusable: close
----it). What `send` queued before goes out in plain first. Bytes received but not yet returned by
----`receive` are handed to the handshake as the peer's first TLS bytes, as `bev:starttls` does with
----unread input: plain text a peer sent after its STARTTLS command is never read as if it had
----come over TLS (the handshake fails instead). After `settimeout(t)` a handshake longer than `t`
----seconds returns `nil, "timeout"`. A client checks the server's name only when given
+---it). What `send` queued before goes out in plain first. While bytes the peer sent are still
+---unread (after its STARTTLS command, before it could see the answer: a peer that does not wait,
+---or plain text injected to pass for TLS data), it does not start TLS and returns
+---`nil, "connection:starttls: bytes received before the handshake are still unread"`; close the
+---connection then. (`bev:starttls` hands such bytes to the handshake, but `receive` has taken
+---them out of the bufferevent already.) After `settimeout(t)` a handshake longer than `t` seconds
+---returns `nil, "timeout"`. A client checks the server's name only when given
 ---`options.servername`.
 ---
 ---Errors:
@@ -308,7 +310,7 @@ function Connection:getfd() end
 ---@param context luaevent.core.TlsContext a TLS context from `core.tls.context`
 ---@param options? { servername: string? } as for `bev:starttls`
 ---@return boolean? ok `true` once the handshake succeeded
----@return string? err why not: OpenSSL's reason, `"closed"` or `"timeout"`
+---@return string? err why not: OpenSSL's reason, `"closed"`, `"timeout"` or unread bytes
 function Connection:starttls(context, options) end
 
 ---What the TLS handshake agreed (`bev:tls()`), or nil for a plain connection.
