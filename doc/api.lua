@@ -3261,10 +3261,11 @@ itself: close it, or end the loop with `luaevent.loopexit()`. An error raised by
 stops `loop()`, which raises it with the handler's traceback; the listener stays, and the next
 `loop()` serves on. With `options.tls` (a server context) a handler starts only once its
 connection's TLS handshake has succeeded; a connection whose handshake fails is closed and
-never reaches a handler. Until then the wrapper holds the connection: a client that never
-completes its handshake keeps it until it closes.]],
+never reaches a handler. Until then the wrapper holds the connection, for at most
+`options.handshake_timeout` seconds (the wrapper's own option, 30 by default): a client that
+has not completed its handshake by then is closed.]],
               params = {
-                { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? }", text = "as for `core.listener.new`" },
+                { name = "options", type = "{ host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any?, handshake_timeout: number? }", text = "as for `core.listener.new`, and `handshake_timeout`" },
                 { name = "handler", type = "fun(conn: Connection, host: string, port: integer)", text = "runs once per connection, with the peer's address and port" },
               },
               returns = { { name = "listener", type = "Listener", text = "the listener: `listener:address()` tells the port, `listener:close()` stops serving" } },

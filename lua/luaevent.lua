@@ -255,6 +255,8 @@ local EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EVBUFFER_CONNECTED =
 local HIGH_WATER = 64 * 1024
 -- How long a closed connection may take to hand its last bytes to a peer that takes none.
 local LINGER = 30
+-- How long serve waits by default for an accepted TLS connection's handshake.
+local HANDSHAKE_LIMIT = 30
 
 local waiting = {}   -- connection -> true while a coroutine waits on it
 local sending = {}   -- connection -> true while its output buffer holds bytes: none are lost
@@ -337,6 +339,18 @@ end
 local Connection = {}
 Connection.__index = Connection
 
+-- Closes an accepted TLS connection whose handshake failed or took too long: no handler saw it.
+local function abandon(conn)
+  conn.start = nil
+  accepting[conn] = nil
+  if conn.handshake_timer then
+    conn.handshake_timer:close()
+    conn.handshake_timer = nil
+  end
+  conn.closed = true
+  conn.bev:close()
+end
+
 -- The bufferevent's callbacks for `conn`. They refer to the connection, the connection to the
 -- bufferevent: both live in the bufferevent's own keep table, so the pair is collectable.
 local function callbacks(conn)
@@ -362,10 +376,7 @@ local function callbacks(conn)
     end
     if conn.start then
       -- An accepted TLS connection whose handshake failed: its handler never starts.
-      conn.start = nil
-      accepting[conn] = nil
-      conn.closed = true
-      conn.bev:close()
+      abandon(conn)
       return
     end
     sending[conn] = nil -- nothing more goes out
@@ -453,11 +464,28 @@ function M.serve(options, handler)
     argument_error(2, "serve", "function", handler)
   end
   forget_closed_listeners()
+  local limit = options.handshake_timeout
+  if limit ~= nil and (type(limit) ~= "number" or limit <= 0) then
+    error("bad argument #1 to 'serve' (options.handshake_timeout: positive number expected, got "
+      .. (type(limit) == "number" and tostring(limit) or type(limit)) .. ")", 0)
+  end
+  limit = limit or HANDSHAKE_LIMIT
+  if options.handshake_timeout ~= nil then
+    -- The wrapper's own option: the core's listener does not know it.
+    local copy = {}
+    for key, value in pairs(options) do copy[key] = value end
+    copy.handshake_timeout = nil
+    options = copy
+  end
   local tls = options.tls ~= nil
   local ok, listener = pcall(core.listener.new, base, options, function(bev, host, port)
     local conn = connection(bev)
     local function start()
       accepting[conn] = nil
+      if conn.handshake_timer then
+        conn.handshake_timer:close()
+        conn.handshake_timer = nil
+      end
       local co = coroutine.create(handler)
       local started, err = coroutine.resume(co, conn, host, port)
       if not started then error(with_traceback(co, err), 0) end
@@ -467,6 +495,11 @@ function M.serve(options, handler)
     -- wrapper holds the connection, as nothing else does.
     conn.start = start
     accepting[conn] = true
+    conn.handshake_timer = base:addevent(nil, 0, function()
+      conn.handshake_timer = nil
+      if conn.start then abandon(conn) end
+      return LEAVE
+    end, limit)
   end)
   if not ok then
     local rest = tostring(listener):match("^bad argument #2 to '[^']*' (.*)$")

@@ -919,6 +919,38 @@ describe("luaevent.dial, luaevent.serve and connections over TLS", function()
     assert.equal("closed", got[2])
   end)
 
+  it("a client that never completes its handshake is closed after options.handshake_timeout, unseen by handlers", function()
+    local handlers, got, elapsed = 0, nil, nil
+    local listener
+    run(function(finish)
+      listener = luaevent.serve({ host = HOST, port = 0, tls = server_context, handshake_timeout = 0.2 }, function(conn)
+        handlers = handlers + 1
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(listener:address())) -- plain, and silent
+        local started = socket.gettime()
+        got = { conn:receive("*a") }
+        elapsed = socket.gettime() - started
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.equal(0, handlers)
+    assert.same({ nil, "closed", "" }, got)
+    assert.is_true(elapsed >= 0.1 and elapsed < 5, "closed after " .. tostring(elapsed) .. " s")
+  end)
+
+  it("serve refuses a handshake_timeout that is not a positive number, and passes the others on", function()
+    local bad = select(2, pcall(luaevent.serve, { host = HOST, port = 0, handshake_timeout = "soon" }, echo))
+    local zero = select(2, pcall(luaevent.serve, { host = HOST, port = 0, handshake_timeout = 0 }, echo))
+    local unknown = select(2, pcall(luaevent.serve, { host = HOST, port = 0, handshake_timeout = 1, bogus = 1 }, echo))
+    assert.equal("bad argument #1 to 'serve' (options.handshake_timeout: positive number expected, got string)", bad)
+    assert.equal("bad argument #1 to 'serve' (options.handshake_timeout: positive number expected, got 0)", zero)
+    assert.matches("^bad argument #1 to 'serve' %(unknown option 'bogus'%)", unknown)
+  end)
+
   it("STARTTLS in the middle of a line-based conversation: lines before in plain, after over TLS", function()
     local client_lines, server_lines = {}, {}
     local results = {}

@@ -199,13 +199,14 @@ function luaevent.dial(host, port, options) end
 ---stops `loop()`, which raises it with the handler's traceback; the listener stays, and the next
 ---`loop()` serves on. With `options.tls` (a server context) a handler starts only once its
 ---connection's TLS handshake has succeeded; a connection whose handshake fails is closed and
----never reaches a handler. Until then the wrapper holds the connection: a client that never
----completes its handshake keeps it until it closes.
+---never reaches a handler. Until then the wrapper holds the connection, for at most
+---`options.handshake_timeout` seconds (the wrapper's own option, 30 by default): a client that
+---has not completed its handshake by then is closed.
 ---
 ---Errors:
 ---- `bad argument #<n> to 'serve' (<reason>)`: options that are not a table or hold an unknown key, a handler that is not a function
 ---- `luaevent.serve: could not listen on <host> port <port>: <reason>`: the address cannot be bound
----@param options { host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any? } as for `core.listener.new`
+---@param options { host: string?, port: integer?, backlog: integer?, reuseaddr: boolean?, tls: any?, handshake_timeout: number? } as for `core.listener.new`, and `handshake_timeout`
 ---@param handler fun(conn: luaevent.Connection, host: string, port: integer) runs once per connection, with the peer's address and port
 ---@return luaevent.core.Listener listener the listener: `listener:address()` tells the port, `listener:close()` stops serving
 function luaevent.serve(options, handler) end
