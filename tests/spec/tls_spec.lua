@@ -251,19 +251,22 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
-    it("echoes intact on 500 concurrent connections", function()
+    it("echoes intact on 500 concurrent connections (400 on select, whose fd_set ends at 1024)", function()
+      -- Two descriptors a connection: on libevent's select backend 500 would go past FD_SETSIZE,
+      -- where glibc aborts the process (accepted and connected sockets are not refused there yet).
+      local count = base:method() == "select" and 400 or 500
       local l, port = echo_server(base, server_context, "")
       local clients = {}
-      for i = 1, 500 do
+      for i = 1, count do
         clients[i] = client(base, port, { tls = client_context, timeout = 10 }, ("%d:"):format(i) .. string.rep("x", 3000 + i))
       end
       assert.is_true(wait(base, function()
-        for i = 1, 500 do
+        for i = 1, count do
           if #clients[i].data < 3000 + i + #tostring(i) + 1 then return false end
         end
         return true
       end, 30))
-      for i = 1, 500 do
+      for i = 1, count do
         assert.equal(("%d:"):format(i) .. string.rep("x", 3000 + i), clients[i].data)
         clients[i].bev:close()
       end
