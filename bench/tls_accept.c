@@ -13,6 +13,10 @@
  * the client makes have ended. The echo benchmarks time from the last connection's completed
  * handshake (the echo alone). Prints the same lines as bench/common.lua: the server's CPU time,
  * the client's wall time.
+ *
+ * TLS_ACCEPT_FILTER=1 (a diagnosis, not part of the table): the TLS layer is
+ * bufferevent_openssl_filter_new over a socket bufferevent, the way our module builds it (see
+ * src/tls_layer.rs), instead of bufferevent_openssl_socket_new; doc/performance.md compares the two.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +43,7 @@ static struct event_base *base;
 static SSL_CTX *ctx;
 static long expected, handshakes, closed;
 static int from_last_handshake;
+static int use_filter; /* TLS_ACCEPT_FILTER=1: a filter over a socket bufferevent, as ours does */
 static double c0;
 
 static void die(const char *what) {
@@ -75,7 +80,13 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
   struct bufferevent *bev;
   (void)listener; (void)addr; (void)len; (void)arg;
   if (!ssl) die("SSL_new");
-  bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+  if (use_filter) {
+    struct bufferevent *under = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!under) die("bufferevent_socket_new");
+    bev = bufferevent_openssl_filter_new(base, under, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+  } else {
+    bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+  }
   if (!bev) die("bufferevent_openssl_socket_new");
   bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
   bufferevent_setcb(bev, on_read, NULL, on_event, NULL);
@@ -98,6 +109,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   size = atol(argv[2]);
+  use_filter = getenv("TLS_ACCEPT_FILTER") && strcmp(getenv("TLS_ACCEPT_FILTER"), "1") == 0;
   signal(SIGPIPE, SIG_IGN); /* a peer gone while we write is an error event, not death */
   ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) die("SSL_CTX_new");
