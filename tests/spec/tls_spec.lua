@@ -300,7 +300,7 @@ describe("TLS connections #ours", function()
         :format(select(2, l:address()), file))
       spawned[#spawned + 1] = pidfile
       assert.is_true(wait(base, function() return server ~= nil end, 5))
-      run(base, 0.5)
+      run(base, 1) -- s_client's 128 KiB reach the socket meanwhile
       assert.equal(0, received)
       -- A 0-second timer re-armed from its callback runs once per loop round.
       local timer = base:addevent(nil, 0, function()
