@@ -81,7 +81,7 @@ dist:
 clean:
 	rm -rf build target dist
 
-# Benchmarks: this build against Debian's C module, luv and raw libevent, for lua5.4
+# Benchmarks: this build against Debian's C module, luv, LuaSec (TLS) and raw libevent, for lua5.4
 # and luajit. BENCH_QUICK=1 make bench takes about a minute. See bench/README.md.
 # make bench BENCH_INTERPRETERS=lua5.5 measures 5.5 too (against raw libevent only: Debian has
 # no C module nor luv for 5.5, and the table says so).

@@ -18,6 +18,10 @@
 --   BENCH_RAW_ACCEPT=file  the compiled bench/raw_accept.c (raw column of accept, echo_1000)
 --   BENCH_CLIENT=file    the compiled bench/net_client.c, the client of accept, echo_1000 and
 --                        mem_conn (those are skipped without it)
+--   BENCH_TLS_CLIENT=file  the compiled bench/tls_client.c, the client of the TLS benchmarks
+--   BENCH_RAW_TLS=file   the compiled bench/tls_accept.c (raw column of the TLS benchmarks)
+--   BENCH_CERTS=dir      server.pem and server.key for the TLS servers (the TLS benchmarks are
+--                        skipped without BENCH_TLS_CLIENT and BENCH_CERTS)
 --   BENCH_VERBOSE=1      print every run's command and result as it goes
 -- The driver itself needs Lua 5.3+ (run.sh uses lua5.4); the benchmarks run on <interpreter>.
 
@@ -67,6 +71,13 @@ local RAW_ACCEPT = env("BENCH_RAW_ACCEPT")
 if RAW_ACCEPT then RAW_ACCEPT = abs(RAW_ACCEPT) end
 local CLIENT = env("BENCH_CLIENT")
 if CLIENT then CLIENT = abs(CLIENT) end
+local TLS_CLIENT = env("BENCH_TLS_CLIENT")
+if TLS_CLIENT then TLS_CLIENT = abs(TLS_CLIENT) end
+local RAW_TLS = env("BENCH_RAW_TLS")
+if RAW_TLS then RAW_TLS = abs(RAW_TLS) end
+local CERTS = env("BENCH_CERTS")
+if CERTS then CERTS = abs(CERTS) end
+local TLS = TLS_CLIENT ~= nil and CERTS ~= nil
 -- mem_conn holds N connections in the server and N in the client, each its own process.
 local NOFILE = tonumber((capture("ulimit -n"):gsub("%s+$", ""))) or 1024
 
@@ -74,18 +85,25 @@ local NOFILE = tonumber((capture("ulimit -n"):gsub("%s+$", ""))) or 1024
 local CLEAN = "env -u LUA_INIT -u LUA_INIT_5_2 -u LUA_INIT_5_3 -u LUA_INIT_5_4 -u LUA_INIT_5_5"
   .. " -u LUA_CPATH -u LUA_CPATH_5_2 -u LUA_CPATH_5_3 -u LUA_CPATH_5_4 -u LUA_CPATH_5_5"
   .. (CLIENT and (" BENCH_CLIENT=" .. shell_quote(CLIENT)) or " -u BENCH_CLIENT")
+  .. (TLS and (" BENCH_TLS_CLIENT=" .. shell_quote(TLS_CLIENT) .. " BENCH_CERTS=" .. shell_quote(CERTS))
+      or " -u BENCH_TLS_CLIENT -u BENCH_CERTS")
 local OURS_ENV = CLEAN .. " LUA_CPATH=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_2=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_3=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_4=" .. shell_quote(OURS .. "/?.so;;")
   .. " LUA_CPATH_5_5=" .. shell_quote(OURS .. "/?.so;;")
 
-local IMPLS = { "ours", "c", "luv", "raw" }
-local IMPL_NAME = { ours = "ours", c = "C", luv = "luv", raw = "raw" }
+local IMPLS = { "ours", "c", "luv", "luasec", "raw" }
+local IMPL_NAME = { ours = "ours", c = "C", luv = "luv", luasec = "LuaSec", raw = "raw" }
 
 -- Command for one run, and a check of the "loaded" line it must print.
 local function command(impl, bench, size)
   local script = "bench/luaevent_bench.lua"
+  if bench:match("^tls_") then
+    -- LuaSec's events run on ours too: the comparison is of the TLS paths alone.
+    if impl == "raw" then return CLEAN .. " " .. shell_quote(RAW_TLS) .. " " .. bench .. " " .. size end
+    return OURS_ENV .. " " .. lua .. " bench/tls_bench.lua " .. impl .. " " .. bench .. " " .. size
+  end
   if impl == "ours" then
     return OURS_ENV .. " " .. lua .. " " .. script .. " " .. bench .. " " .. size
   elseif impl == "c" then
@@ -103,20 +121,27 @@ end
 local loaded_seen = {}
 local function check_loaded(impl, module, path)
   local ok
-  if impl == "ours" then
+  if impl == "ours" or (impl == "luasec" and module == "luaevent.core") then
     ok = module == "luaevent.core" and path:sub(1, #OURS + 1) == OURS .. "/"
+  elseif impl == "luasec" then
+    ok = module == "ssl" and path:match("^/usr/") ~= nil
   elseif impl == "c" then
     ok = module == "luaevent.core" and path:sub(1, #OURS + 1) ~= OURS .. "/" and path:match("^/usr/") ~= nil
   elseif impl == "luv" then
     ok = module == "luv"
   else
-    ok = module == "libevent"
+    ok = module == "libevent" or module == "libevent_openssl"
   end
   if not ok then
     io.stderr:write(("run.lua: %s loaded %s from %s: not what it should measure\n"):format(impl, module, path))
     os.exit(1)
   end
-  loaded_seen[impl] = loaded_seen[impl] or (module .. " " .. path)
+  local seen = module .. " " .. path
+  local list = loaded_seen[impl]
+  if not list then list = {} loaded_seen[impl] = list end
+  local known = false
+  for _, s in ipairs(list) do if s == seen then known = true end end
+  if not known then list[#list + 1] = seen end
 end
 
 local errlog = os.tmpname()
@@ -153,6 +178,8 @@ end
 -- result line (time: seconds; rate: work per second, scaled; bytes: as printed), `better` which
 -- way is good. Targets are on the ratio ours/<ref> of the medians, as the performance targets state them.
 local MiB = 1048576
+-- TLS echo: bytes each way, in all (tls_echo_100: shared among the 100 connections).
+local TLS_ECHO = tonumber(env("BENCH_TLS_ECHO_BYTES", QUICK and tostring(256 * MiB) or tostring(1024 * MiB)))
 local BENCHES = {
   { name = "timer_rearm", impls = { "ours", "c", "luv" }, size = QUICK and 300000 or 3000000,
     rows = { { result = "timer_rearm", label = "timer re-arm (Prosody), time", kind = "time",
@@ -202,6 +229,18 @@ local BENCHES = {
                targets = { { ref = "c", op = "<=", x = 1.0 } } },
              { result = "mem_conn_heap", label = "idle connection, Lua heap bytes each", kind = "bytes",
                targets = { { ref = "c", op = "<=", x = 1.0 } } } } },
+  -- TLS servers (their own table): ours on core.listener with options.tls, LuaSec over LuaSocket
+  -- driven by luaevent.core events (Prosody's way), raw libevent_openssl (tls_accept.c), all
+  -- driven by bench/tls_client.c in its own process; the time is the server's.
+  { name = "tls_echo_1", group = "tls", impls = { "ours", "luasec", "raw" }, size = TLS_ECHO, tls = true,
+    rows = { { result = "tls_echo_1", label = "TLS echo, 1 connection, MiB/s", kind = "rate", unit = "MiB/s", scale = MiB,
+               targets = { { ref = "luasec", op = ">=", x = 2.0 }, { ref = "raw", op = ">=", x = 0.9 } } } } },
+  { name = "tls_echo_100", group = "tls", impls = { "ours", "luasec", "raw" }, size = TLS_ECHO, tls = true,
+    rows = { { result = "tls_echo_100", label = "TLS echo, 100 connections, MiB/s", kind = "rate", unit = "MiB/s", scale = MiB,
+               targets = { { ref = "luasec", op = ">=", x = 2.0 }, { ref = "raw", op = ">=", x = 0.9 } } } } },
+  { name = "tls_handshake", group = "tls", impls = { "ours", "luasec", "raw" }, size = QUICK and 1000 or 5000, tls = true,
+    rows = { { result = "tls_handshake", label = "TLS handshakes/s", kind = "rate", unit = "hs/s", scale = 1,
+               targets = { { ref = "luasec", op = ">=", x = 1.2 } } } } },
 }
 
 local function value_of(row, fields)
@@ -223,7 +262,7 @@ end
 
 ----------------------------------------------------------------------------
 -- What is available for this interpreter.
-local available = { ours = true, c = true, luv = true, raw = RAW ~= nil }
+local available = { ours = true, c = true, luv = true, luasec = true, raw = RAW ~= nil }
 local skipped = {}
 do
   local _, ok = capture(OURS_ENV .. " " .. lua .. " -e 'require \"luaevent.core\"' 2>/dev/null")
@@ -236,6 +275,10 @@ do
   if not ok then available.luv = false skipped[#skipped + 1] = "luv (lua-luv) not installed for " .. lua end
   if not RAW then skipped[#skipped + 1] = "raw libevent: BENCH_RAW not set" end
   if not CLIENT then skipped[#skipped + 1] = "accept, echo_1000, mem_conn: BENCH_CLIENT not set" end
+  _, ok = capture(CLEAN .. " " .. lua .. " -e 'require \"ssl\"' 2>/dev/null")
+  if not ok then available.luasec = false skipped[#skipped + 1] = "LuaSec (lua-sec) not installed for " .. lua end
+  if not TLS then skipped[#skipped + 1] = "TLS benchmarks: BENCH_TLS_CLIENT or BENCH_CERTS not set" end
+  if TLS and not RAW_TLS then skipped[#skipped + 1] = "raw libevent_openssl: BENCH_RAW_TLS not set" end
   if RAW and not RAW_ACCEPT then skipped[#skipped + 1] = "raw libevent servers: BENCH_RAW_ACCEPT not set" end
 end
 
@@ -248,7 +291,7 @@ local started = os.time()
 -- samples[result][impl] = { values }; errors[bench][impl] = first error; runs counted.
 local samples, errors = {}, {}
 for _, b in ipairs(BENCHES) do
-  if (not ONLY or ONLY[b.name]) and (CLIENT or not b.client) then
+  if (not ONLY or ONLY[b.name]) and (CLIENT or not b.client) and (TLS or not b.tls) then
     errors[b.name] = {}
     for _, row in ipairs(b.rows) do
       samples[row.result] = {}
@@ -257,7 +300,8 @@ for _, b in ipairs(BENCHES) do
     io.stderr:write(("[%s] %s x%d:"):format(lua, b.name, REPS))
     for rep = 1, REPS do
       for _, impl in ipairs(b.impls) do
-        if available[impl] and not (impl == "raw" and b.client and not RAW_ACCEPT) then
+        if available[impl] and not (impl == "raw" and b.client and not RAW_ACCEPT)
+            and not (impl == "raw" and b.tls and not RAW_TLS) then
           local results, err = run_one(impl, b.name, b.size)
           if results then
             for _, row in ipairs(b.rows) do
@@ -302,92 +346,111 @@ local function pad(s, n, right)
   return s .. (" "):rep(n - #s)
 end
 
-local rows_out = {}
+-- Two tables: the main one (columns ours, C, luv, raw) and the TLS one (ours, LuaSec, raw =
+-- libevent_openssl); each lists the benchmarks of its group.
+local TABLES = {
+  { group = nil, cols = { "ours", "c", "luv", "raw" } },
+  { group = "tls", cols = { "ours", "luasec", "raw" } },
+}
 local notes = {}
-for _, b in ipairs(BENCHES) do
-  if samples[b.rows[1].result] then
-    for _, row in ipairs(b.rows) do
-      local med = {}
-      for _, impl in ipairs(IMPLS) do
-        local list = samples[row.result][impl]
-        med[impl] = list and median(list)
-      end
-      local cells = { row.label }
-      for _, impl in ipairs(IMPLS) do
-        local cell
-        local ran = false
-        for _, i in ipairs(b.impls) do if i == impl then ran = true end end
-        if not ran then
-          cell = ""
-        elseif not available[impl] then
-          cell = "n/a (missing)"
-        elseif med[impl] then
-          cell = fmt_value(row, med[impl])
-        elseif impl == "c" and b.c_broken then
-          cell = "n/a (broken in C)"
-        else
-          cell = "FAILED"
+
+local function table_rows(group, cols)
+  local rows_out = {}
+  for _, b in ipairs(BENCHES) do
+    if b.group == group and samples[b.rows[1].result] then
+      for _, row in ipairs(b.rows) do
+        local med = {}
+        for _, impl in ipairs(IMPLS) do
+          local list = samples[row.result][impl]
+          med[impl] = list and median(list)
         end
-        cells[#cells + 1] = cell
-      end
-      local function ratio(ref)
-        if med.ours and med[ref] then return med.ours / med[ref] end
-      end
-      for _, ref in ipairs({ "c", "luv", "raw" }) do
-        local r = ratio(ref)
-        cells[#cells + 1] = r and ("%.2f"):format(r) or ""
-      end
-      local tparts, verdicts = {}, {}
-      for _, t in ipairs(row.targets) do
-        tparts[#tparts + 1] = ("%s%.2fx %s"):format(t.op, t.x, IMPL_NAME[t.ref])
-        local r = ratio(t.ref)
-        if r == nil then
-          verdicts[#verdicts + 1] = "n/a"
-        else
-          local met = (t.op == "<=" and r <= t.x) or (t.op == ">=" and r >= t.x)
-          verdicts[#verdicts + 1] = met and "met" or "NOT met"
+        local cells = { row.label }
+        for _, impl in ipairs(cols) do
+          local cell
+          local ran = false
+          for _, i in ipairs(b.impls) do if i == impl then ran = true end end
+          if not ran then
+            cell = ""
+          elseif not available[impl] or (impl == "raw" and b.tls and not RAW_TLS) then
+            cell = "n/a (missing)"
+          elseif med[impl] then
+            cell = fmt_value(row, med[impl])
+          elseif impl == "c" and b.c_broken then
+            cell = "n/a (broken in C)"
+          else
+            cell = "FAILED"
+          end
+          cells[#cells + 1] = cell
         end
+        local function ratio(ref)
+          if med.ours and med[ref] then return med.ours / med[ref] end
+        end
+        for i = 2, #cols do
+          local r = ratio(cols[i])
+          cells[#cells + 1] = r and ("%.2f"):format(r) or ""
+        end
+        local tparts, verdicts = {}, {}
+        for _, t in ipairs(row.targets) do
+          tparts[#tparts + 1] = ("%s%.2fx %s"):format(t.op, t.x, IMPL_NAME[t.ref])
+          local r = ratio(t.ref)
+          if r == nil then
+            verdicts[#verdicts + 1] = "n/a"
+          else
+            local met = (t.op == "<=" and r <= t.x) or (t.op == ">=" and r >= t.x)
+            verdicts[#verdicts + 1] = met and "met" or "NOT met"
+          end
+        end
+        cells[#cells + 1] = #tparts > 0 and table.concat(tparts, ", ") or "(none)"
+        cells[#cells + 1] = table.concat(verdicts, ", ")
+        rows_out[#rows_out + 1] = cells
       end
-      cells[#cells + 1] = #tparts > 0 and table.concat(tparts, ", ") or "(none)"
-      cells[#cells + 1] = table.concat(verdicts, ", ")
-      rows_out[#rows_out + 1] = cells
-    end
-    for _, impl in ipairs(b.impls) do
-      local err = errors[b.name][impl]
-      if err then
-        local expected = impl == "c" and b.c_broken
-        notes[#notes + 1] = ("%s on %s failed%s: %s"):format(b.name, IMPL_NAME[impl],
-          expected and " (expected: the C module's bufferevent callbacks are broken)" or "", err)
+      for _, impl in ipairs(b.impls) do
+        local err = errors[b.name][impl]
+        if err then
+          local expected = impl == "c" and b.c_broken
+          notes[#notes + 1] = ("%s on %s failed%s: %s"):format(b.name, IMPL_NAME[impl],
+            expected and " (expected: the C module's bufferevent callbacks are broken)" or "", err)
+        end
       end
     end
   end
+  return rows_out
 end
 
-local header = { "benchmark (median)", "ours", "C", "luv", "raw", "ours/C", "ours/luv", "ours/raw", "target (ours/x)", "verdict" }
-local widths = {}
-for i, h in ipairs(header) do widths[i] = #h end
-for _, cells in ipairs(rows_out) do
-  for i, c in ipairs(cells) do if #c > widths[i] then widths[i] = #c end end
-end
-local function line(cells)
-  local parts = {}
-  for i, c in ipairs(cells) do parts[i] = pad(c, widths[i], i > 1 and i < 9) end
-  return "| " .. table.concat(parts, " | ") .. " |"
-end
-local function rule()
-  local parts = {}
-  for i, w in ipairs(widths) do parts[i] = ("-"):rep(w) end
-  return "|-" .. table.concat(parts, "-|-") .. "-|"
+local function print_table(cols, rows_out)
+  local header = { "benchmark (median)" }
+  for _, impl in ipairs(cols) do header[#header + 1] = IMPL_NAME[impl] end
+  for i = 2, #cols do header[#header + 1] = "ours/" .. IMPL_NAME[cols[i]] end
+  header[#header + 1] = "target (ours/x)"
+  header[#header + 1] = "verdict"
+  local widths = {}
+  for i, h in ipairs(header) do widths[i] = #h end
+  for _, cells in ipairs(rows_out) do
+    for i, c in ipairs(cells) do if #c > widths[i] then widths[i] = #c end end
+  end
+  local function line(cells)
+    local parts = {}
+    for i, c in ipairs(cells) do parts[i] = pad(c, widths[i], i > 1 and i < #header - 1) end
+    return "| " .. table.concat(parts, " | ") .. " |"
+  end
+  local function rule()
+    local parts = {}
+    for i, w in ipairs(widths) do parts[i] = ("-"):rep(w) end
+    return "|-" .. table.concat(parts, "-|-") .. "-|"
+  end
+  print(line(header))
+  print(rule())
+  for _, cells in ipairs(rows_out) do print(line(cells)) end
 end
 
-print(("== luaevent-rs benchmarks: %s, %s mode, %d repetitions, interleaved ours/C/luv/raw per repetition"):format(
+print(("== luaevent-rs benchmarks: %s, %s mode, %d repetitions, interleaved ours/C/luv/LuaSec/raw per repetition"):format(
   lua, QUICK and "quick" or "full", REPS))
 print(("   %s; libevent %s; %s x %s CPUs; load average %s at start, %s at end; took %d s"):format(version,
   (capture("pkg-config --modversion libevent 2>/dev/null"):gsub("%s+$", "")), cpu_model, ncpu, load0, load1,
   os.time() - started))
 print("   ours = " .. OURS_LABEL)
 for _, impl in ipairs(IMPLS) do
-  if loaded_seen[impl] then print(("   %-4s loaded %s"):format(IMPL_NAME[impl], loaded_seen[impl])) end
+  for _, seen in ipairs(loaded_seen[impl] or {}) do print(("   %-6s loaded %s"):format(IMPL_NAME[impl], seen)) end
 end
 print(("   times are %s time (timers_1000: CPU time always); echo moves %d MiB each way; sizes:"):format(
   CLOCK == "cpu" and "process CPU" or "wall-clock", ECHO // MiB))
@@ -396,12 +459,26 @@ for _, b in ipairs(BENCHES) do
   if samples[b.rows[1].result] then sizes[#sizes + 1] = b.name .. "=" .. b.size end
 end
 print("   " .. table.concat(sizes, " "))
-print("   accept, echo_1000: figure = work / the server's CPU time (wall: the client's); one client for all,")
-print("   bench/net_client.c on raw libevent in its own process; accept: 8 at a time, 64 bytes each;")
-print("   echo_1000: 1,000 connections x echo_1000 messages of 64 bytes; mem_conn: n idle connections")
-print(line(header))
-print(rule())
-for _, cells in ipairs(rows_out) do print(line(cells)) end
+local first = true
+for _, t in ipairs(TABLES) do
+  local rows_out = table_rows(t.group, t.cols)
+  if #rows_out > 0 then
+    if not first then print() end
+    if t.group == "tls" then
+      print("   TLS: figure = work / the server's CPU time (wall: the client's); one client for all,")
+      print("   bench/tls_client.c on libevent_openssl in its own process; TLS 1.3, TLS_AES_128_GCM_SHA256,")
+      print("   X25519, ECDSA P-256 certificate, no resumption; LuaSec = LuaSec over LuaSocket driven by")
+      print("   luaevent.core events (ours); raw = bench/tls_accept.c (bufferevent_openssl_socket_new);")
+      print("   echo timed from the last handshake; handshake: 8 at a time, the client closes once done")
+    else
+      print("   accept, echo_1000: figure = work / the server's CPU time (wall: the client's); one client for all,")
+      print("   bench/net_client.c on raw libevent in its own process; accept: 8 at a time, 64 bytes each;")
+      print("   echo_1000: 1,000 connections x echo_1000 messages of 64 bytes; mem_conn: n idle connections")
+    end
+    print_table(t.cols, rows_out)
+    first = false
+  end
+end
 print("   ratios: ours/x of the medians; for times and bytes lower is better, for rates higher is better")
 for _, s in ipairs(skipped) do print("   skipped: " .. s) end
 for _, n in ipairs(notes) do print("   note: " .. n) end

@@ -13,6 +13,7 @@ packages=(
   lua-socket lua-busted                    # the specs and examples
   lua-event                                # the C module, for the differential specs and bench
   lua-luv                                  # bench: luv, the other libuv-based event loop
+  lua-sec                                  # bench: LuaSec (TLS over LuaSocket, as Prosody does it), Lua 5.1-5.4 and LuaJIT
   luarocks                                 # the rockspecs, make dist and the rock checks
   liblua5.1-0-dev liblua5.2-dev liblua5.3-dev libluajit-5.1-dev  # luarocks wants each Lua's headers (5.1: the real package, not the virtual liblua5.1-dev)
   valgrind gdb                             # make memcheck, make faults (valgrind sample, backtraces)

@@ -901,6 +901,21 @@ impl<'a> BuffereventRef<'a> {
         NonNull::new(unsafe { ffi::bufferevent_get_underlying(self.raw()) }).map(|raw| unsafe { BuffereventRef::new(raw) })
     }
 
+    /// Replaces the read callback, keeping the other two and the argument; returns the one it
+    /// replaced (None if there was none, and then nothing is changed).
+    pub fn replace_read_callback(self, read: BuffereventDataCallback) -> Option<BuffereventDataCallback> {
+        let (mut r, mut w, mut e, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, ffi::bufferevent_event_cb, *mut c_void) =
+            (None, None, None, ptr::null_mut());
+        // SAFETY: live (constructor); the callbacks and argument are put back as they were, the
+        // read one aside, which the caller vouches for with the same argument.
+        unsafe {
+            ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a);
+            let previous = r?;
+            ffi::bufferevent_setcb(self.raw(), Some(read), w, e, a);
+            Some(previous)
+        }
+    }
+
     /// The TLS layer's errors since the last call, first to last (0: none left).
     pub fn next_tls_error(self) -> std::ffi::c_ulong {
         // SAFETY: live (constructor); for a bufferevent that is not a TLS layer it returns 0.

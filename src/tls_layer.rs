@@ -16,13 +16,16 @@
 
 use std::ffi::{c_short, c_void};
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bufferevent::{self, BuffereventUserdata};
-use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT, EVBUFFER_WRITE, EV_READ};
+use crate::ffi::{self, EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT, EVBUFFER_WRITE, EV_READ};
 use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
 use crate::lua::Failure;
 use crate::openssl::{self, Ssl, SslError};
-use crate::read_path::Reader;
+use crate::read_path::{self, Reader};
 
 /// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
 /// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
@@ -100,6 +103,53 @@ fn replay_held(object: &BuffereventUserdata, layer: BuffereventRef<'_>) {
     }
 }
 
+/// libevent's read callback for the bufferevent beneath a TLS filter (one function, the same for
+/// every layer), saved when the first layer's handshake is done; 0 until then.
+static FILTER_READ: AtomicUsize = AtomicUsize::new(0);
+
+/// Puts [`read_beneath`] in front of the layer's read callback on the socket bufferevent beneath
+/// it, so that a busy stream is read in one readv of up to 64 KiB per wakeup instead of libevent
+/// 2.1's 4 KiB (read_path.rs): fewer system calls and wakeups per decrypted byte. Left as it is
+/// if the callback is not the one saved first (never expected: libevent has one).
+fn read_ahead_beneath(beneath: BuffereventRef<'_>) {
+    let Some(previous) = beneath.replace_read_callback(read_beneath) else { return };
+    let previous = previous as usize;
+    if previous == read_beneath as libevent::BuffereventDataCallback as usize {
+        return;
+    }
+    let saved = match FILTER_READ.compare_exchange(0, previous, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => previous,
+        Err(saved) => saved,
+    };
+    if saved != previous {
+        // SAFETY: `previous` was this bufferevent's read callback a moment ago, with the
+        // argument that is still set.
+        beneath.replace_read_callback(unsafe { std::mem::transmute::<usize, libevent::BuffereventDataCallback>(previous) });
+    }
+}
+
+/// The read callback beneath a TLS layer: reads ahead what the socket holds, then runs the
+/// layer's own (saved) callback, which decrypts it.
+extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let Some(raw) = NonNull::new(raw) else { return };
+        // SAFETY: libevent calls back with a live bufferevent, held for the call.
+        let beneath = unsafe { BuffereventRef::new(raw) };
+        if read_path::read_ahead(beneath).is_err() {
+            // As libevent does on a read error: no more reading, and the error callback
+            // (deferred, so that the bytes read before it are decrypted first).
+            beneath.disable(EV_READ);
+            beneath.trigger_event_later(EVBUFFER_READ | EVBUFFER_ERROR);
+        }
+    }));
+    let saved = FILTER_READ.load(Ordering::Relaxed);
+    if saved != 0 {
+        // SAFETY: `saved` is libevent's read callback of a TLS filter, which `read_ahead_beneath`
+        // replaced by this one on this bufferevent, keeping its argument `arg`.
+        unsafe { std::mem::transmute::<usize, libevent::BuffereventDataCallback>(saved)(raw, arg) };
+    }
+}
+
 /// What the event callback does with a TLS layer's event.
 pub enum Next {
     /// Report it as it is.
@@ -113,6 +163,10 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
     if object.handshaking.get() {
         if what & EVBUFFER_CONNECTED != 0 {
             object.handshaking.set(false);
+            // libevent has just set the layer's reading callbacks on the bufferevent beneath.
+            if let Some(beneath) = bev.underlying() {
+                read_ahead_beneath(beneath);
+            }
             return Next::Pass;
         }
         if what & (EVBUFFER_EOF | EVBUFFER_ERROR) != 0 {

@@ -273,6 +273,48 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
+    it("reads what the socket holds beneath the TLS layer in large reads, not libevent's 4 KiB ones", function()
+      -- openssl s_client sends 128 KiB, which wait in the socket while the server does not read;
+      -- once it does, libevent 2.1 alone would take 4 KiB per loop round (32 rounds), the
+      -- module reads up to 64 KiB more each round.
+      local size = 128 * 1024
+      local file = certs.dir .. "/stream.txt"
+      local f = assert(io.open(file, "wb"))
+      f:write(("0123456789abcdef"):rep(size / 16))
+      f:close()
+      local kept, received, server, rounds, done_at = {}, 0, nil, 0, nil
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        kept[#kept + 1] = bev
+        bev:set_callbacks(function(b)
+          received = received + #take(b)
+          if received == size then done_at = rounds end
+        end, nil, function(b, what)
+          if what == EVBUFFER_CONNECTED then
+            server = b
+            b:disable(EV_READ)
+          end
+        end)
+        bev:enable(EV_READ)
+      end)
+      local _, pidfile = spawn(certs.dir, "s_client_stream", ("openssl s_client -quiet -ign_eof -connect 127.0.0.1:%d < %s")
+        :format(select(2, l:address()), file))
+      spawned[#spawned + 1] = pidfile
+      assert.is_true(wait(base, function() return server ~= nil end, 5))
+      run(base, 1) -- s_client's 128 KiB reach the socket meanwhile
+      assert.equal(0, received)
+      -- A 0-second timer re-armed from its callback runs once per loop round.
+      local timer = base:addevent(nil, 0, function()
+        rounds = rounds + 1
+        return 0
+      end, 0)
+      server:enable(EV_READ)
+      assert.is_true(wait(base, function() return received == size end, 5), received)
+      timer:close()
+      assert.is_true(done_at <= 12, "loop rounds: " .. done_at)
+      kill(pidfile)
+      l:close()
+    end)
+
     it("refuses a client context", function()
       local function new(options) return core.listener.new(base, options, function() end) end
       local err = error_of(new, { tls = client_context })
