@@ -64,7 +64,8 @@
 #   FAULTS_API_STRIDE    fail every STRIDE-th allocation point of api.lua (default 1, quick ~1/40)
 #   FAULTS_TLS_POINTS    failure points per part of tls.lua: "contexts store connections"
 #                        (default "12 2 16" quick, "120 12 160" long)
-#   FAULTS_VALGRIND      valgrind runs per interpreter (default 0 quick, 4 long)
+#   FAULTS_VALGRIND      valgrind runs per interpreter (default 0 quick, 5 long: api, echo, misuse,
+#                        specs, tls_connections in turn)
 #   FAULTS_TIMEOUT       seconds per run before it counts as a hang (default 300; valgrind 1800)
 #   FAULTS_MISUSE_CALLS  calls per misuse run (default 3000 quick, 20000 long)
 #   FAULTS_BUILD=debug   test a debug build (cargo build without --release, kept in
@@ -93,7 +94,7 @@ if [ "$QUICK" = 1 ]; then
   TLS_POINTS=${FAULTS_TLS_POINTS:-12 2 16}
 else
   RUNS=${FAULTS_RUNS:-16}
-  VALGRIND_RUNS=${FAULTS_VALGRIND:-4}
+  VALGRIND_RUNS=${FAULTS_VALGRIND:-5}
   MISUSE_CALLS=${FAULTS_MISUSE_CALLS:-20000}
   SPECS="tests/spec"
   BACKTRACE=${FAULTS_BACKTRACE:-$(command -v gdb >/dev/null && echo 1 || echo 0)}
@@ -363,7 +364,7 @@ valgrind_sample() { # lua
   # Smaller programs: valgrind is 20-50 times slower.
   SPECS="tests/spec/buffer_spec.lua tests/spec/event_spec.lua" MISUSE_CALLS=2000
   for ((k = 1; k <= VALGRIND_RUNS; k++)); do
-    case $((k % 4)) in 1) prog=api ;; 2) prog=echo ;; 3) prog=misuse ;; 0) prog=specs ;; esac
+    case $((k % 5)) in 1) prog=api ;; 2) prog=echo ;; 3) prog=misuse ;; 4) prog=specs ;; 0) prog=tls_connections ;; esac
     program "$lua" "$prog" "$LIB"
     # The smaller specs and misuse runs have their own allocation counts (counted natively:
     # valgrind allocates the same way, apart from a few calls of its own).
@@ -372,7 +373,7 @@ valgrind_sample() { # lua
       VCOUNTS[$prog]=$COUNT
     fi
     local settings=() count=${VCOUNTS[$prog]}
-    if [ "$prog" = api ]; then
+    if [ "$prog" = api ] || [[ $prog == tls_* ]]; then
       # One failure point, as in the sweep; a burst of 2 lets Lua raise "not enough memory".
       rand "$count"; settings=("FAILALLOC_SKIP=$R" FAILALLOC_BURST=2)
     else

@@ -9,9 +9,9 @@
 --   LD_PRELOAD=failalloc.so FAILALLOC_WAIT=1 FAILALLOC_SKIP=<n> FAILALLOC_BURST=2 lua5.4 tests/faults/tls.lua [part]
 --
 -- Parts, so that a sample of failure points spreads over each (the default, all, runs the three):
---   contexts     every parameter path of core.tls.context, good and refused (~170,000 allocations)
---   store        client contexts that load the system's trusted certificates (~450,000)
---   connections  handshakes, STARTTLS, garbage, a timeout, closes during handshakes (~77,000)
+--   contexts     every parameter path of core.tls.context, good and refused (~160,000 allocations)
+--   store        client contexts that load the system's trusted certificates (~470,000)
+--   connections  handshakes, STARTTLS, garbage, a timeout, closes during handshakes (~80,000)
 -- TLS_FAULTS_DEBUG=1 prints what the loops saw (contexts made, handshakes ended, upgrades).
 --
 -- Each step runs under pcall: errors are expected and counted. Loops wait for the outcomes they
