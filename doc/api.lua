@@ -646,8 +646,11 @@ TLS connections (`options.tls` of `core.listener.new` and `core.bufferevent.conn
   store), and its dates;
 - the server's name: `core.bufferevent.connect` checks the certificate against
   `options.servername`, else the host it connects to (an address is checked against the
-  certificate's IP address entries); the name is also sent as SNI. `bev:starttls` checks a name
-  only when given `options.servername`: give it, or only the chain is checked;
+  certificate's IP address entries); the name is also sent as SNI. A client `bev:starttls` checks
+  `options.servername`, else the host the bufferevent was connected to by
+  `core.bufferevent.connect`; with neither (a bufferevent made by `core.bufferevent.new` or
+  accepted by a listener), a context that verifies refuses to start rather than check the chain
+  alone;
 - TLS 1.2 at least.
 
 A failure ends the handshake: `eventcb(bev, core.EVBUFFER_ERROR, message)` with OpenSSL's reason
@@ -2042,12 +2045,19 @@ be called from inside a read callback, right after reading the command that asks
 
 A client context makes this end the TLS client, a server context the server. The event
 callback then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
-`core.EVBUFFER_ERROR` and OpenSSL's reason. A client checks the server's name only when given
-`options.servername` (see [TLS contexts](#tls-contexts-coretls)). Read and write timeouts set
-before are not carried over.]],
+`core.EVBUFFER_ERROR` and OpenSSL's reason. Read and write timeouts set before are not carried
+over.
+
+A client checks the server's name (see [TLS contexts](#tls-contexts-coretls)):
+`options.servername`, else the host given to `core.bufferevent.connect` when that made the
+bufferevent (a host name, also sent as SNI, or an address, checked against the certificate's
+address entries). A bufferevent made otherwise (`core.bufferevent.new`, a listener's) has no
+host, so a context that verifies needs `options.servername`: without it the call raises, since
+any certificate the trusted CAs signed for any name would otherwise pass. A context with
+`verify = "none"` needs no name.]],
               params = {
                 { name = "context", type = "TlsContext", text = "a client or a server context" },
-                { name = "options", type = "{ servername: string? }?", optional = true, text = "`servername`: for a client, the name sent as SNI and checked in the server's certificate" },
+                { name = "options", type = "{ servername: string? }?", optional = true, text = "`servername`: for a client, the name sent as SNI and checked in the server's certificate (default: the host `core.bufferevent.connect` was given)" },
               },
               returns = {},
               errors = {
@@ -2056,6 +2066,7 @@ before are not carried over.]],
                 arg("options", "table or nil expected, got <type>"),
                 arg("options", "unknown option '<key>'"),
                 arg("options", "options.servername: string expected, got <type>"),
+                arg("options", "options.servername required: the context verifies the server, and no host is known for a bufferevent not made by core.bufferevent.connect (or use a context with verify = \"none\")"),
                 err("bev:starttls: the connection already uses TLS", "the bufferevent is a TLS one already"),
                 err("bev:starttls: the connection is not established yet", "a `core.bufferevent.connect` still connecting"),
                 err("bev:starttls: a server name is 1 to 255 bytes long", "an empty or too long `servername`"),
@@ -3513,8 +3524,9 @@ or plain text injected to pass for TLS data), it does not start TLS and returns
 `nil, "connection:starttls: bytes received before the handshake are still unread"`; close the
 connection then. (`bev:starttls` hands such bytes to the handshake, but `receive` has taken
 them out of the bufferevent already.) After `settimeout(t)` a handshake longer than `t` seconds
-returns `nil, "timeout"`. A client checks the server's name only when given
-`options.servername`.]],
+returns `nil, "timeout"`. A client checks the server's name: `options.servername`, else the
+host `luaevent.dial` was given; a connection a `luaevent.serve` handler got has no host, so
+there a client context that verifies needs `options.servername` (the call raises without it).]],
               params = {
                 { name = "context", type = "TlsContext", text = "a TLS context from `core.tls.context`" },
                 { name = "options", type = "{ servername: string? }", optional = true, text = "as for `bev:starttls`" },

@@ -70,6 +70,9 @@ pub(crate) const SLOT_ERROR: i64 = 3;
 const SLOT_SOCKET: i64 = 4;
 const SLOT_INPUT: i64 = 5;
 const SLOT_OUTPUT: i64 = 6;
+/// The host `core.bufferevent.connect` was given: the name a client `starttls` checks when not
+/// told another.
+pub(crate) const SLOT_HOST: i64 = 7;
 
 impl Reader for BuffereventUserdata {
     fn bufferevent(&self) -> Option<BuffereventRef<'_>> {
@@ -584,18 +587,33 @@ fn getfd(stack: &mut Stack) -> Outcome {
 }
 
 /// `bev:starttls(context [, options])`: TLS in place over the connection (see tls_layer.rs).
+/// A client checks the server's name: `options.servername`, else the host the bufferevent was
+/// connected to by `core.bufferevent.connect`. With neither, a context that verifies is refused
+/// rather than checking the chain alone (any certificate the CAs signed would then pass).
 fn starttls(stack: &mut Stack) -> Outcome {
     open_object(stack, 1)?;
-    let role = tls::context_argument(stack, 2)?.0.role();
+    let (context, view) = tls::context_argument(stack, 2)?;
+    let (role, verifies) = (context.role(), view.verifies_peer());
     let [servername] = stack.options(3, &["servername"])?;
-    let name = match stack.string_bytes(servername) {
-        _ if stack.is_none_or_nil(servername) => None,
-        Some(name) if stack.kind(servername) == Kind::String => Some(name),
-        _ => {
-            let got = stack.type_name(servername);
-            return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
-        }
+    let name = if stack.kind(servername) == Kind::String {
+        Some(servername)
+    } else if !stack.is_none_or_nil(servername) {
+        let got = stack.type_name(servername);
+        return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
+    } else if role == Role::Client && stack.push_user_value_field(1, SLOT_HOST) == Kind::String {
+        Some(stack.top())
+    } else {
+        None
     };
+    if role == Role::Client && name.is_none() && verifies {
+        return Err(Failure::argument(
+            3,
+            format_args!(
+                "options.servername required: the context verifies the server, and no host is known for a bufferevent \
+                 not made by core.bufferevent.connect (or use a context with verify = \"none\")"
+            ),
+        ));
+    }
     let (object, _) = open_object(stack, 1)?;
     if object.tls.get() {
         return Err(Failure::message(format_args!("bev:starttls: the connection already uses TLS")));
@@ -604,6 +622,7 @@ fn starttls(stack: &mut Stack) -> Outcome {
         return Err(Failure::message(format_args!("bev:starttls: the connection is not established yet")));
     }
     let (_, view) = tls::context_argument(stack, 2)?;
+    let name = name.and_then(|index| stack.string_bytes(index));
     let (ssl, side) = match role {
         Role::Client => (tls::client_ssl("bev:starttls", view, name)?, TlsSide::Client),
         Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),

@@ -21,7 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::base::base_argument;
 use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
-use crate::bufferevent::{self, BuffereventUserdata, SLOT_ERROR, SLOT_READ, SLOT_WRITE};
+use crate::bufferevent::{self, BuffereventUserdata, SLOT_ERROR, SLOT_HOST, SLOT_READ, SLOT_WRITE};
 use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
 use crate::libevent::{BuffereventRef, Socket, Timer};
 use crate::lua::{Failure, Outcome, Returns, Stack};
@@ -353,7 +353,8 @@ pub fn connect(stack: &mut Stack) -> Outcome {
 
     let object = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
     stack.push_user_value(object);
-    for (slot, index) in [(SLOT_READ, 4), (SLOT_WRITE, 5), (SLOT_ERROR, 6)] {
+    // The host too: a later client STARTTLS checks the server's certificate against it.
+    for (slot, index) in [(SLOT_READ, 4), (SLOT_WRITE, 5), (SLOT_ERROR, 6), (SLOT_HOST, 2)] {
         stack.set_field(-1, slot, index)?;
     }
     stack.set_top(object);

@@ -622,6 +622,12 @@ impl SslContextRef<'_> {
         Ok(ssl)
     }
 
+    /// Whether connections made from it verify the peer's certificate (`SSL_VERIFY_PEER`).
+    pub fn verifies_peer(&self) -> bool {
+        // SAFETY: the context is alive for 'a; reading its mode has no other precondition.
+        unsafe { sys::SSL_CTX_get_verify_mode(self.0.as_ptr()) & sys::SSL_VERIFY_PEER != 0 }
+    }
+
     /// A server connection.
     pub fn server_ssl(&self) -> Result<Ssl, SslError> {
         let ssl = self.new_ssl()?;

@@ -10,11 +10,9 @@
 -- buffers, get_data in every form, readline, drain, read, write, close), bufferevents (both
 -- constructor forms, enable/disable, watermarks, timeouts, get_read/get_write, callbacks on real
 -- traffic, close, collection), listeners and connections (accept, echo, refused, timed out,
--- closed and collected), TLS contexts (a server's certificate and encrypted key with a
--- password function, a client's CA, options, ALPN, refused parameters, a file that is missing,
--- collection), resolvers (answers from a loopback DNS server, the hosts file and literals,
+-- closed and collected), resolvers (answers from a loopback DNS server, the hosts file and literals,
 -- cancel, close and collection with lookups pending), argument errors (their messages are
--- built when they happen).
+-- built when they happen). TLS has a program of its own, tls.lua.
 -- Errors are expected and counted. After the shim is disarmed, everything is dropped and
 -- collected: then every fd opened by the module must be closed again. Prints "api: PASS", or
 -- "api: FAIL (...)" when fds leaked.
@@ -51,16 +49,6 @@ local a2, b2 = pair()
 local a3, b3 = pair()
 server:close()
 local other = core.buffer.new()
--- Certificates for the TLS steps, made before the shim is armed, once for all the runs of a sweep.
-local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
-local certs = dofile(here .. "../spec/certs.lua")((os.getenv("TMPDIR") or "/tmp") .. "/luaevent-faults-certs")
--- OpenSSL sets itself up (providers, algorithms, error strings: tens of thousands of
--- allocations) when the first context is made: done here, so that the sweep covers what a
--- context costs rather than the library's one-time start.
--- The two are kept for the TLS connection steps, which then cost the handshakes only.
-local warm_server = core.tls.context { mode = "server", certificate = certs.chain, key = certs.encrypted, password = certs.password,
-  dhparam = certs.dh, alpn = "h2", cafile = certs.ca }
-local warm_client = core.tls.context { mode = "client", cafile = certs.ca, curveslist = "X25519", ciphersuites = "TLS_AES_128_GCM_SHA256" }
 local dns_server = dofile("tests/spec/dns_server.lua")
 local hosts_path = os.tmpname()
 do
@@ -151,57 +139,6 @@ local function round(k)
   step(function() if client then client:close() end; if refused then refused:close() end end)
   -- `late` is left to the collector.
   listener, client, refused, late = nil, nil, nil, nil
-
-  -- TLS contexts, in the first round only: each costs OpenSSL thousands of allocations.
-  if k == 1 then
-    step(function()
-      return core.tls.context { mode = "server", certificate = certs.chain, key = certs.encrypted,
-        password = function() return certs.password end, options = { "no_ticket" }, alpn = { "h2", "http/1.1" },
-        verify = { "peer", "client_once" }, cafile = certs.ca, verifyext = { "lsec_continue", "lsec_ignore_purpose" } }
-    end)
-    step(function() return core.tls.context { mode = "client", cafile = certs.ca, alpn = "h2", depth = 4, unknown = true } end)
-    step(function()
-      return core.tls.context { mode = "server", certificate = certs.server, key = certs.encrypted, password = function() error("no") end }
-    end)
-    step(collectgarbage)
-
-    -- TLS connections: a TLS listener and a verifying client echoing through it, bev:tls(),
-    -- STARTTLS on a plain bufferevent, a context of the wrong role. One handshake only: each
-    -- costs OpenSSL thousands of allocations (the contexts are the ones made before arming).
-    local server_context, client_context, tls_listener, tls_client = warm_server, warm_client, nil, nil
-    local echoed = false
-    step(function()
-      tls_listener = core.listener.new(base, { host = "127.0.0.1", tls = server_context }, function(b)
-        b:set_callbacks(function(s) s:get_write():add(s:get_read()) end, nil, function(s, what)
-          if what ~= core.EVBUFFER_CONNECTED then s:close() end
-        end)
-        b:enable(EV_READ)
-      end)
-    end)
-    step(function()
-      tls_client = core.bufferevent.connect(base, "127.0.0.1", select(2, tls_listener:address()), function(b)
-        callbacks = callbacks + 1
-        echoed = true
-        b:get_read():drain(-1)
-      end, nil, function(b, what)
-        if what == core.EVBUFFER_CONNECTED then b:tls() else echoed = true; b:close() end
-      end, { tls = client_context, servername = "localhost", timeout = 1 })
-    end)
-    step(function() tls_client:get_write():add("over TLS " .. k) end)
-    -- Until the echo (or the end) came back, whatever the machine's load: the same work each run.
-    for _ = 1, 40 do
-      if echoed then break end
-      step(function() base:loopexit(0.05) end)
-      step(function() base:loop() end)
-    end
-    step(function() return tls_client:tls() end)
-    step(function() bev2:starttls(client_context, { servername = "localhost" }) end)
-    step(function() return bev2:tls() end)
-    step(function() core.bufferevent.connect(base, "127.0.0.1", 1, nil, nil, nil, { tls = server_context }) end)
-    step(function() tls_client:close(); tls_listener:close() end)
-    tls_listener, tls_client, server_context, client_context = nil, nil, nil, nil
-    step(collectgarbage)
-  end
 
   -- Argument errors: their messages are made when they happen.
   step(function() base:addevent("not an fd", EV_READ, print) end)

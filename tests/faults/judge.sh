@@ -6,12 +6,14 @@ signal_name() { # exit status > 128
     137) echo SIGKILL ;; 139) echo SIGSEGV ;; *) echo "signal $(($1 - 128))" ;; esac
 }
 
-# The line a program prints at the end of a run that went well (an extended regex): api.lua and
-# echo.lua print their PASS line; the busted runs (specs, misuse) go through tests/faults/busted.lua,
-# whose last line gives busted's exit status, 0 when every spec passed.
+# The line a program prints at the end of a run that went well (an extended regex): api.lua,
+# echo.lua and tls.lua (programs tls_<part>) print their PASS line; the busted runs (specs,
+# misuse) go through tests/faults/busted.lua, whose last line gives busted's exit status, 0 when
+# every spec passed.
 pass_line() { # program
   case $1 in
     api | echo) echo "^$1: PASS\$" ;;
+    tls_*) echo '^tls: PASS$' ;;
     specs | misuse) echo '^faults-busted: END status 0 ' ;;
   esac
 }
@@ -25,6 +27,7 @@ pass_line() { # program
 # signal, a hang, Rust's allocation-failure or panic message, a Lua panic, or a FAIL verdict.
 judge() { # rc log program
   local rc=$1 log=$2 prog=$3 report injected end said
+  local name=${prog%%_*} # tls_contexts prints "tls: ..."
   report=$(grep -aoE 'failalloc: pid [0-9]+ counted .*' "$log" | tail -n 1)
   injected=$(echo "$report" | sed -nE 's/.* injected ([0-9]+) .*/\1/p')
   # A process that died writes no report: count the shim's line per failure instead.
@@ -39,11 +42,11 @@ judge() { # rc log program
     why+=("Rust: \"$(grep -aoE "(panicked at|fatal runtime error|Rust cannot catch foreign exceptions).{0,80}" "$log" | head -n 1)\"")
   grep -qaE 'PANIC: unprotected error' "$log" && why+=("Lua panic: \"$(grep -aoE 'PANIC: unprotected error.{0,60}' "$log" | head -n 1)\"")
   case $prog in
-    echo | api)
-      if grep -qa "^$prog: FAIL" "$log"; then why+=("$(grep -a "^$prog: FAIL" "$log" | tail -n 1)")
+    echo | api | tls_*)
+      if grep -qa "^$name: FAIL" "$log"; then why+=("$(grep -a "^$name: FAIL" "$log" | tail -n 1)")
       elif [ "$rc" -le 128 ] && ! grep -qaE "$(pass_line "$prog")" "$log"; then
-        why+=("NO VERDICT: the run ended without its \"$prog: PASS\" line (exit status $rc: $(last_words "$log"))")
-      elif [ "$rc" -ne 0 ] && [ "$rc" -le 128 ]; then why+=("exit status $rc after \"$prog: PASS\"")
+        why+=("NO VERDICT: the run ended without its \"$name: PASS\" line (exit status $rc: $(last_words "$log"))")
+      elif [ "$rc" -ne 0 ] && [ "$rc" -le 128 ]; then why+=("exit status $rc after \"$name: PASS\"")
       fi ;;
     specs | misuse)
       end=$(grep -aE '^faults-busted: END status [0-9]+ ' "$log" | tail -n 1)
@@ -62,7 +65,7 @@ judge() { # rc log program
     VERDICT=PASS
     case $prog in
       echo) DETAIL=$(grep -aE '^echo: connections' "$log" | tail -n 1 | sed -E 's/^echo: //') ;;
-      api) DETAIL=$(grep -aE '^api: [0-9]+ steps' "$log" | tail -n 1 | sed -E 's/^api: //') ;;
+      api | tls_*) DETAIL=$(grep -aE "^$name: [0-9]+ steps" "$log" | tail -n 1 | sed -E "s/^$name: //") ;;
       *) DETAIL=$(grep -aE '^[0-9]+ successes? /' "$log" | tail -n 1 | sed -E 's/ : [0-9.]+ seconds//')
          DETAIL="exit status $rc; busted: ${DETAIL:-no summary}; ${end#faults-busted: END }" ;;
     esac

@@ -5,12 +5,18 @@
 #
 #   tests/faults/run.sh [interpreter...]      default: lua5.4 luajit
 #
-# Allocation failures. Four programs, each run many times per interpreter with allocations
+# Allocation failures. Five programs, each run many times per interpreter with allocations
 # failing at different points (a first run with the shim armed but failing nothing counts the
 # allocations, so that the failure points can be spread over the whole run):
 #   api     tests/faults/api.lua, every function of the module once or twice; swept: every
 #           allocation of the run fails in some run (every ~40th in the quick run), alone and
 #           with the next one; it also fails when fds leaked
+#   tls_contexts, tls_store, tls_connections
+#           the three parts of tests/faults/tls.lua (TLS contexts; contexts that load the
+#           system's certificates; handshakes, STARTTLS and closes during handshakes): OpenSSL
+#           makes 80,000 to 470,000 allocations a part, so each is a sampled sweep: TLS_POINTS
+#           failure points spread evenly over the part (a random one in each slice), bursts of
+#           1 and 2 in turn; it also fails when fds leaked
 #   specs   the busted specs (--helper=tests/faults/arm.lua arms the shim once they are loaded)
 #   misuse  tests/spec/misuse_spec.lua, the randomized misuse run, LUAEVENT_MISUSE_CALLS calls
 #   echo    tests/faults/echo.lua, a bufferevent echo that checks every byte that comes back
@@ -53,9 +59,13 @@
 #   FAULTS_SEED          seed of the settings (default 1)
 #   FAULTS_RUNS          runs per program and interpreter (default: 4 quick, 16 long; echo 2x)
 #   FAULTS_ONLY          alloc or io: one half only
-#   FAULTS_PROGRAMS      which allocation programs (default "api specs misuse echo")
+#   FAULTS_PROGRAMS      which allocation programs (default "api tls_contexts tls_store
+#                        tls_connections specs misuse echo")
 #   FAULTS_API_STRIDE    fail every STRIDE-th allocation point of api.lua (default 1, quick ~1/40)
-#   FAULTS_VALGRIND      valgrind runs per interpreter (default 0 quick, 4 long)
+#   FAULTS_TLS_POINTS    failure points per part of tls.lua: "contexts store connections"
+#                        (default "12 2 16" quick, "120 12 160" long)
+#   FAULTS_VALGRIND      valgrind runs per interpreter (default 0 quick, 5 long: api, echo, misuse,
+#                        specs, tls_connections in turn)
 #   FAULTS_TIMEOUT       seconds per run before it counts as a hang (default 300; valgrind 1800)
 #   FAULTS_MISUSE_CALLS  calls per misuse run (default 3000 quick, 20000 long)
 #   FAULTS_BUILD=debug   test a debug build (cargo build without --release, kept in
@@ -71,7 +81,7 @@ QUICK=${FAULTS_QUICK:-0}
 SEED=${FAULTS_SEED:-1}
 OUT=${FAULTS_OUT:-${TMPDIR:-/tmp}/luaevent-faults}
 ONLY=${FAULTS_ONLY:-}
-PROGRAMS=${FAULTS_PROGRAMS:-api specs misuse echo}
+PROGRAMS=${FAULTS_PROGRAMS:-api tls_contexts tls_store tls_connections specs misuse echo}
 TIMEOUT=${FAULTS_TIMEOUT:-300}
 BUILD=${FAULTS_BUILD:-release}
 if [ "$QUICK" = 1 ]; then
@@ -81,12 +91,14 @@ if [ "$QUICK" = 1 ]; then
   # The fast spec files; bufferevent_spec waits on real time and takes 10 s a run.
   SPECS="tests/spec/core_spec.lua tests/spec/base_spec.lua tests/spec/event_spec.lua tests/spec/buffer_spec.lua"
   BACKTRACE=${FAULTS_BACKTRACE:-0}
+  TLS_POINTS=${FAULTS_TLS_POINTS:-12 2 16}
 else
   RUNS=${FAULTS_RUNS:-16}
-  VALGRIND_RUNS=${FAULTS_VALGRIND:-4}
+  VALGRIND_RUNS=${FAULTS_VALGRIND:-5}
   MISUSE_CALLS=${FAULTS_MISUSE_CALLS:-20000}
   SPECS="tests/spec"
   BACKTRACE=${FAULTS_BACKTRACE:-$(command -v gdb >/dev/null && echo 1 || echo 0)}
+  TLS_POINTS=${FAULTS_TLS_POINTS:-120 12 160}
 fi
 
 mkdir -p "$OUT" build/faults
@@ -146,6 +158,7 @@ program() { # lua program lib
       PENV+=("LUAEVENT_MISUSE_CALLS=$MISUSE_CALLS") ;;
     echo) CMD=("${interpreter[@]}" tests/faults/echo.lua) ;;
     api) CMD=("${interpreter[@]}" tests/faults/api.lua) ;;
+    tls_*) CMD=("${interpreter[@]}" tests/faults/tls.lua "${prog#tls_}") ;;
   esac
 }
 
@@ -296,8 +309,21 @@ alloc_sweep() { # lua
         done
       done
       QUIET_PASS=0
+    elif [[ $prog == tls_* ]]; then
+      # A sampled sweep: point k fails at a random allocation of the k-th of `points` equal
+      # slices of the run, alone or with the next one, in turn.
+      local points
+      case $prog in tls_contexts) points=${TLS_POINTS%% *} ;; tls_store) points=$(echo "$TLS_POINTS" | cut -d' ' -f2) ;;
+        *) points=${TLS_POINTS##* } ;; esac
+      local slice=$(( count / points + 1 )) skip
+      runs=0
+      for ((k = 0; k < points; k++)); do
+        rand "$slice"; skip=$(( k * slice + R ))
+        run_one "$lua" "$prog" "s$skip-b$((k % 2 + 1))" 0 "FAILALLOC_SKIP=$skip" "FAILALLOC_BURST=$((k % 2 + 1))"
+        runs=$((runs + 1))
+      done
     fi
-    [ "$prog" = api ] || for ((k = 1; k <= runs; k++)); do
+    [ "$prog" = api ] || [[ $prog == tls_* ]] || for ((k = 1; k <= runs; k++)); do
       local settings=() skip burst
       # Runs are spread over the whole program: run k starts failing in the k-th slice of its
       # allocations (the first 80%, so that a run that goes a little differently still fails some).
@@ -338,7 +364,7 @@ valgrind_sample() { # lua
   # Smaller programs: valgrind is 20-50 times slower.
   SPECS="tests/spec/buffer_spec.lua tests/spec/event_spec.lua" MISUSE_CALLS=2000
   for ((k = 1; k <= VALGRIND_RUNS; k++)); do
-    case $((k % 4)) in 1) prog=api ;; 2) prog=echo ;; 3) prog=misuse ;; 0) prog=specs ;; esac
+    case $((k % 5)) in 1) prog=api ;; 2) prog=echo ;; 3) prog=misuse ;; 4) prog=specs ;; 0) prog=tls_connections ;; esac
     program "$lua" "$prog" "$LIB"
     # The smaller specs and misuse runs have their own allocation counts (counted natively:
     # valgrind allocates the same way, apart from a few calls of its own).
@@ -347,7 +373,7 @@ valgrind_sample() { # lua
       VCOUNTS[$prog]=$COUNT
     fi
     local settings=() count=${VCOUNTS[$prog]}
-    if [ "$prog" = api ]; then
+    if [ "$prog" = api ] || [[ $prog == tls_* ]]; then
       # One failure point, as in the sweep; a burst of 2 lets Lua raise "not enough memory".
       rand "$count"; settings=("FAILALLOC_SKIP=$R" FAILALLOC_BURST=2)
     else

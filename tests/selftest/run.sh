@@ -76,6 +76,10 @@ verdict "an api run that ends by an error that escaped every pcall fails (no ver
 verdict "an echo run that exits 0 without its verdict fails" FAIL '^NO VERDICT' 0 echo 'echo: connections 16, complete 16'
 verdict "an echo run that dies by SIGSEGV after its PASS line fails" FAIL '^died by SIGSEGV' 139 echo 'echo: PASS'
 verdict "an api run that says PASS but exits 1 fails" FAIL '^exit status 1 after' 1 api 'api: PASS'
+verdict "a tls part run with its PASS line and status 0 passes" PASS 'steps' 0 tls_connections 'tls: 70 steps, 3 raised' 'tls: PASS'
+verdict "a tls part run that exits 0 without its verdict fails" FAIL '^NO VERDICT.*"tls: PASS"' 0 tls_contexts 'tls: 50 steps, 41 raised'
+verdict "a tls part run whose fds leaked fails" FAIL '^tls: FAIL \(1 fd' 1 tls_store 'tls: FAIL (1 fd(s) leaked)'
+verdict "a tls part run that prints another program's PASS line fails" FAIL '^NO VERDICT' 0 tls_connections 'api: PASS'
 verdict "an echo FAIL verdict fails" FAIL '^echo: FAIL \(1 connection' 1 echo 'echo: FAIL (1 connection(s) got wrong bytes back)'
 verdict "a specs run with failing specs and its END line passes (expected under faults)" PASS 'busted: 3 successes / 2 failures' \
   1 specs '3 successes / 2 failures / 0 errors / 0 pending : 1.5 seconds' "faults-busted: END status 1 (busted's exit status)"

@@ -889,6 +889,87 @@ local function opConnect(rng, depth)
   trim(P.bev, 10, rng)
 end
 
+-- TLS misuse on purpose: starttls and tls() on bufferevents in every state (closed, still
+-- connecting, TLS already, plain), options.tls of the wrong type or role or finalized, and real
+-- STARTTLS handshakes between a listener's connection and a connect's, which later steps may
+-- close, collect or upgrade again at any point.
+local TLS_GOOD -- { server =, client =, lenient = } contexts, made in run() when certificates exist
+local function opTls(rng, depth)
+  if not TLS_GOOD or not core.listener then return opNewBuffer(rng, depth) end
+  local k = rng.int(1, 5)
+  local function someContext()
+    local k2 = rng.int(1, 5)
+    if k2 == 1 then return TLS_GOOD.server elseif k2 == 2 then return TLS_GOOD.client
+    elseif k2 == 3 then return TLS_GOOD.lenient elseif k2 == 4 then return poolPick(rng, "tls") end
+    return randomValue(rng, depth)
+  end
+  local function someOptions()
+    return rng.pick { nil, {}, { servername = "localhost" }, { servername = "127.0.0.1" }, { servername = "wrong.test" } }
+  end
+  if k == 1 then
+    -- A bufferevent of the pool, whatever its state: starttls, then tls().
+    local bev = poolPick(rng, "bev")
+    invoke("bev:starttls", F.bev.starttls, pack(bev, someContext(), someOptions()))
+    invoke("bev:tls", F.bev.tls, pack(bev))
+  elseif k == 2 then
+    -- Closed, then upgraded and asked again.
+    local bev = poolPick(rng, "bev")
+    invoke("bev:close", F.bev.close, pack(bev))
+    invoke("bev:starttls", F.bev.starttls, pack(bev, someContext(), someOptions()))
+    invoke("bev:tls", F.bev.tls, pack(bev))
+  elseif k == 3 then
+    -- options.tls that is not a context of the right role, or one finalized by hand.
+    local wrong = rng.pick { "context", 1, true, {}, print, poolPick(rng, "bev"), poolPick(rng, "base"),
+      poolPick(rng, "buffer"), TLS_GOOD.server, TLS_GOOD.client, "finalized" }
+    if wrong == "finalized" then
+      local r = invoke("tls.context", core.tls.context, pack({ mode = rng.pick { "client", "server" }, cafile = TLS_CERTS.ca }))
+      if r[1] then invoke("tls.__gc(own)", getmetatable(r[2]).__gc, pack(r[2])); wrong = r[2] end
+    end
+    local base = liveBase(rng)
+    invoke("listener.new", core.listener.new, pack(base, { host = "127.0.0.1", port = 0, tls = wrong }, function(b) b:close() end))
+    invoke("bufferevent.connect", core.bufferevent.connect,
+      pack(base, "127.0.0.1", rng.int(1, 65535), nil, nil, function(b) b:close() end, { tls = wrong, timeout = 0.01 }))
+    trim(P.listener, 4, rng)
+  else
+    -- A real STARTTLS: a plain listener whose connection upgrades as a server at once, a
+    -- connect that upgrades as a client once up (its host checked, or another name, or none
+    -- with a context that checks nothing); sometimes closed while the handshake runs.
+    local base = liveBase(rng)
+    local client_context = rng.pick { TLS_GOOD.client, TLS_GOOD.lenient, TLS_GOOD.server }
+    local options = someOptions()
+    -- Callbacks draw from a generator of their own: when they run depends on timing.
+    local crng = rng.fork()
+    local r = invoke("listener.new", core.listener.new, pack(base, { host = "127.0.0.1", port = 0 }, function(b)
+      label(b, "accepted")
+      P.bev[#P.bev + 1] = b
+      invoke("bev:set_callbacks", F.bev.set_callbacks, pack(b, nil, nil, makeCallback(crng, depth)))
+      invoke("bev:starttls", F.bev.starttls, pack(b, crng.chance(0.9) and TLS_GOOD.server or TLS_GOOD.client))
+      invoke("bev:enable", F.bev.enable, pack(b, EV_READ))
+    end))
+    if not r[1] then return end
+    local l = r[2]
+    local a = invoke("listener:address", F.listener.address, pack(l))
+    if not a[1] or type(a[3]) ~= "number" then return end
+    local ecb = makeCallback(rng, depth)
+    local c = invoke("bufferevent.connect", core.bufferevent.connect, pack(base, "127.0.0.1", a[3], nil, nil, function(b, what, ...)
+      if what == core.EVBUFFER_CONNECTED then
+        local plain = invoke("bev:tls", F.bev.tls, pack(b))
+        if plain[1] and plain[2] == nil then invoke("bev:starttls", F.bev.starttls, pack(b, client_context, options)) end
+      end
+      return ecb(b, what, ...)
+    end, { timeout = 1 }))
+    if c[1] and rng.chance(0.5) then
+      local out = invoke("bev:get_write", F.bev.get_write, pack(c[2]))
+      if out[1] then invoke("buffer:add", F.buffer.add, pack(out[2], randomString(rng))) end
+    end
+    for _ = 1, rng.int(0, 3) do boundedLoop(rng, depth, base) end
+    if c[1] and rng.chance(0.3) then invoke("bev:close", F.bev.close, pack(c[2])) end
+    if rng.chance(0.5) then invoke("listener:close", F.listener.close, pack(l)) end
+    trim(P.listener, 4, rng)
+  end
+  trim(P.bev, 10, rng)
+end
+
 -- A resolver on a live base (asking only the silent loopback name server), with a few lookups.
 local function opNewResolver(rng, depth)
   local options = rng.pick {
@@ -1067,6 +1148,7 @@ local OPS = {
   { 2, "newlistener", opNewListener },
   { 3, "connect", opConnect },
   { 3, "newresolver", opNewResolver },
+  { 2, "tls", opTls },
   { 4, "loop", opLoop },
   { 3, "gc", opGc },
   { 4, "drop", opDrop },
@@ -1257,7 +1339,14 @@ local function run()
     local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
     local ok, certs = pcall(function() return dofile(here .. "certs.lua")() end)
     TLS_CERTS = ok and certs or nil
-    if TLS_CERTS then TLS_CERTS.missing = TLS_CERTS.dir .. "/missing.pem" end
+    if TLS_CERTS then
+      TLS_CERTS.missing = TLS_CERTS.dir .. "/missing.pem"
+      TLS_GOOD = {
+        server = core.tls.context { mode = "server", certificate = TLS_CERTS.chain, key = TLS_CERTS.key },
+        client = core.tls.context { mode = "client", cafile = TLS_CERTS.ca },
+        lenient = core.tls.context { mode = "client", cafile = TLS_CERTS.ca, verify = "none" },
+      }
+    end
   end
 
   ERRVALUES = { "boom", "", 42, NaN, true, {}, core, print, coroutine.create(function() end),

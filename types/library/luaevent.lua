@@ -301,8 +301,9 @@ function Connection:getfd() end
 ---`nil, "connection:starttls: bytes received before the handshake are still unread"`; close the
 ---connection then. (`bev:starttls` hands such bytes to the handshake, but `receive` has taken
 ---them out of the bufferevent already.) After `settimeout(t)` a handshake longer than `t` seconds
----returns `nil, "timeout"`. A client checks the server's name only when given
----`options.servername`.
+---returns `nil, "timeout"`. A client checks the server's name: `options.servername`, else the
+---host `luaevent.dial` was given; a connection a `luaevent.serve` handler got has no host, so
+---there a client context that verifies needs `options.servername` (the call raises without it).
 ---
 ---Errors:
 ---- `bad argument #<n> to 'starttls' (<reason>)`: as for `bev:starttls`, numbered from `context`

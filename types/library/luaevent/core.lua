@@ -845,9 +845,16 @@ function BufferEvent:getfd() end
 ---
 ---A client context makes this end the TLS client, a server context the server. The event
 ---callback then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
----`core.EVBUFFER_ERROR` and OpenSSL's reason. A client checks the server's name only when given
----`options.servername` (see TLS contexts). Read and write timeouts set
----before are not carried over.
+---`core.EVBUFFER_ERROR` and OpenSSL's reason. Read and write timeouts set before are not carried
+---over.
+---
+---A client checks the server's name (see TLS contexts):
+---`options.servername`, else the host given to `core.bufferevent.connect` when that made the
+---bufferevent (a host name, also sent as SNI, or an address, checked against the certificate's
+---address entries). A bufferevent made otherwise (`core.bufferevent.new`, a listener's) has no
+---host, so a context that verifies needs `options.servername`: without it the call raises, since
+---any certificate the trusted CAs signed for any name would otherwise pass. A context with
+---`verify = "none"` needs no name.
 ---
 ---Errors:
 ---- `bad argument #1 to 'starttls' (TLS context expected, got <type>)`
@@ -855,12 +862,13 @@ function BufferEvent:getfd() end
 ---- `bad argument #2 to 'starttls' (table or nil expected, got <type>)`
 ---- `bad argument #2 to 'starttls' (unknown option '<key>')`
 ---- `bad argument #2 to 'starttls' (options.servername: string expected, got <type>)`
+---- `bad argument #2 to 'starttls' (options.servername required: the context verifies the server, and no host is known for a bufferevent not made by core.bufferevent.connect (or use a context with verify = "none"))`
 ---- `bev:starttls: the connection already uses TLS`: the bufferevent is a TLS one already
 ---- `bev:starttls: the connection is not established yet`: a `core.bufferevent.connect` still connecting
 ---- `bev:starttls: a server name is 1 to 255 bytes long`: an empty or too long `servername`
 ---- `bev:starttls: could not start TLS: not enough memory`: memory is short (`... (the connection is closed)` when libevent freed it on the way)
 ---@param context luaevent.core.TlsContext a client or a server context
----@param options? { servername: string? }? `servername`: for a client, the name sent as SNI and checked in the server's certificate
+---@param options? { servername: string? }? `servername`: for a client, the name sent as SNI and checked in the server's certificate (default: the host `core.bufferevent.connect` was given)
 function BufferEvent:starttls(context, options) end
 
 ---Returns what the TLS handshake agreed, or `nil` for a plain connection.
@@ -935,8 +943,11 @@ function Listener:getfd() end
 ---  store), and its dates;
 ---- the server's name: `core.bufferevent.connect` checks the certificate against
 ---  `options.servername`, else the host it connects to (an address is checked against the
----  certificate's IP address entries); the name is also sent as SNI. `bev:starttls` checks a name
----  only when given `options.servername`: give it, or only the chain is checked;
+---  certificate's IP address entries); the name is also sent as SNI. A client `bev:starttls` checks
+---  `options.servername`, else the host the bufferevent was connected to by
+---  `core.bufferevent.connect`; with neither (a bufferevent made by `core.bufferevent.new` or
+---  accepted by a listener), a context that verifies refuses to start rather than check the chain
+---  alone;
 ---- TLS 1.2 at least.
 ---
 ---A failure ends the handshake: `eventcb(bev, core.EVBUFFER_ERROR, message)` with OpenSSL's reason
