@@ -497,11 +497,10 @@ fn push_buffer(stack: &mut Stack, slot: i64) -> Outcome {
     let object = buffer::push_unlent(stack)?;
     stack.set_field(keep, slot, object)?;
     // Making the object may have run Lua code (a finalizer): look at the bufferevent again.
-    let bev = open_bufferevent(stack, 1)?;
+    let (owner, bev) = open_object(stack, 1)?;
     let lent = if slot == SLOT_INPUT { bev.input() } else { bev.output() };
     let buffer_object = stack.userdata::<BufferUserdata>(object)?;
     buffer::lend(buffer_object, lent);
-    let owner = stack.userdata::<BuffereventUserdata>(1)?;
     owner.lent[if slot == SLOT_INPUT { 0 } else { 1 }].set(Some(NonNull::from(buffer_object)));
     Ok(Returns::Values(1))
 }
@@ -622,15 +621,20 @@ fn set_callbacks(stack: &mut Stack) -> Outcome {
 pub(crate) fn store_callbacks(stack: &mut Stack, object: c_int, callbacks: [c_int; 3]) -> Result<(), Failure> {
     let object = stack.absolute(object);
     let has_write_callback = !stack.is_none_or_nil(callbacks[1]);
-    // Told "yes" first: a notice looked up for nothing is harmless, a missed one is not.
-    stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(true);
+    // Told "yes" before the slot is set, "no" after: a notice looked up for nothing is
+    // harmless, a missed one is not.
+    if has_write_callback {
+        stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(true);
+    }
     stack.push_user_value(object);
     let keep = stack.top();
     for (slot, index) in [SLOT_READ, SLOT_WRITE, SLOT_ERROR].into_iter().zip(callbacks) {
         stack.set_field(keep, slot, index)?;
     }
     stack.pop(1);
-    stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(has_write_callback);
+    if !has_write_callback {
+        stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(false);
+    }
     Ok(())
 }
 
