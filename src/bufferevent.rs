@@ -439,8 +439,8 @@ impl BuffereventUserdata {
 fn write_through(object: &BuffereventUserdata, bev: BuffereventRef<'_>, output_was_empty: bool) {
     match read_path::write_through(bev, output_was_empty) {
         Ok(false) => {}
-        // May run Lua code: neither `object` nor `bev` is used afterwards.
-        Ok(true) if object.write_callback.get() => bev.trigger_write_now(),
+        // SAFETY: the write callback may close the object: nothing is used afterwards.
+        Ok(true) if object.write_callback.get() => unsafe { bev.trigger_write_now() },
         Ok(true) => {}
         Err(errno) => {
             object.io_error.set(Some(errno));
@@ -618,7 +618,11 @@ fn set_callbacks(stack: &mut Stack) -> Outcome {
 /// Stores the read, write and event callbacks at the stack indices `callbacks` (each a
 /// function or nil, and on the stack) in the user value table of the bufferevent object at
 /// `object`.
-pub(crate) fn store_callbacks(stack: &mut Stack, object: c_int, callbacks: [c_int; 3]) -> Result<(), Failure> {
+pub(crate) fn store_callbacks(
+    stack: &mut Stack,
+    object: c_int,
+    callbacks: [c_int; 3],
+) -> Result<(), Failure> {
     let object = stack.absolute(object);
     let has_write_callback = !stack.is_none_or_nil(callbacks[1]);
     // Told "yes" before the slot is set, "no" after: a notice looked up for nothing is

@@ -771,10 +771,12 @@ impl<'a> BuffereventRef<'a> {
 
     /// Runs the write callback now if the output is at or below the write low watermark, as
     /// libevent does after each write to the socket.
-    pub fn trigger_write_now(self) {
-        // SAFETY: live (constructor). The callback may free the bufferevent: libevent holds a
-        // reference until it returns, and `self` is not used after this call by contract of
-        // the callers (they look at their object again first).
+    ///
+    /// # Safety
+    /// The callback may free the bufferevent (libevent holds a reference until it returns):
+    /// the caller uses no view of it afterwards without checking that it is still open.
+    pub unsafe fn trigger_write_now(self) {
+        // SAFETY: live (constructor); what the callback does is the caller's (contract).
         unsafe { ffi::bufferevent_trigger(self.raw(), ffi::EV_WRITE, 0) }
     }
 
@@ -819,7 +821,9 @@ impl<'a> BuffereventRef<'a> {
     pub fn write_pending(self) -> bool {
         // SAFETY: live (constructor). `ev_write` is a field of libevent's public struct
         // bufferevent (event2/bufferevent_struct.h); event_pending only reads it.
-        unsafe { ffi::event_pending(&raw const (*self.raw()).ev_write, ffi::EV_WRITE, ptr::null_mut()) != 0 }
+        let event = unsafe { &raw const (*self.raw()).ev_write };
+        // SAFETY: as above.
+        unsafe { ffi::event_pending(event, ffi::EV_WRITE, ptr::null_mut()) != 0 }
     }
 
     /// Writes the output to the socket now, as libevent's own write callback does once the

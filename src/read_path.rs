@@ -78,10 +78,9 @@ pub fn read_ahead(bev: BuffereventRef<'_>) -> Result<(), Errno> {
 }
 
 /// A failure that means "not now": libevent's EVUTIL_ERR_RW_RETRIABLE.
+#[allow(unreachable_patterns)] // EWOULDBLOCK is EAGAIN on Linux, not everywhere
 fn retriable(errno: Errno) -> bool {
-    #[allow(unreachable_patterns)] // EWOULDBLOCK is EAGAIN on Linux, not everywhere
-    let again = matches!(errno.0, libc::EAGAIN | libc::EWOULDBLOCK | libc::EINTR);
-    again
+    matches!(errno.0, libc::EAGAIN | libc::EWOULDBLOCK | libc::EINTR)
 }
 
 /// Writes the output at once after a read callback that queued it, instead of waiting for
