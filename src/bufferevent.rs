@@ -38,9 +38,15 @@ pub struct BuffereventUserdata {
     /// Keeps libevent's base alive as long as the bufferevent; `None` once collected.
     base: Cell<Option<Shared<BaseShared>>>,
     read_path: ReadPath,
-    /// The error reading ahead met, for the event callback that reports it a round later
-    /// (errno is long gone by then).
-    read_error: Cell<Option<Errno>>,
+    /// The error reading ahead or writing through met, for the event callback that reports it
+    /// a round later (errno is long gone by then).
+    io_error: Cell<Option<Errno>>,
+    /// Lua has a write callback (its slot is not nil). Without one, libevent's "output
+    /// written" notices need not reach Lua: looking the callback up costs more than the write.
+    write_callback: Cell<bool>,
+    /// The socket is known to be non-blocking (made by the module, or found so when lent):
+    /// output may be written through (see read_path.rs).
+    nonblocking: Cell<bool>,
     /// Set while a connection started by `bufferevent.connect` is under way.
     pub(crate) connecting: Cell<Option<Shared<Connecting>>>,
     /// `raw` is a TLS layer over the socket bufferevent (see tls_layer.rs).
@@ -204,11 +210,9 @@ pub fn new(stack: &mut Stack) -> Outcome {
     stack.callable(first + 3, "function")?;
 
     let object = make(stack, &base, fd, Socket::Lent, "core.bufferevent.new")?;
+    store_callbacks(stack, object, [first + 1, first + 2, first + 3])?;
     stack.push_user_value(object);
     let keep = stack.top();
-    for (slot, index) in [(SLOT_READ, first + 1), (SLOT_WRITE, first + 2), (SLOT_ERROR, first + 3)] {
-        stack.set_field(keep, slot, index)?;
-    }
     if let Kind::Userdata | Kind::Table = stack.kind(first) {
         stack.set_field(keep, SLOT_SOCKET, first)?;
     }
@@ -234,7 +238,9 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         raw: Cell::new(None),
         base: Cell::new(Some(base.clone())),
         read_path: ReadPath::default(),
-        read_error: Cell::new(None),
+        io_error: Cell::new(None),
+        write_callback: Cell::new(false),
+        nonblocking: Cell::new(socket == Socket::Owned || os::is_nonblocking(fd)),
         connecting: Cell::new(None),
         tls: Cell::new(false),
         handshaking: Cell::new(false),
@@ -272,7 +278,8 @@ pub(crate) extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
 pub(crate) extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let owner = arg as *const BuffereventUserdata;
-        if !held_back(owner, EVBUFFER_WRITE) {
+        // SAFETY: as in `held_back`.
+        if !held_back(owner, EVBUFFER_WRITE) && unsafe { &*owner }.write_callback.get() {
             dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
         }
     }));
@@ -332,7 +339,7 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
             dispatch(owner, SLOT_ERROR, what);
             return;
         }
-        object.read_error.take().or(Some(errno).filter(|errno| errno.0 != 0)).or_else(|| os::socket_error(bev.fd()))
+        object.io_error.take().or(Some(errno).filter(|errno| errno.0 != 0)).or_else(|| os::socket_error(bev.fd()))
     };
     match errno {
         Some(errno) => report(owner, what, Some(Failure::message(format_args!("{errno}")).text())),
@@ -392,22 +399,58 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     // Reading ahead reads the socket: beneath a TLS layer, those bytes are not the plain text.
     if let Err(errno) = if is_tls { Ok(()) } else { read_path::read_ahead(bev) } {
         // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.
-        unsafe { &*owner }.read_error.set(Some(errno));
+        unsafe { &*owner }.io_error.set(Some(errno));
         // As libevent does on a read error: no more reading, and the error callback (deferred,
         // so the read callback still sees the data that came before the error).
         bev.disable(EV_READ);
         bev.trigger_event_later(EVBUFFER_READ | EVBUFFER_ERROR);
     }
     let held_before = bev.input().len();
-    match dispatch(owner, SLOT_READ, EVBUFFER_READ) {
+    let output_was_empty = bev.output().len() == 0;
+    let called = dispatch(owner, SLOT_READ, EVBUFFER_READ);
+    match called {
         Callback::NotLooping | Callback::Finalized => {}
         Callback::Skipped | Callback::Raised | Callback::Returned(()) => {
             // SAFETY: not collected during the callback (the protocol says so), so the object
             // is alive. If Lua closed it, `raw` no longer matches.
-            let owner = unsafe { &*owner };
-            if owner.raw.get() == Some(raw) {
-                ReadPath::park_if_stuck(owner, bev, held_before);
+            let object = unsafe { &*owner };
+            if object.raw.get() != Some(raw) {
+                return;
             }
+            ReadPath::park_if_stuck(object, bev, held_before);
+            // Not once the loop is told to stop: libevent would run no more callbacks.
+            if matches!(called, Callback::Returned(())) && object.writes_through() {
+                write_through(object, bev, output_was_empty);
+            }
+        }
+    }
+}
+
+impl BuffereventUserdata {
+    /// Whether output queued by a read callback may be written at once (see read_path.rs):
+    /// a plain socket known to be non-blocking, connected.
+    fn writes_through(&self) -> bool {
+        self.nonblocking.get()
+            && !self.tls.get()
+            && clone_from_cell(&self.connecting).is_none()
+            && self.base().is_some_and(|base| !base.event_base.is_breaking())
+    }
+}
+
+/// Writes what the read callback queued (see read_path.rs), then runs the write callback or
+/// reports the error as libevent would after its own write.
+fn write_through(object: &BuffereventUserdata, bev: BuffereventRef<'_>, output_was_empty: bool) {
+    match read_path::write_through(bev, output_was_empty) {
+        Ok(false) => {}
+        // SAFETY: the write callback may close the object: nothing is used afterwards.
+        Ok(true) if object.write_callback.get() => unsafe { bev.trigger_write_now() },
+        Ok(true) => {}
+        Err(errno) => {
+            object.io_error.set(Some(errno));
+            // As libevent does on a write error: no more writing, and the error callback
+            // (deferred, as for a read-ahead error).
+            bev.disable(EV_WRITE);
+            bev.trigger_event_later(EVBUFFER_WRITE | EVBUFFER_ERROR);
         }
     }
 }
@@ -457,11 +500,10 @@ fn push_buffer(stack: &mut Stack, slot: i64) -> Outcome {
     let object = buffer::push_unlent(stack)?;
     stack.set_field(keep, slot, object)?;
     // Making the object may have run Lua code (a finalizer): look at the bufferevent again.
-    let bev = open_bufferevent(stack, 1)?;
+    let (owner, bev) = open_object(stack, 1)?;
     let lent = if slot == SLOT_INPUT { bev.input() } else { bev.output() };
     let buffer_object = stack.userdata::<BufferUserdata>(object)?;
     buffer::lend(buffer_object, lent);
-    let owner = stack.userdata::<BuffereventUserdata>(1)?;
     owner.lent[if slot == SLOT_INPUT { 0 } else { 1 }].set(Some(NonNull::from(buffer_object)));
     Ok(Returns::Values(1))
 }
@@ -572,11 +614,35 @@ fn set_callbacks(stack: &mut Stack) -> Outcome {
         }
     }
     stack.set_top(4);
-    stack.push_user_value(1);
-    for (slot, index) in [(SLOT_READ, 2), (SLOT_WRITE, 3), (SLOT_ERROR, 4)] {
-        stack.set_field(5, slot, index)?;
-    }
+    store_callbacks(stack, 1, [2, 3, 4])?;
     Ok(Returns::Values(0))
+}
+
+/// Stores the read, write and event callbacks at the stack indices `callbacks` (each a
+/// function or nil, and on the stack) in the user value table of the bufferevent object at
+/// `object`.
+pub(crate) fn store_callbacks(
+    stack: &mut Stack,
+    object: c_int,
+    callbacks: [c_int; 3],
+) -> Result<(), Failure> {
+    let object = stack.absolute(object);
+    let has_write_callback = !stack.is_none_or_nil(callbacks[1]);
+    // Told "yes" before the slot is set, "no" after: a notice looked up for nothing is
+    // harmless, a missed one is not.
+    if has_write_callback {
+        stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(true);
+    }
+    stack.push_user_value(object);
+    let keep = stack.top();
+    for (slot, index) in [SLOT_READ, SLOT_WRITE, SLOT_ERROR].into_iter().zip(callbacks) {
+        stack.set_field(keep, slot, index)?;
+    }
+    stack.pop(1);
+    if !has_write_callback {
+        stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(false);
+    }
+    Ok(())
 }
 
 /// `bev:getfd()`: the socket's descriptor (-1 while a connection has none yet).

@@ -21,7 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::base::base_argument;
 use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
-use crate::bufferevent::{self, BuffereventUserdata, SLOT_ERROR, SLOT_HOST, SLOT_READ, SLOT_WRITE};
+use crate::bufferevent::{self, BuffereventUserdata, SLOT_HOST};
 use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
 use crate::libevent::{BuffereventRef, Socket, Timer};
 use crate::lua::{Failure, Outcome, Returns, Stack};
@@ -352,11 +352,10 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     stack.set_top(6);
 
     let object = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
-    stack.push_user_value(object);
+    bufferevent::store_callbacks(stack, object, [4, 5, 6])?;
     // The host too: a later client STARTTLS checks the server's certificate against it.
-    for (slot, index) in [(SLOT_READ, 4), (SLOT_WRITE, 5), (SLOT_ERROR, 6), (SLOT_HOST, 2)] {
-        stack.set_field(-1, slot, index)?;
-    }
+    stack.push_user_value(object);
+    stack.set_field(-1, SLOT_HOST, 2)?;
     stack.set_top(object);
     let userdata = stack.userdata::<BuffereventUserdata>(object)?;
     let owner = userdata as *const BuffereventUserdata as *const c_void;

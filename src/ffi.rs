@@ -8,16 +8,16 @@ use libevent_sys as sys;
 
 pub use sys::{
     bufferevent, bufferevent_disable, bufferevent_enable, bufferevent_free, bufferevent_get_enabled,
-    bufferevent_get_input, bufferevent_get_output, bufferevent_getfd, bufferevent_getwatermark, bufferevent_set_timeouts,
+    bufferevent_get_input, bufferevent_get_max_to_write, bufferevent_get_output, bufferevent_getfd, bufferevent_getwatermark, bufferevent_set_timeouts,
     bufferevent_setcb, bufferevent_setwatermark, bufferevent_socket_new, bufferevent_trigger, bufferevent_trigger_event,
     bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS, evbuffer, evbuffer_add, evbuffer_add_buffer, evbuffer_add_cb,
     evbuffer_cb_clear_flags, evbuffer_cb_entry, evbuffer_cb_info, evbuffer_cb_set_flags, evbuffer_commit_space,
     evbuffer_drain, evbuffer_eol_style_EVBUFFER_EOL_ANY, evbuffer_free, evbuffer_freeze,
     evbuffer_get_length, evbuffer_new, evbuffer_peek, evbuffer_ptr, evbuffer_ptr_how_EVBUFFER_PTR_SET, evbuffer_ptr_set, evbuffer_read, evbuffer_remove_cb_entry, evbuffer_reserve_space,
-    evbuffer_search_eol, evbuffer_unfreeze, evbuffer_write, event, event_add, event_assign, event_base,
-    event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free, event_base_get_method, event_base_loop,
+    evbuffer_search_eol, evbuffer_unfreeze, evbuffer_write, evbuffer_write_atmost, event, event_add, event_assign, event_base,
+    event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free, event_base_get_method, event_base_got_break, event_base_loop,
     event_base_loopbreak, event_base_loopexit, event_base_new_with_config, event_config_free, event_config_new,
-    event_config_set_flag, event_del, event_get_struct_event_size,
+    event_config_set_flag, event_del, event_get_struct_event_size, event_pending,
     event_get_version, event_set_log_callback, event_set_mem_functions, iovec, timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
 };
 

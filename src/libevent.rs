@@ -150,6 +150,13 @@ impl EventBase {
         unsafe { ffi::event_base_loopbreak(self.raw()) };
     }
 
+    /// Whether the running loop was told to return after the current callback (loopbreak, or
+    /// a callback's error).
+    pub fn is_breaking(&self) -> bool {
+        // SAFETY: as for dispatch.
+        unsafe { ffi::event_base_got_break(self.raw()) != 0 }
+    }
+
     /// Makes the loop return after `after` (or once the current callbacks have run). 0 on success.
     pub fn exit_loop(&self, after: Option<Micros>) -> c_int {
         let timeval = after.map(to_timeval);
@@ -759,6 +766,86 @@ impl<'a> BuffereventRef<'a> {
         // SAFETY: live (constructor).
         unsafe {
             ffi::bufferevent_trigger_event(self.raw(), what, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+        }
+    }
+
+    /// Runs the write callback now if the output is at or below the write low watermark, as
+    /// libevent does after each write to the socket.
+    ///
+    /// # Safety
+    /// The callback may free the bufferevent (libevent holds a reference until it returns):
+    /// the caller uses no view of it afterwards without checking that it is still open.
+    pub unsafe fn trigger_write_now(self) {
+        // SAFETY: live (constructor); what the callback does is the caller's (contract).
+        unsafe { ffi::bufferevent_trigger(self.raw(), ffi::EV_WRITE, 0) }
+    }
+
+    /// Reads up to `room` bytes from the socket onto the end of the input with one readv, as
+    /// libevent's own read does (it unfreezes the input's end, frozen outside its reads, for
+    /// the time of the read). Bytes read, 0 at end of file, or the errno of a failed readv
+    /// (EAGAIN included).
+    pub fn read_more(self, room: usize) -> Result<usize, Errno> {
+        let (fd, input) = (self.fd(), self.input().raw());
+        // SAFETY: the input is live (the bufferevent is). The iovecs come from
+        // evbuffer_reserve_space and are committed with no more than readv wrote into them.
+        unsafe {
+            let mut vecs: [ffi::iovec; 2] = std::mem::zeroed();
+            ffi::evbuffer_unfreeze(input, 0);
+            let count = ffi::evbuffer_reserve_space(input, room as isize, vecs.as_mut_ptr(), 2);
+            if count <= 0 {
+                ffi::evbuffer_freeze(input, 0);
+                return Ok(0);
+            }
+            let count = count as usize;
+            // Never read more than `room`, even if libevent reserved more.
+            let mut left = room;
+            for vec in vecs.iter_mut().take(count) {
+                vec.iov_len = vec.iov_len.min(left);
+                left -= vec.iov_len;
+            }
+            let read = libc::readv(fd, vecs.as_ptr() as *const libc::iovec, count as c_int);
+            let failure = (read < 0).then(Errno::last);
+            let mut keep = read.max(0) as usize;
+            for vec in vecs.iter_mut().take(count) {
+                vec.iov_len = vec.iov_len.min(keep);
+                keep -= vec.iov_len;
+            }
+            ffi::evbuffer_commit_space(input, vecs.as_mut_ptr(), count as c_int);
+            ffi::evbuffer_freeze(input, 0);
+            failure.map_or(Ok(read.max(0) as usize), Err)
+        }
+    }
+
+    /// Whether libevent is waiting for the socket to become writable to write the output:
+    /// output is queued, and writing is enabled and not suspended (the write event is added).
+    pub fn write_pending(self) -> bool {
+        // SAFETY: live (constructor). `ev_write` is a field of libevent's public struct
+        // bufferevent (event2/bufferevent_struct.h); event_pending only reads it.
+        let event = unsafe { &raw const (*self.raw()).ev_write };
+        // SAFETY: as above.
+        unsafe { ffi::event_pending(event, ffi::EV_WRITE, ptr::null_mut()) != 0 }
+    }
+
+    /// Writes the output to the socket now, as libevent's own write callback does once the
+    /// socket is writable: one writev of at most what libevent would write at once (its
+    /// output's start, frozen outside its writes, is unfrozen for the time of the write).
+    /// When that empties the output, the write event is removed, as libevent removes it.
+    /// Bytes written (0: writev returned 0), or the errno of a failed writev (EAGAIN
+    /// included). The write callback is the caller's to run ([`Self::trigger_write_now`]).
+    pub fn write_now(self) -> Result<usize, Errno> {
+        let (fd, output) = (self.fd(), self.output().raw());
+        // SAFETY: live (constructor), and so its output and its write event (a field of the
+        // public struct bufferevent); a bad fd only makes writev fail.
+        unsafe {
+            let most = ffi::bufferevent_get_max_to_write(self.raw());
+            ffi::evbuffer_unfreeze(output, 1);
+            let written = ffi::evbuffer_write_atmost(output, fd, most);
+            let failure = (written < 0).then(Errno::last);
+            ffi::evbuffer_freeze(output, 1);
+            if ffi::evbuffer_get_length(output) == 0 {
+                ffi::event_del(&raw mut (*self.raw()).ev_write);
+            }
+            failure.map_or(Ok(written.max(0) as usize), Err)
         }
     }
 

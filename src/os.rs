@@ -106,6 +106,13 @@ pub fn socket_error(fd: c_int) -> Option<Errno> {
     (result == 0 && error != 0).then_some(Errno(error))
 }
 
+/// Whether `fd` is open and in non-blocking mode (O_NONBLOCK).
+pub fn is_nonblocking(fd: c_int) -> bool {
+    // SAFETY: F_GETFL reads the descriptor's flags; any integer is a valid argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
+}
+
 /// What a descriptor refers to, as far as watching it for readiness goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FdKind {

@@ -1,4 +1,4 @@
-//! The bufferevent read path: two workarounds for libevent 2.1's socket bufferevents.
+//! The bufferevent read path: three workarounds for libevent 2.1's socket bufferevents.
 //!
 //! - **Read-ahead.** libevent reads at most 4 KiB per wakeup (EVBUFFER_MAX_READ, settable only
 //!   from 2.2), so a busy stream costs a loop iteration and a Lua callback per 4 KiB. Before
@@ -8,13 +8,21 @@
 //!   that leaves the input at the read high watermark, without polling (libevent issue #891):
 //!   a callback waiting for something else to drain the input would spin the loop at full CPU.
 //!   Such a bufferevent is parked: reading is disabled until something drains the input.
+//! - **Writing through.** A read callback that answers (an echo, a request's reply) queues
+//!   output, and libevent then adds the write event, waits for the socket to be reported
+//!   writable and removes the event once the output is written: two epoll_ctl calls and a loop
+//!   round per reply. A socket that had nothing queued is almost always writable, so the
+//!   output is written as soon as the read callback returns, as libevent's own write would:
+//!   the event is removed before the base applies its changes, so the kernel never hears of
+//!   it (libuv writes at once likewise). The write callback then runs as libevent would run it.
+//!   Only on sockets known to be non-blocking, plain (no TLS layer) and connected.
 
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::ffi::{self, evbuffer, evbuffer_cb_entry, evbuffer_cb_info, EV_READ};
+use crate::ffi::{evbuffer, evbuffer_cb_entry, evbuffer_cb_info, EV_READ};
 use crate::libevent::BuffereventRef;
 use crate::os::Errno;
 
@@ -45,58 +53,50 @@ pub struct ReadPath {
 /// to see, as it would be without this. A hard error (a reset, say) the kernel reports only once,
 /// so it is returned: the caller reports it as libevent would have.
 pub fn read_ahead(bev: BuffereventRef<'_>) -> Result<(), Errno> {
-    let fd = bev.fd();
-    if fd < 0 {
+    if bev.fd() < 0 {
         return Ok(());
     }
-    let input = bev.input();
+    let held = bev.input().len();
     // libevent has just read min(what the socket held, 4 KiB): less than that in the input means
     // the socket held no more, and a readv now would only return EAGAIN (and reserve room first).
-    if input.len() < LIBEVENT_MAX_READ {
+    if held < LIBEVENT_MAX_READ {
         return Ok(());
     }
     let (_, high) = bev.read_watermarks();
     let mut room = READ_AHEAD;
     if high > 0 {
-        room = room.min(high.saturating_sub(input.len()));
+        room = room.min(high.saturating_sub(held));
     }
     if room == 0 {
         return Ok(());
     }
-    let raw = input.as_non_null().as_ptr();
-    // SAFETY: the input buffer is live (the bufferevent is). The iovecs come from
-    // evbuffer_reserve_space and are committed with no more than readv wrote into them.
-    unsafe {
-        let mut vecs: [ffi::iovec; 2] = std::mem::zeroed();
-        // A socket bufferevent keeps its input's end frozen except while it reads; do the same.
-        ffi::evbuffer_unfreeze(raw, 0);
-        let count = ffi::evbuffer_reserve_space(raw, room as isize, vecs.as_mut_ptr(), 2);
-        if count <= 0 {
-            ffi::evbuffer_freeze(raw, 0);
-            return Ok(());
-        }
-        let count = count as usize;
-        // Never read more than `room`, even if libevent reserved more.
-        let mut left = room;
-        for vec in vecs.iter_mut().take(count) {
-            vec.iov_len = vec.iov_len.min(left);
-            left -= vec.iov_len;
-        }
-        let read = libc::readv(fd, vecs.as_ptr() as *const libc::iovec, count as libc::c_int);
-        let failure = (read < 0).then(Errno::last);
-        let mut keep = if read > 0 { read as usize } else { 0 };
-        for vec in vecs.iter_mut().take(count) {
-            vec.iov_len = vec.iov_len.min(keep);
-            keep -= vec.iov_len;
-        }
-        ffi::evbuffer_commit_space(raw, vecs.as_mut_ptr(), count as libc::c_int);
-        ffi::evbuffer_freeze(raw, 0);
-        match failure {
-            Some(Errno(libc::EAGAIN | libc::EINTR)) | None => Ok(()),
-            #[allow(unreachable_patterns)] // EWOULDBLOCK is EAGAIN on Linux, not everywhere
-            Some(Errno(libc::EWOULDBLOCK)) => Ok(()),
-            Some(errno) => Err(errno),
-        }
+    match bev.read_more(room) {
+        Ok(_) => Ok(()),
+        Err(errno) if retriable(errno) => Ok(()),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// A failure that means "not now": libevent's EVUTIL_ERR_RW_RETRIABLE.
+#[allow(unreachable_patterns)] // EWOULDBLOCK is EAGAIN on Linux, not everywhere
+fn retriable(errno: Errno) -> bool {
+    matches!(errno.0, libc::EAGAIN | libc::EWOULDBLOCK | libc::EINTR)
+}
+
+/// Writes the output at once after a read callback that queued it, instead of waiting for
+/// the socket to be reported writable (see the module's notes). `output_was_empty` says the
+/// output held nothing before the callback: libevent was then not waiting to write, and its
+/// last write, if any, left room in the socket. Whether it wrote; Err with the socket's error,
+/// which the caller reports as libevent would have.
+pub fn write_through(bev: BuffereventRef<'_>, output_was_empty: bool) -> Result<bool, Errno> {
+    if !output_was_empty || bev.fd() < 0 || bev.output().len() == 0 || !bev.write_pending() {
+        return Ok(false);
+    }
+    match bev.write_now() {
+        Ok(written) => Ok(written > 0),
+        // Left to libevent, which waits for the socket as before (and handles a 0 as before).
+        Err(errno) if retriable(errno) => Ok(false),
+        Err(errno) => Err(errno),
     }
 }
 

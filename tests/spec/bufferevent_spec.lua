@@ -1544,6 +1544,83 @@ describe("core.bufferevent", function()
     end)
   end)
 
+  -- A read callback that answers queues output; the module writes it as soon as the callback
+  -- returns instead of waiting for the socket to be reported writable (libevent would add the
+  -- write event, poll, write, and remove the event: two epoll_ctl calls per reply).
+  describe("writing through", function()
+    it("a read callback's reply is written in the same loop round, the write callback right after it", function()
+      local base = core.new()
+      local a, b = tcp_pair()
+      local order = {}
+      assert(a:send("ping"))
+      local bev = core.bufferevent.new(base, b, function(e)
+        order[#order + 1] = "read"
+        e:get_write():add(e:get_read())
+      end, function(e)
+        order[#order + 1] = "write " .. e:get_write():length()
+      end, noop)
+      bev:enable(EV_READ)
+      run(base, 0) -- one round: the loop exits after the callbacks that round made ready
+      assert.same({ "read", "write 0" }, order)
+      a:settimeout(1)
+      assert.equal("ping", a:receive(4))
+      bev:close()
+      a:close()
+      b:close()
+    end)
+
+    it("a reply to a reset connection ends with EVBUFFER_ERROR | EVBUFFER_WRITE and the reason", function()
+      -- The peer sends and resets: the bytes are read, and writing the reply meets the reset.
+      local base = core.new()
+      local a, b = tcp_pair()
+      assert(a:send("hello"))
+      assert(a:setoption("linger", { on = true, timeout = 0 }))
+      a:close()
+      socket.select(nil, nil, 0.05)
+      local got, events, writes = "", {}, 0
+      local bev
+      bev = core.bufferevent.new(base, b, function(e)
+        got = got .. e:get_read():get_data()
+        e:get_write():add(e:get_read())
+      end, function() writes = writes + 1 end, function(_, what, message)
+        events[#events + 1] = { what = what, message = message }
+        bev:close()
+      end)
+      bev:enable(EV_READ)
+      assert.is_true(wait(base, function() return #events > 0 end), "no error callback")
+      run(base, 0.05)
+      assert.equal("hello", got)
+      assert.equal(1, #events)
+      assert.equal(EVBUFFER_ERROR + EVBUFFER_WRITE, events[1].what)
+      assert.equal("string", type(events[1].message))
+      assert.equal(0, writes)
+      b:close()
+    end)
+
+    it("not after a callback stopped the loop: the reply waits for the next loop", function()
+      local base = core.new()
+      local a, b = tcp_pair()
+      local writes = 0
+      assert(a:send("ping"))
+      local bev = core.bufferevent.new(base, b, function(e)
+        e:get_write():add(e:get_read())
+        error("stop here")
+      end, function() writes = writes + 1 end, noop)
+      bev:enable(EV_READ)
+      local ok, err = pcall(run, base, 1)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("stop here", 1, true))
+      assert.equal(0, writes)
+      assert.equal(4, bev:get_write():length())
+      assert.is_true(wait(base, function() return writes == 1 end), "the reply was not written later")
+      a:settimeout(1)
+      assert.equal("ping", a:receive(4))
+      bev:close()
+      a:close()
+      b:close()
+    end)
+  end)
+
   -- libevent 2.1.12 calls the read callback again, without polling, after every run that leaves
   -- the input at the read high watermark (libevent issue #891): a callback waiting for something
   -- else to drain the input spun the loop at full CPU. The module stops reading until a drain.
