@@ -17,37 +17,17 @@
 -- collected: then every fd opened by the module must be closed again. Prints "api: PASS", or
 -- "api: FAIL (...)" when fds leaked.
 local core = require "luaevent.core"
-local socket = require "socket"
 
 local EV_READ, EV_WRITE, EV_TIMEOUT = core.EV_READ, core.EV_WRITE, core.EV_TIMEOUT
 
--- Open fds, counted without allocating much and without a child process: opening
--- /proc/self/fd/N fails with "No such file" only when N is not open.
-local function open_fds()
-  local n = 0
-  for fd = 0, 1023 do
-    local f, err = io.open("/proc/self/fd/" .. fd)
-    if f then f:close() n = n + 1
-    elseif not err:find("No such file", 1, true) then n = n + 1 end
-  end
-  return n
-end
-
-local server = assert(socket.bind("127.0.0.1", 0))
-local _, port = server:getsockname()
-local function pair()
-  local c = assert(socket.tcp())
-  assert(c:connect("127.0.0.1", port))
-  server:settimeout(2)
-  local s = assert(server:accept())
-  c:settimeout(0)
-  s:settimeout(0)
-  return c, s
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+local sockets = dofile(here .. "sockets.lua")
+local open_fds = sockets.open_fds
+local pair = sockets.pairs_maker()
 local a1, b1 = pair()
 local a2, b2 = pair()
 local a3, b3 = pair()
-server:close()
+pair.close()
 local other = core.buffer.new()
 local dns_server = dofile("tests/spec/dns_server.lua")
 local hosts_path = os.tmpname()

@@ -26,38 +26,19 @@ local socket = require "socket"
 local EV_READ = core.EV_READ
 local CONNECTED = core.EVBUFFER_CONNECTED
 
--- Open fds, counted without allocating much and without a child process (as api.lua does).
-local function open_fds()
-  local n = 0
-  for fd = 0, 1023 do
-    local f, err = io.open("/proc/self/fd/" .. fd)
-    if f then f:close() n = n + 1
-    elseif not err:find("No such file", 1, true) then n = n + 1 end
-  end
-  return n
-end
-
-local server = assert(socket.bind("127.0.0.1", 0))
-local _, port = server:getsockname()
-local function pair()
-  local c = assert(socket.tcp())
-  assert(c:connect("127.0.0.1", port))
-  server:settimeout(2)
-  local s = assert(server:accept())
-  c:settimeout(0)
-  s:settimeout(0)
-  return c, s
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+local sockets = dofile(here .. "sockets.lua")
+local open_fds = sockets.open_fds
+local pair = sockets.pairs_maker()
 -- Plain connections for STARTTLS (both ends), and one whose far end sends garbage to a TLS
 -- listener, made before arming.
 local starttls_c, starttls_s = pair()
 local plain_c, plain_s = pair()
-server:close()
+pair.close()
 -- A listening socket that never accepts: a TLS client to it waits for a handshake that never comes.
 local silent = assert(socket.bind("127.0.0.1", 0))
 local _, silent_port = silent:getsockname()
 
-local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 local certs = dofile(here .. "../spec/certs.lua")((os.getenv("TMPDIR") or "/tmp") .. "/luaevent-faults-certs")
 local dh_pem = certs.read(certs.dh)
 -- OpenSSL sets itself up (providers, algorithms, error strings: tens of thousands of
