@@ -587,7 +587,9 @@ local function receive_count(conn, parts, count)
 end
 
 -- LuaSocket's receive: "*l" (a line ended by LF, its CRs removed), "*a" (up to the end of the
--- stream) or a byte count; `prefix` goes before what is received.
+-- stream) or a byte count; `prefix` goes before what is received. As in LuaSocket 3, a count
+-- includes the prefix, so that the partial result of a timeout given back as `prefix` completes
+-- the same request.
 function Connection:receive(pattern, prefix)
   pattern = pattern == nil and "*l" or pattern
   if prefix ~= nil and type(prefix) ~= "string" then argument_error(2, "receive", "string or nil", prefix) end
@@ -596,7 +598,9 @@ function Connection:receive(pattern, prefix)
     if pattern < 0 or pattern ~= math.floor(pattern) then
       error("bad argument #1 to 'receive' (invalid receive pattern)", 0)
     end
-    return receive_count(self, parts, pattern)
+    local wanted = pattern - #(prefix or "")
+    if wanted <= 0 then return prefix or "" end
+    return receive_count(self, parts, wanted)
   elseif pattern == "*l" or pattern == "l" then
     return receive_line(self, parts)
   elseif pattern == "*a" or pattern == "a" then

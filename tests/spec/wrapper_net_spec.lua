@@ -92,6 +92,36 @@ local function payload(n, seed)
   return table.concat(t):rep(math.floor(n / 251) + 1):sub(1, n)
 end
 
+-- Moves `size` bytes from a server to a client through receive(size), then `tail` bytes through
+-- receive("*a"), and returns what the client received (both nil when something failed).
+-- listen(handler) starts the server and returns its listener and port; `options` go to dial.
+-- The server closes only once the client has said it has the first part: a TLS connection
+-- closed while the socket beneath still holds its last records loses them (the core's close
+-- is best effort there), so over TLS only a short tail goes through "*a".
+local function transfer(listen, options, size, tail)
+  local first, rest = payload(size, 7), payload(tail, 8)
+  local got = {}
+  local listener, port
+  run(function(finish)
+    listener, port = listen(function(conn)
+      check(conn:send(first) == #first, "send of the first part failed")
+      check(conn:send(rest) == #rest, "send of the rest failed")
+      check(conn:receive("*l") == "ack", "the client's acknowledgement")
+      conn:close()
+    end)
+    luaevent.addthread(function()
+      local conn = check(luaevent.dial(HOST, port, options))
+      got.first = check(conn:receive(size))
+      check(conn:send("ack\n"), "send of the acknowledgement failed")
+      got.rest = check(conn:receive("*a"))
+      conn:close()
+      finish()
+    end)
+  end, GC_STRESS and GUARD or 60)
+  listener:close()
+  return got.first == first, got.rest == rest, #(got.first or ""), #(got.rest or "")
+end
+
 describe("luaevent.dial and luaevent.serve", function()
   it("echo: the handler gets the connection and the peer's address; dial returns a connection", function()
     local got = {}
@@ -164,7 +194,7 @@ describe("luaevent.dial and luaevent.serve", function()
       end)
     end)
     listener:close()
-    assert.same({ "one", "two", "", "", "three", "012", "", ">3456789", "rest of\nthe stream",
+    assert.same({ "one", "two", "", "", "three", "012", "", ">345678", "9rest of\nthe stream",
       { nil, "closed", "" }, { nil, "closed", "" }, { nil, "closed", "" } }, got)
   end)
 
@@ -225,6 +255,14 @@ describe("luaevent.dial and luaevent.serve", function()
     assert.is_true(got.line == line, "the line")
     assert.is_true(got.block == block, "the block")
     assert.is_true(got.tail == tail, "the tail")
+  end)
+
+  it("4 MB through receive(n) and 4 MB through receive(\"*a\") arrive intact", function()
+    local first_intact, rest_intact, first_length, rest_length = transfer(serve, nil, 4 * 1024 * 1024, 4 * 1024 * 1024)
+    assert.equal(4 * 1024 * 1024, first_length)
+    assert.equal(4 * 1024 * 1024, rest_length)
+    assert.is_true(first_intact, "receive(n) changed the bytes")
+    assert.is_true(rest_intact, "receive(\"*a\") changed the bytes")
   end)
 
   -- The sends run without a wait of their own: without back-pressure all of it would pile up in
@@ -449,6 +487,39 @@ describe("luaevent.dial and luaevent.serve", function()
     assert.same({ nil, "timeout", "half a li" }, got.first)
     assert.is_true(got.waited >= 0.08 and got.waited < 2, "waited " .. got.waited)
     assert.equal("half a line", got.second)
+  end)
+
+  it("a count includes the prefix, as in LuaSocket 3: a timeout's partial data given back completes the request", function()
+    local got = {}
+    local listener, port
+    run(function(finish)
+      listener, port = serve(function(conn)
+        conn:send("0123")
+        check(conn:receive("*l") == "more", "the client's go-ahead")
+        conn:send("456789abc")
+        conn:receive("*a")
+        conn:close()
+      end)
+      luaevent.addthread(function()
+        local conn = check(luaevent.dial(HOST, port))
+        conn:settimeout(0.1)
+        got.first = { conn:receive(10) }
+        conn:settimeout(nil)
+        conn:send("more\n")
+        got.second = conn:receive(10, got.first[3])
+        got.longer = conn:receive(2, "xyz")  -- a prefix as long as the count or longer: no read
+        got.equal = conn:receive(0, "")
+        got.rest = conn:receive(3)
+        conn:close()
+        finish()
+      end)
+    end)
+    listener:close()
+    assert.same({ nil, "timeout", "0123" }, got.first)
+    assert.equal("0123456789", got.second)
+    assert.equal("xyz", got.longer)
+    assert.equal("", got.equal)
+    assert.equal("abc", got.rest)
   end)
 
   it("dial to a port nobody listens on returns nil and a message naming the address", function()
@@ -855,6 +926,16 @@ describe("luaevent.dial, luaevent.serve and connections over TLS", function()
     assert.equal("localhost", client_tls.servername)
     assert.equal("TLSv1.3", server_tls.protocol)
     assert.equal("localhost", server_tls.servername)
+  end)
+
+  it("4 MB through receive(n) and a tail through receive(\"*a\") arrive intact over TLS", function()
+    local first_intact, rest_intact, first_length, rest_length = transfer(function(handler)
+      return serve_tls(server_context, handler)
+    end, { tls = client_context, servername = "localhost" }, 4 * 1024 * 1024, 1000)
+    assert.equal(4 * 1024 * 1024, first_length)
+    assert.equal(1000, rest_length)
+    assert.is_true(first_intact, "receive(n) changed the bytes")
+    assert.is_true(rest_intact, "receive(\"*a\") changed the bytes")
   end)
 
   it("dial verifies by default: a self-signed server gives nil and OpenSSL's reason, and its handler never starts", function()
