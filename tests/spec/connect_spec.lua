@@ -22,13 +22,7 @@ local function server(base, host)
   return l, select(2, l:address()), accepted
 end
 
--- A port on which nothing listens: one a listener had a moment ago.
-local function closed_port(base, host)
-  local l = core.listener.new(base, { host = host or "127.0.0.1" }, function() end)
-  local port = select(2, l:address())
-  l:close()
-  return port
-end
+local closed_port = helpers.closed_port
 
 -- A listener whose backlog is full: connecting to it stays in progress.
 local function black_hole(base)

@@ -4,7 +4,7 @@
 --
 -- The wrapper has one event base for the whole process and its loop() returns only once no event
 -- is left, which never happens here (the listening events of addserver stay). So every spec runs
--- the loop through run(), which always ends it deterministically:
+-- the loop through run() (helpers.wrapper_run), which always ends it deterministically:
 --   * finish() adds a 0-timeout timer that raises "done": the normal end, checked by run();
 --   * a guard timer raises "timeout" after GUARD seconds, so a broken wrapper fails the spec
 --     instead of hanging;
@@ -18,12 +18,14 @@
 local luaevent = require "luaevent"
 local core = require "luaevent.core"
 local socket = require "socket"
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
 
 local HOST = "127.0.0.1"
-local GC_STRESS = rawget(_G, "LUAEVENT_GC_STRESS") and true or false -- set by tests/gc_stress.lua
-local GUARD = GC_STRESS and 120 or 20 -- seconds a loop may run before the spec fails
+local GC_STRESS = helpers.GC_STRESS
+local GUARD = helpers.GUARD          -- seconds a loop may run before the spec fails
 local TICK = 0.01                    -- period of the timers that feed data to a socket
 local LEAVE = core.LEAVE
+local check, first_line, run = helpers.check, helpers.first_line, helpers.wrapper_run
 
 local keep = {} -- sockets that must stay open until the process ends
 
@@ -31,33 +33,6 @@ local keep = {} -- sockets that must stay open until the process ends
 local function three(...)
   local a, b, c = ...
   return { a, b, c }
-end
-
--- Raises a plain string (not a luassert object), so loop() can carry it out of a callback.
-local function check(cond, msg)
-  if not cond then error(msg, 0) end
-  return cond
-end
-
--- loop() appends a traceback to callback errors: compare their first line only.
-local function first_line(err)
-  return (tostring(err):match("^[^\n]*"))
-end
-
--- Runs body(finish), then the wrapper's loop until finish() has been called (or the guard fires),
--- and checks that it ended by finish().
-local function run(body, seconds)
-  local stop
-  local function finish()
-    stop = stop or luaevent.addevent(nil, 0, function() error("done", 0) end, 0)
-  end
-  local guard = luaevent.addevent(nil, 0, function() error("timeout", 0) end, seconds or GUARD)
-  local ok, err = pcall(body, finish)
-  if ok then ok, err = pcall(luaevent.loop) end
-  guard:close()
-  if stop then stop:close() end
-  assert.is_false(ok, "loop() returned without being stopped")
-  assert.are.equal("done", first_line(err), "the loop ended with: " .. tostring(err))
 end
 
 -- Runs f(...) under pcall and counts the calls of the wrapper's own functions meanwhile (by a
@@ -311,23 +286,14 @@ describe("luaevent (the coroutine wrapper)", function()
     -- Runs `script` in a child interpreter (this file's other specs leave events on the
     -- wrapper's base), bounded by `timeout` should its loop() never return; returns its output.
     local function in_child(script)
-      local interpreter = arg and arg[-1] or "lua"
-      local path = os.tmpname()
-      local file = assert(io.open(path, "w"))
-      file:write([[
+      return helpers.child_output([[
         collectgarbage("stop") -- events must go because they were closed, not collected
         local luaevent = require "luaevent"
         local socket = require "socket"
         local server = assert(socket.bind("127.0.0.1", 0))
         local host, port = server:getsockname()
         local c = assert(socket.connect(host, port))
-      ]] .. script)
-      file:close()
-      local pipe = assert(io.popen("timeout 10 " .. interpreter .. " " .. path .. " 2>&1"))
-      local out = pipe:read("*a")
-      pipe:close()
-      os.remove(path)
-      return out
+      ]] .. script, 'timeout 10 $LUA "$SCRIPT" 2>&1')
     end
 
     it("a coroutine that failed after a wait leaves no event behind to keep loop() running #cbug", function()

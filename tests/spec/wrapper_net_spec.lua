@@ -2,8 +2,8 @@
 -- listener and bufferevents. Loopback only, against servers the specs start.
 --
 -- The wrapper has one base for the whole process, and a listener keeps its loop running, so
--- every spec runs the loop through run(): body(finish) sets things up, finish() ends the loop
--- (a 0-timeout timer raising "done"), and a guard timer fails the spec instead of hanging.
+-- every spec runs the loop through run() (helpers.wrapper_run): body(finish) sets things up,
+-- finish() ends the loop, and a guard timer fails the spec instead of hanging.
 -- Code inside coroutines reports failures with check(), a plain string error that loop() raises.
 local luaevent = require "luaevent"
 local core = require "luaevent.core"
@@ -13,40 +13,11 @@ local helpers = dofile(DIR .. "helpers.lua")
 local dns_server = dofile(DIR .. "dns_server.lua")
 
 local HOST = "127.0.0.1"
-local GC_STRESS = rawget(_G, "LUAEVENT_GC_STRESS") and true or false -- set by tests/gc_stress.lua
-local GUARD = GC_STRESS and 120 or 20
+local GC_STRESS = helpers.GC_STRESS
+local GUARD = helpers.GUARD
 local LEAVE = core.LEAVE
-
-local function check(cond, msg)
-  if not cond then error(msg, 0) end
-  return cond
-end
-
-local function first_line(err)
-  return (tostring(err):match("^[^\n]*"))
-end
-
--- Runs body(finish), then the loop until finish() is called; returns the loop's error if it
--- ended otherwise (nil when it ended by finish()).
-local function run_loop(body, seconds)
-  local stop
-  local function finish()
-    stop = stop or luaevent.addevent(nil, 0, function() error("done", 0) end, 0)
-  end
-  local guard = luaevent.addevent(nil, 0, function() error("timeout", 0) end, seconds or GUARD)
-  local ok, err = pcall(body, finish)
-  if ok then ok, err = pcall(luaevent.loop) end
-  guard:close()
-  if stop then stop:close() end
-  if ok then return "loop() returned without being stopped" end
-  if first_line(err) == "done" then return nil end
-  return err
-end
-
-local function run(body, seconds)
-  local err = run_loop(body, seconds)
-  assert(err == nil, "the loop ended with: " .. tostring(err))
-end
+local check, first_line, closed_port = helpers.check, helpers.first_line, helpers.closed_port
+local run, run_loop = helpers.wrapper_run, helpers.wrapper_loop
 
 -- Suspends the running coroutine for `seconds` (a timer resumes it; the timer's callback refers
 -- to the timer, which keeps it, and so the coroutine, alive).
@@ -66,14 +37,6 @@ end
 local function serve(handler)
   local listener = luaevent.serve({ host = HOST, port = 0 }, handler)
   return listener, select(2, listener:address())
-end
-
--- A port nothing listens on: one a listener had a moment ago.
-local function closed_port()
-  local l = core.listener.new(core.new(), { host = HOST }, function() end)
-  local port = select(2, l:address())
-  l:close()
-  return port
 end
 
 local function echo(conn)
@@ -898,7 +861,7 @@ describe("luaevent.dial, luaevent.serve and connections over TLS", function()
   it("dial with options.tls against serve with options.tls: every byte echoed intact; tls() on both ends", function()
     -- Under stop-the-world GC, Lua 5.3 needs minutes for 300 kB through TLS and the wrapper;
     -- 40 kB still spans several TLS records.
-    local data = payload(rawget(_G, "LUAEVENT_GC_STRESS") and 40000 or 300000, 5)
+    local data = payload(GC_STRESS and 40000 or 300000, 5)
     local got, client_tls, server_tls = nil, nil, nil
     local listener, port
     run(function(finish)
