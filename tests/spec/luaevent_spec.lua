@@ -345,9 +345,28 @@ describe("luaevent (the coroutine wrapper)", function()
         { "luaevent.receive", function() return luaevent.wrap(c):receive("*l") end },
         -- more than the kernel takes at once while the peer reads nothing
         { "luaevent.send", function() return luaevent.send(c, ("x"):rep(32 * 1024 * 1024)) end },
+        -- a listener whose backlog is full and which accepts nothing: the connect stays in progress
+        { "luaevent.connect", function()
+          local full = assert(socket.bind(HOST, 0, 1))
+          local _, port = full:getsockname()
+          local fillers = {}
+          for i = 1, 3 do
+            fillers[i] = socket.tcp()
+            fillers[i]:settimeout(0)
+            fillers[i]:connect(HOST, port)
+          end
+          socket.select(nil, nil, 0.05) -- time for the first ones to fill the backlog
+          local waiting = socket.tcp()
+          local ok, err = pcall(luaevent.connect, waiting, HOST, port)
+          waiting:close()
+          for _, filler in ipairs(fillers) do filler:close() end
+          full:close()
+          if not ok then error(err, 0) end
+          return err
+        end },
       } do
         local ok, err = pcall(call[2])
-        assert.is_false(ok)
+        assert.is_false(ok, call[1] .. " did not wait")
         assert.are.equal(call[1] .. ": the socket is not ready, and only a coroutine can wait for it: call "
           .. call[1] .. " inside a function run by luaevent.addthread or an addserver handler", err)
       end
