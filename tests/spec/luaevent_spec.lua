@@ -486,6 +486,53 @@ describe("luaevent (the coroutine wrapper)", function()
       assert.is_true(data == table.concat(pieces), "the data read is not what was sent")
     end)
 
+    it("4 MB through a byte count and 4 MB through \"*a\", over many waits, arrive intact", function()
+      local c, p = pair()
+      -- A pattern 251 bytes long (a prime), so that a piece lost or repeated shows.
+      local unit = {}
+      for i = 1, 251 do unit[i] = string.char((i * 7) % 256) end
+      local data = table.concat(unit):rep(math.floor(4 * 1024 * 1024 / 251))
+      local tail = data:reverse()
+      local got = {}
+      run(function(finish)
+        spawn(function()
+          check(luaevent.send(p, data) == #data, "send of the counted part failed")
+          check(luaevent.send(p, tail) == #tail, "send of the tail failed")
+          p:close()
+        end)
+        spawn(function()
+          got.count = three(luaevent.receive(c, #data))
+          got.all = three(luaevent.receive(c, "*a"))
+          c:close()
+          finish()
+        end)
+      end, GC_STRESS and GUARD or 60)
+      assert.is_true(got.count[1] == data, "the count: " .. #(got.count[1] or got.count[3] or ""))
+      -- As LuaSocket: "*a" reports "closed" when its last attempt reads nothing but the end.
+      local all = got.all[1] or (got.all[2] == "closed" and got.all[3])
+      assert.is_true(all == tail, "*a: " .. #(all or ""))
+    end)
+
+    it("a byte count given as a numeric string, as LuaSocket takes it, includes what came before a wait", function()
+      local c, p = pair()
+      local got = {}
+      local f
+      run(function(finish)
+        f = feed(p, { "ab", "cdefg", "hi" }, { close = true })
+        spawn(function()
+          got[1] = luaevent.receive(c, "5")
+          got[2] = luaevent.receivePartial(c, "3")
+          got[3] = three(luaevent.receive(c, "5"))
+          c:close()
+          finish()
+        end)
+      end)
+      f.event:close()
+      assert.are.equal("abcde", got[1])
+      assert.are.equal("fgh", got[2])
+      assert.same(three(nil, "closed", "i"), got[3])
+    end)
+
     it("a byte count waits for that many bytes, binary data unchanged", function()
       local c, p = pair()
       local got = {}
