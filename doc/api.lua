@@ -3330,9 +3330,10 @@ luaevent.loop()
 the stream it returns `nil, "closed"` and what came before (with `"*a"`, the data itself, as
 LuaSocket does); bytes that arrived with the end of the stream are never lost. After
 `settimeout(t)`, a wait longer than `t` seconds returns `nil, "timeout"` and the partial data,
-which can be given back as `prefix`.]],
+which can be given back as `prefix`: as in LuaSocket 3, a byte count includes the prefix, so
+`receive(n, partial)` completes the request that timed out.]],
               params = {
-                { name = "pattern", type = "string|integer", optional = true, text = "`\"*l\"` (the default), `\"*a\"` or a byte count" },
+                { name = "pattern", type = "string|integer", optional = true, text = "`\"*l\"` (the default), `\"*a\"` or a byte count (the prefix included)" },
                 { name = "prefix", type = "string", optional = true, text = "put before what is received" },
               },
               returns = {

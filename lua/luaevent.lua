@@ -125,30 +125,54 @@ function M.send(sock, data, i, j)
   end
 end
 
+-- What is left of a read by `pattern` whose first attempt timed out with `part`. After each
+-- wait it asks LuaSocket only for what is still missing, and the pieces are joined once at the
+-- end: handing LuaSocket what came so far as its prefix (as 0.4.7 did) copies it again on every
+-- attempt, which made a large read quadratic in the number of waits.
+local function receive_rest(sock, pattern, part, name)
+  -- A count (LuaSocket takes numeric strings too) includes what came already.
+  local count = type(pattern) == "number" and pattern or tonumber(pattern)
+  local parts, received = { part }, #part
+  while true do
+    wait(sock, EV_READ, name)
+    local data, err, more = sock:receive(count and count - received or pattern)
+    if data then
+      parts[#parts + 1] = data
+      return table.concat(parts)
+    end
+    more = more or ""
+    parts[#parts + 1] = more
+    received = received + #more
+    if err ~= "timeout" then
+      return nil, err, table.concat(parts)
+    end
+  end
+end
+
 function M.receive(sock, pattern, part)
   pattern = pattern or "*l"
-  while true do
-    local data, err
-    data, err, part = sock:receive(pattern, part)
-    if data or err ~= "timeout" then
-      return data, err, part
-    end
-    wait(sock, EV_READ, "luaevent.receive")
+  local data, err
+  data, err, part = sock:receive(pattern, part)
+  if data or err ~= "timeout" then
+    return data, err, part
   end
+  return receive_rest(sock, pattern, part, "luaevent.receive")
 end
 
 -- Like receive, but a byte-count read returns as soon as any data arrived. Partial "*l" and
 -- "*a" reads are carried over to the next attempt (the 0.4.7 wrapper dropped them).
 function M.receivePartial(sock, pattern)
   pattern = pattern or "*l"
-  local data, err, part
-  while true do
-    if type(pattern) == "number" then
-      data, err, part = sock:receive(pattern)
-    else
-      data, err, part = sock:receive(pattern, part)
+  if type(pattern) ~= "number" then
+    local data, err, part = sock:receive(pattern)
+    if data or err ~= "timeout" then
+      return data, err, part
     end
-    if data or err ~= "timeout" or (type(pattern) == "number" and part ~= nil and part ~= "") then
+    return receive_rest(sock, pattern, part, "luaevent.receivePartial")
+  end
+  while true do
+    local data, err, part = sock:receive(pattern)
+    if data or err ~= "timeout" or (part ~= nil and part ~= "") then
       return data, err, part
     end
     wait(sock, EV_READ, "luaevent.receivePartial")
@@ -587,7 +611,9 @@ local function receive_count(conn, parts, count)
 end
 
 -- LuaSocket's receive: "*l" (a line ended by LF, its CRs removed), "*a" (up to the end of the
--- stream) or a byte count; `prefix` goes before what is received.
+-- stream) or a byte count; `prefix` goes before what is received. As in LuaSocket 3, a count
+-- includes the prefix, so that the partial result of a timeout given back as `prefix` completes
+-- the same request.
 function Connection:receive(pattern, prefix)
   pattern = pattern == nil and "*l" or pattern
   if prefix ~= nil and type(prefix) ~= "string" then argument_error(2, "receive", "string or nil", prefix) end
@@ -596,7 +622,9 @@ function Connection:receive(pattern, prefix)
     if pattern < 0 or pattern ~= math.floor(pattern) then
       error("bad argument #1 to 'receive' (invalid receive pattern)", 0)
     end
-    return receive_count(self, parts, pattern)
+    local wanted = pattern - #(prefix or "")
+    if wanted <= 0 then return prefix or "" end
+    return receive_count(self, parts, wanted)
   elseif pattern == "*l" or pattern == "l" then
     return receive_line(self, parts)
   elseif pattern == "*a" or pattern == "a" then

@@ -292,7 +292,6 @@ describe("event base", function()
     it("core.new() raises instead of ending the process when no fds are left #cbug", function()
       -- libevent exits(1) when it cannot make an epoll base's signal socketpair; the module must
       -- check first. Run in a child interpreter with a small fd limit, all but two fds taken.
-      local interpreter = arg and arg[-1] or "lua"
       local script = [[
         local core = require "luaevent.core"
         local hoard = {}
@@ -306,14 +305,7 @@ describe("event base", function()
         io.write(ok and "created" or ("raised: " .. tostring(err)), "\n")
         io.write("survived\n")
       ]]
-      local path = os.tmpname()
-      local file = assert(io.open(path, "w"))
-      file:write(script)
-      file:close()
-      local pipe = assert(io.popen(("ulimit -n 32; %s %s 2>/dev/null"):format(interpreter, path)))
-      local out = pipe:read("*a")
-      pipe:close()
-      os.remove(path)
+      local out = helpers.child_output(script, 'ulimit -n 32; $LUA "$SCRIPT" 2>/dev/null')
       assert.truthy(out:find("survived", 1, true), "the child died: " .. out)
       assert.truthy(out:find("raised: core.new: could not create an event base", 1, true), out)
     end)

@@ -22,13 +22,7 @@ local function server(base, host)
   return l, select(2, l:address()), accepted
 end
 
--- A port on which nothing listens: one a listener had a moment ago.
-local function closed_port(base, host)
-  local l = core.listener.new(base, { host = host or "127.0.0.1" }, function() end)
-  local port = select(2, l:address())
-  l:close()
-  return port
-end
+local closed_port = helpers.closed_port
 
 -- A listener whose backlog is full: connecting to it stays in progress.
 local function black_hole(base)
@@ -454,5 +448,44 @@ describe("core.bufferevent.connect by name", function()
     err = error_of(core.bufferevent.connect, base, "v4.test", 80, f, f, f, { dns = closed })
     assert.truthy(err:find("^bad argument #7 to '.-' %(options.dns: attempt to use a closed resolver%)$"), err)
     other:close()
+  end)
+end)
+
+describe("core.bufferevent.connect without options.dns", function()
+  -- The base's default resolver reads /etc/resolv.conf and /etc/hosts, and libevent answers a
+  -- name the hosts file lists from the file, before any query (strace shows no packet sent,
+  -- only the name server's UDP socket made). So the spec asks for a name the hosts file maps to
+  -- 127.0.0.1, and skips where it maps none: there the system's name server would be asked.
+  local function hosts_maps_to_loopback(name)
+    local f = io.open("/etc/hosts", "r")
+    if not f then return false end
+    local found = false
+    for line in f:lines() do
+      local address, names = line:gsub("#.*", ""):match("^%s*(%S+)%s+(.*)$")
+      if address == "127.0.0.1" then
+        for each in names:gmatch("%S+") do
+          if each:lower() == name then found = true end
+        end
+      end
+    end
+    f:close()
+    return found
+  end
+
+  it("resolves localhost from /etc/hosts with the base's default resolver, then connects", function()
+    if not hosts_maps_to_loopback("localhost") then
+      helpers.skip("/etc/hosts does not map localhost to 127.0.0.1: the system's name server would be asked")
+      return
+    end
+    local base = core.new()
+    local l, port, accepted = server(base, "127.0.0.1")
+    local events, eventcb = recorder()
+    local bev = core.bufferevent.connect(base, "localhost", port, nil, nil, eventcb)
+    assert.is_true(wait(base, function() return #events > 0 and #accepted == 1 end))
+    assert.equal(1, #events)
+    assert.equal(EVBUFFER_CONNECTED, events[1].what)
+    assert.is_nil(events[1].message)
+    bev:close()
+    l:close()
   end)
 end)

@@ -105,10 +105,7 @@ describe("core.dns #ours", function()
     end)
 
     it("reads a hosts file given as options.hosts, from the loop", function()
-      local path = os.tmpname()
-      local f = assert(io.open(path, "w"))
-      f:write("192.0.2.10 alias.test\n2001:db8::10 alias.test\n")
-      f:close()
+      local path = helpers.temp_file("192.0.2.10 alias.test\n2001:db8::10 alias.test\n")
       local r = resolver { hosts = path }
       local called = false
       r:resolve("alias.test", function() called = true end)
@@ -258,10 +255,7 @@ describe("core.dns #ours", function()
 
     it("an idle resolver does not keep the loop running", function()
       -- In a child interpreter, bounded by `timeout`: a loopexit cap would keep the loop running.
-      local interpreter = arg and arg[-1] or "lua"
-      local path = os.tmpname()
-      local f = assert(io.open(path, "w"))
-      f:write([[
+      local output = helpers.child_output([[
 local core = require "luaevent.core"
 local b = core.new()
 local r = core.dns.new(b, { nameservers = { "127.0.0.1:9" }, hosts = false })
@@ -270,12 +264,7 @@ r:resolve("127.0.0.1", function(list) got = list[1] end)
 io.write(tostring(b:loop()), " ", tostring(got), " ")
 r:resolve("127.0.0.2", function(list) got = list[1] end)
 io.write(tostring(b:loop()), " ", tostring(got))
-]])
-      f:close()
-      local pipe = assert(io.popen(("timeout 10 %s %s 2>&1"):format(interpreter, path)))
-      local output = pipe:read("*a")
-      pipe:close()
-      os.remove(path)
+]], 'timeout 10 $LUA "$SCRIPT" 2>&1')
       assert.are.equal("1 127.0.0.1 1 127.0.0.2", output)
     end)
 

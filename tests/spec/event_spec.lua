@@ -745,17 +745,8 @@ describe("addevent", function()
         io.write("loop: ", tostring(err), "\n")
         io.write("survived\n")
       ]]
-      local path = os.tmpname()
-      local file = assert(io.open(path, "w"))
-      file:write(script)
-      file:close()
-      local interpreter = arg and arg[-1] or "lua"
-      local command = ("ulimit -n 2048 2>/dev/null || exit 0; EVENT_NOEPOLL=1 EVENT_NOPOLL=1 LUA_CPATH=%q LUA_PATH=%q %s %s 2>&1")
-        :format(package.cpath, package.path, interpreter, path)
-      local pipe = assert(io.popen(command))
-      local out = pipe:read("*a")
-      pipe:close()
-      os.remove(path)
+      local out = helpers.child_output(script,
+        'ulimit -n 2048 2>/dev/null || exit 0; EVENT_NOEPOLL=1 EVENT_NOPOLL=1 $LUA "$SCRIPT" 2>&1')
       assert.truthy(out:find("backend select", 1, true), out)
       assert.truthy(out:find("addevent: bad argument #%d to '.-' %(bad file descriptor %(%d+ is beyond FD_SETSIZE, which select cannot watch%)%)"), out)
       assert.truthy(out:find("loop: base:loop: event callback defined at [^\n]-:%d+ asked to watch fd %d+, but it is beyond FD_SETSIZE"), out)
@@ -799,9 +790,8 @@ describe("addevent", function()
 
     it("a signal that cannot be caught gives libevent's reason in the error, nothing on stderr #ours", function()
       -- libevent's log lines used to reach stderr as "[warn] ...": run in a child to see its stderr.
-      local path = os.tmpname()
-      local file = assert(io.open(path, "w"))
-      file:write([[
+      local errors = os.tmpname()
+      local out = helpers.child_output([[
         local core = require "luaevent.core"
         local a, b = core.new(), core.new()
         local ok, err = pcall(a.addevent, a, 9, core.EV_SIGNAL, function() end)  -- SIGKILL
@@ -811,17 +801,10 @@ describe("addevent", function()
         local s2 = b:addevent(28, core.EV_SIGNAL, function() end)
         a:loopexit(0.01) a:loop()
         io.write("done\n")
-      ]])
-      file:close()
-      local interpreter = arg and arg[-1] or "lua"
-      local errors = os.tmpname()
-      local pipe = assert(io.popen(("%s %s 2>%s"):format(interpreter, path, errors)))
-      local out = pipe:read("*a")
-      pipe:close()
+      ]], '$LUA "$SCRIPT" 2>' .. errors)
       local f = assert(io.open(errors))
       local stderr = f:read("*a")
       f:close()
-      os.remove(path)
       os.remove(errors)
       assert.equal("base:addevent: libevent could not register the event on signal 9: sigaction: Invalid argument\ndone\n", out)
       assert.equal("", stderr)

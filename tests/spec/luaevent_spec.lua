@@ -4,7 +4,7 @@
 --
 -- The wrapper has one event base for the whole process and its loop() returns only once no event
 -- is left, which never happens here (the listening events of addserver stay). So every spec runs
--- the loop through run(), which always ends it deterministically:
+-- the loop through run() (helpers.wrapper_run), which always ends it deterministically:
 --   * finish() adds a 0-timeout timer that raises "done": the normal end, checked by run();
 --   * a guard timer raises "timeout" after GUARD seconds, so a broken wrapper fails the spec
 --     instead of hanging;
@@ -18,12 +18,14 @@
 local luaevent = require "luaevent"
 local core = require "luaevent.core"
 local socket = require "socket"
+local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "helpers.lua")
 
 local HOST = "127.0.0.1"
-local GC_STRESS = rawget(_G, "LUAEVENT_GC_STRESS") and true or false -- set by tests/gc_stress.lua
-local GUARD = GC_STRESS and 120 or 20 -- seconds a loop may run before the spec fails
+local GC_STRESS = helpers.GC_STRESS
+local GUARD = helpers.GUARD          -- seconds a loop may run before the spec fails
 local TICK = 0.01                    -- period of the timers that feed data to a socket
 local LEAVE = core.LEAVE
+local check, first_line, run = helpers.check, helpers.first_line, helpers.wrapper_run
 
 local keep = {} -- sockets that must stay open until the process ends
 
@@ -31,33 +33,6 @@ local keep = {} -- sockets that must stay open until the process ends
 local function three(...)
   local a, b, c = ...
   return { a, b, c }
-end
-
--- Raises a plain string (not a luassert object), so loop() can carry it out of a callback.
-local function check(cond, msg)
-  if not cond then error(msg, 0) end
-  return cond
-end
-
--- loop() appends a traceback to callback errors: compare their first line only.
-local function first_line(err)
-  return (tostring(err):match("^[^\n]*"))
-end
-
--- Runs body(finish), then the wrapper's loop until finish() has been called (or the guard fires),
--- and checks that it ended by finish().
-local function run(body, seconds)
-  local stop
-  local function finish()
-    stop = stop or luaevent.addevent(nil, 0, function() error("done", 0) end, 0)
-  end
-  local guard = luaevent.addevent(nil, 0, function() error("timeout", 0) end, seconds or GUARD)
-  local ok, err = pcall(body, finish)
-  if ok then ok, err = pcall(luaevent.loop) end
-  guard:close()
-  if stop then stop:close() end
-  assert.is_false(ok, "loop() returned without being stopped")
-  assert.are.equal("done", first_line(err), "the loop ended with: " .. tostring(err))
 end
 
 -- Runs f(...) under pcall and counts the calls of the wrapper's own functions meanwhile (by a
@@ -311,23 +286,14 @@ describe("luaevent (the coroutine wrapper)", function()
     -- Runs `script` in a child interpreter (this file's other specs leave events on the
     -- wrapper's base), bounded by `timeout` should its loop() never return; returns its output.
     local function in_child(script)
-      local interpreter = arg and arg[-1] or "lua"
-      local path = os.tmpname()
-      local file = assert(io.open(path, "w"))
-      file:write([[
+      return helpers.child_output([[
         collectgarbage("stop") -- events must go because they were closed, not collected
         local luaevent = require "luaevent"
         local socket = require "socket"
         local server = assert(socket.bind("127.0.0.1", 0))
         local host, port = server:getsockname()
         local c = assert(socket.connect(host, port))
-      ]] .. script)
-      file:close()
-      local pipe = assert(io.popen("timeout 10 " .. interpreter .. " " .. path .. " 2>&1"))
-      local out = pipe:read("*a")
-      pipe:close()
-      os.remove(path)
-      return out
+      ]] .. script, 'timeout 10 $LUA "$SCRIPT" 2>&1')
     end
 
     it("a coroutine that failed after a wait leaves no event behind to keep loop() running #cbug", function()
@@ -379,9 +345,28 @@ describe("luaevent (the coroutine wrapper)", function()
         { "luaevent.receive", function() return luaevent.wrap(c):receive("*l") end },
         -- more than the kernel takes at once while the peer reads nothing
         { "luaevent.send", function() return luaevent.send(c, ("x"):rep(32 * 1024 * 1024)) end },
+        -- a listener whose backlog is full and which accepts nothing: the connect stays in progress
+        { "luaevent.connect", function()
+          local full = assert(socket.bind(HOST, 0, 1))
+          local _, port = full:getsockname()
+          local fillers = {}
+          for i = 1, 3 do
+            fillers[i] = socket.tcp()
+            fillers[i]:settimeout(0)
+            fillers[i]:connect(HOST, port)
+          end
+          socket.select(nil, nil, 0.05) -- time for the first ones to fill the backlog
+          local waiting = socket.tcp()
+          local ok, err = pcall(luaevent.connect, waiting, HOST, port)
+          waiting:close()
+          for _, filler in ipairs(fillers) do filler:close() end
+          full:close()
+          if not ok then error(err, 0) end
+          return err
+        end },
       } do
         local ok, err = pcall(call[2])
-        assert.is_false(ok)
+        assert.is_false(ok, call[1] .. " did not wait")
         assert.are.equal(call[1] .. ": the socket is not ready, and only a coroutine can wait for it: call "
           .. call[1] .. " inside a function run by luaevent.addthread or an addserver handler", err)
       end
@@ -499,6 +484,53 @@ describe("luaevent (the coroutine wrapper)", function()
         data = got[3]
       end
       assert.is_true(data == table.concat(pieces), "the data read is not what was sent")
+    end)
+
+    it("4 MB through a byte count and 4 MB through \"*a\", over many waits, arrive intact", function()
+      local c, p = pair()
+      -- A pattern 251 bytes long (a prime), so that a piece lost or repeated shows.
+      local unit = {}
+      for i = 1, 251 do unit[i] = string.char((i * 7) % 256) end
+      local data = table.concat(unit):rep(math.floor(4 * 1024 * 1024 / 251))
+      local tail = data:reverse()
+      local got = {}
+      run(function(finish)
+        spawn(function()
+          check(luaevent.send(p, data) == #data, "send of the counted part failed")
+          check(luaevent.send(p, tail) == #tail, "send of the tail failed")
+          p:close()
+        end)
+        spawn(function()
+          got.count = three(luaevent.receive(c, #data))
+          got.all = three(luaevent.receive(c, "*a"))
+          c:close()
+          finish()
+        end)
+      end, GC_STRESS and GUARD or 60)
+      assert.is_true(got.count[1] == data, "the count: " .. #(got.count[1] or got.count[3] or ""))
+      -- As LuaSocket: "*a" reports "closed" when its last attempt reads nothing but the end.
+      local all = got.all[1] or (got.all[2] == "closed" and got.all[3])
+      assert.is_true(all == tail, "*a: " .. #(all or ""))
+    end)
+
+    it("a byte count given as a numeric string, as LuaSocket takes it, includes what came before a wait", function()
+      local c, p = pair()
+      local got = {}
+      local f
+      run(function(finish)
+        f = feed(p, { "ab", "cdefg", "hi" }, { close = true })
+        spawn(function()
+          got[1] = luaevent.receive(c, "5")
+          got[2] = luaevent.receivePartial(c, "3")
+          got[3] = three(luaevent.receive(c, "5"))
+          c:close()
+          finish()
+        end)
+      end)
+      f.event:close()
+      assert.are.equal("abcde", got[1])
+      assert.are.equal("fgh", got[2])
+      assert.same(three(nil, "closed", "i"), got[3])
     end)
 
     it("a byte count waits for that many bytes, binary data unchanged", function()

@@ -139,9 +139,7 @@ describe("Lua code run inside the module's calls #cbug", function()
       -- "survived" line and exit with status 0 through lua_close. Any signal, any error that
       -- got out, a child that never loaded the module: all fail.
       it("never aborts the process (in a child interpreter)", function()
-        local path = os.tmpname()
-        local file = assert(io.open(path, "w"))
-        file:write("local buf, base, calls = (function() " .. CALLS .. " end)()\n", [[
+        local out = helpers.child_output("local buf, base, calls = (function() " .. CALLS .. " end)()\n" .. [[
           -- Lua 5.5 warns about each erroring finalizer by default: the output is judged.
           if warn then warn("@off") end
           -- The finalizers raise only while the calls run. Lua 5.2 also steps its collector
@@ -169,16 +167,7 @@ describe("Lua code run inside the module's calls #cbug", function()
           inside = false
           collectgarbage()
           io.write("survived: ", raised, " finalizers raised\n")
-        ]])
-        file:close()
-        local interpreter = arg and arg[-1] or "lua"
-        local options = rawget(_G, "jit") and "-joff" or ""
-        local command = ("LUA_CPATH=%q LUA_PATH=%q %s %s %s 2>&1; echo \"status $?\""):format(
-          package.cpath, package.path, interpreter, options, path)
-        local pipe = assert(io.popen(command))
-        local out = pipe:read("*a")
-        pipe:close()
-        os.remove(path)
+        ]], '$LUA ' .. (rawget(_G, "jit") and "-joff" or "") .. ' "$SCRIPT" 2>&1; echo "status $?"')
         assert.falsy(out:find("Rust cannot catch", 1, true), out)
         assert.falsy(out:find("panicked", 1, true), out)
         local status = tonumber(out:match("status (%d+)%s*$"))

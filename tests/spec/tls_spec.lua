@@ -63,13 +63,6 @@ local function has_event(events, what)
   end
 end
 
--- A port nothing listens on (one a listener had a moment ago).
-local function free_port(base)
-  local l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function() end)
-  local port = select(2, l:address())
-  l:close()
-  return port
-end
 
 -- Runs a shell command in the background; returns the file its output goes to and its pid file.
 local function spawn(dir, name, command)
@@ -114,7 +107,7 @@ describe("TLS connections #ours", function()
   -- `openssl s_server` on a free loopback port with `arguments`; its port once it accepts.
   local function s_server(arguments)
     for _ = 1, 5 do
-      local port = free_port(base)
+      local port = helpers.closed_port(base)
       local out, pidfile = spawn(certs.dir, "s_server" .. port, ("openssl s_server -4 -accept 127.0.0.1:%d -cert %s -key %s %s")
         :format(port, certs.server, certs.key, arguments or "-rev"))
       spawned[#spawned + 1] = pidfile
@@ -388,10 +381,7 @@ describe("TLS connections #ours", function()
     end)
 
     it("connects by name, the name being the server name checked and sent", function()
-      local path = os.tmpname()
-      local f = assert(io.open(path, "w"))
-      f:write("127.0.0.1 localhost\n127.0.0.1 other.test\n")
-      f:close()
+      local path = helpers.temp_file("127.0.0.1 localhost\n127.0.0.1 other.test\n")
       local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })
       local l, port, _, accepted = echo_server(base, server_context)
       local state = { events = {}, data = "" }

@@ -234,12 +234,13 @@ local Connection = {}
 ---the stream it returns `nil, "closed"` and what came before (with `"*a"`, the data itself, as
 ---LuaSocket does); bytes that arrived with the end of the stream are never lost. After
 ---`settimeout(t)`, a wait longer than `t` seconds returns `nil, "timeout"` and the partial data,
----which can be given back as `prefix`.
+---which can be given back as `prefix`: as in LuaSocket 3, a byte count includes the prefix, so
+---`receive(n, partial)` completes the request that timed out.
 ---
 ---Errors:
 ---- `bad argument #1 to 'receive' (invalid receive pattern)`: a pattern other than those
 ---- `connection:receive: no data has come yet, and only a coroutine can wait: call connection:receive inside a function run by luaevent.addthread or a luaevent.serve handler`: called outside a coroutine when it would have to wait
----@param pattern? string|integer `"*l"` (the default), `"*a"` or a byte count
+---@param pattern? string|integer `"*l"` (the default), `"*a"` or a byte count (the prefix included)
 ---@param prefix? string put before what is received
 ---@return string? data what was received
 ---@return string? err `"closed"`, `"timeout"` or the system's reason
