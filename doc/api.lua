@@ -775,6 +775,33 @@ errors of its own arguments; every method can also raise the `bad self` error of
           types = { "Fd", "HasGetfd", "Callable" },
         },
         {
+          title = "Threads and memory",
+          text = [[
+#### Several Lua states on several threads
+
+Each Lua state may load and use the module on a thread of its own (Lua Lanes, a C program that
+embeds Lua): a base and everything made on it belong to the Lua state that made them, and are
+used wherever that state runs, never from two threads at once (Lua's own rule for a state).
+After its first load the module changes no process-wide setting, so states on other threads
+never see one change under them. libevent itself delivers a signal to one base at a time, for
+the whole process: watch signals (`core.EV_SIGNAL`) from one thread only.
+
+#### libevent's memory functions
+
+The first `require "luaevent.core"` in a process sets libevent's memory functions
+(`event_set_mem_functions`) once, before making any base, to functions that call the C
+library's `malloc`, `realloc` and `free`. libevent 2.1 uses a few of its allocations without
+checking them (the deferred callbacks of a DNS lookup being cancelled, the entry a read high
+watermark adds): when `malloc` fails there, these functions hand libevent a block from a small
+reserve that each thread using the module keeps (5 kB), refilled as soon as `malloc` succeeds
+again, so that running out of memory is an error and never a crash.
+
+A program that installs libevent memory functions of its own (it must do so before any
+libevent call, libevent's rule) sets the environment variable `LUAEVENT_KEEP_MEM_FUNCTIONS`
+before loading the module: the module then leaves them alone, and those few libevent
+allocations are unchecked again, as in any program that uses libevent 2.1.]],
+        },
+        {
           title = "Module table",
           entries = {
             {

@@ -38,7 +38,8 @@
  * shim never allocates, and writes with write(2) only. Calling the next malloc rather than
  * glibc's internal __libc_malloc keeps valgrind working: valgrind redirects libc's malloc to
  * its own, so under valgrind the shim decides and valgrind allocates and tracks. The program
- * under test is single-threaded (Lua); the counters are not atomic.
+ * under test may run threads (tests/threads): the decision and its counters are taken under a
+ * spin lock, so that every counted call gets its own number.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -208,8 +209,21 @@ static unsigned long long next_random(void) {
   return rng_state * 0x2545F4914F6CDD1DULL;
 }
 
+/* Serializes decide() between threads; never held across a call out of the shim. */
+static char decide_lock;
+
+static int decide_locked(const char *function, size_t size);
+
 /* Whether this counted call fails. */
 static int decide(const char *function, size_t size) {
+  if (!__atomic_load_n(&armed, __ATOMIC_RELAXED)) return 0;
+  while (__atomic_test_and_set(&decide_lock, __ATOMIC_ACQUIRE)) {}
+  int fail = decide_locked(function, size);
+  __atomic_clear(&decide_lock, __ATOMIC_RELEASE);
+  return fail;
+}
+
+static int decide_locked(const char *function, size_t size) {
   if (!armed) return 0;
   unsigned long long call = ++counted;
   if (limit && injected >= limit) return 0;
@@ -323,8 +337,8 @@ void *pvalloc(size_t size) {
 
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) {
   if (!next_mmap) resolve();
-  if (armed && (flags & MAP_ANONYMOUS)) {
-    mmaps++;
+  if (__atomic_load_n(&armed, __ATOMIC_RELAXED) && (flags & MAP_ANONYMOUS)) {
+    __atomic_fetch_add(&mmaps, 1, __ATOMIC_RELAXED);
     if (fail_mmap && decide("mmap", length)) { errno = ENOMEM; return MAP_FAILED; }
   }
   return next_mmap(addr, length, prot, flags, fd, offset);
@@ -341,8 +355,12 @@ char *getenv(const char *name) {
   if (!next_getenv) resolve();
   if (strncmp(name, "FAILALLOC_", 10) == 0) {
     read_settings();
-    if (strcmp(name, "FAILALLOC_ARM") == 0) armed = ever_armed = 1;
-    else if (strcmp(name, "FAILALLOC_DISARM") == 0 && armed) { armed = 0; burst_left = 0; report("at disarm"); }
+    if (strcmp(name, "FAILALLOC_ARM") == 0) { ever_armed = 1; __atomic_store_n(&armed, 1, __ATOMIC_RELAXED); }
+    else if (strcmp(name, "FAILALLOC_DISARM") == 0 && armed) {
+      __atomic_store_n(&armed, 0, __ATOMIC_RELAXED);
+      burst_left = 0;
+      report("at disarm");
+    }
   }
   return next_getenv ? next_getenv(name) : (char *)env(name);
 }
