@@ -791,7 +791,7 @@ the whole process: watch signals (`core.EV_SIGNAL`) from one thread only.
 The first `require "luaevent.core"` in a process sets libevent's memory functions
 (`event_set_mem_functions`) once, before making any base, to functions that call the C
 library's `malloc`, `realloc` and `free`. libevent 2.1 uses a few of its allocations without
-checking them (the deferred callbacks of a DNS lookup being cancelled, the entry a read high
+checking them (the deferred callback of each DNS request that ends, the entry a read high
 watermark adds): when `malloc` fails there, these functions hand libevent a block from a small
 reserve that each thread using the module keeps (5 kB), refilled as soon as `malloc` succeeds
 again, so that running out of memory is an error and never a crash.

@@ -160,9 +160,11 @@ impl EventBase {
     }
 
     /// Runs the loop: 0 when it exited normally, 1 when no events were left, -1 on error.
+    /// libevent's DNS code runs inside, so the thread's reserve serves its reply callbacks
+    /// (see [`DNS_REPLY_CALLBACK_SIZE`]).
     pub fn dispatch(&self) -> c_int {
         // SAFETY: the base is alive while `self` is.
-        unsafe { ffi::event_base_loop(self.raw(), 0) }
+        reserve::armed(DNS_REPLIES, || unsafe { ffi::event_base_loop(self.raw(), 0) })
     }
 
     /// Makes a running loop return after the current callback.
@@ -191,10 +193,10 @@ impl Drop for EventBase {
         // any more. A bufferevent freed since the last loop round may still wait for its
         // finalizer, which event_base_free skips (it would leak): one non-blocking round runs
         // it first. No Lua callback runs in it (see LoopSlot: none is set).
-        unsafe {
+        reserve::armed(DNS_REPLIES, || unsafe {
             ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int);
             ffi::event_base_free(self.raw());
-        }
+        })
     }
 }
 
@@ -1063,7 +1065,51 @@ pub unsafe fn cancel_lookup(request: LookupRequest) {
     // later timeout or cancel uses it (an assertion failure or a use after free). The thread's
     // reserve serves those allocations should malloc fail.
     // SAFETY: per the contract: libevent still owns the request.
-    reserve::armed(Serve::AnySmall, || unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
+    reserve::armed(DNS_REPLIES, || unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
+}
+
+/// The size of libevent 2.1's deferred DNS reply callback (`struct deferred_reply_callback` in
+/// evdns.c), which it allocates each time a DNS request ends (answered, timed out, cancelled)
+/// and drops the request on failure, leaving the lookup's half and a name server's probe
+/// pointing at freed memory. The mirror below follows evdns.c's layout; the targeted fault run
+/// (tests/faults/run.sh, FAILALLOC_SIZE) checks that this is the size libevent asks for.
+pub const DNS_REPLY_CALLBACK_SIZE: usize = std::mem::size_of::<DeferredReplyCallback>();
+
+const _: () = assert!(
+    DNS_REPLY_CALLBACK_SIZE <= reserve::BLOCK_SIZE,
+    "a reserve block must hold a DNS reply callback"
+);
+
+/// What the thread's reserve serves while libevent runs DNS code it may end requests in.
+pub const DNS_REPLIES: Serve = Serve::Exactly(DNS_REPLY_CALLBACK_SIZE);
+
+#[allow(dead_code)] // a layout, never made
+#[repr(C)]
+struct DeferredReplyCallback {
+    deferred: ffi::event_callback,
+    handle: *mut c_void,
+    request_type: u8,
+    have_reply: u8,
+    ttl: u32,
+    err: u32,
+    user_callback: Option<unsafe extern "C" fn()>,
+    reply: DnsReply,
+}
+
+#[allow(dead_code)]
+#[repr(C)]
+struct DnsReply {
+    kind: u32,
+    have_answer: u32, // a one-bit field in an unsigned int
+    data: DnsReplyData,
+}
+
+#[allow(dead_code)]
+#[repr(C)]
+union DnsReplyData {
+    a: (u32, [u32; 32]),
+    aaaa: (u32, [[u32; 4]; 32]),
+    ptr: [u8; 255],
 }
 
 /// The addresses a lookup found: libevent's list, freed on drop.
@@ -1165,13 +1211,22 @@ impl EventBase {
     /// callbacks among it). Only for a base no Lua loop can reach any more.
     pub fn run_ready(&self) {
         // SAFETY: the base is alive while `self` is.
-        unsafe { ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int) };
+        reserve::armed(DNS_REPLIES, || unsafe {
+            ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int)
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_dns_reply_callback_has_the_size_libevent_allocates() {
+        // What libevent 2.1.12 asks for on x86_64 (seen by tests/faults/failalloc.c).
+        assert_eq!(DNS_REPLY_CALLBACK_SIZE, 600);
+    }
 
     #[test]
     fn a_log_line_is_kept_for_the_error_that_explains_it_then_dropped() {

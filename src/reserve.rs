@@ -9,7 +9,9 @@
 //!   Lua states running the module on several threads never touch each other's reserve, and a
 //!   state that moves between threads finds the reserve of the thread it runs on.
 //! - The reserve serves an allocation only while armed on its thread, and only what the arming
-//!   names: any small allocation (around one libevent call known to use one unchecked).
+//!   names: any small allocation (around one libevent call known to use one unchecked), or
+//!   exactly one size (around libevent's loop, where only its deferred DNS reply callbacks are
+//!   meant: other allocations there are checked, and must not drain the reserve).
 //! - Every block comes from malloc, so libevent frees a served block with free() like any other.
 //! - It is refilled (up to [`TARGET`] blocks) at safe points: before and after every armed
 //!   call, and after every allocation of libevent's that malloc served (one block a time).
@@ -21,7 +23,7 @@ use std::ffi::c_void;
 use std::ptr;
 
 /// Size of each block: room for the largest allocation served (libevent 2.1's deferred DNS
-/// reply callback, 600 bytes on 64-bit systems).
+/// reply callback, 600 bytes on 64-bit systems; checked where that size is defined).
 pub const BLOCK_SIZE: usize = 640;
 
 /// Blocks each thread keeps: enough for the deferred DNS callbacks of several lookups ending
@@ -34,6 +36,8 @@ pub enum Serve {
     Nothing,
     /// Any allocation of up to [`BLOCK_SIZE`] bytes.
     AnySmall,
+    /// Allocations of exactly this many bytes.
+    Exactly(usize),
 }
 
 /// A thread's blocks, linked through their first word.
@@ -136,6 +140,7 @@ pub fn take(size: usize) -> *mut c_void {
             let served = match reserve.serve.get() {
                 Serve::Nothing => false,
                 Serve::AnySmall => size <= BLOCK_SIZE,
+                Serve::Exactly(wanted) => size == wanted,
             };
             if served {
                 reserve.pop()
@@ -183,6 +188,20 @@ mod tests {
         });
         assert_eq!(held(), TARGET, "refilled after the armed call");
         assert!(take(40).is_null());
+    }
+
+    #[test]
+    fn armed_for_one_size_it_serves_that_size_only() {
+        fill();
+        armed(Serve::Exactly(600), || {
+            assert!(take(599).is_null());
+            assert!(take(40).is_null());
+            let block = take(600);
+            assert!(!block.is_null());
+            // SAFETY: from malloc, handed over.
+            unsafe { libc::free(block) };
+        });
+        assert_eq!(held(), TARGET);
     }
 
     #[test]

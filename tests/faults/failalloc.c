@@ -24,6 +24,8 @@
  *                        starts one with probability 1/R, from a generator seeded with
  *                        FAILALLOC_SEED (default 1): the same settings fail the same calls
  *   FAILALLOC_LIMIT=M    inject at most M failures in all (default: no limit)
+ *   FAILALLOC_SIZE=S     count (and fail) only allocations of exactly S bytes, to aim at one
+ *                        structure (a calloc counts count * size, an mmap its length)
  *   FAILALLOC_WHAT=heap|mmap|both   what is failed (default heap)
  *   FAILALLOC_REPORT=F   where the report goes (appended; default stderr)
  *   FAILALLOC_VERBOSE=1  one line on stderr per injected failure (function, size, call number)
@@ -73,7 +75,7 @@ static int settings_read;
 static int armed;
 static int ever_armed;
 static int fail_heap = 1, fail_mmap;
-static unsigned long long skip, burst = 1, period, odds, limit, seed = 1;
+static unsigned long long skip, burst = 1, period, odds, limit, seed = 1, only_size;
 static int verbose;
 static char report_path[512];
 
@@ -179,6 +181,7 @@ static void read_settings(void) {
   period = env_number("FAILALLOC_PERIOD", 0);
   odds = env_number("FAILALLOC_ODDS", 0);
   limit = env_number("FAILALLOC_LIMIT", 0);
+  only_size = env_number("FAILALLOC_SIZE", 0);
   seed = env_number("FAILALLOC_SEED", 1);
   rng_state = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
   verbose = env_number("FAILALLOC_VERBOSE", 0) != 0;
@@ -217,6 +220,7 @@ static int decide_locked(const char *function, size_t size);
 /* Whether this counted call fails. */
 static int decide(const char *function, size_t size) {
   if (!__atomic_load_n(&armed, __ATOMIC_RELAXED)) return 0;
+  if (only_size && size != only_size) return 0;
   while (__atomic_test_and_set(&decide_lock, __ATOMIC_ACQUIRE)) {}
   int fail = decide_locked(function, size);
   __atomic_clear(&decide_lock, __ATOMIC_RELEASE);

@@ -4,7 +4,8 @@
 #   - plainly, 8 threads;
 #   - under valgrind --tool=helgrind (4 threads): any data race or lock misuse fails, apart
 #     from libevent's own process-global flags (tests/threads/helgrind.supp says which and why);
-#   - under tests/faults/failalloc.c (4 threads): failures at random points.
+#   - under tests/faults/failalloc.c (4 threads): every deferred DNS reply callback of libevent
+#     failing (FAILALLOC_SIZE, the size src/libevent.rs names), then failures at random points.
 #     Lua errors are expected there; a crash, a hang, Rust's allocation-failure abort or a run
 #     that injected nothing fails.
 # Prints "ok - ..." / "not ok - ..." per run, then "threads: N ok, N not ok"; exit status 0 only
@@ -78,6 +79,7 @@ failalloc_run() { # description settings...
   [ -n "$WHY" ] || [ "${injected:-0}" -gt 0 ] || WHY="no failure injected"
   result "$([ -z "$WHY" ] && echo 0 || echo 1)" "failalloc, 4 threads, $what: ${injected:-0} failures injected${WHY:+; $WHY}"
 }
+failalloc_run "every DNS reply callback" FAILALLOC_SIZE=600 FAILALLOC_PERIOD=1
 for seed in 1 2 3; do
   failalloc_run "random bursts (seed $seed)" FAILALLOC_SKIP=$((seed * 300)) FAILALLOC_BURST=$seed FAILALLOC_ODDS=300 FAILALLOC_SEED=$seed
 done
