@@ -23,7 +23,8 @@ pub use sys::{
 
 // evdns: the asynchronous resolver (see dns.rs).
 pub use sys::{
-    addrinfo, evdns_base, evdns_base_clear_host_addresses, evdns_base_free, evdns_base_load_hosts, evdns_base_new,
+    addrinfo, evdns_base, evdns_base_clear_host_addresses, evdns_base_count_nameservers,
+    evdns_base_free, evdns_base_load_hosts, evdns_base_new,
     evdns_base_nameserver_sockaddr_add, evdns_base_set_option, evdns_getaddrinfo, evdns_getaddrinfo_cancel,
     evdns_getaddrinfo_request, evutil_freeaddrinfo, EVDNS_BASE_DISABLE_WHEN_INACTIVE, EVDNS_BASE_INITIALIZE_NAMESERVERS,
     EVUTIL_EAI_AGAIN, EVUTIL_EAI_CANCEL, EVUTIL_EAI_MEMORY, EVUTIL_EAI_NODATA, EVUTIL_EAI_NONAME,

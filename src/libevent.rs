@@ -1008,6 +1008,12 @@ impl DnsBase {
         unsafe { ffi::evdns_base_set_option(self.raw(), name.as_ptr(), value.as_ptr()) == 0 }
     }
 
+    /// How many name servers it has (each with a socket of its own).
+    pub fn nameserver_count(&self) -> usize {
+        // SAFETY: alive.
+        unsafe { ffi::evdns_base_count_nameservers(self.raw()) }.max(0) as usize
+    }
+
     /// Forgets every hosts-file entry.
     pub fn clear_hosts(&self) {
         // SAFETY: alive.

@@ -131,12 +131,22 @@ pub fn fd_kind(fd: c_int) -> FdKind {
     }
 }
 
+/// The number of descriptors an `fd_set` holds (FD_SETSIZE): 0 to FD_SET_SIZE - 1.
+// FD_SETSIZE is a usize on Linux, an int elsewhere.
+#[allow(clippy::unnecessary_cast)]
+pub const FD_SET_SIZE: usize = libc::FD_SETSIZE as usize;
+
+/// How many descriptors below FD_SETSIZE are free: sockets made from now on take the lowest
+/// free ones, so that many more fit in an `fd_set` (fewer if another thread opens some).
+pub fn free_fds_in_fd_set() -> usize {
+    // SAFETY: F_GETFD only reads the descriptor's flags; a closed one fails with EBADF.
+    let closed = |fd: c_int| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 && Errno::last().0 == libc::EBADF;
+    (0..FD_SET_SIZE as c_int).filter(|&fd| closed(fd)).count()
+}
+
 /// Whether `fd` fits in an `fd_set`, as select needs.
 pub fn fits_fd_set(fd: c_int) -> bool {
-    // FD_SETSIZE is a usize on Linux, an int elsewhere.
-    #[allow(clippy::unnecessary_cast)]
-    let limit = libc::FD_SETSIZE as usize;
-    usize::try_from(fd).is_ok_and(|fd| fd < limit)
+    usize::try_from(fd).is_ok_and(|fd| fd < FD_SET_SIZE)
 }
 
 /// The text of an error number, written into `buffer` (no allocation).

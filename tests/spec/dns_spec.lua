@@ -352,6 +352,31 @@ io.write(tostring(b:loop()), " ", tostring(got))
     end)
   end)
 
+  it("refuses a resolver whose name server sockets select could not watch (beyond FD_SETSIZE)", function()
+    -- glibc aborts a program that puts such a descriptor in an fd_set, as libevent's select
+    -- backend would once the first question is sent.
+    local out = helpers.on_select_backend([[
+      local core = require "luaevent.core"
+      local base = core.new()
+      io.write("backend ", base:method(), "\n")
+      local fine = core.dns.new(base, { nameservers = { "127.0.0.1:9" }, hosts = false })
+      io.write("below the limit: ", type(fine), "\n")
+      fine:close()
+      hold_fds_until(1024) -- the name server's socket would come next
+      local ok, err = pcall(core.dns.new, base, { nameservers = { "127.0.0.1:9", "127.0.0.1:10" }, hosts = false })
+      io.write("beyond: ", tostring(err), "\n")
+      io.write("survived\n")
+    ]])
+    if not out then
+      helpers.skip("the limit on descriptors cannot be raised to 2048 here")
+      return
+    end
+    assert.truthy(out:find("backend select", 1, true), out)
+    assert.truthy(out:find("below the limit: userdata", 1, true), out)
+    assert.truthy(out:find("beyond: core.dns.new: could not create a resolver: the sockets of its 2 name server(s) would be beyond FD_SETSIZE (1024), which the select backend cannot watch", 1, true), out)
+    assert.truthy(out:find("survived", 1, true), out)
+  end)
+
   -- libevent 2.1 allocates a deferred callback (600 bytes on 64-bit systems) as each DNS request
   -- ends, and when that fails it drops the request while the lookup still points at it. The
   -- module's memory functions serve that allocation from a reserve. Shown in a child process
