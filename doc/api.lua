@@ -959,6 +959,7 @@ connecting without blocking `EV_WRITE` means the connection is made or has faile
               }, fd_errors("fd"), {
                 err("base:addevent: libevent could not register the event on fd <n>: <strerror>", "libevent fails to add the event"),
                 err("base:addevent: libevent could not register the event on signal <n>: <reason>", "libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch"),
+                err("base:addevent: libevent could not register the event on signal <n>: libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch", "on libevent's select backend, the base was made when no descriptor below FD_SETSIZE (1024) was free for libevent's signal socketpair (glibc would abort the process)"),
               }),
               differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-nil-fd-readwrite", "checked-signal-range", "checked-timeout", "timeout-rounding" },
               examples = {

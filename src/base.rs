@@ -186,6 +186,13 @@ impl BaseShared {
     pub fn fd_set_only(&self) -> bool {
         self.backend == Backend::Select
     }
+
+    /// Why signal events cannot be watched on this base, if they cannot: on select, libevent's
+    /// signal socketpair (made with the base) beyond FD_SETSIZE would abort the process.
+    pub fn signals_unwatchable(&self) -> Option<&'static str> {
+        (self.fd_set_only() && !self.event_base.signal_descriptors_below(os::FD_SET_SIZE))
+            .then_some("libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch")
+    }
 }
 
 /// A socket the module made (accepted, connected) whose number the select backend cannot

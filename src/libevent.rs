@@ -126,7 +126,12 @@ unsafe extern "C" fn on_log_line(_severity: c_int, message: *const c_char) {
 // ------------------------------------------------------------------------ event base ----
 
 /// An event base, owned.
-pub struct EventBase(NonNull<event_base>);
+pub struct EventBase {
+    raw: NonNull<event_base>,
+    /// At or above the higher descriptor of libevent's signal socketpair (see
+    /// [`EventBase::signal_descriptors_below`]).
+    signal_pair_bound: c_int,
+}
 
 impl EventBase {
     /// A new base. On epoll it batches changes (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): an event
@@ -139,7 +144,7 @@ impl EventBase {
     pub fn new() -> Result<EventBase, Option<Errno>> {
         // libevent treats failing to make its signal socketpair as fatal and exits the process,
         // so the descriptors a base needs are tried first.
-        os::probe_base_descriptors().map_err(Some)?;
+        let signal_pair_bound = os::probe_base_descriptors().map_err(Some)?;
         Errno::clear();
         // SAFETY: the config is made, used and freed here; libevent copies what it needs.
         let base = unsafe {
@@ -152,11 +157,17 @@ impl EventBase {
             ffi::event_config_free(config);
             base
         };
-        NonNull::new(base).map(EventBase).ok_or_else(Errno::set)
+        NonNull::new(base).map(|raw| EventBase { raw, signal_pair_bound }).ok_or_else(Errno::set)
     }
 
     fn raw(&self) -> *mut event_base {
-        self.0.as_ptr()
+        self.raw.as_ptr()
+    }
+
+    /// Whether libevent's signal socketpair (made with the base, watched once a signal event
+    /// is added) has descriptors below `limit`; false may be a false alarm at the limit's edge.
+    pub fn signal_descriptors_below(&self, limit: usize) -> bool {
+        usize::try_from(self.signal_pair_bound).is_ok_and(|fd| fd < limit)
     }
 
     /// Runs the loop: 0 when it exited normally, 1 when no events were left, -1 on error.

@@ -36,8 +36,10 @@ impl fmt::Display for Errno {
 /// Whether the process can open the descriptors a new event base needs: its backend's own
 /// descriptor (epoll or kqueue; poll and select have none) and the socketpair libevent uses
 /// for signals. libevent treats failing to make that socketpair as fatal and exits the process,
-/// so the same descriptors are made and closed here first. Err carries the system's reason.
-pub fn probe_base_descriptors() -> Result<(), Errno> {
+/// so the same descriptors are made and closed here first. Err carries the system's reason;
+/// Ok the higher of the socketpair's two descriptors, at or above the one libevent's pair will
+/// get (it takes the lowest free ones, and the backend's descriptor comes first).
+pub fn probe_base_descriptors() -> Result<c_int, Errno> {
     let backend = open_backend_descriptor()?;
     let mut pair = [0 as c_int; 2];
     // SAFETY: socketpair writes two descriptors into `pair`, which we own and close.
@@ -51,7 +53,7 @@ pub fn probe_base_descriptors() -> Result<(), Errno> {
     }
     close(pair[0]);
     close(pair[1]);
-    Ok(())
+    Ok(pair[0].max(pair[1]))
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

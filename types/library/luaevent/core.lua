@@ -514,6 +514,7 @@ local Base = {}
 ---- `bad argument #1 to 'addevent' (getfd returned a non-integral number)`
 ---- `base:addevent: libevent could not register the event on fd <n>: <strerror>`: libevent fails to add the event
 ---- `base:addevent: libevent could not register the event on signal <n>: <reason>`: libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch
+---- `base:addevent: libevent could not register the event on signal <n>: libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch`: on libevent's select backend, the base was made when no descriptor below FD_SETSIZE (1024) was free for libevent's signal socketpair (glibc would abort the process)
 ---@param fd luaevent.core.Fd|nil the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number
 ---@param events integer a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)
 ---@param callback luaevent.core.EventCallback called as `callback(what)`, see `EventCallback`; a function or a callable object
