@@ -9,7 +9,7 @@
  *   threads <module dir> <tests dir> [threads]
  *
  * Each thread prints "ok - thread N: <what the worker did>" or "not ok - thread N: <error>";
- * then "threads: N ok, N not ok". Exit status 0 when every thread passed, 1 otherwise. With
+ * then "threads: N ok, N not ok" and "threads: PASS" (or FAIL). Exit status 0 when every thread passed, 1 otherwise. With
  * THREADS_EXPECT_ERRORS=1 (under failing allocations) a Lua error is no failure: only the end
  * of every thread, without a crash, is checked.
  */
@@ -123,5 +123,6 @@ int main(int argc, char **argv) {
   pthread_barrier_destroy(&start);
   pthread_barrier_destroy(&set_up);
   printf("threads: %d ok, %d not ok\n", good, bad);
+  printf("threads: %s\n", bad == 0 ? "PASS" : "FAIL");
   return bad == 0 ? 0 : 1;
 }

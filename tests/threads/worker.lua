@@ -86,9 +86,10 @@ end, 0.002)
 -- tests/faults/failalloc.c arms on this getenv.
 THREADS_READY()
 os.getenv("FAILALLOC_ARM")
--- A callback's error ends a loop; the next loop goes on. 3 s at most in all (the work takes
--- a tenth of that; a round that failed under failing allocations leaves the counts short).
-local deadline = socket.gettime() + 3
+-- A callback's error ends a loop; the next loop goes on. THREADS_SECONDS (3) at most in all
+-- (the work takes a tenth of that; a round that failed under failing allocations leaves the
+-- counts short).
+local deadline = socket.gettime() + (tonumber(os.getenv("THREADS_SECONDS") or "") or 3)
 repeat
   local ok = pcall(function()
     base:loopexit(0.5)
