@@ -94,7 +94,12 @@ bench:
 	bench/run.sh $(BENCH_INTERPRETERS)
 
 # Reliability: see doc/reliability.md for what each one checks and the last figures.
-.PHONY: fuzz memcheck soak soak-quick load load-quick
+.PHONY: fuzz memcheck soak soak-quick load load-quick threads
+
+# Several Lua states on several threads at once, plainly, under helgrind and failalloc (lua5.4).
+threads:
+	$(MAKE) --no-print-directory build LUA=lua5.4
+	tests/threads/run.sh
 
 fuzz: build-all
 	tests/fuzz/run.sh

@@ -778,6 +778,33 @@ errors of its own arguments; every method can also raise the `bad self` error of
           types = { "Fd", "HasGetfd", "Callable" },
         },
         {
+          title = "Threads and memory",
+          text = [[
+#### Several Lua states on several threads
+
+Each Lua state may load and use the module on a thread of its own (Lua Lanes, a C program that
+embeds Lua): a base and everything made on it belong to the Lua state that made them, and are
+used wherever that state runs, never from two threads at once (Lua's own rule for a state).
+After its first load the module changes no process-wide setting, so states on other threads
+never see one change under them. libevent itself delivers a signal to one base at a time, for
+the whole process: watch signals (`core.EV_SIGNAL`) from one thread only.
+
+#### libevent's memory functions
+
+The first `require "luaevent.core"` in a process sets libevent's memory functions
+(`event_set_mem_functions`) once, before making any base, to functions that call the C
+library's `malloc`, `realloc` and `free`. libevent 2.1 uses a few of its allocations without
+checking them (the deferred callback of each DNS request that ends, the entry a read high
+watermark adds): when `malloc` fails there, these functions hand libevent a block from a small
+reserve that each thread using the module keeps (5 kB), refilled as soon as `malloc` succeeds
+again, so that running out of memory is an error and never a crash.
+
+A program that installs libevent memory functions of its own (it must do so before any
+libevent call, libevent's rule) sets the environment variable `LUAEVENT_KEEP_MEM_FUNCTIONS`
+before loading the module: the module then leaves them alone, and those few libevent
+allocations are unchecked again, as in any program that uses libevent 2.1.]],
+        },
+        {
           title = "Module table",
           entries = {
             {
@@ -935,6 +962,7 @@ connecting without blocking `EV_WRITE` means the connection is made or has faile
               }, fd_errors("fd"), {
                 err("base:addevent: libevent could not register the event on fd <n>: <strerror>", "libevent fails to add the event"),
                 err("base:addevent: libevent could not register the event on signal <n>: <reason>", "libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch"),
+                err("base:addevent: libevent could not register the event on signal <n>: libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch", "on libevent's select backend, the base was made when no descriptor below FD_SETSIZE (1024) was free for libevent's signal socketpair (glibc would abort the process)"),
               }),
               differences = { "checked-fd-negative", "checked-fd-fraction", "checked-fd-table", "checked-lightuserdata", "checked-callable-table", "checked-nil-fd", "checked-mask", "checked-fd-not-open", "checked-fd-regular-file", "checked-fd-setsize", "checked-signal-nil", "checked-nil-fd-readwrite", "checked-signal-range", "checked-timeout", "timeout-rounding" },
               examples = {
@@ -1494,7 +1522,11 @@ The bufferevent owns the socket it makes: `bev:close()` or garbage collection cl
 - `eventcb(bev, core.EVBUFFER_CONNECTED)` once the connection is up; reading is enabled just
   before that call (disable it there if you want).
 - `eventcb(bev, core.EVBUFFER_ERROR, message)` when it fails, the message naming the address
-  and the cause: `could not connect to 127.0.0.1 port 1: Connection refused`.
+  and the cause: `could not connect to 127.0.0.1 port 1: Connection refused`. On libevent's
+  select backend, a socket that gets a descriptor at or beyond FD_SETSIZE (1024 on Linux), which
+  select cannot watch, is closed instead of used (glibc would abort the process):
+  `could not connect to 127.0.0.1 port 80: its socket, descriptor 1030, is beyond FD_SETSIZE
+  (1024), which the select backend cannot watch`.
 - `eventcb(bev, core.EVBUFFER_TIMEOUT)` when `options.timeout` passes first.
 - Bytes written to the output buffer before the connection is up are sent once it is.
 - The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
@@ -2214,6 +2246,13 @@ the listener stops accepting for 0.1 s, then longer (up to 1 s) while it keeps f
 connections already accepted are served meanwhile, and accepting resumes once descriptors are
 free.
 
+On libevent's select backend, a connection accepted on a descriptor at or beyond FD_SETSIZE
+(1024 on Linux), which select cannot watch, is closed at once (glibc would abort the process).
+`on_accept` still gets it, as a bufferevent without a socket (`bev:getfd()` is -1), and its
+event callback then hears `core.EVBUFFER_ERROR` and `listener (accepting): its socket,
+descriptor 1030, is beyond FD_SETSIZE (1024), which the select backend cannot watch; the
+connection was closed`.
+
 With `options.tls` (a server context), every accepted connection is a TLS server one: the
 handshake starts at once, before `on_accept` has even returned. The event callback set with
 `bev:set_callbacks` then hears `core.EVBUFFER_CONNECTED` once the handshake succeeded, or
@@ -2582,6 +2621,8 @@ Names in the hosts file are answered without asking any name server.]],
                 err("core.dns.new: could not read the hosts file '<path>': <strerror>", "`options.hosts` cannot be read"),
                 err("core.dns.new: could not add the name server '<text>'", "libevent refuses a name server"),
                 err("core.dns.new: could not create a resolver", "libevent cannot make one (out of memory)"),
+                err("core.dns.new: could not create a resolver: the sockets of its <n> name server(s) would be beyond FD_SETSIZE (1024), which the select backend cannot watch",
+                  "on libevent's select backend, with too few descriptors free below FD_SETSIZE for a socket per name server (glibc would abort the process once a question is sent)"),
               },
               differences = { "dns-resolver" },
               examples = {

@@ -180,6 +180,31 @@ impl BaseShared {
     pub fn beyond_backend(&self, fd: c_int) -> Option<&'static str> {
         (self.backend == Backend::Select && !os::fits_fd_set(fd)).then_some("is beyond FD_SETSIZE, which select cannot watch")
     }
+
+    /// Whether the backend watches descriptors below FD_SETSIZE only (select): a socket the
+    /// module makes on such a base is refused beyond, see [`SocketBeyondFdSet`].
+    pub fn fd_set_only(&self) -> bool {
+        self.backend == Backend::Select
+    }
+
+    /// Why signal events cannot be watched on this base, if they cannot: on select, libevent's
+    /// signal socketpair (made with the base) beyond FD_SETSIZE would abort the process.
+    pub fn signals_unwatchable(&self) -> Option<&'static str> {
+        (self.fd_set_only() && !self.event_base.signal_descriptors_below(os::FD_SET_SIZE))
+            .then_some("libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch")
+    }
+}
+
+/// A socket the module made (accepted, connected) whose number the select backend cannot
+/// watch: it is closed, and this says why, naming the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketBeyondFdSet(pub c_int);
+
+impl std::fmt::Display for SocketBeyondFdSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (fd, limit) = (self.0, os::FD_SET_SIZE);
+        write!(f, "its socket, descriptor {fd}, is beyond FD_SETSIZE ({limit}), which the select backend cannot watch")
+    }
 }
 
 impl Drop for BaseShared {

@@ -15,7 +15,7 @@ use std::ffi::{c_int, c_short, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, Callback};
+use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, Callback, SocketBeyondFdSet};
 use crate::buffer::{self, BufferUserdata};
 use crate::connect::{self, Connecting};
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
@@ -49,6 +49,9 @@ pub struct BuffereventUserdata {
     nonblocking: Cell<bool>,
     /// Set while a connection started by `bufferevent.connect` is under way.
     pub(crate) connecting: Cell<Option<Shared<Connecting>>>,
+    /// An accepted socket the backend could not watch, closed at once: the event callback
+    /// reports it (see listener.rs).
+    pub(crate) refused: Cell<Option<SocketBeyondFdSet>>,
     /// `raw` is a TLS layer over the socket bufferevent (see tls_layer.rs).
     pub(crate) tls: Cell<bool>,
     /// The TLS handshake is under way.
@@ -242,6 +245,7 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         write_callback: Cell::new(false),
         nonblocking: Cell::new(socket == Socket::Owned || os::is_nonblocking(fd)),
         connecting: Cell::new(None),
+        refused: Cell::new(None),
         tls: Cell::new(false),
         handshaking: Cell::new(false),
         starting: Cell::new(false),
@@ -316,6 +320,11 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
         let Some(raw) = object.raw.get() else { return };
         // SAFETY: live (`raw` is set), and libevent holds a reference during the callback.
         let bev = unsafe { BuffereventRef::new(raw) };
+        if let Some(refused) = object.refused.take() {
+            let message = Failure::message(format_args!("listener (accepting): {refused}; the connection was closed"));
+            report(owner, what, Some(message.text()));
+            return;
+        }
         if clone_from_cell(&object.connecting).is_some() {
             match connect::event(object, bev, what, errno) {
                 connect::Next::Handled => return,

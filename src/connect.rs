@@ -19,7 +19,7 @@ use std::ffi::{c_int, c_short, c_void};
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::base::base_argument;
+use crate::base::{base_argument, SocketBeyondFdSet};
 use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
 use crate::bufferevent::{self, BuffereventUserdata, SLOT_HOST};
 use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
@@ -57,7 +57,9 @@ pub struct Connecting {
     /// The address of the attempt under way.
     current: Cell<Option<SocketAddr>>,
     /// Why the last attempt failed.
-    failure: Cell<Option<(SocketAddr, Errno)>>,
+    failure: Cell<Option<(SocketAddr, AttemptFailure)>>,
+    /// The base's backend is select: a socket numbered beyond FD_SETSIZE is refused.
+    fd_set_only: bool,
     /// Every address failed before the loop ran: the timer reports it.
     failed_early: Cell<bool>,
     /// The deadline, or the early failure's report.
@@ -66,6 +68,22 @@ pub struct Connecting {
     tls: Cell<Option<Ssl>>,
     /// The TLS handshake is under way (the TCP connection is up).
     handshaking: Cell<bool>,
+}
+
+/// Why one address could not be connected to.
+#[derive(Clone, Copy)]
+enum AttemptFailure {
+    Errno(Errno),
+    BeyondFdSet(SocketBeyondFdSet),
+}
+
+impl std::fmt::Display for AttemptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptFailure::Errno(errno) => errno.fmt(f),
+            AttemptFailure::BeyondFdSet(beyond) => beyond.fmt(f),
+        }
+    }
 }
 
 impl Connecting {
@@ -100,10 +118,15 @@ impl Connecting {
     /// Starts the next attempt that gets under way; false when every address is used up.
     fn try_next(&self, bev: BuffereventRef<'_>) -> bool {
         while let Some(address) = self.take_next() {
-            let started = net::start_connect(address).and_then(|fd| {
+            let started = net::start_connect(address).map_err(AttemptFailure::Errno).and_then(|fd| {
+                if self.fd_set_only && !os::fits_fd_set(fd) {
+                    // select would abort the process on it (glibc's fd_set bounds check).
+                    os::close(fd);
+                    return Err(AttemptFailure::BeyondFdSet(SocketBeyondFdSet(fd)));
+                }
                 bev.connect_socket(fd).map_err(|errno| {
                     os::close(fd);
-                    errno.unwrap_or(Errno(libc::ENOMEM))
+                    AttemptFailure::Errno(errno.unwrap_or(Errno(libc::ENOMEM)))
                 })
             });
             match started {
@@ -209,7 +232,7 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
     }
     if let Some(address) = state.current.take() {
         let errno = Some(errno).filter(|errno| errno.0 != 0).or_else(|| os::socket_error(bev.fd())).unwrap_or(Errno(libc::EIO));
-        state.failure.set(Some((address, errno)));
+        state.failure.set(Some((address, AttemptFailure::Errno(errno))));
         // The next socket is made before the failed one is closed, so that it gets another
         // number: libevent's pending changes for the old one cannot apply to the new one.
         let failed = bev.release_socket();
@@ -372,6 +395,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         next: Cell::new(0),
         current: Cell::new(None),
         failure: Cell::new(None),
+        fd_set_only: base.fd_set_only(),
         failed_early: Cell::new(false),
         timer,
         tls: Cell::new(tls),

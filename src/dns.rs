@@ -54,6 +54,7 @@ use crate::lua::{
     lua_function, lua_type, seconds_to_micros, Address, Arguments, Cause, Failure, Kind, LuaType, Micros, Outcome,
     Raised, Returns, Stack, TypeSpec, WeakTable,
 };
+use crate::os;
 use crate::shared::{clone_from_cell, Shared};
 
 pub use request::TYPE as REQUEST_TYPE;
@@ -379,6 +380,10 @@ enum Hosts {
 /// Makes a resolver's state on `base` and lists it there. `what` names the caller in errors.
 fn new_core(stack: &mut Stack, base: &Shared<BaseShared>, config: &Config, what: &str) -> Result<Shared<Core>, Failure> {
     let failed = |errno| Failure::message(format_args!("{what}: could not create a resolver{}", Cause(errno)));
+    // On select, each name server's socket must fit in an fd_set (glibc aborts the process
+    // otherwise, once a question is sent). libevent makes them as it adds the name servers,
+    // each taking the lowest free descriptor: they fit while there are enough free ones.
+    let free_in_fd_set = base.fd_set_only().then(os::free_fds_in_fd_set);
     let evdns = DnsBase::new(&base.event_base, config.nameservers.is_none()).ok_or_else(|| failed(None))?;
     let core = Shared::try_new(Core {
         base: &**base as *const BaseShared,
@@ -402,6 +407,15 @@ fn new_core(stack: &mut Stack, base: &Shared<BaseShared>, config: &Config, what:
     if let Err(failure) = configure(stack, &core, config, what) {
         discard(&core);
         return Err(failure);
+    }
+    let sockets = core.with_evdns(DnsBase::nameserver_count).unwrap_or(0);
+    if free_in_fd_set.is_some_and(|free| sockets > free) {
+        discard(&core);
+        let limit = os::FD_SET_SIZE;
+        return Err(Failure::message(format_args!(
+            "{what}: could not create a resolver: the sockets of its {sockets} name server(s) would be beyond \
+             FD_SETSIZE ({limit}), which the select backend cannot watch"
+        )));
     }
     // SAFETY: the core lives in its Shared allocation, which does not move, and the event is
     // deleted before the core can go (reaping deletes it first, and so does the base's

@@ -144,6 +144,11 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
                 ),
             ));
         }
+        if let Some(why) = base.signals_unwatchable() {
+            return Err(Failure::message(format_args!(
+                "base:addevent: libevent could not register the event on signal {fd}: {why}"
+            )));
+        }
     } else if events & (EV_READ | EV_WRITE | EV_CLOSED) != 0 {
         if no_fd {
             return Err(Failure::argument(

@@ -14,7 +14,7 @@ pub use sys::{
     evbuffer_cb_clear_flags, evbuffer_cb_entry, evbuffer_cb_info, evbuffer_cb_set_flags, evbuffer_commit_space,
     evbuffer_drain, evbuffer_eol_style_EVBUFFER_EOL_ANY, evbuffer_free, evbuffer_freeze,
     evbuffer_get_length, evbuffer_new, evbuffer_peek, evbuffer_ptr, evbuffer_ptr_how_EVBUFFER_PTR_SET, evbuffer_ptr_set, evbuffer_read, evbuffer_remove_cb_entry, evbuffer_reserve_space,
-    evbuffer_search_eol, evbuffer_unfreeze, evbuffer_write, evbuffer_write_atmost, event, event_add, event_assign, event_base,
+    evbuffer_search_eol, evbuffer_unfreeze, evbuffer_write, evbuffer_write_atmost, event, event_add, event_callback, event_assign, event_base,
     event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free, event_base_get_method, event_base_got_break, event_base_loop,
     event_base_loopbreak, event_base_loopexit, event_base_new_with_config, event_config_free, event_config_new,
     event_config_set_flag, event_del, event_get_struct_event_size, event_pending,
@@ -23,7 +23,8 @@ pub use sys::{
 
 // evdns: the asynchronous resolver (see dns.rs).
 pub use sys::{
-    addrinfo, evdns_base, evdns_base_clear_host_addresses, evdns_base_free, evdns_base_load_hosts, evdns_base_new,
+    addrinfo, evdns_base, evdns_base_clear_host_addresses, evdns_base_count_nameservers,
+    evdns_base_free, evdns_base_load_hosts, evdns_base_new,
     evdns_base_nameserver_sockaddr_add, evdns_base_set_option, evdns_getaddrinfo, evdns_getaddrinfo_cancel,
     evdns_getaddrinfo_request, evutil_freeaddrinfo, EVDNS_BASE_DISABLE_WHEN_INACTIVE, EVDNS_BASE_INITIALIZE_NAMESERVERS,
     EVUTIL_EAI_AGAIN, EVUTIL_EAI_CANCEL, EVUTIL_EAI_MEMORY, EVUTIL_EAI_NODATA, EVUTIL_EAI_NONAME,

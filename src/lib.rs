@@ -27,6 +27,7 @@ mod net;
 mod openssl;
 mod os;
 mod read_path;
+mod reserve;
 mod shared;
 mod tls;
 mod tls_layer;
@@ -86,6 +87,8 @@ fn open(stack: &mut Stack) -> Outcome {
         )));
     }
     os::ignore_sigpipe();
+    // Before any base exists: libevent's memory functions are set once, never swapped later.
+    libevent::install_memory_functions();
     libevent::capture_log_lines();
     lua::open_module(stack, &MODULE)?;
     Ok(lua::Returns::Values(1))

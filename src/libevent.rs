@@ -12,12 +12,13 @@ use std::ffi::{c_char, c_int, c_short, c_void, CStr};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
 use crate::lua::Micros;
 use crate::os::{self, Errno};
+use crate::reserve::{self, Serve};
 
 fn to_timeval(micros: Micros) -> ffi::timeval {
     ffi::timeval { tv_sec: (micros / 1_000_000) as _, tv_usec: (micros % 1_000_000) as _ }
@@ -73,9 +74,30 @@ thread_local! {
 /// program's users as `[warn] ...`. Process-wide, so done once, when the module is first loaded;
 /// the same function serves every Lua state.
 pub fn capture_log_lines() {
-    static INSTALL: Once = Once::new();
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
     // SAFETY: the callback is a plain function that lives for the whole process.
-    INSTALL.call_once(|| unsafe { ffi::event_set_log_callback(Some(on_log_line)) });
+    once_per_process(&INSTALLED, || unsafe { ffi::event_set_log_callback(Some(on_log_line)) });
+}
+
+/// Runs `install` the first time it is called with `done` (which it then sets), under a lock
+/// every load of the module takes: whatever `install` wrote into libevent's globals is seen by
+/// every thread that loaded the module since. A pthread mutex rather than std's `Once`, whose
+/// atomics thread checkers such as helgrind cannot follow (tests/threads runs under it).
+fn once_per_process(done: &AtomicBool, install: impl FnOnce()) {
+    struct LoadLock(UnsafeCell<libc::pthread_mutex_t>);
+    // SAFETY: a pthread mutex is made to be shared between threads.
+    unsafe impl Sync for LoadLock {}
+    static LOAD_LOCK: LoadLock = LoadLock(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+    // SAFETY: a statically initialized mutex, never moved nor destroyed; locked and unlocked
+    // on this thread around code that cannot unwind past the unlock (install runs in between,
+    // and a panic aborts across the module's extern "C" entry anyway).
+    unsafe { libc::pthread_mutex_lock(LOAD_LOCK.0.get()) };
+    if !done.load(Ordering::Relaxed) {
+        install();
+        done.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: locked above by this thread.
+    unsafe { libc::pthread_mutex_unlock(LOAD_LOCK.0.get()) };
 }
 
 /// Forgets any line logged so far, before a call whose failure [`take_log_line`] will explain.
@@ -105,7 +127,12 @@ unsafe extern "C" fn on_log_line(_severity: c_int, message: *const c_char) {
 // ------------------------------------------------------------------------ event base ----
 
 /// An event base, owned.
-pub struct EventBase(NonNull<event_base>);
+pub struct EventBase {
+    raw: NonNull<event_base>,
+    /// At or above the higher descriptor of libevent's signal socketpair (see
+    /// [`EventBase::signal_descriptors_below`]).
+    signal_pair_bound: c_int,
+}
 
 impl EventBase {
     /// A new base. On epoll it batches changes (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): an event
@@ -118,7 +145,7 @@ impl EventBase {
     pub fn new() -> Result<EventBase, Option<Errno>> {
         // libevent treats failing to make its signal socketpair as fatal and exits the process,
         // so the descriptors a base needs are tried first.
-        os::probe_base_descriptors().map_err(Some)?;
+        let signal_pair_bound = os::probe_base_descriptors().map_err(Some)?;
         Errno::clear();
         // SAFETY: the config is made, used and freed here; libevent copies what it needs.
         let base = unsafe {
@@ -131,17 +158,25 @@ impl EventBase {
             ffi::event_config_free(config);
             base
         };
-        NonNull::new(base).map(EventBase).ok_or_else(Errno::set)
+        NonNull::new(base).map(|raw| EventBase { raw, signal_pair_bound }).ok_or_else(Errno::set)
     }
 
     fn raw(&self) -> *mut event_base {
-        self.0.as_ptr()
+        self.raw.as_ptr()
+    }
+
+    /// Whether libevent's signal socketpair (made with the base, watched once a signal event
+    /// is added) has descriptors below `limit`; false may be a false alarm at the limit's edge.
+    pub fn signal_descriptors_below(&self, limit: usize) -> bool {
+        usize::try_from(self.signal_pair_bound).is_ok_and(|fd| fd < limit)
     }
 
     /// Runs the loop: 0 when it exited normally, 1 when no events were left, -1 on error.
+    /// libevent's DNS code runs inside, so the thread's reserve serves its reply callbacks
+    /// (see [`DNS_REPLY_CALLBACK_SIZE`]).
     pub fn dispatch(&self) -> c_int {
         // SAFETY: the base is alive while `self` is.
-        unsafe { ffi::event_base_loop(self.raw(), 0) }
+        reserve::armed(DNS_REPLIES, || unsafe { ffi::event_base_loop(self.raw(), 0) })
     }
 
     /// Makes a running loop return after the current callback.
@@ -177,10 +212,10 @@ impl Drop for EventBase {
         // any more. A bufferevent freed since the last loop round may still wait for its
         // finalizer, which event_base_free skips (it would leak): one non-blocking round runs
         // it first. No Lua callback runs in it (see LoopSlot: none is set).
-        unsafe {
+        reserve::armed(DNS_REPLIES, || unsafe {
             ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int);
             ffi::event_base_free(self.raw());
-        }
+        })
     }
 }
 
@@ -513,60 +548,69 @@ impl<'a> BufferRef<'a> {
     }
 }
 
-// ------------------------------------------------- allocations libevent does not check ----
+// ---------------------------------------------------------------- libevent's memory ----
 
-/// Size of the spare block: enough for libevent's small internal structures (an evbuffer
-/// callback entry is 40 bytes on 64-bit systems).
-const SPARE_SIZE: usize = 64;
+/// Whether [`install_memory_functions`] installed the module's memory functions.
+static MEMORY_FUNCTIONS_INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// The block [`with_spare_block`] sets aside, while it runs.
-static SPARE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
-
-/// Runs `call` (a libevent call that uses one of its small allocations unchecked) with a block
-/// of memory set aside for it: libevent's allocator is pointed, for the call, at one that falls
-/// back on the block when malloc fails. The block comes from malloc, so libevent frees it like
-/// any other. None, without calling, when even the spare block cannot be had.
+/// Points libevent's memory functions at ones that forward to malloc, realloc and free, and
+/// fall back on the calling thread's emergency reserve (see reserve.rs) when malloc fails during
+/// a call the module armed it for. Process-wide, so done once, when the module is first
+/// loaded and before it makes any base; never changed afterwards.
 ///
-/// This replaces libevent's memory functions for the duration of the call (and then restores
-/// the defaults), so it would undo memory functions a host program installed; Lua hosts do not.
-fn with_spare_block<R>(call: impl FnOnce() -> R) -> Option<R> {
-    // SAFETY: plain malloc; checked below.
-    let spare = unsafe { libc::malloc(SPARE_SIZE) };
-    if spare.is_null() {
-        return None;
-    }
-    SPARE.store(spare, Ordering::SeqCst);
-    // SAFETY: the three functions form a consistent allocator (malloc, realloc and free, with a
-    // fallback block that is itself from malloc); libevent only stores the pointers.
-    unsafe { ffi::event_set_mem_functions(Some(malloc_or_spare), Some(plain_realloc), Some(plain_free)) };
-    let result = call();
-    // SAFETY: back to libevent's default (the C library's allocator).
-    unsafe { ffi::event_set_mem_functions(None, None, None) };
-    let unused = SPARE.swap(ptr::null_mut(), Ordering::SeqCst);
-    if !unused.is_null() {
-        // SAFETY: the block was malloc'd above and nobody took it.
-        unsafe { libc::free(unused) };
-    }
-    Some(result)
+/// A host that installs memory functions of its own sets LUAEVENT_KEEP_MEM_FUNCTIONS in the
+/// environment: they are then left alone (and the reserve is never drawn on).
+pub fn install_memory_functions() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    once_per_process(&DONE, || {
+        // SAFETY: a NUL-terminated name; getenv allocates nothing.
+        if !unsafe { libc::getenv(c"LUAEVENT_KEEP_MEM_FUNCTIONS".as_ptr()) }.is_null() {
+            return;
+        }
+        // SAFETY: the three functions form a consistent allocator (every block, reserve ones
+        // included, comes from malloc), so blocks libevent got before this call from its
+        // default (the C library's malloc) may be freed or resized through them; libevent only
+        // stores the pointers.
+        unsafe {
+            ffi::event_set_mem_functions(Some(memory_malloc), Some(memory_realloc), Some(memory_free))
+        };
+        MEMORY_FUNCTIONS_INSTALLED.store(true, Ordering::Relaxed);
+    });
 }
 
-unsafe extern "C" fn malloc_or_spare(size: usize) -> *mut c_void {
+unsafe extern "C" fn memory_malloc(size: usize) -> *mut c_void {
     // SAFETY: plain malloc.
     let block = unsafe { libc::malloc(size) };
-    if block.is_null() && size <= SPARE_SIZE {
-        return SPARE.swap(ptr::null_mut(), Ordering::SeqCst);
+    if block.is_null() {
+        return reserve::take(size);
     }
+    reserve::top_up_one();
     block
 }
 
-unsafe extern "C" fn plain_realloc(block: *mut c_void, size: usize) -> *mut c_void {
-    // SAFETY: libevent passes a block it got from these functions (all from malloc) or null.
+unsafe extern "C" fn memory_realloc(block: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: libevent passes a block from these functions or its default (all from malloc),
+    // or null.
     unsafe { libc::realloc(block, size) }
 }
 
-unsafe extern "C" fn plain_free(block: *mut c_void) {
-    // SAFETY: as for plain_realloc.
+unsafe extern "C" fn memory_free(block: *mut c_void) {
+    // SAFETY: as for memory_realloc.
     unsafe { libc::free(block) }
+}
+
+/// Runs `call` (a libevent call that uses one of its small allocations unchecked) with the
+/// thread's reserve armed for it. None, without calling, when the reserve has no block (malloc
+/// has nothing left). Without the module's memory functions (LUAEVENT_KEEP_MEM_FUNCTIONS) the
+/// reserve cannot serve libevent: `call` runs as it would in any libevent program.
+fn with_reserve<R>(call: impl FnOnce() -> R) -> Option<R> {
+    if !MEMORY_FUNCTIONS_INSTALLED.load(Ordering::Relaxed) {
+        return Some(call());
+    }
+    if reserve::fill() == 0 {
+        return None;
+    }
+    Some(reserve::armed(Serve::AnySmall, call))
 }
 
 // ------------------------------------------------------------------------- bufferevent ----
@@ -714,13 +758,12 @@ impl<'a> BuffereventRef<'a> {
     ///
     /// libevent 2.1 makes an input-buffer callback the first time a read high watermark is set,
     /// and uses it without checking the allocation (a write through a null pointer when memory
-    /// is short). A block is set aside beforehand and handed to libevent should that allocation
-    /// fail (see [`with_spare_block`]).
+    /// is short): the thread's reserve serves it should malloc fail (see [`with_reserve`]).
     pub fn set_watermark(self, events: c_short, low: usize, high: usize) -> Option<()> {
         // SAFETY: live (constructor).
         let set = || unsafe { ffi::bufferevent_setwatermark(self.raw(), events, low, high) };
         if events & EV_READ != 0 && high > 0 {
-            with_spare_block(set)
+            with_reserve(set)
         } else {
             set();
             Some(())
@@ -1109,6 +1152,12 @@ impl DnsBase {
         unsafe { ffi::evdns_base_set_option(self.raw(), name.as_ptr(), value.as_ptr()) == 0 }
     }
 
+    /// How many name servers it has (each with a socket of its own).
+    pub fn nameserver_count(&self) -> usize {
+        // SAFETY: alive.
+        unsafe { ffi::evdns_base_count_nameservers(self.raw()) }.max(0) as usize
+    }
+
     /// Forgets every hosts-file entry.
     pub fn clear_hosts(&self) {
         // SAFETY: alive.
@@ -1163,55 +1212,54 @@ impl DnsBase {
 pub unsafe fn cancel_lookup(request: LookupRequest) {
     // libevent 2.1 allocates the deferred callback of each half (A and AAAA) of the lookup it
     // cancels without a fallback: when that fails the half is freed but still referenced, and a
-    // later timeout or cancel uses it (an assertion failure or a use after free). Two blocks are
-    // set aside for those allocations.
+    // later timeout or cancel uses it (an assertion failure or a use after free). The thread's
+    // reserve serves those allocations should malloc fail.
     // SAFETY: per the contract: libevent still owns the request.
-    with_dns_spares(|| unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
+    reserve::armed(DNS_REPLIES, || unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
 }
 
-/// Size of each block [`with_dns_spares`] sets aside: libevent 2.1's deferred DNS reply
-/// callback (about 600 bytes on 64-bit systems, most of it room for the addresses of a reply).
-const DNS_SPARE_SIZE: usize = 1024;
+/// The size of libevent 2.1's deferred DNS reply callback (`struct deferred_reply_callback` in
+/// evdns.c), which it allocates each time a DNS request ends (answered, timed out, cancelled)
+/// and drops the request on failure, leaving the lookup's half and a name server's probe
+/// pointing at freed memory. The mirror below follows evdns.c's layout; the targeted fault run
+/// (tests/faults/run.sh, FAILALLOC_SIZE) checks that this is the size libevent asks for.
+pub const DNS_REPLY_CALLBACK_SIZE: usize = std::mem::size_of::<DeferredReplyCallback>();
 
-/// The blocks set aside while [`with_dns_spares`] runs.
-static DNS_SPARES: [AtomicPtr<c_void>; 2] = [AtomicPtr::new(ptr::null_mut()), AtomicPtr::new(ptr::null_mut())];
+const _: () = assert!(
+    DNS_REPLY_CALLBACK_SIZE <= reserve::BLOCK_SIZE,
+    "a reserve block must hold a DNS reply callback"
+);
 
-/// Runs `call` with libevent's allocator pointed at one that falls back on two blocks set
-/// aside beforehand when malloc fails (the same technique as [`with_spare_block`], with room
-/// for what cancelling a DNS lookup allocates). When even the blocks cannot be had, `call` runs
-/// all the same: libevent then reports what it could not allocate as it always does.
-fn with_dns_spares(call: impl FnOnce()) {
-    for spare in &DNS_SPARES {
-        // SAFETY: plain malloc; a null block is simply not used.
-        spare.store(unsafe { libc::malloc(DNS_SPARE_SIZE) }, Ordering::SeqCst);
-    }
-    // SAFETY: the three functions form a consistent allocator (malloc, realloc and free, with
-    // fallback blocks that are themselves from malloc); libevent only stores the pointers.
-    unsafe { ffi::event_set_mem_functions(Some(malloc_or_dns_spare), Some(plain_realloc), Some(plain_free)) };
-    call();
-    // SAFETY: back to libevent's default (the C library's allocator).
-    unsafe { ffi::event_set_mem_functions(None, None, None) };
-    for spare in &DNS_SPARES {
-        let unused = spare.swap(ptr::null_mut(), Ordering::SeqCst);
-        if !unused.is_null() {
-            // SAFETY: malloc'd above and not handed out.
-            unsafe { libc::free(unused) };
-        }
-    }
+/// What the thread's reserve serves while libevent runs DNS code it may end requests in.
+pub const DNS_REPLIES: Serve = Serve::Exactly(DNS_REPLY_CALLBACK_SIZE);
+
+#[allow(dead_code)] // a layout, never made
+#[repr(C)]
+struct DeferredReplyCallback {
+    deferred: ffi::event_callback,
+    handle: *mut c_void,
+    request_type: u8,
+    have_reply: u8,
+    ttl: u32,
+    err: u32,
+    user_callback: Option<unsafe extern "C" fn()>,
+    reply: DnsReply,
 }
 
-unsafe extern "C" fn malloc_or_dns_spare(size: usize) -> *mut c_void {
-    // SAFETY: plain malloc.
-    let block = unsafe { libc::malloc(size) };
-    if block.is_null() && size <= DNS_SPARE_SIZE {
-        for spare in &DNS_SPARES {
-            let taken = spare.swap(ptr::null_mut(), Ordering::SeqCst);
-            if !taken.is_null() {
-                return taken;
-            }
-        }
-    }
-    block
+#[allow(dead_code)]
+#[repr(C)]
+struct DnsReply {
+    kind: u32,
+    have_answer: u32, // a one-bit field in an unsigned int
+    data: DnsReplyData,
+}
+
+#[allow(dead_code)]
+#[repr(C)]
+union DnsReplyData {
+    a: (u32, [u32; 32]),
+    aaaa: (u32, [[u32; 4]; 32]),
+    ptr: [u8; 255],
 }
 
 /// The addresses a lookup found: libevent's list, freed on drop.
@@ -1313,13 +1361,22 @@ impl EventBase {
     /// callbacks among it). Only for a base no Lua loop can reach any more.
     pub fn run_ready(&self) {
         // SAFETY: the base is alive while `self` is.
-        unsafe { ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int) };
+        reserve::armed(DNS_REPLIES, || unsafe {
+            ffi::event_base_loop(self.raw(), ffi::EVLOOP_NONBLOCK as c_int)
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_dns_reply_callback_has_the_size_libevent_allocates() {
+        // What libevent 2.1.12 asks for on x86_64 (seen by tests/faults/failalloc.c).
+        assert_eq!(DNS_REPLY_CALLBACK_SIZE, 600);
+    }
 
     #[test]
     fn a_log_line_is_kept_for_the_error_that_explains_it_then_dropped() {

@@ -17,7 +17,7 @@ use std::ffi::{c_int, c_short, c_void};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::base::{base_argument, BaseShared};
+use crate::base::{base_argument, BaseShared, SocketBeyondFdSet};
 use crate::bufferevent;
 use crate::ffi;
 use crate::libevent::{Listener, Socket, Timer};
@@ -200,6 +200,14 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
         let Some(base) = clone_from_cell(&object.base) else { return };
         base
     };
+    // A socket select cannot watch (glibc aborts the process on it) is closed at once; Lua
+    // still gets the connection, without a socket, and its event callback hears why.
+    let refused = (base.fd_set_only() && !os::fits_fd_set(fd)).then(|| {
+        os::close(fd);
+        taken.set(true);
+        SocketBeyondFdSet(fd)
+    });
+    let fd = if refused.is_some() { -1 } else { fd };
     let address = Address::at(owner);
     base.call_back_with(
         address,
@@ -213,7 +221,14 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
             // From here the bufferevent owns the socket, or `make` has closed it.
             taken.set(true);
             let object = bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
-            if stack.push_user_value_field(object - 2, SLOT_TLS) == Kind::Userdata {
+            if refused.is_some() {
+                let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+                userdata.refused.set(refused);
+                // Reported from the next loop round, once on_accept has set the callbacks.
+                if let Some(bev) = userdata.socket_bufferevent() {
+                    bev.trigger_event_later(ffi::EVBUFFER_ERROR);
+                }
+            } else if stack.push_user_value_field(object - 2, SLOT_TLS) == Kind::Userdata {
                 // A TLS listener: the handshake starts at once. A connection that cannot have
                 // one is closed and not handed to Lua.
                 let started = match stack.test_userdata::<TlsContext>(-1).and_then(TlsContext::view) {
@@ -227,8 +242,10 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
                     bufferevent::close_at(stack, object);
                     return Ok(None);
                 }
+                stack.pop(1);
+            } else {
+                stack.pop(1);
             }
-            stack.pop(1);
             let mut text = [0u8; 64];
             let host = peer.map_or(&b""[..], |peer| net::format_ip(&peer.ip(), &mut text));
             stack.push_string(host)?;

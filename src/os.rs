@@ -36,8 +36,10 @@ impl fmt::Display for Errno {
 /// Whether the process can open the descriptors a new event base needs: its backend's own
 /// descriptor (epoll or kqueue; poll and select have none) and the socketpair libevent uses
 /// for signals. libevent treats failing to make that socketpair as fatal and exits the process,
-/// so the same descriptors are made and closed here first. Err carries the system's reason.
-pub fn probe_base_descriptors() -> Result<(), Errno> {
+/// so the same descriptors are made and closed here first. Err carries the system's reason;
+/// Ok the higher of the socketpair's two descriptors, at or above the one libevent's pair will
+/// get (it takes the lowest free ones, and the backend's descriptor comes first).
+pub fn probe_base_descriptors() -> Result<c_int, Errno> {
     let backend = open_backend_descriptor()?;
     let mut pair = [0 as c_int; 2];
     // SAFETY: socketpair writes two descriptors into `pair`, which we own and close.
@@ -51,7 +53,7 @@ pub fn probe_base_descriptors() -> Result<(), Errno> {
     }
     close(pair[0]);
     close(pair[1]);
-    Ok(())
+    Ok(pair[0].max(pair[1]))
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -138,12 +140,22 @@ pub fn fd_kind(fd: c_int) -> FdKind {
     }
 }
 
+/// The number of descriptors an `fd_set` holds (FD_SETSIZE): 0 to FD_SET_SIZE - 1.
+// FD_SETSIZE is a usize on Linux, an int elsewhere.
+#[allow(clippy::unnecessary_cast)]
+pub const FD_SET_SIZE: usize = libc::FD_SETSIZE as usize;
+
+/// How many descriptors below FD_SETSIZE are free: sockets made from now on take the lowest
+/// free ones, so that many more fit in an `fd_set` (fewer if another thread opens some).
+pub fn free_fds_in_fd_set() -> usize {
+    // SAFETY: F_GETFD only reads the descriptor's flags; a closed one fails with EBADF.
+    let closed = |fd: c_int| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 && Errno::last().0 == libc::EBADF;
+    (0..FD_SET_SIZE as c_int).filter(|&fd| closed(fd)).count()
+}
+
 /// Whether `fd` fits in an `fd_set`, as select needs.
 pub fn fits_fd_set(fd: c_int) -> bool {
-    // FD_SETSIZE is a usize on Linux, an int elsewhere.
-    #[allow(clippy::unnecessary_cast)]
-    let limit = libc::FD_SETSIZE as usize;
-    usize::try_from(fd).is_ok_and(|fd| fd < limit)
+    usize::try_from(fd).is_ok_and(|fd| fd < FD_SET_SIZE)
 }
 
 /// The text of an error number, written into `buffer` (no allocation).

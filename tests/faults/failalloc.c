@@ -24,6 +24,8 @@
  *                        starts one with probability 1/R, from a generator seeded with
  *                        FAILALLOC_SEED (default 1): the same settings fail the same calls
  *   FAILALLOC_LIMIT=M    inject at most M failures in all (default: no limit)
+ *   FAILALLOC_SIZE=S     count (and fail) only allocations of exactly S bytes, to aim at one
+ *                        structure (a calloc counts count * size, an mmap its length)
  *   FAILALLOC_WHAT=heap|mmap|both   what is failed (default heap)
  *   FAILALLOC_REPORT=F   where the report goes (appended; default stderr)
  *   FAILALLOC_VERBOSE=1  one line on stderr per injected failure (function, size, call number)
@@ -38,7 +40,8 @@
  * shim never allocates, and writes with write(2) only. Calling the next malloc rather than
  * glibc's internal __libc_malloc keeps valgrind working: valgrind redirects libc's malloc to
  * its own, so under valgrind the shim decides and valgrind allocates and tracks. The program
- * under test is single-threaded (Lua); the counters are not atomic.
+ * under test may run threads (tests/threads): the decision and its counters are taken under a
+ * spin lock, so that every counted call gets its own number.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -72,7 +75,7 @@ static int settings_read;
 static int armed;
 static int ever_armed;
 static int fail_heap = 1, fail_mmap;
-static unsigned long long skip, burst = 1, period, odds, limit, seed = 1;
+static unsigned long long skip, burst = 1, period, odds, limit, seed = 1, only_size;
 static int verbose;
 static char report_path[512];
 
@@ -178,6 +181,7 @@ static void read_settings(void) {
   period = env_number("FAILALLOC_PERIOD", 0);
   odds = env_number("FAILALLOC_ODDS", 0);
   limit = env_number("FAILALLOC_LIMIT", 0);
+  only_size = env_number("FAILALLOC_SIZE", 0);
   seed = env_number("FAILALLOC_SEED", 1);
   rng_state = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
   verbose = env_number("FAILALLOC_VERBOSE", 0) != 0;
@@ -208,8 +212,22 @@ static unsigned long long next_random(void) {
   return rng_state * 0x2545F4914F6CDD1DULL;
 }
 
+/* Serializes decide() between threads; never held across a call out of the shim. */
+static char decide_lock;
+
+static int decide_locked(const char *function, size_t size);
+
 /* Whether this counted call fails. */
 static int decide(const char *function, size_t size) {
+  if (!__atomic_load_n(&armed, __ATOMIC_RELAXED)) return 0;
+  if (only_size && size != only_size) return 0;
+  while (__atomic_test_and_set(&decide_lock, __ATOMIC_ACQUIRE)) {}
+  int fail = decide_locked(function, size);
+  __atomic_clear(&decide_lock, __ATOMIC_RELEASE);
+  return fail;
+}
+
+static int decide_locked(const char *function, size_t size) {
   if (!armed) return 0;
   unsigned long long call = ++counted;
   if (limit && injected >= limit) return 0;
@@ -323,8 +341,8 @@ void *pvalloc(size_t size) {
 
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) {
   if (!next_mmap) resolve();
-  if (armed && (flags & MAP_ANONYMOUS)) {
-    mmaps++;
+  if (__atomic_load_n(&armed, __ATOMIC_RELAXED) && (flags & MAP_ANONYMOUS)) {
+    __atomic_fetch_add(&mmaps, 1, __ATOMIC_RELAXED);
     if (fail_mmap && decide("mmap", length)) { errno = ENOMEM; return MAP_FAILED; }
   }
   return next_mmap(addr, length, prot, flags, fd, offset);
@@ -341,8 +359,12 @@ char *getenv(const char *name) {
   if (!next_getenv) resolve();
   if (strncmp(name, "FAILALLOC_", 10) == 0) {
     read_settings();
-    if (strcmp(name, "FAILALLOC_ARM") == 0) armed = ever_armed = 1;
-    else if (strcmp(name, "FAILALLOC_DISARM") == 0 && armed) { armed = 0; burst_left = 0; report("at disarm"); }
+    if (strcmp(name, "FAILALLOC_ARM") == 0) { ever_armed = 1; __atomic_store_n(&armed, 1, __ATOMIC_RELAXED); }
+    else if (strcmp(name, "FAILALLOC_DISARM") == 0 && armed) {
+      __atomic_store_n(&armed, 0, __ATOMIC_RELAXED);
+      burst_left = 0;
+      report("at disarm");
+    }
   }
   return next_getenv ? next_getenv(name) : (char *)env(name);
 }

@@ -23,7 +23,8 @@
 #                          (run `make build LUA=<lua>` first)
 #   MEMCHECK_SO=<file>     check this luaevent/core.so instead of building one (one interpreter)
 #   MEMCHECK_SCRIPTS=0     only the spec suite; by default the soak (scale 0.01), echo_load (200
-#                          connections) and signals (20 signals) scripts also run under valgrind
+#                          connections) and signals (20 signals) scripts also run under valgrind,
+#                          and on lua5.4 the threads driver (tests/threads, 4 threads)
 #   MEMCHECK_SPECS         busted arguments (default: tests/spec)
 #   MEMCHECK_TIMEOUT       seconds per program before it is stopped and failed (3600)
 #   MEMCHECK_OUT           where logs go (default: ${TMPDIR:-/tmp}/luaevent-memcheck)
@@ -232,6 +233,15 @@ for lua in "${interpreters[@]}"; do
     memcheck_one "$lua" soak "$so" SOAK_SCALE=0.01 SOAK_GC_EVERY=500 SOAK_RSS_BOUND_KIB=1000000 "$lua" tests/soak/soak.lua
     memcheck_one "$lua" echo_load "$so" LOAD_CONNECTIONS=200 LOAD_BYTES=16384 "$lua" tests/load/echo_load.lua
     memcheck_one "$lua" signals "$so" SIG_CONNECTIONS=20 SIG_SIGNALS=20 "$lua" tests/load/signals.lua
+    # Four Lua states on four threads (tests/threads): the per-thread reserve freed with each
+    # thread, nothing shared left behind. The driver embeds Lua 5.4.
+    if [ "$lua" = lua5.4 ]; then
+      if gcc -O2 -pthread -I/usr/include/lua5.4 -o "$OUT/$lua/threads-driver" tests/threads/threads.c -llua5.4; then
+        memcheck_one "$lua" threads "$so" THREADS_SECONDS=120 "$OUT/$lua/threads-driver" "$OUT/$lua/lib" "$(pwd)/tests" 4
+      else
+        echo "!! $lua threads: cannot build tests/threads/threads.c"; status=1; summary+=("$lua threads: build failed")
+      fi
+    fi
   fi
 done
 

@@ -246,6 +246,31 @@ describe("core.bufferevent.connect", function()
     assert.truthy(err(base, "127.0.0.1", 80, f, f, f, { servername = 1 }):find("options.servername: string expected, got number"))
     assert.truthy(err(base, "127.0.0.1", 80, f, f, f, { tls = {} }):find("bad argument #7 to '.-' %(options.tls: TLS context expected, got table%)"))
   end)
+
+  it("refuses a socket beyond FD_SETSIZE on the select backend: the event callback says why", function()
+    local out = helpers.on_select_backend([[
+      local core = require "luaevent.core"
+      local base = core.new()
+      io.write("backend ", base:method(), "\n")
+      local l = core.listener.new(base, { host = "127.0.0.1" }, function() end)
+      local port = select(2, l:address())
+      hold_fds_until(1024) -- the connecting socket comes next
+      local bev = core.bufferevent.connect(base, "127.0.0.1", port, nil, nil, function(b, what, message)
+        io.write("event ", what, ": ", tostring(message), "\n")
+        base:loopexit(0)
+      end)
+      base:loopexit(3)
+      base:loop()
+      io.write("survived\n")
+    ]])
+    if not out then
+      helpers.skip("the limit on descriptors cannot be raised to 2048 here")
+      return
+    end
+    assert.truthy(out:find("backend select", 1, true), out)
+    assert.truthy(out:find("event " .. EVBUFFER_ERROR .. ": could not connect to 127.0.0.1 port %d+: its socket, descriptor %d+, is beyond FD_SETSIZE %(%d+%), which the select backend cannot watch"), out)
+    assert.truthy(out:find("survived", 1, true), out)
+  end)
 end)
 
 describe("bufferevent additions", function()

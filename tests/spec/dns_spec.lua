@@ -340,4 +340,98 @@ io.write(tostring(b:loop()), " ", tostring(got))
       assert.matches("bad argument #1 to 'resolve' (resolver expected, got userdata)", helpers.error_of(function() local q = r.resolve(base, "v4.test", print) end), 1, true)
     end)
   end)
+
+  it("refuses a resolver whose name server sockets select could not watch (beyond FD_SETSIZE)", function()
+    -- glibc aborts a program that puts such a descriptor in an fd_set, as libevent's select
+    -- backend would once the first question is sent.
+    local out = helpers.on_select_backend([[
+      local core = require "luaevent.core"
+      local base = core.new()
+      io.write("backend ", base:method(), "\n")
+      local fine = core.dns.new(base, { nameservers = { "127.0.0.1:9" }, hosts = false })
+      io.write("below the limit: ", type(fine), "\n")
+      fine:close()
+      hold_fds_until(1024) -- the name server's socket would come next
+      local ok, err = pcall(core.dns.new, base, { nameservers = { "127.0.0.1:9", "127.0.0.1:10" }, hosts = false })
+      io.write("beyond: ", tostring(err), "\n")
+      io.write("survived\n")
+    ]])
+    if not out then
+      helpers.skip("the limit on descriptors cannot be raised to 2048 here")
+      return
+    end
+    assert.truthy(out:find("backend select", 1, true), out)
+    assert.truthy(out:find("below the limit: userdata", 1, true), out)
+    assert.truthy(out:find("beyond: core.dns.new: could not create a resolver: the sockets of its 2 name server(s) would be beyond FD_SETSIZE (1024), which the select backend cannot watch", 1, true), out)
+    assert.truthy(out:find("survived", 1, true), out)
+  end)
+
+  -- libevent 2.1 allocates a deferred callback (600 bytes on 64-bit systems) as each DNS request
+  -- ends, and when that fails it drops the request while the lookup still points at it. The
+  -- module's memory functions serve that allocation from a reserve. Shown in a child process
+  -- under tests/faults/failalloc.c failing exactly that allocation, once; and with
+  -- LUAEVENT_KEEP_MEM_FUNCTIONS set (a host with memory functions of its own), libevent's
+  -- default allocator makes that allocation (calloc, not the module's malloc).
+  describe("memory", function()
+    local shim
+    local function failalloc()
+      if shim == nil then
+        shim = os.tmpname()
+        local built = os.execute(("gcc -shared -fPIC -O2 -o %s %s../faults/failalloc.c -ldl 2>/dev/null"):format(shim, dir))
+        if built ~= true and built ~= 0 then shim = false end
+      end
+      return shim
+    end
+
+    local function child(env)
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(("package.cpath = %q; package.path = %q\n"):format(package.cpath, package.path), [[
+        local core = require "luaevent.core"
+        local dns_server = dofile(]], ("%q"):format(dir .. "dns_server.lua"), [[)
+        local base = core.new()
+        local server = dns_server.start(base)
+        local resolver = core.dns.new(base, { nameservers = { server.address }, hosts = false, timeout = 5 })
+        os.getenv("FAILALLOC_ARM")
+        local result
+        resolver:resolve("v4.test", function(list, message) result = list and list[1] or message end, "inet")
+        for _ = 1, 10 do
+          if result ~= nil then break end
+          base:loopexit(0.05)
+          base:loop()
+        end
+        io.write("result: ", tostring(result), "\n")
+        io.stdout:flush()
+        -- Without closing the state: where libevent lost the request, tearing the resolver
+        -- down would follow its pointer.
+        os.exit(0)
+      ]])
+      f:close()
+      local interpreter = arg and arg[-1] or "lua"
+      local clear = "-u FAILALLOC_SKIP -u FAILALLOC_BURST -u FAILALLOC_PERIOD -u FAILALLOC_ODDS -u FAILALLOC_WHAT -u FAILALLOC_REPORT"
+      local pipe = assert(io.popen(("timeout 20 env %s LD_PRELOAD=%s FAILALLOC_WAIT=1 FAILALLOC_SIZE=600 FAILALLOC_LIMIT=1 FAILALLOC_VERBOSE=1 %s %s %s 2>&1")
+        :format(clear, shim, env, interpreter, script)))
+      local output = pipe:read("*a")
+      pipe:close()
+      os.remove(script)
+      return output
+    end
+
+    it("a lookup ends though libevent could not allocate its reply callback", function()
+      if not failalloc() then
+        helpers.skip("gcc could not build tests/faults/failalloc.c")
+        return
+      end
+      local output = child("")
+      assert.matches("failalloc: failing malloc(600)", output, 1, true)
+      assert.matches("result: 127.0.0.1", output, 1, true)
+      local kept = child("LUAEVENT_KEEP_MEM_FUNCTIONS=1")
+      assert.matches("failalloc: failing calloc(600)", kept, 1, true)
+      assert.matches("result: nil", kept, 1, true)
+    end)
+
+    teardown(function()
+      if shim then os.remove(shim) end
+    end)
+  end)
 end)

@@ -753,6 +753,29 @@ describe("addevent", function()
       assert.truthy(out:find("survived", 1, true), out)
     end)
 
+    it("a signal event on a select base whose signal descriptors are beyond FD_SETSIZE #cbug", function()
+      -- libevent watches its signal socketpair, made with the base, once a signal event is
+      -- added: on select, beyond FD_SETSIZE, glibc would abort the process.
+      local out = helpers.on_select_backend([[
+        local core = require "luaevent.core"
+        hold_fds_until(1024) -- the base's signal socketpair comes next
+        local base = core.new()
+        io.write("backend ", base:method(), "\n")
+        local ok, err = pcall(base.addevent, base, 10, core.EV_SIGNAL, function() end)
+        io.write("addevent: ", tostring(err), "\n")
+        local timer = base:addevent(nil, core.EV_TIMEOUT, function() return core.LEAVE end, 0.01)
+        io.write("loop: ", tostring(base:loop()), "\n")
+        io.write("survived\n")
+      ]])
+      if not out then
+        helpers.skip("the limit on descriptors cannot be raised to 2048 here")
+        return
+      end
+      assert.truthy(out:find("backend select", 1, true), out)
+      assert.truthy(out:find("addevent: base:addevent: libevent could not register the event on signal 10: libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch", 1, true), out)
+      assert.truthy(out:find("survived", 1, true), out)
+    end)
+
     -- Each message says what is wrong and what is valid (the C module's differ or are absent).
     local function message_of(f)
       local err = error_of(f)

@@ -158,6 +158,38 @@ end
 -- tests/rock/run.sh) count as a skip instead of a pass and list. Call it at the end of the spec,
 -- after whatever it could still check, then return (not `return helpers.skip(...)`: a tail call
 -- would hide the line that called it).
+-- Runs `script` (Lua source) in a child interpreter on libevent's select backend, with room for
+-- more than 1024 descriptors and a global `hold_fds_until(n)` that keeps UDP sockets open until
+-- one gets descriptor n or above (so that the next socket made is beyond FD_SETSIZE). Returns
+-- what it printed (stdout and stderr), or nil when the limit on descriptors cannot be raised.
+function helpers.on_select_backend(script)
+  local prelude = [[
+    local socket = require "socket"
+    local held = {}
+    function hold_fds_until(n)
+      while true do
+        local s = assert(socket.udp4()) -- made at once (socket.tcp() waits until used)
+        held[#held + 1] = s
+        if s:getfd() >= n then return end
+        assert(#held < 4000, "no fd reached " .. n)
+      end
+    end
+  ]]
+  local path = os.tmpname()
+  local file = assert(io.open(path, "w"))
+  file:write(prelude, script)
+  file:close()
+  local interpreter = arg and arg[-1] or "lua"
+  local command = ("ulimit -n 2048 2>/dev/null || { echo NO-ULIMIT; exit 0; }; EVENT_NOEPOLL=1 EVENT_NOPOLL=1 LUA_CPATH=%q LUA_PATH=%q %s %s 2>&1")
+    :format(package.cpath, package.path, interpreter, path)
+  local pipe = assert(io.popen(command))
+  local out = pipe:read("*a")
+  pipe:close()
+  os.remove(path)
+  if out:find("NO-ULIMIT", 1, true) then return nil end
+  return out
+end
+
 function helpers.skip(why)
   local caller = debug.getinfo(2, "Sl")
   local where = caller.currentline > 0 and (caller.short_src .. ":" .. caller.currentline) or "?"

@@ -403,4 +403,42 @@ describe("core.listener", function()
     -- 1.5 s out of descriptors: a spinning loop would burn it all.
     assert.is_true(cpu < 0.3, "CPU time while paused: " .. cpu)
   end)
+
+  it("closes an accepted socket beyond FD_SETSIZE on the select backend, and its event callback says why", function()
+    -- glibc aborts a program that puts such a descriptor in an fd_set, as libevent's select
+    -- backend would; on_accept gets the connection without a socket instead.
+    local out = helpers.on_select_backend([[
+      local core = require "luaevent.core"
+      local base = core.new()
+      io.write("backend ", base:method(), "\n")
+      local accepted = 0
+      local l = core.listener.new(base, { host = "127.0.0.1" }, function(bev, host)
+        accepted = accepted + 1
+        io.write("on_accept ", host, " fd ", tostring(bev:getfd()), "\n")
+        bev:set_callbacks(function() end, nil, function(b, what, message)
+          io.write("event ", what, ": ", tostring(message), "\n")
+          b:close()
+          base:loopexit(0)
+        end)
+        bev:enable(core.EV_READ)
+      end)
+      local client = assert(socket.connect("127.0.0.1", (select(2, l:address()))))
+      hold_fds_until(1024) -- the accepted socket comes next
+      base:loopexit(3)
+      base:loop()
+      client:settimeout(2)
+      local data, err = client:receive(1)
+      io.write("accepted ", accepted, ", client ", tostring(err), "\n")
+      io.write("survived\n")
+    ]])
+    if not out then
+      helpers.skip("the limit on descriptors cannot be raised to 2048 here")
+      return
+    end
+    assert.truthy(out:find("backend select", 1, true), out)
+    assert.truthy(out:find("on_accept 127.0.0.1 fd -1", 1, true), out)
+    assert.truthy(out:find("event " .. EVBUFFER_ERROR .. ": listener %(accepting%): its socket, descriptor %d+, is beyond FD_SETSIZE %(%d+%), which the select backend cannot watch; the connection was closed"), out)
+    assert.truthy(out:find("accepted 1, client closed", 1, true), out)
+    assert.truthy(out:find("survived", 1, true), out)
+  end)
 end)

@@ -274,7 +274,11 @@ function core.bufferevent.new(base, fd, readcb, writecb, errorcb) end
 ---- `eventcb(bev, core.EVBUFFER_CONNECTED)` once the connection is up; reading is enabled just
 ---  before that call (disable it there if you want).
 ---- `eventcb(bev, core.EVBUFFER_ERROR, message)` when it fails, the message naming the address
----  and the cause: `could not connect to 127.0.0.1 port 1: Connection refused`.
+---  and the cause: `could not connect to 127.0.0.1 port 1: Connection refused`. On libevent's
+---  select backend, a socket that gets a descriptor at or beyond FD_SETSIZE (1024 on Linux), which
+---  select cannot watch, is closed instead of used (glibc would abort the process):
+---  `could not connect to 127.0.0.1 port 80: its socket, descriptor 1030, is beyond FD_SETSIZE
+---  (1024), which the select backend cannot watch`.
 ---- `eventcb(bev, core.EVBUFFER_TIMEOUT)` when `options.timeout` passes first.
 ---- Bytes written to the output buffer before the connection is up are sent once it is.
 ---- The callbacks run from the loop, never from inside `connect`. Closing the bufferevent while
@@ -343,6 +347,13 @@ function core.bufferevent.connect(base, host, port, readcb, writecb, eventcb, op
 ---the listener stops accepting for 0.1 s, then longer (up to 1 s) while it keeps failing; the
 ---connections already accepted are served meanwhile, and accepting resumes once descriptors are
 ---free.
+---
+---On libevent's select backend, a connection accepted on a descriptor at or beyond FD_SETSIZE
+---(1024 on Linux), which select cannot watch, is closed at once (glibc would abort the process).
+---`on_accept` still gets it, as a bufferevent without a socket (`bev:getfd()` is -1), and its
+---event callback then hears `core.EVBUFFER_ERROR` and `listener (accepting): its socket,
+---descriptor 1030, is beyond FD_SETSIZE (1024), which the select backend cannot watch; the
+---connection was closed`.
 ---
 ---With `options.tls` (a server context), every accepted connection is a TLS server one: the
 ---handshake starts at once, before `on_accept` has even returned. The event callback set with
@@ -451,6 +462,7 @@ function core.tls.context(params) end
 ---- `core.dns.new: could not read the hosts file '<path>': <strerror>`: `options.hosts` cannot be read
 ---- `core.dns.new: could not add the name server '<text>'`: libevent refuses a name server
 ---- `core.dns.new: could not create a resolver`: libevent cannot make one (out of memory)
+---- `core.dns.new: could not create a resolver: the sockets of its <n> name server(s) would be beyond FD_SETSIZE (1024), which the select backend cannot watch`: on libevent's select backend, with too few descriptors free below FD_SETSIZE for a socket per name server (glibc would abort the process once a question is sent)
 ---@param base luaevent.core.Base the base whose loop runs the lookups
 ---@param options? table see above
 ---@return luaevent.core.Resolver resolver the new resolver
@@ -502,6 +514,7 @@ local Base = {}
 ---- `bad argument #1 to 'addevent' (getfd returned a non-integral number)`
 ---- `base:addevent: libevent could not register the event on fd <n>: <strerror>`: libevent fails to add the event
 ---- `base:addevent: libevent could not register the event on signal <n>: <reason>`: libevent cannot watch the signal; `<reason>` is what libevent said, such as `sigaction: Invalid argument` for `SIGKILL` (9) and `SIGSTOP` (19), which no program can catch
+---- `base:addevent: libevent could not register the event on signal <n>: libevent's signal descriptors on this base are beyond FD_SETSIZE, which select cannot watch`: on libevent's select backend, the base was made when no descriptor below FD_SETSIZE (1024) was free for libevent's signal socketpair (glibc would abort the process)
 ---@param fd luaevent.core.Fd|nil the descriptor to watch; `nil` for a pure timer (then `timeout` is required); with `EV_SIGNAL`, the signal number
 ---@param events integer a mask of `EV_READ`, `EV_WRITE`, `EV_TIMEOUT` and `EV_SIGNAL`; `0` makes a timer. `EV_PERSIST` may be included but changes nothing (libevent's `EV_ET`, 32, and `EV_CLOSED`, 128, are accepted too)
 ---@param callback luaevent.core.EventCallback called as `callback(what)`, see `EventCallback`; a function or a callable object
