@@ -7,7 +7,7 @@ use std::ffi::c_int;
 use crate::dns::BaseDns;
 use crate::libevent::EventBase;
 use crate::lua::{
-    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, LuaType, Method, Outcome,
+    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method, Outcome,
     Results, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::os::{self, FdKind};
@@ -295,6 +295,6 @@ pub const METHODS: &[Method] = &[
 
 /// The base's metatable, with `methods` (its own [`METHODS`] and those other types add).
 pub const fn type_spec(methods: &'static [&'static [Method]]) -> TypeSpec {
-    TypeSpec { name: BaseUserdata::NAME, key: BaseUserdata::KEY, methods, metamethods: &[(c"__gc", lua_function!(collect))] }
+    TypeSpec::of::<BaseUserdata>(methods, &[(c"__gc", lua_function!(collect))])
 }
 

@@ -22,7 +22,7 @@ use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, E
 use crate::libevent::{self, BuffereventRef, Socket};
 use crate::os::{self, Errno};
 use crate::lua::{
-    lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
+    lua_function, lua_type, Address, Cause, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
 use crate::libevent::TlsSide;
@@ -678,10 +678,8 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: BuffereventUserdata::NAME,
-    key: BuffereventUserdata::KEY,
-    methods: &[&[
+pub static TYPE: TypeSpec = TypeSpec::of::<BuffereventUserdata>(
+    &[&[
         (c"get_read", lua_function!(get_read)),
         (c"get_write", lua_function!(get_write)),
         (c"set_read_watermarks", lua_function!(set_read_watermarks)),
@@ -695,5 +693,5 @@ pub static TYPE: TypeSpec = TypeSpec {
         (c"starttls", lua_function!(starttls)),
         (c"tls", lua_function!(tls_facts)),
     ]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+    &[(c"__gc", lua_function!(collect))],
+);

@@ -51,7 +51,7 @@ use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
 use crate::lua::{
-    lua_function, lua_type, seconds_to_micros, Address, Arguments, Cause, Failure, Kind, LuaType, Micros, Outcome,
+    lua_function, lua_type, seconds_to_micros, Address, Arguments, Cause, Failure, Kind, Micros, Outcome,
     Raised, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::shared::{clone_from_cell, Shared};
@@ -1115,12 +1115,10 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: ResolverUserdata::NAME,
-    key: ResolverUserdata::KEY,
-    methods: &[&[(c"resolve", lua_function!(resolve)), (c"close", lua_function!(close))]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+pub static TYPE: TypeSpec = TypeSpec::of::<ResolverUserdata>(
+    &[&[(c"resolve", lua_function!(resolve)), (c"close", lua_function!(close))]],
+    &[(c"__gc", lua_function!(collect))],
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::{self, Event};
-use crate::lua::LuaType;
 use crate::lua::{
     lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind,
     Micros, Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
@@ -409,12 +408,10 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: EventUserdata::NAME,
-    key: EventUserdata::KEY,
-    methods: &[&[(c"close", lua_function!(close))]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+pub static TYPE: TypeSpec = TypeSpec::of::<EventUserdata>(
+    &[&[(c"close", lua_function!(close))]],
+    &[(c"__gc", lua_function!(collect))],
+);
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ use crate::base::{base_argument, BaseShared};
 use crate::bufferevent;
 use crate::ffi;
 use crate::libevent::{Listener, Socket, Timer};
-use crate::lua::{lua_function, lua_type, Address, Failure, Kind, LuaType, Micros, Outcome, Returns, Stack, TypeSpec, WeakTable};
+use crate::lua::{lua_function, lua_type, Address, Failure, Kind, Micros, Outcome, Returns, Stack, TypeSpec, WeakTable};
 use crate::net;
 use crate::bufferevent::BuffereventUserdata;
 use crate::libevent::TlsSide;
@@ -333,15 +333,13 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: ListenerUserdata::NAME,
-    key: ListenerUserdata::KEY,
-    methods: &[&[
+pub static TYPE: TypeSpec = TypeSpec::of::<ListenerUserdata>(
+    &[&[
         (c"address", lua_function!(address)),
         (c"getfd", lua_function!(getfd)),
         (c"enable", lua_function!(enable)),
         (c"disable", lua_function!(disable)),
         (c"close", lua_function!(close)),
     ]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+    &[(c"__gc", lua_function!(collect))],
+);
