@@ -7,7 +7,7 @@ use std::ffi::c_int;
 use crate::dns::BaseDns;
 use crate::libevent::EventBase;
 use crate::lua::{
-    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method, Outcome,
+    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method, LOOP_SLOTS, Outcome,
     Results, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::os::{self, FdKind};
@@ -288,7 +288,7 @@ fn collect(stack: &mut Stack) -> Outcome {
 
 /// The base's own methods; lib.rs adds `addevent` from the event type.
 pub const METHODS: &[Method] = &[
-    (c"loop", lua_function!(run_loop)),
+    (c"loop", lua_function!(run_loop, LOOP_SLOTS)),
     (c"loopexit", lua_function!(loopexit)),
     (c"method", lua_function!(method)),
 ];

@@ -9,6 +9,11 @@
 //! Callbacks run under libevent's frames: nothing here raises. Arguments are pushed with
 //! operations that allocate nothing, the Lua function runs under `lua_pcall`, and results are
 //! read in place before the stack is restored.
+//!
+//! Stack room: a callback may fill [`CALLBACK_SLOTS`] slots (its function, arguments and
+//! results included). `base:loop()` reserves them at its entry ([`LOOP_SLOTS`]); on Lua 5.2 and
+//! later each call also makes sure of them (`lua_checkstack` never raises there), which covers
+//! a callback that libevent runs from inside a method a callback called.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -20,6 +25,14 @@ use super::raw::{self, *};
 use super::stack::{Address, Kind, Ref};
 use super::weak::WeakTable;
 use super::Stack;
+
+/// The stack slots a callback may use: its function, arguments and results, and what building
+/// them pushes.
+pub const CALLBACK_SLOTS: c_int = super::stack::BODY_SLOTS;
+
+/// What the entry of `base:loop()` reserves: the frame's two slots, the callbacks' room, and the
+/// body's own.
+pub const LOOP_SLOTS: c_int = 2 + CALLBACK_SLOTS + super::stack::BODY_SLOTS;
 
 /// Where a running loop keeps what its callbacks need.
 #[derive(Clone, Copy)]
@@ -68,9 +81,12 @@ impl LoopSlot {
     /// Runs `body` (libevent's loop) with the frame set up on `stack` for callbacks. Afterwards
     /// the frame's two slots are gone from the stack, and the first error a callback raised,
     /// if any, is on top instead ([`LoopEnd::Failed`]).
+    /// Uses 2 + [`CALLBACK_SLOTS`] slots (the entry must reserve [`LOOP_SLOTS`]).
     pub fn run<R>(&self, stack: &mut Stack, body: impl FnOnce() -> R) -> (R, LoopEnd) {
+        stack.uses(2 + CALLBACK_SLOTS);
         let state = stack.state();
-        // SAFETY: two pushes that allocate nothing (see push_handler); a body has room.
+        // SAFETY: two pushes that allocate nothing (see push_handler), within the room checked
+        // above.
         let handler = unsafe {
             push_handler(state);
             lua_pushnil(state);
@@ -117,11 +133,20 @@ impl LoopSlot {
         let Some(frame) = self.0.get() else { return Called::Skipped };
         let state = frame.state.as_ptr();
         // SAFETY: the frame is set only while its loop runs (see `run`), and callbacks run
-        // inside that loop, on its state, inside the loop's C frame: LUA_MINSTACK slots were
-        // free there and the loop used two, more than any callback pushes.
+        // inside that loop, on its state, with CALLBACK_SLOTS free (see `has_room`).
         unsafe {
+            if !has_room(state) {
+                return Called::Skipped;
+            }
             let top = lua_gettop(state);
-            let Some(count) = arguments(&mut Arguments { state }) else {
+            #[cfg(debug_assertions)]
+            let limit = top + CALLBACK_SLOTS;
+            let mut pushing = Arguments {
+                state,
+                #[cfg(debug_assertions)]
+                limit,
+            };
+            let Some(count) = arguments(&mut pushing) else {
                 lua_settop(state, top);
                 return Called::Skipped;
             };
@@ -151,8 +176,11 @@ impl LoopSlot {
         // SAFETY: as in `call`. The Stack lives for this call only, inside the loop's frame,
         // and its scratch buffer outlives it; no string result is ever returned through it.
         unsafe {
+            if !has_room(state) {
+                return Called::Skipped;
+            }
             let top = lua_gettop(state);
-            let mut stack = Stack::new(state, &mut scratch);
+            let mut stack = Stack::new(state, &mut scratch, CALLBACK_SLOTS);
             let built = arguments(&mut stack);
             let count = match built {
                 Ok(Some(count)) => count,
@@ -216,32 +244,71 @@ impl LoopFrame {
     }
 }
 
+/// Whether a callback's [`CALLBACK_SLOTS`] are free on the loop's state. From Lua 5.2 on,
+/// `lua_checkstack` grows the stack under protection and never raises, so it is asked; on 5.1
+/// and LuaJIT it could raise (out of memory), so the room `base:loop()` reserved at its entry
+/// is relied on.
+///
+/// # Safety
+/// A valid state.
+unsafe fn has_room(state: *mut lua_State) -> bool {
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
+    // SAFETY: per the contract; see above for why this cannot raise.
+    return unsafe { lua_checkstack(state, CALLBACK_SLOTS) != 0 };
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    {
+        let _ = state;
+        true
+    }
+}
+
 /// Pushing a callback's function and arguments: only operations that allocate nothing.
 pub struct Arguments {
     pub(super) state: *mut lua_State,
+    /// The highest top the callback has room for (checked in debug builds, see `uses`).
+    #[cfg(debug_assertions)]
+    pub(super) limit: c_int,
 }
 
 impl Arguments {
+    /// As `Stack::uses`: checks, in debug builds, that `slots` more values fit.
+    #[inline]
+    pub(super) fn uses(&self, slots: c_int) {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.top() + slots <= self.limit,
+            "a callback's arguments need more than CALLBACK_SLOTS ({CALLBACK_SLOTS}) stack slots"
+        );
+        let _ = slots;
+    }
+
+    /// Uses 1 slot.
     #[inline]
     pub fn push_ref(&mut self, reference: Ref) {
-        // SAFETY: a raw registry read (see LoopSlot::call for the room on the stack).
+        self.uses(1);
+        // SAFETY: a raw registry read, within the room checked above.
         unsafe { lua_rawgeti(self.state, LUA_REGISTRYINDEX, reference.raw() as lua_Integer) };
     }
 
+    /// Uses 1 slot.
     #[inline]
     pub fn push_integer(&mut self, value: i64) {
+        self.uses(1);
         // SAFETY: numbers allocate nothing.
         unsafe { lua_pushinteger(self.state, value as lua_Integer) };
     }
 
-    /// Pushes `weak[address]`; returns its type.
+    /// Pushes `weak[address]`; returns its type. Uses 2 slots.
     pub fn push_weak_entry(&mut self, table: &WeakTable, address: Address) -> Kind {
+        self.uses(2);
         // SAFETY: raw reads with a light-userdata key.
         Kind::of(unsafe { table.push_entry(self.state, address.0) })
     }
 
     /// Pushes `slot` of the table held as user value by the userdata on top; returns its type.
+    /// Uses 2 slots.
     pub fn push_user_value_field(&mut self, slot: i64) -> Kind {
+        self.uses(2);
         // SAFETY: reading a user value and a raw integer key allocates nothing.
         unsafe {
             if lua_getuservalue(self.state, -1) != LUA_TTABLE {
@@ -327,6 +394,7 @@ impl std::fmt::Display for Source {
 impl Results {
     /// Where the callback `reference` names was defined: the function's, or for a callable
     /// object its `__call`'s. `None` for a C function or anything else without a Lua source.
+    /// Uses 3 slots (within the callback's room: results are read with the arguments gone).
     pub fn source_of(&self, reference: Ref) -> Option<Source> {
         let state = self.state;
         // SAFETY: raw reads and lua_getinfo("S"), none of which allocates or runs Lua code;

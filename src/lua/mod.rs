@@ -50,12 +50,12 @@ use std::ffi::c_int;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results, Source};
+pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results, Source, LOOP_SLOTS};
 pub use failure::{Cause, Failure};
 pub use module::{Method, ModuleSpec, TypeSpec};
 pub use params::{Argument, Key};
 pub use raw::{lua_CFunction, lua_State, number_to_integer};
-pub use stack::{seconds_to_micros, Address, Kind, Micros, Outcome, Ref, Returns, Stack};
+pub use stack::{seconds_to_micros, Address, Kind, Micros, Outcome, Ref, Returns, Stack, BODY_SLOTS};
 pub(crate) use userdata::lua_type;
 pub use userdata::LuaType;
 pub use values::Raised;
@@ -65,12 +65,20 @@ pub use weak::WeakTable;
 const _: () = assert!(!std::mem::needs_drop::<Returns>());
 
 /// Makes a `lua_CFunction` from a body `fn(&mut Stack) -> Outcome`, as a constant expression
-/// (usable in the static method tables).
+/// (usable in the static method tables). The body may use the [`BODY_SLOTS`] stack slots Lua
+/// guarantees; `lua_function!(body, slots)` reserves `slots` instead, before the body runs.
 macro_rules! lua_function {
     ($body:path) => {{
         unsafe extern "C-unwind" fn entry(state: *mut $crate::lua::lua_State) -> ::std::ffi::c_int {
             // SAFETY: Lua calls a lua_CFunction with the state of the call.
             unsafe { $crate::lua::enter(state, $body) }
+        }
+        entry as $crate::lua::lua_CFunction
+    }};
+    ($body:path, $slots:expr) => {{
+        unsafe extern "C-unwind" fn entry(state: *mut $crate::lua::lua_State) -> ::std::ffi::c_int {
+            // SAFETY: Lua calls a lua_CFunction with the state of the call.
+            unsafe { $crate::lua::enter_reserving(state, $slots, $body) }
         }
         entry as $crate::lua::lua_CFunction
     }};
@@ -83,9 +91,32 @@ pub(crate) use lua_function;
 /// `state` is the state Lua called the function with.
 #[doc(hidden)]
 pub unsafe fn enter(state: *mut lua_State, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
+    // SAFETY: forwarded; Lua gives every C function BODY_SLOTS free slots.
+    unsafe { run_body(state, BODY_SLOTS, body) }
+}
+
+/// As [`enter`], for a body that needs `slots` free stack slots, more than [`BODY_SLOTS`]: they
+/// are reserved first, or the call raises Lua's own "stack overflow" (nothing in this frame
+/// has a destructor yet).
+///
+/// # Safety
+/// As for [`enter`].
+#[doc(hidden)]
+pub unsafe fn enter_reserving(state: *mut lua_State, slots: c_int, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
+    // SAFETY: the state of the call; raising here skips no destructor.
+    unsafe {
+        raw::luaL_checkstack(state, slots, c"luaevent.core".as_ptr());
+        run_body(state, slots, body)
+    }
+}
+
+/// The body's run, with `slots` free stack slots.
+#[inline(always)]
+unsafe fn run_body(state: *mut lua_State, slots: c_int, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
     let mut scratch = MaybeUninit::uninit();
-    // SAFETY: forwarded from the caller; `scratch` outlives the stack handle.
-    let mut stack = unsafe { Stack::new(state, &mut scratch) };
+    // SAFETY: forwarded from the caller, with `slots` free slots; `scratch` outlives the stack
+    // handle.
+    let mut stack = unsafe { Stack::new(state, &mut scratch, slots) };
     let outcome = match catch_unwind(AssertUnwindSafe(|| body(&mut stack))) {
         Ok(outcome) => outcome,
         Err(_panic) => Err(Failure::internal()),

@@ -14,14 +14,14 @@ impl Stack {
     /// Reads the options table at `index` (absent or nil: no options), whose keys must be among
     /// `names`: pushes one value per name (nil when the table has none) and returns their
     /// absolute indices, in the order of `names`. A key not in `names` is a bad argument that
-    /// names it. Reads raw (no metamethod runs) and allocates nothing.
+    /// names it. Reads raw (no metamethod runs) and allocates nothing. Uses N + 2 slots.
     pub fn options<const N: usize>(&mut self, index: c_int, names: &[&str; N]) -> Result<[c_int; N], Failure> {
+        self.uses(N as c_int + 2);
         let index = self.absolute(index);
         let first = self.top() + 1;
         let mut slots = [0; N];
         for (n, slot) in slots.iter_mut().enumerate() {
-            // SAFETY: pushing nil allocates nothing; option lists are short and bodies have
-            // LUA_MINSTACK free slots.
+            // SAFETY: pushing nil allocates nothing; the slots are within the budget (above).
             unsafe { lua_pushnil(self.state()) };
             *slot = first + n as c_int;
         }
@@ -65,8 +65,9 @@ impl Stack {
         Ok(unsafe { lua_toboolean(self.state(), index) } != 0)
     }
 
-    /// Pushes a string with a copy of `bytes`; returns its index.
+    /// Pushes a string with a copy of `bytes`; returns its index. Uses 2 slots.
     pub fn push_string(&mut self, bytes: &[u8]) -> Result<c_int, Failure> {
+        self.uses(2);
         let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
         // SAFETY: a body's (or a callback's) state, with room; the bytes outlive the call,
         // and Lua copies them.
@@ -74,14 +75,16 @@ impl Stack {
         Ok(self.top())
     }
 
-    /// Pushes a boolean.
+    /// Pushes a boolean. Uses 1 slot.
     pub fn push_boolean(&mut self, value: bool) {
-        // SAFETY: pushing a boolean allocates nothing; callers stay within LUA_MINSTACK.
+        self.uses(1);
+        // SAFETY: pushing a boolean allocates nothing; the slot is within the budget (above).
         unsafe { lua_pushboolean(self.state(), c_int::from(value)) };
     }
 
-    /// `table[name] = value at index` (raw).
+    /// `table[name] = value at index` (raw). Uses 5 slots.
     pub fn set_named(&mut self, table: c_int, name: &str, value: c_int) -> Result<(), Failure> {
+        self.uses(5);
         let (table, value) = (self.absolute(table), self.absolute(value));
         self.push_value(table);
         self.push_string(name.as_bytes())?;
@@ -90,15 +93,17 @@ impl Stack {
         unsafe { protected(self.state(), &mut Op::RawSet, 3, 0) }.map(drop)
     }
 
-    /// Pushes `weak[address]` and returns its type.
+    /// Pushes `weak[address]` and returns its type. Uses 2 slots.
     pub fn push_weak_entry(&mut self, table: &WeakTable, address: Address) -> Kind {
+        self.uses(2);
         // SAFETY: raw reads with a light-userdata key.
         Kind::of(unsafe { table.push_entry(self.state(), address.0) })
     }
 
     /// Pushes `table[n]` of the table kept as user value by the userdata at `index`, and
-    /// returns its type (nil when the object has no such table).
+    /// returns its type (nil when the object has no such table). Uses 2 slots.
     pub fn push_user_value_field(&mut self, index: c_int, n: i64) -> Kind {
+        self.uses(2);
         let index = self.absolute(index);
         if self.push_user_value(index) != Kind::Table {
             self.pop(1);

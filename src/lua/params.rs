@@ -54,15 +54,17 @@ impl Stack {
 
     /// Calls `visit(stack, key, value_index)` for every entry of the table at `table`, in
     /// `next` order, stopping at the first failure. The table must not change meanwhile, which
-    /// `visit` cannot do: it sees the stack only as `&Stack`.
+    /// `visit` cannot do: it sees the stack only as `&Stack`. Uses 2 slots, and what `visit`
+    /// uses.
     pub fn for_each_entry(
         &mut self,
         table: c_int,
         mut visit: impl FnMut(&Stack, Key<'_>, c_int) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
+        self.uses(2);
         let table = self.absolute(table);
         let top = self.top();
-        // SAFETY: a free slot for the first key (bodies have LUA_MINSTACK).
+        // SAFETY: a free slot for the first key (checked above).
         unsafe { lua_pushnil(self.state()) };
         loop {
             // SAFETY: lua_next on a table, with the key it returned last (or nil) on top: it
@@ -90,8 +92,9 @@ impl Stack {
     }
 
     /// Pushes the value of the entry of the table at `table` whose key is the string `name`
-    /// (nil when there is none), found without metamethods; returns its type.
+    /// (nil when there is none), found without metamethods; returns its type. Uses 2 slots.
     pub fn push_named_entry(&mut self, table: c_int, name: &[u8]) -> Kind {
+        self.uses(2);
         let table = self.absolute(table);
         // SAFETY: as in for_each_entry; lua_tolstring is only called on string keys, where it
         // neither converts nor allocates. Two slots are used at most.
@@ -117,7 +120,7 @@ impl Stack {
     /// Calls the value at `function` with `arguments`, keeping one result: `read(stack, index)`
     /// sees it at `index`. If the call raises, `raised` makes the failure from its error. The
     /// stack is as before afterwards. The called code may do anything, including collecting
-    /// objects a caller had borrowed (hence `&mut self`).
+    /// objects a caller had borrowed (hence `&mut self`). Uses 1 + `arguments.len()` slots.
     pub fn call_function<R>(
         &mut self,
         function: c_int,
@@ -125,6 +128,7 @@ impl Stack {
         read: impl FnOnce(&Stack, c_int) -> R,
         raised: impl FnOnce(Raised<'_>) -> Failure,
     ) -> Result<R, Failure> {
+        self.uses(1 + arguments.len() as c_int);
         let function = self.absolute(function);
         let top = self.top();
         self.push_value(function);
