@@ -20,6 +20,8 @@ mod connect;
 mod dns;
 mod event;
 mod ffi;
+#[cfg(test)]
+mod import_graph;
 mod libevent;
 mod listener;
 mod lua;

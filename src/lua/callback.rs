@@ -437,14 +437,3 @@ impl Results {
         is_boolean.then(|| unsafe { lua_toboolean(self.state, self.index(n)) != 0 })
     }
 }
-
-/// The message handler of callback calls: the error as a string plus a traceback of the
-/// callback. Raising here (out of memory) is caught by the `lua_pcall` it serves.
-pub(super) unsafe extern "C-unwind" fn traceback_handler(state: *mut lua_State) -> c_int {
-    // SAFETY: called by Lua as a message handler, with the error value at index 1.
-    unsafe {
-        raw::describe_error_value(state);
-        luaL_traceback(state, state, lua_tostring(state, -1), 1);
-        1
-    }
-}

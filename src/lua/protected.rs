@@ -41,6 +41,23 @@ pub(super) enum Op {
     OpenModule { spec: &'static ModuleSpec },
 }
 
+impl Failure {
+    /// Leaves the failure's error value on top of the stack, as a callback's error would be:
+    /// a propagated error is there already; a message becomes a string (should that string
+    /// not fit in memory, Lua's memory error is on top instead).
+    ///
+    /// # Safety
+    /// `state` is a valid state with three free slots in which the module was opened; for a
+    /// propagated failure, its error value is on top.
+    pub(super) unsafe fn push_error_value(&self, state: *mut lua_State) {
+        let Some(bytes) = self.message_bytes() else { return };
+        let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        // SAFETY: per the contract; on failure the error value is left on top, which is what
+        // the caller wants either way.
+        let _ = unsafe { protected(state, &mut op, 0, 1) };
+    }
+}
+
 /// Runs `op` with the `arguments` values on top of the stack (consumed) under `lua_pcall`,
 /// leaving `results` values. On failure the error value is left on top instead.
 ///
@@ -92,13 +109,24 @@ pub(super) unsafe fn push_handler(state: *mut lua_State) {
     // SAFETY: as for push_runner.
     #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     unsafe {
-        lua_pushcfunction(state, super::callback::traceback_handler)
+        lua_pushcfunction(state, traceback_handler)
     };
     // SAFETY: as for push_runner.
     #[cfg(any(feature = "lua51", feature = "luajit"))]
     unsafe {
         push_registry_entry(state, &HANDLER_KEY)
     };
+}
+
+/// The message handler of callback calls: the error as a string plus a traceback of the
+/// callback. Raising here (out of memory) is caught by the `lua_pcall` it serves.
+unsafe extern "C-unwind" fn traceback_handler(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a message handler, with the error value at index 1.
+    unsafe {
+        describe_error_value(state);
+        luaL_traceback(state, state, lua_tostring(state, -1), 1);
+        1
+    }
 }
 
 /// Makes the runner and the message handler reachable without allocation (Lua 5.1 and LuaJIT;
@@ -115,7 +143,7 @@ pub(super) unsafe fn install_runners(state: *mut lua_State) -> Result<(), Failur
             unsafe {
                 lua_pushcfunction(state, run);
                 set_registry_entry(state, &RUNNER_KEY);
-                lua_pushcfunction(state, super::callback::traceback_handler);
+                lua_pushcfunction(state, traceback_handler);
                 set_registry_entry(state, &HANDLER_KEY);
             }
             0

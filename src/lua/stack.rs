@@ -603,6 +603,14 @@ impl Stack {
     }
 }
 
+impl Failure {
+    /// The standard `<what> expected, got <type>` argument failure. (Here rather than in
+    /// failure.rs, which comes before the stack in the layer.)
+    pub fn expected(stack: &Stack, index: c_int, what: &str) -> Failure {
+        Failure::argument(index, format_args!("{what} expected, got {}", stack.type_name(index)))
+    }
+}
+
 /// A duration in whole microseconds.
 pub type Micros = i64;
 
