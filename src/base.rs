@@ -12,6 +12,7 @@ use crate::lua::{
 };
 use crate::os::{self, FdKind};
 use crate::shared::{clone_from_cell, Shared};
+use crate::time;
 
 /// What a base and everything registered on it share. Events and bufferevents each hold a
 /// handle, so libevent's base is freed only after the last of them, whatever order Lua
@@ -264,7 +265,7 @@ fn run_loop(stack: &mut Stack) -> Outcome {
 /// `base:loopexit([seconds])`
 fn loopexit(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
-    let after = stack.optional_timeout(2)?;
+    let after = time::optional_timeout(stack, 2)?;
     stack.push_integer(base.event_base.exit_loop(after) as i64);
     Ok(Returns::Values(1))
 }

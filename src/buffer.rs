@@ -272,7 +272,7 @@ fn drain(stack: &mut Stack) -> Outcome {
 fn read(stack: &mut Stack) -> Outcome {
     open_buffer(stack, 1)?;
     // The fd before the buffer is borrowed: a socket's getfd method is Lua code.
-    let fd = stack.fd(2)?;
+    let fd = crate::fd::argument(stack, 2)?;
     let len = stack.integer(3)?;
     let len = if len < 0 { -1 } else { len.min(c_int::MAX as i64) as c_int };
     let result = open_buffer(stack, 1)?.read(fd, len);
@@ -283,7 +283,7 @@ fn read(stack: &mut Stack) -> Outcome {
 /// `buf:write(fd)`
 fn write(stack: &mut Stack) -> Outcome {
     open_buffer(stack, 1)?;
-    let fd = stack.fd(2)?;
+    let fd = crate::fd::argument(stack, 2)?;
     let result = open_buffer(stack, 1)?.write(fd);
     stack.push_integer(result as i64);
     Ok(Returns::Values(1))

@@ -30,6 +30,7 @@ use crate::openssl::{Role, SessionFacts, Verification};
 use crate::tls;
 use crate::tls_layer;
 use crate::shared::{clone_from_cell, Shared};
+use crate::time;
 
 /// The Lua object; its address is libevent's callback argument.
 pub struct BuffereventUserdata {
@@ -189,7 +190,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         )));
     };
     let base = base_argument(stack, base_index)?;
-    let fd = stack.fd(first)?;
+    let fd = crate::fd::argument(stack, first)?;
     if let Some(why) = base.unwatchable(fd) {
         return Err(Failure::argument(first, format_args!("bad file descriptor ({fd} {why})")));
     }
@@ -513,7 +514,7 @@ fn set_write_watermarks(stack: &mut Stack) -> Outcome {
 
 /// A bufferevent timeout: nil or 0 means none.
 fn optional_timeout(stack: &Stack, index: c_int) -> Result<Option<i64>, Failure> {
-    Ok(stack.optional_timeout(index)?.filter(|&micros| micros > 0))
+    Ok(time::optional_timeout(stack, index)?.filter(|&micros| micros > 0))
 }
 
 /// `bev:set_timeouts(read, write)`

@@ -309,7 +309,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     let [timeout, servername, tls, dns] = stack.options(OPTIONS, &["timeout", "servername", "tls", "dns"])?;
     let timeout = match stack.to_number(timeout) {
         _ if stack.is_none_or_nil(timeout) => None,
-        Some(seconds) => Some(crate::lua::seconds_to_micros(seconds).ok_or_else(|| {
+        Some(seconds) => Some(crate::time::seconds_to_micros(seconds).ok_or_else(|| {
             Failure::argument(OPTIONS, format_args!("options.timeout must be a finite number of seconds >= 0, got {seconds}"))
         })?),
         None => {

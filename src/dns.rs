@@ -51,9 +51,10 @@ use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
 use crate::lua::{
-    lua_function, lua_type, seconds_to_micros, Address, Arguments, Cause, Failure, Kind, Micros, Outcome,
+    lua_function, lua_type, Address, Arguments, Cause, Failure, Kind, Outcome,
     Raised, Returns, Stack, TypeSpec, WeakTable,
 };
+use crate::time::{seconds_to_micros, Micros};
 use crate::shared::{clone_from_cell, Shared};
 
 pub use request::TYPE as REQUEST_TYPE;

@@ -9,9 +9,10 @@ use crate::base::{base_argument, BaseShared, Callback};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::{self, Event};
 use crate::lua::{
-    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind,
-    Micros, Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
+    lua_function, lua_type, number_to_integer, Address, Cause, Failure, Kind,
+    Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
 };
+use crate::time::{self, Micros, seconds_to_micros};
 use crate::os;
 use crate::shared::{clone_from_cell, Shared};
 
@@ -119,9 +120,9 @@ fn event_mask(value: i64) -> Option<c_short> {
 /// `base:addevent(fd, events, callback [, timeout])`
 pub fn addevent(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
-    let timeout = stack.optional_timeout(5)?;
+    let timeout = time::optional_timeout(stack, 5)?;
     let no_fd = stack.kind(2) == Kind::Nil;
-    let fd = if no_fd { -1 } else { stack.fd(2)? };
+    let fd = if no_fd { -1 } else { crate::fd::argument(stack, 2)? };
     let requested = stack.integer(3)?;
     let events = event_mask(requested)
         .ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;

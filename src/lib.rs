@@ -2,7 +2,8 @@
 //!
 //! `lua/` is the layer over Lua's C API (its rules are written there); `libevent.rs` the
 //! handles over libevent's; `openssl.rs` those over OpenSSL's; `os.rs` what differs between
-//! systems. Each Lua type has its own file (`base.rs`, `event.rs`, `buffer.rs`,
+//! systems; `fd.rs` and `time.rs` how the module reads descriptors and durations from Lua
+//! (luaevent's rules, kept out of the Lua layer). Each Lua type has its own file (`base.rs`, `event.rs`, `buffer.rs`,
 //! `bufferevent.rs`, `tls.rs`); this file wires them into the module table. mlua provides the
 //! Lua C API of the interpreter chosen by Cargo feature (module mode: the symbols come from the
 //! interpreter that loads us).
@@ -19,6 +20,7 @@ mod bufferevent;
 mod connect;
 mod dns;
 mod event;
+mod fd;
 mod ffi;
 #[cfg(test)]
 mod import_graph;
@@ -30,6 +32,7 @@ mod openssl;
 mod os;
 mod read_path;
 mod shared;
+mod time;
 mod tls;
 mod tls_layer;
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
-use crate::lua::Micros;
+use crate::time::Micros;
 use crate::os::{self, Errno};
 
 fn to_timeval(micros: Micros) -> ffi::timeval {

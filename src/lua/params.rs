@@ -6,9 +6,10 @@
 //! its pushes and pops, never protection. Tables of parameters are small (a caller checks that
 //! every key is one it knows before looking any up), so a walk per lookup costs little.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::fmt;
 
+use super::protected::Op;
 use super::raw::*;
 use super::stack::Kind;
 use super::{Failure, Stack};
@@ -27,6 +28,17 @@ pub enum Key<'a> {
 pub enum Argument {
     Boolean(bool),
     Integer(i64),
+}
+
+/// How `obj:name()` went (see [`Stack::call_method`]).
+#[derive(Clone, Copy, Debug)]
+pub enum MethodCall<'a> {
+    /// The object has no such method.
+    Missing,
+    /// The method raised this error (made a string as the standalone interpreter shows it).
+    Raised(&'a str),
+    /// The method returned; its first result is at this index.
+    Returned(c_int),
 }
 
 /// The error a called function raised, as text for a message: the string it raised, or what
@@ -153,6 +165,34 @@ impl Stack {
         };
         self.set_top(top);
         result
+    }
+}
+
+impl Stack {
+    /// Calls `obj:name()` for the object at `index`, the method looked up as Lua would
+    /// (metamethods included), keeping one result; `read` sees how it went. The stack is as
+    /// before afterwards. Uses 3 slots. Runs Lua code (hence `&mut self`).
+    pub fn call_method<R>(
+        &mut self,
+        index: c_int,
+        name: &'static CStr,
+        read: impl FnOnce(&Stack, MethodCall<'_>) -> R,
+    ) -> Result<R, Failure> {
+        self.uses(3);
+        let index = self.absolute(index);
+        self.push_value(index);
+        self.protected(Op::CallMethod { name }, 1, 2)?;
+        let called = self.boolean(-2) == Some(true);
+        let call = if called {
+            MethodCall::Returned(self.top())
+        } else if self.kind(-1) == Kind::Nil {
+            MethodCall::Missing
+        } else {
+            MethodCall::Raised(self.string_bytes(-1).map(utf8_prefix).unwrap_or_default())
+        };
+        let result = read(self, call);
+        self.pop(2);
+        Ok(result)
     }
 }
 

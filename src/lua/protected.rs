@@ -10,7 +10,7 @@
 //! The runner is plain Lua API calls on values from the `Op`: no Rust logic that could panic,
 //! nothing with a destructor in its frame.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CStr};
 
 use super::module::ModuleSpec;
 use super::raw::*;
@@ -34,9 +34,9 @@ pub(super) enum Op {
     NumberToString,
     /// Leaves a string with a copy of the `len` bytes at `bytes`.
     PushString { bytes: *const u8, len: usize },
-    /// Argument: an object. Leaves two values: `true` and `obj:getfd()`'s result; `false` and
-    /// nil when the object has no `getfd`; or `false` and the error `getfd` raised, as a string.
-    GetFd,
+    /// Argument: an object. Leaves two values: `true` and `obj:name()`'s result; `false` and
+    /// nil when the object has no such method; or `false` and the error it raised, as a string.
+    CallMethod { name: &'static CStr },
     /// Builds the module described by the spec; leaves the module table.
     OpenModule { spec: &'static ModuleSpec },
 }
@@ -201,7 +201,7 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
                 lua_pushlstring(state, *bytes as *const std::ffi::c_char, *len);
                 1
             }
-            Op::GetFd => get_fd(state),
+            Op::CallMethod { name } => call_method(state, name),
             Op::OpenModule { spec } => {
                 super::module::open(state, spec);
                 1
@@ -210,12 +210,12 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
     }
 }
 
-/// `obj:getfd()` for the object at index 1, with `getfd` looked up as Lua would (metamethods
-/// included) and its errors caught: see [`Op::GetFd`].
-unsafe fn get_fd(state: *mut lua_State) -> c_int {
+/// `obj:name()` for the object at index 1, with the method looked up as Lua would
+/// (metamethods included) and its errors caught: see [`Op::CallMethod`].
+unsafe fn call_method(state: *mut lua_State, name: &CStr) -> c_int {
     // SAFETY: inside the runner (see `run`): raising is allowed, the stack has room.
     unsafe {
-        lua_getfield(state, 1, c"getfd".as_ptr());
+        lua_getfield(state, 1, name.as_ptr());
         if lua_isnil(state, -1) != 0 {
             lua_pushboolean(state, 0);
             lua_pushnil(state);

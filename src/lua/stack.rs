@@ -218,24 +218,6 @@ impl Stack {
         })
     }
 
-    /// A duration argument in seconds, as whole microseconds (see [`seconds_to_micros`]).
-    pub fn timeout(&self, index: c_int) -> Result<Micros, Failure> {
-        let seconds = self.number(index)?;
-        seconds_to_micros(seconds).ok_or_else(|| {
-            let range = "from 0 to 2^31 (2147483648)";
-            Failure::argument(index, format_args!("timeout must be a number of seconds {range}, got {seconds}"))
-        })
-    }
-
-    /// A duration argument that may be absent or nil.
-    pub fn optional_timeout(&self, index: c_int) -> Result<Option<Micros>, Failure> {
-        if self.is_none_or_nil(index) {
-            Ok(None)
-        } else {
-            self.timeout(index).map(Some)
-        }
-    }
-
     /// The bytes of a string value (numbers are not converted: that would allocate).
     #[inline]
     pub fn string_bytes(&self, index: c_int) -> Option<&[u8]> {
@@ -503,49 +485,6 @@ impl Stack {
         self.protected(Op::NumberToString, 1, 1).map(drop)
     }
 
-    /// The file descriptor an argument names: an integer, a light userdata, or any object
-    /// with a `getfd` method (LuaSocket's sockets), called as `obj:getfd()`. Uses 3 slots.
-    pub fn fd(&mut self, index: c_int) -> Result<c_int, Failure> {
-        self.uses(3);
-        let index = self.absolute(index);
-        match self.kind(index) {
-            Kind::Number | Kind::String => fd_in_range(index, self.integer(index)?),
-            Kind::LightUserdata => fd_in_range(index, self.light_userdata(index) as i64),
-            Kind::Userdata | Kind::Table => self.fd_from_getfd(index),
-            _ => Err(Failure::expected(self, index, "socket or integer fd")),
-        }
-    }
-
-    fn fd_from_getfd(&mut self, index: c_int) -> Result<c_int, Failure> {
-        self.push_value(index);
-        self.protected(Op::GetFd, 1, 2)?;
-        let called = self.kind(-2) == Kind::Boolean && {
-            // SAFETY: reads a boolean.
-            unsafe { lua_toboolean(self.state(), -2) != 0 }
-        };
-        let result = if !called && self.kind(-1) == Kind::Nil {
-            let got = self.type_name(index);
-            Err(Failure::argument(index, format_args!("socket or integer fd expected, got {got} without 'getfd'")))
-        } else if !called {
-            let message = self.string_bytes(-1).map(utf8_prefix).unwrap_or_default();
-            Err(Failure::argument(index, format_args!("getfd failed: {message}")))
-        } else if self.kind(-1) == Kind::Number {
-            match self.to_number(-1).and_then(raw::number_to_integer) {
-                // LuaSocket's answer for a socket that was closed, or never bound or connected.
-                Some(-1) => {
-                    Err(Failure::argument(index, format_args!("invalid file descriptor (-1): closed or not connected?")))
-                }
-                Some(fd) => fd_in_range(index, fd),
-                None => Err(Failure::argument(index, format_args!("getfd returned a non-integral number"))),
-            }
-        } else {
-            let got = self.type_name(-1);
-            Err(Failure::argument(index, format_args!("socket or integer fd expected, getfd returned {got}")))
-        };
-        self.pop(2);
-        result
-    }
-
     /// Returns `text` as a Lua string.
     pub fn return_str(&mut self, text: &str) -> Outcome {
         self.return_bytes(text.len(), |_, out| {
@@ -611,18 +550,6 @@ impl Failure {
     }
 }
 
-/// A duration in whole microseconds.
-pub type Micros = i64;
-
-/// Seconds as whole microseconds, rounded to the nearest (so 1e-06 is one microsecond, not 0).
-/// `None` for negative, NaN, infinite or absurdly large values (over 2^31 seconds).
-pub fn seconds_to_micros(seconds: f64) -> Option<Micros> {
-    if !(0.0..=2_147_483_648.0).contains(&seconds) {
-        return None;
-    }
-    Some((seconds * 1e6).round() as Micros)
-}
-
 /// The end of a weak sequence, kept at its key 0, for the table on top of the stack.
 unsafe fn sequence_end(state: *mut lua_State) -> i64 {
     // SAFETY: a raw read of the table on top (caller).
@@ -631,42 +558,5 @@ unsafe fn sequence_end(state: *mut lua_State) -> i64 {
         let n = raw::to_integer(state, -1).unwrap_or(0);
         lua_pop(state, 1);
         n
-    }
-}
-
-fn fd_in_range(index: c_int, fd: i64) -> Result<c_int, Failure> {
-    c_int::try_from(fd)
-        .ok()
-        .filter(|fd| *fd >= 0)
-        .ok_or_else(|| Failure::argument(index, format_args!("invalid file descriptor ({fd})")))
-}
-
-/// The longest UTF-8 prefix of `bytes` (error messages are shown as text; no allocation).
-fn utf8_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::seconds_to_micros;
-
-    #[test]
-    fn durations_round_to_the_nearest_microsecond() {
-        assert_eq!(seconds_to_micros(1e-06), Some(1));
-        assert_eq!(seconds_to_micros(0.0000004), Some(0));
-        assert_eq!(seconds_to_micros(0.0000006), Some(1));
-        assert_eq!(seconds_to_micros(1.5), Some(1_500_000));
-        assert_eq!(seconds_to_micros(0.0), Some(0));
-    }
-
-    #[test]
-    fn what_is_not_a_duration_is_refused() {
-        assert_eq!(seconds_to_micros(-0.5), None);
-        assert_eq!(seconds_to_micros(f64::NAN), None);
-        assert_eq!(seconds_to_micros(f64::INFINITY), None);
-        assert_eq!(seconds_to_micros(1e300), None);
     }
 }
