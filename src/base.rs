@@ -66,21 +66,6 @@ enum Running {
     Finalized,
 }
 
-/// How a callback call went, for the object whose callback it was.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Callback<R> {
-    /// No loop of this base is running (libevent runs pending work while freeing a base).
-    NotLooping,
-    /// There was no function to call; no Lua code ran.
-    Skipped,
-    /// The callback raised an error, recorded for `loop` to raise again.
-    Raised,
-    /// The callback returned, and `read` made `R` of its results.
-    Returned(R),
-    /// The object was garbage-collected during its own callback: do not touch it again.
-    Finalized,
-}
-
 impl BaseShared {
     /// Calls a Lua callback of the object at `owner` on the looping state, under the loop's
     /// message handler: `arguments` pushes the function and its arguments (returning their
@@ -95,7 +80,7 @@ impl BaseShared {
         arguments: impl FnOnce(&mut Arguments) -> Option<c_int>,
         results: c_int,
         read: impl FnOnce(&Results) -> R,
-    ) -> Callback<R> {
+    ) -> Called<R> {
         self.track(owner, |looping, alive| looping.call(arguments, results, |returned| alive().then(|| read(returned))))
     }
 
@@ -107,31 +92,32 @@ impl BaseShared {
         arguments: impl FnOnce(&mut Stack) -> Result<Option<c_int>, Failure>,
         results: c_int,
         read: impl FnOnce(&Results) -> R,
-    ) -> Callback<R> {
+    ) -> Called<R> {
         self.track(owner, |looping, alive| looping.call_with(arguments, results, |returned| alive().then(|| read(returned))))
     }
 
     /// Runs `call` with the object at `owner` marked as in its callback; `call` gets the loop
     /// and a test telling whether the object is still alive once its function has returned.
-    fn track<R>(&self, owner: Address, call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>) -> Callback<R> {
+    fn track<R>(&self, owner: Address, call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>) -> Called<R> {
         if !self.looping.is_running() {
-            return Callback::NotLooping;
+            return Called::NotLooping;
         }
         let previous = self.running.replace(Running::Calling(owner));
         let called = call(&self.looping, &|| self.running.get() != Running::Finalized);
         let finalized = self.running.replace(previous) == Running::Finalized;
         match called {
-            Called::Skipped => Callback::Skipped,
             Called::Raised => {
                 self.fail(Fault::Raised);
                 if finalized {
-                    Callback::Finalized
+                    Called::Finalized
                 } else {
-                    Callback::Raised
+                    Called::Raised
                 }
             }
-            Called::Returned(Some(result)) => Callback::Returned(result),
-            Called::Returned(None) => Callback::Finalized,
+            Called::Returned(Some(result)) => Called::Returned(result),
+            Called::Returned(None) | Called::Finalized => Called::Finalized,
+            Called::NotLooping => Called::NotLooping,
+            Called::Skipped => Called::Skipped,
         }
     }
 

@@ -12,16 +12,16 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, Callback};
+use crate::c_callback::c_callback;
+use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata};
 use crate::buffer::{self, BufferUserdata};
 use crate::connect::{self, Connecting};
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 use crate::libevent::{self, BuffereventRef, Socket};
 use crate::os::{self, Errno};
-use crate::lua::{
+use crate::lua::{Called, 
     lua_function, lua_type, Address, Cause, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
@@ -263,17 +263,19 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
     Ok(object)
 }
 
-pub(crate) extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| read_ready(raw, arg as *const BuffereventUserdata)));
+c_callback! {
+    pub(crate) fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
+        read_ready(raw, arg as *const BuffereventUserdata)
+    }
 }
 
-pub(crate) extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+c_callback! {
+    pub(crate) fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
         let owner = arg as *const BuffereventUserdata;
         if !held_back(owner, EVBUFFER_WRITE) {
             dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
         }
-    }));
+    }
 }
 
 /// While a TLS layer is being put in place, holds back what libevent reports (see `starting`);
@@ -289,11 +291,13 @@ fn held_back(owner: *const BuffereventUserdata, what: c_short) -> bool {
     true
 }
 
-/// libevent's event callback: end of file, an error, a timeout, or a connection made.
-pub(crate) extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
-    // First of all: errno holds the socket's error when libevent reports one.
-    let errno = Errno::last();
-    let _ = catch_unwind(AssertUnwindSafe(|| happened(arg as *const BuffereventUserdata, what, errno)));
+c_callback! {
+    /// libevent's event callback: end of file, an error, a timeout, or a connection made.
+    pub(crate) fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
+        // First of all: errno holds the socket's error when libevent reports one.
+        let errno = Errno::last();
+        happened(arg as *const BuffereventUserdata, what, errno)
+    }
 }
 
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
@@ -398,8 +402,8 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     }
     let held_before = bev.input().len();
     match dispatch(owner, SLOT_READ, EVBUFFER_READ) {
-        Callback::NotLooping | Callback::Finalized => {}
-        Callback::Skipped | Callback::Raised | Callback::Returned(()) => {
+        Called::NotLooping | Called::Finalized => {}
+        Called::Skipped | Called::Raised | Called::Returned(()) => {
             // SAFETY: not collected during the callback (the protocol says so), so the object
             // is alive. If Lua closed it, `raw` no longer matches.
             let owner = unsafe { &*owner };
@@ -411,15 +415,15 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
 }
 
 /// Calls the Lua callback in `slot` as `callback(bev, what)`.
-pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Callback<()> {
+pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Called<()> {
     let base = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
         let object = unsafe { &*owner };
         if object.raw.get().is_none() {
-            return Callback::Skipped;
+            return Called::Skipped;
         }
-        let Some(base) = object.base() else { return Callback::Skipped };
+        let Some(base) = object.base() else { return Called::Skipped };
         base
     };
     let address = Address::at(owner);

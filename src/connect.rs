@@ -17,8 +17,8 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 use std::net::{IpAddr, SocketAddr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::c_callback::{self, c_callback};
 use crate::base::base_argument;
 use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
 use crate::bufferevent::{self, BuffereventUserdata, SLOT_ERROR, SLOT_READ, SLOT_WRITE};
@@ -228,7 +228,7 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
 /// The resolver's answer for a connection by name (from the loop; never after the connection
 /// state is gone, which abandons the lookup).
 fn on_resolved(arg: *const c_void, result: LookupResult) {
-    let _ = catch_unwind(AssertUnwindSafe(|| resolved(arg as *const BuffereventUserdata, result)));
+    c_callback::guard((), || resolved(arg as *const BuffereventUserdata, result));
 }
 
 fn resolved(owner: *const BuffereventUserdata, result: LookupResult) {
@@ -260,8 +260,10 @@ fn resolved(owner: *const BuffereventUserdata, result: LookupResult) {
     bufferevent::report(owner, EVBUFFER_ERROR, Some(message.text()));
 }
 
-extern "C" fn on_timer(_fd: c_int, _what: c_short, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| timer_fired(arg as *const BuffereventUserdata)));
+c_callback! {
+    fn on_timer(_fd: c_int, _what: c_short, arg: *mut c_void) {
+        timer_fired(arg as *const BuffereventUserdata)
+    }
 }
 
 fn timer_fired(owner: *const BuffereventUserdata) {

@@ -44,13 +44,13 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void, CStr};
 use std::fmt::{self, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::base::{base_argument, BaseShared, Callback};
+use crate::base::{base_argument, BaseShared};
+use crate::c_callback::c_callback;
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
-use crate::lua::{
+use crate::lua::{Called, 
     lua_function, lua_type, Address, Arguments, Cause, Failure, Kind, Outcome,
     Raised, Returns, Stack, TypeSpec, WeakTable,
 };
@@ -540,13 +540,15 @@ fn start(lookup: &Shared<Lookup>, name: &CStr) {
     }
 }
 
-/// libevent's callback for every lookup; `arg` owns a count of the lookup.
-extern "C" fn on_lookup(result: c_int, list: *mut ffi::addrinfo, arg: *mut c_void) {
-    // SAFETY: libevent hands the list over to its callback, to be freed by it.
-    let list = unsafe { AddressList::adopt(list) };
-    // SAFETY: `arg` came from Shared::into_raw in `start`, and libevent calls back once.
-    let lookup = unsafe { Shared::from_raw(arg as *const Lookup) };
-    let _ = catch_unwind(AssertUnwindSafe(|| finished(&lookup, result, list)));
+c_callback! {
+    /// libevent's callback for every lookup; `arg` owns a count of the lookup.
+    fn on_lookup(result: c_int, list: *mut ffi::addrinfo, arg: *mut c_void) {
+        // SAFETY: libevent hands the list over to its callback, to be freed by it.
+        let list = unsafe { AddressList::adopt(list) };
+        // SAFETY: `arg` came from Shared::into_raw in `start`, and libevent calls back once.
+        let lookup = unsafe { Shared::from_raw(arg as *const Lookup) };
+        finished(&lookup, result, list)
+    }
 }
 
 /// Records what libevent found (unless the lookup was cancelled meanwhile) for the service
@@ -584,9 +586,11 @@ fn classify(error: c_int, lookup: &Lookup, core: &Core) -> LookupError {
     }
 }
 
-/// libevent's entry for the service event of a core.
-extern "C" fn on_service(_fd: c_int, _what: c_short, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| serve(arg as *const Core)));
+c_callback! {
+    /// libevent's entry for the service event of a core.
+    fn on_service(_fd: c_int, _what: c_short, arg: *mut c_void) {
+        serve(arg as *const Core)
+    }
 }
 
 /// Delivers every lookup whose outcome is known, then frees the evdns base of a closed,
@@ -642,8 +646,8 @@ fn deliver(base: &BaseShared, lookup: &Lookup) -> Delivered {
         }
         Client::Lua => {
             match base.call_back(Address::of(lookup), |arguments| push_delivery(arguments, base, lookup, &outcome), 0, |_| ()) {
-                Callback::Raised | Callback::Finalized => Delivered::Raised,
-                Callback::NotLooping | Callback::Skipped | Callback::Returned(()) => Delivered::Done,
+                Called::Raised | Called::Finalized => Delivered::Raised,
+                Called::NotLooping | Called::Skipped | Called::Returned(()) => Delivered::Done,
             }
         }
     }

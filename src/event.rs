@@ -3,12 +3,12 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::base::{base_argument, BaseShared, Callback};
+use crate::c_callback::c_callback;
+use crate::base::{base_argument, BaseShared};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::{self, Event};
-use crate::lua::{
+use crate::lua::{Called, 
     lua_function, lua_type, number_to_integer, Address, Cause, Failure, Kind,
     Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
 };
@@ -204,13 +204,11 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
     Err(failure)
 }
 
-/// libevent's entry point for every event made by addevent.
-extern "C" fn on_event(_fd: c_int, what: c_short, arg: *mut c_void) {
-    // A panic must not unwind into libevent; there is nobody to report it to but stderr,
-    // where the panic hook has already written it.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+c_callback! {
+    /// libevent's entry point for every event made by addevent.
+    fn on_event(_fd: c_int, what: c_short, arg: *mut c_void) {
         dispatch(arg as *const EventUserdata, what)
-    }));
+    }
 }
 
 /// Calls the Lua callback and applies what it returns. The callback may close or collect its
@@ -242,7 +240,7 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
                 .map_err(|refusal| refusal.explain(results, callback))
         },
     );
-    if let Callback::Returned(Err(failure)) = outcome {
+    if let Called::Returned(Err(failure)) = outcome {
         base.refuse(failure);
     }
 }

@@ -17,6 +17,7 @@ use std::ffi::{c_int, CStr};
 mod base;
 mod buffer;
 mod bufferevent;
+mod c_callback;
 mod connect;
 mod dns;
 mod event;

@@ -15,6 +15,7 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
+use crate::c_callback::c_callback;
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
 use crate::time::Micros;
 use crate::os::{self, Errno};
@@ -90,16 +91,18 @@ pub fn take_log_line() -> Option<LogLine> {
     LAST_LOG_LINE.try_with(|line| line.take()).ok().flatten()
 }
 
-unsafe extern "C" fn on_log_line(_severity: c_int, message: *const c_char) {
-    if message.is_null() {
-        return;
+c_callback! {
+    fn on_log_line(_severity: c_int, message: *const c_char) {
+        if message.is_null() {
+            return;
+        }
+        // SAFETY: libevent passes a NUL-terminated string, valid during the call.
+        let text = unsafe { CStr::from_ptr(message) }.to_bytes();
+        let mut line = LogLine { bytes: [0; LOG_LINE], len: text.len().min(LOG_LINE) };
+        line.bytes[..line.len].copy_from_slice(&text[..line.len]);
+        // During thread teardown the slot may be gone: the line is dropped then.
+        let _ = LAST_LOG_LINE.try_with(|slot| slot.set(Some(line)));
     }
-    // SAFETY: libevent passes a NUL-terminated string, valid during the call.
-    let text = unsafe { CStr::from_ptr(message) }.to_bytes();
-    let mut line = LogLine { bytes: [0; LOG_LINE], len: text.len().min(LOG_LINE) };
-    line.bytes[..line.len].copy_from_slice(&text[..line.len]);
-    // During thread teardown the slot may be gone: the line is dropped then.
-    let _ = LAST_LOG_LINE.try_with(|slot| slot.set(Some(line)));
 }
 
 // ------------------------------------------------------------------------ event base ----

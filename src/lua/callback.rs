@@ -47,15 +47,22 @@ struct LoopFrame {
 /// The loop frame of a base while its loop runs; empty otherwise.
 pub struct LoopSlot(Cell<Option<LoopFrame>>);
 
-/// How a callback call went.
+/// How a callback call went: what [`LoopSlot`] reports, and what the base reports to the
+/// object whose callback it was (see `BaseShared::call_back`).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Called<R> {
-    /// Not called: no loop is running, or the callback is gone.
+    /// Not called: no loop of this base is running (libevent runs pending work while freeing
+    /// a base).
+    NotLooping,
+    /// Not called: there was no function to call, or no room for it; no Lua code ran.
     Skipped,
     /// It raised an error, now in the loop's error slot (unless an earlier one is there).
     Raised,
     /// It returned; `R` is what `read` made of its results.
     Returned(R),
+    /// The object was garbage-collected during its own callback: do not touch it again. (Told
+    /// by the object's `__gc` to the base that tracks it, never by the loop slot itself.)
+    Finalized,
 }
 
 /// How a loop ended, as far as its callbacks are concerned.
@@ -130,7 +137,7 @@ impl LoopSlot {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let Some(frame) = self.0.get() else { return Called::NotLooping };
         let state = frame.state.as_ptr();
         // SAFETY: the frame is set only while its loop runs (see `run`), and callbacks run
         // inside that loop, on its state, with CALLBACK_SLOTS free (see `has_room`).
@@ -170,7 +177,7 @@ impl LoopSlot {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let Some(frame) = self.0.get() else { return Called::NotLooping };
         let state = frame.state.as_ptr();
         let mut scratch = std::mem::MaybeUninit::uninit();
         // SAFETY: as in `call`. The Stack lives for this call only, inside the loop's frame,
@@ -209,7 +216,7 @@ impl LoopSlot {
     /// Releases a registry reference from inside a callback. Should Lua raise while doing so
     /// (out of memory), the error is recorded as a callback's would be.
     pub fn unreference(&self, reference: Ref) -> Called<()> {
-        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let Some(frame) = self.0.get() else { return Called::NotLooping };
         let state = frame.state.as_ptr();
         // SAFETY: as in `call`; the operation runs under lua_pcall.
         unsafe {

@@ -16,7 +16,7 @@
 //!    Rust frames may therefore own anything (an `Rc`, a `Vec`).
 //! 2. **No panic crosses into Lua.** The body runs under `catch_unwind`; a panic becomes the
 //!    error `luaevent.core: internal error (a Rust panic was caught)`. Callbacks from libevent
-//!    catch panics themselves (see libevent.rs).
+//!    catch panics themselves (see c_callback.rs).
 //! 3. **No object is closed under a method using it.** Borrows of our objects are tied to
 //!    `&Stack`; every operation that can run Lua code (a `getfd` method, a finalizer run by an
 //!    allocation) takes `&mut Stack`. Holding a borrow across one does not compile: the body
