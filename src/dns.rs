@@ -899,85 +899,44 @@ fn ensure_anchors(stack: &mut Stack, index: c_int, base: &BaseShared) -> Result<
 }
 
 /// Reads and checks the options table at `index`. The name server list and the hosts path
-/// are left in two stack slots pushed here, where the resolver's setup reads them.
+/// are left in stack slots pushed here, where the resolver's setup reads them.
 fn read_options(stack: &mut Stack, index: c_int) -> Result<Config, Failure> {
     let mut config = Config { nameservers: None, hosts: Hosts::System, timeout: None, attempts: None };
-    match stack.kind(index) {
-        Kind::None | Kind::Nil => return Ok(config),
-        Kind::Table => {}
-        _ => return Err(Failure::expected(stack, index, "table or nil")),
+    let [nameservers, hosts, timeout, attempts] = stack.options(index, &["nameservers", "hosts", "timeout", "attempts"])?;
+    if !stack.is_none_or_nil(nameservers) {
+        check_nameservers(stack, index, nameservers)?;
+        config.nameservers = Some(nameservers);
     }
-    stack.push_nil();
-    let nameservers_slot = stack.top();
-    stack.push_nil();
-    let hosts_slot = stack.top();
-    stack.push_nil();
-    while stack.next_entry(index) {
-        let key = stack.string_bytes(-2).unwrap_or_default();
-        let option = match key {
-            b"nameservers" => Some(Opt::Nameservers),
-            b"hosts" => Some(Opt::Hosts),
-            b"timeout" => Some(Opt::Timeout),
-            b"attempts" => Some(Opt::Attempts),
-            _ => None,
-        };
-        let Some(option) = option else {
-            return Err(match std::str::from_utf8(key) {
-                Ok(name) if stack.kind(-2) == Kind::String => Failure::argument(index, format_args!("unknown option '{name}'")),
-                _ => Failure::argument(index, format_args!("unknown option (a {} key)", stack.type_name(-2))),
-            });
-        };
-        match option {
-            Opt::Nameservers => {
-                check_nameservers(stack, index)?;
-                stack.push_value(-1);
-                stack.replace(nameservers_slot);
-                config.nameservers = Some(nameservers_slot);
+    match stack.kind(hosts) {
+        Kind::None | Kind::Nil => {}
+        Kind::String => {
+            if stack.c_string(hosts).is_none() {
+                return Err(Failure::argument(index, format_args!("options.hosts: the path contains a NUL byte")));
             }
-            Opt::Hosts => match stack.kind(-1) {
-                Kind::String => {
-                    if stack.c_string(-1).is_none() {
-                        return Err(Failure::argument(index, format_args!("options.hosts: the path contains a NUL byte")));
-                    }
-                    stack.push_value(-1);
-                    stack.replace(hosts_slot);
-                    config.hosts = Hosts::File(hosts_slot);
-                }
-                Kind::Boolean if !stack.truthy(-1) => config.hosts = Hosts::None,
-                _ => {
-                    return Err(Failure::argument(
-                        index,
-                        format_args!("options.hosts: a file path or false expected, got {}", describe(stack, -1)),
-                    ))
-                }
-            },
-            Opt::Timeout => {
-                let seconds = stack.to_number(-1).filter(|_| stack.kind(-1) == Kind::Number);
-                let micros = seconds.filter(|&s| s > 0.0).and_then(seconds_to_micros).filter(|&m| m > 0);
-                config.timeout = Some(micros.ok_or_else(|| {
-                    Failure::argument(
-                        index,
-                        format_args!("options.timeout: a number of seconds > 0 expected, got {}", describe(stack, -1)),
-                    )
-                })?);
-            }
-            Opt::Attempts => {
-                let attempts = stack.to_integer(-1).filter(|&n| stack.kind(-1) == Kind::Number && (1..=255).contains(&n));
-                config.attempts = Some(attempts.ok_or_else(|| {
-                    Failure::argument(index, format_args!("options.attempts: an integer from 1 to 255 expected, got {}", describe(stack, -1)))
-                })?);
-            }
+            config.hosts = Hosts::File(hosts);
         }
-        stack.pop(1);
+        Kind::Boolean if !stack.truthy(hosts) => config.hosts = Hosts::None,
+        _ => {
+            let got = describe(stack, hosts);
+            return Err(Failure::argument(index, format_args!("options.hosts: a file path or false expected, got {got}")));
+        }
+    }
+    if !stack.is_none_or_nil(timeout) {
+        let seconds = stack.to_number(timeout).filter(|_| stack.kind(timeout) == Kind::Number);
+        let micros = seconds.filter(|&s| s > 0.0).and_then(seconds_to_micros).filter(|&m| m > 0);
+        config.timeout = Some(micros.ok_or_else(|| {
+            let got = describe(stack, timeout);
+            Failure::argument(index, format_args!("options.timeout: a number of seconds > 0 expected, got {got}"))
+        })?);
+    }
+    if !stack.is_none_or_nil(attempts) {
+        let number = stack.to_integer(attempts).filter(|&n| stack.kind(attempts) == Kind::Number && (1..=255).contains(&n));
+        config.attempts = Some(number.ok_or_else(|| {
+            let got = describe(stack, attempts);
+            Failure::argument(index, format_args!("options.attempts: an integer from 1 to 255 expected, got {got}"))
+        })?);
     }
     Ok(config)
-}
-
-enum Opt {
-    Nameservers,
-    Hosts,
-    Timeout,
-    Attempts,
 }
 
 /// A value as argument errors show it: a number, or its type.
@@ -999,12 +958,12 @@ impl fmt::Display for Described {
     }
 }
 
-/// Checks `options.nameservers` (the value on top): a non-empty list of addresses.
-fn check_nameservers(stack: &mut Stack, index: c_int) -> Result<(), Failure> {
-    if stack.kind(-1) != Kind::Table {
-        return Err(Failure::argument(index, format_args!("options.nameservers: a list of addresses expected, got {}", stack.type_name(-1))));
+/// Checks `options.nameservers` (the value at `list`): a non-empty list of addresses.
+fn check_nameservers(stack: &mut Stack, index: c_int, list: c_int) -> Result<(), Failure> {
+    if stack.kind(list) != Kind::Table {
+        let got = stack.type_name(list);
+        return Err(Failure::argument(index, format_args!("options.nameservers: a list of addresses expected, got {got}")));
     }
-    let list = stack.top();
     let mut n = 1;
     loop {
         let kind = stack.push_field(list, n);

@@ -389,12 +389,7 @@ pub struct Source {
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bytes = &self.file[..self.len];
-        let file = match std::str::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
-        };
-        write!(f, "{file}:{}", self.line)
+        write!(f, "{}:{}", raw::utf8_prefix(&self.file[..self.len]), self.line)
     }
 }
 

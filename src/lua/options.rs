@@ -6,6 +6,7 @@ use std::ffi::c_int;
 
 use super::protected::{protected, Op};
 use super::raw::*;
+use super::params::Key;
 use super::stack::{Address, Kind, Stack};
 use super::weak::WeakTable;
 use super::Failure;
@@ -18,51 +19,37 @@ impl Stack {
     pub fn options<const N: usize>(&mut self, index: c_int, names: &[&str; N]) -> Result<[c_int; N], Failure> {
         self.uses(N as c_int + 2);
         let index = self.absolute(index);
-        let first = self.top() + 1;
         let mut slots = [0; N];
-        for (n, slot) in slots.iter_mut().enumerate() {
-            // SAFETY: pushing nil allocates nothing; the slots are within the budget (above).
-            unsafe { lua_pushnil(self.state()) };
-            *slot = first + n as c_int;
-        }
         match self.kind(index) {
-            Kind::None | Kind::Nil => return Ok(slots),
+            Kind::None | Kind::Nil => {
+                for slot in &mut slots {
+                    self.push_nil();
+                    *slot = self.top();
+                }
+                return Ok(slots);
+            }
             Kind::Table => {}
             _ => return Err(Failure::expected(self, index, "table or nil")),
         }
-        // SAFETY: lua_next over a table nobody changes meanwhile neither raises nor allocates;
-        // each round leaves the key on top for the next one, and lua_replace moves a value
-        // into its slot without allocating.
-        unsafe {
-            lua_pushnil(self.state());
-            while lua_next(self.state(), index) != 0 {
-                let position = self.string_bytes(-2).and_then(|key| names.iter().position(|name| name.as_bytes() == key));
-                match position {
-                    Some(n) => lua_replace(self.state(), slots[n]),
-                    None => {
-                        let failure = match self.string_bytes(-2) {
-                            Some(key) => {
-                                let key = std::str::from_utf8(key).unwrap_or("?");
-                                Failure::argument(index, format_args!("unknown option '{key}'"))
-                            }
-                            None => Failure::argument(index, format_args!("unknown option (a {} key)", self.type_name(-2))),
-                        };
-                        lua_pop(self.state(), 2);
-                        return Err(failure);
-                    }
-                }
+        self.for_each_entry(index, |stack, key, value| match key {
+            Key::String(key) if names.iter().any(|name| name.as_bytes() == key) => Ok(()),
+            Key::String(key) => {
+                let key = std::str::from_utf8(key).unwrap_or("?");
+                Err(Failure::argument(index, format_args!("unknown option '{key}'")))
             }
+            // The key sits just below its value.
+            _ => Err(Failure::argument(index, format_args!("unknown option (a {} key)", stack.type_name(value - 1)))),
+        })?;
+        for (slot, name) in slots.iter_mut().zip(names) {
+            self.push_named_entry(index, name.as_bytes());
+            *slot = self.top();
         }
         Ok(slots)
     }
 
     /// A boolean value: `true` or `false`, nothing else.
     pub fn strict_boolean(&self, index: c_int) -> Result<bool, Failure> {
-        if self.kind(index) != Kind::Boolean {
-            return Err(Failure::expected(self, index, "boolean"));
-        }
-        // SAFETY: reads a boolean; never raises.
-        Ok(unsafe { lua_toboolean(self.state(), index) } != 0)
+        self.boolean(index).ok_or_else(|| Failure::expected(self, index, "boolean"))
     }
 
     /// Pushes a string with a copy of `bytes`; returns its index. Uses 2 slots.

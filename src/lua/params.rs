@@ -43,16 +43,16 @@ pub enum MethodCall<'a> {
 
 /// The error a called function raised, as text for a message: the string it raised, or what
 /// kind of value it was.
-pub enum Raised<'a> {
+pub enum CallError<'a> {
     Text(&'a str),
     Value(&'static str),
 }
 
-impl fmt::Display for Raised<'_> {
+impl fmt::Display for CallError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Raised::Text(text) => f.write_str(text),
-            Raised::Value(kind) => write!(f, "(error object is a {kind} value)"),
+            CallError::Text(text) => f.write_str(text),
+            CallError::Value(kind) => write!(f, "(error object is a {kind} value)"),
         }
     }
 }
@@ -138,7 +138,7 @@ impl Stack {
         function: c_int,
         arguments: &[Argument],
         read: impl FnOnce(&Stack, c_int) -> R,
-        raised: impl FnOnce(Raised<'_>) -> Failure,
+        raised: impl FnOnce(CallError<'_>) -> Failure,
     ) -> Result<R, Failure> {
         self.uses(1 + arguments.len() as c_int);
         let function = self.absolute(function);
@@ -158,8 +158,8 @@ impl Stack {
             Ok(read(self, top + 1))
         } else {
             let failure = match self.string_bytes(-1) {
-                Some(bytes) => raised(Raised::Text(utf8_prefix(bytes))),
-                None => raised(Raised::Value(self.type_name(-1))),
+                Some(bytes) => raised(CallError::Text(utf8_prefix(bytes))),
+                None => raised(CallError::Value(self.type_name(-1))),
             };
             Err(failure)
         };
@@ -193,13 +193,5 @@ impl Stack {
         let result = read(self, call);
         self.pop(2);
         Ok(result)
-    }
-}
-
-/// The longest UTF-8 prefix of `bytes` (messages are text; no allocation).
-fn utf8_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
     }
 }

@@ -43,15 +43,6 @@ impl Stack {
         Some(unsafe { CStr::from_ptr(bytes.as_ptr() as *const std::ffi::c_char) })
     }
 
-    /// Table iteration, as `lua_next`: with a key on top (nil to start), pops it and pushes the
-    /// next key and its value, or nothing at the end (then false). Raw: no metamethod runs.
-    pub fn next_entry(&mut self, table: c_int) -> bool {
-        let table = self.absolute(table);
-        // SAFETY: lua_next allocates nothing and raises only for a key that is not in the
-        // table, which callers never pass (they hand back the key it gave them, unchanged).
-        unsafe { lua_next(self.state(), table) != 0 }
-    }
-
     /// Whether two values are the same (raw equality: no metamethod).
     pub fn raw_equal(&self, a: c_int, b: c_int) -> bool {
         // SAFETY: lua_rawequal never raises.
@@ -150,14 +141,6 @@ impl Arguments {
             lua_remove(self.state, -4);
             protected(self.state, &mut Op::RawSet, 3, 0).map_err(|_| Raised)
         }
-    }
-}
-
-impl Stack {
-    /// Pops the top value into slot `index`.
-    pub fn replace(&mut self, index: c_int) {
-        // SAFETY: moving a value allocates nothing; `index` is on the stack (callers made it).
-        unsafe { lua_replace(self.state(), index) };
     }
 }
 
