@@ -37,7 +37,12 @@ mod tests {
 
     #[test]
     fn a_panic_gives_the_fallback() {
-        assert_eq!(guard(-1, || -> i32 { panic!("a bug (this test's panic, expected)") }), -1);
+        assert_eq!(
+            guard(-1, || -> i32 {
+                panic!("a bug (this test's panic, expected)")
+            }),
+            -1
+        );
         assert_eq!(guard(-1, || 7), 7);
     }
 }

@@ -11,7 +11,9 @@ pub fn argument(stack: &mut Stack, index: c_int) -> Result<c_int, Failure> {
     match stack.kind(index) {
         Kind::Number | Kind::String => in_range(index, stack.integer(index)?),
         Kind::LightUserdata => in_range(index, stack.light_userdata(index) as i64),
-        Kind::Userdata | Kind::Table => stack.call_method(index, c"getfd", |stack, call| from_getfd(stack, index, call))?,
+        Kind::Userdata | Kind::Table => stack.call_method(index, c"getfd", |stack, call| {
+            from_getfd(stack, index, call)
+        })?,
         _ => Err(Failure::expected(stack, index, "socket or integer fd")),
     }
 }
@@ -21,22 +23,35 @@ fn from_getfd(stack: &Stack, index: c_int, call: MethodCall<'_>) -> Result<c_int
     match call {
         MethodCall::Missing => {
             let got = stack.type_name(index);
-            Err(Failure::argument(index, format_args!("socket or integer fd expected, got {got} without 'getfd'")))
+            Err(Failure::argument(
+                index,
+                format_args!("socket or integer fd expected, got {got} without 'getfd'"),
+            ))
         }
-        MethodCall::Raised(message) => Err(Failure::argument(index, format_args!("getfd failed: {message}"))),
+        MethodCall::Raised(message) => Err(Failure::argument(
+            index,
+            format_args!("getfd failed: {message}"),
+        )),
         MethodCall::Returned(result) if stack.kind(result) == Kind::Number => {
             match stack.to_number(result).and_then(number_to_integer) {
                 // LuaSocket's answer for a socket that was closed, or never bound or connected.
-                Some(-1) => {
-                    Err(Failure::argument(index, format_args!("invalid file descriptor (-1): closed or not connected?")))
-                }
+                Some(-1) => Err(Failure::argument(
+                    index,
+                    format_args!("invalid file descriptor (-1): closed or not connected?"),
+                )),
                 Some(fd) => in_range(index, fd),
-                None => Err(Failure::argument(index, format_args!("getfd returned a non-integral number"))),
+                None => Err(Failure::argument(
+                    index,
+                    format_args!("getfd returned a non-integral number"),
+                )),
             }
         }
         MethodCall::Returned(result) => {
             let got = stack.type_name(result);
-            Err(Failure::argument(index, format_args!("socket or integer fd expected, getfd returned {got}")))
+            Err(Failure::argument(
+                index,
+                format_args!("socket or integer fd expected, getfd returned {got}"),
+            ))
         }
     }
 }

@@ -19,11 +19,17 @@ struct Module {
 
 fn module_path(root: &Path, file: &Path) -> String {
     let relative = file.strip_prefix(root).unwrap().with_extension("");
-    let mut parts: Vec<String> = relative.iter().map(|part| part.to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
     if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
         parts.pop();
     }
-    std::iter::once("crate".to_string()).chain(parts).collect::<Vec<_>>().join("::")
+    std::iter::once("crate".to_string())
+        .chain(parts)
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 /// The code without `//` comments, and without a `#[cfg(test)] mod` (which comes last, and
@@ -59,7 +65,10 @@ fn modules(root: &Path) -> Vec<Module> {
     files.sort();
     files
         .iter()
-        .map(|file| Module { path: module_path(root, file), code: code_of(&std::fs::read_to_string(file).unwrap()) })
+        .map(|file| Module {
+            path: module_path(root, file),
+            code: code_of(&std::fs::read_to_string(file).unwrap()),
+        })
         .collect()
 }
 
@@ -86,7 +95,11 @@ fn use_paths(code: &str) -> Vec<(bool, String)> {
             expand(&head, &inner[start..], out);
         } else if !tree.is_empty() {
             let tree = tree.split(" as ").next().unwrap().trim();
-            out.push(format!("{prefix}{tree}").trim_end_matches("::self").to_string());
+            out.push(
+                format!("{prefix}{tree}")
+                    .trim_end_matches("::self")
+                    .to_string(),
+            );
         }
     }
     let mut found = Vec::new();
@@ -97,10 +110,16 @@ fn use_paths(code: &str) -> Vec<(bool, String)> {
         if !(lead.is_empty() || lead.starts_with("pub")) {
             continue;
         }
-        let Some(end) = code[at..].find(';') else { continue };
+        let Some(end) = code[at..].find(';') else {
+            continue;
+        };
         let mut paths = Vec::new();
         expand("", &code[at + 4..at + end], &mut paths);
-        found.extend(paths.into_iter().map(|path| (lead.starts_with("pub"), path)));
+        found.extend(
+            paths
+                .into_iter()
+                .map(|path| (lead.starts_with("pub"), path)),
+        );
     }
     found
 }
@@ -155,7 +174,11 @@ fn absolute(here: &str, path: &str, known: &BTreeSet<String>) -> Option<String> 
 }
 
 /// The module that defines the item `path` names, following `pub use` re-exports.
-fn defining_module(path: &str, known: &BTreeSet<String>, exports: &BTreeMap<String, String>) -> Option<String> {
+fn defining_module(
+    path: &str,
+    known: &BTreeSet<String>,
+    exports: &BTreeMap<String, String>,
+) -> Option<String> {
     let mut path = path.to_string();
     for _ in 0..8 {
         if known.contains(&path) {
@@ -182,7 +205,9 @@ fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut exports = BTreeMap::new();
     for module in &modules {
         for (public, path) in use_paths(&module.code) {
-            let Some(full) = absolute(&module.path, &path, &known) else { continue };
+            let Some(full) = absolute(&module.path, &path, &known) else {
+                continue;
+            };
             let name = full.rsplit("::").next().unwrap().to_string();
             if public && name != "*" {
                 exports.insert(format!("{}::{name}", module.path), full);
@@ -192,7 +217,9 @@ fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for module in &modules {
         let targets = edges.entry(module.path.clone()).or_default();
-        let (re_exports, imports): (Vec<_>, Vec<_>) = use_paths(&module.code).into_iter().partition(|(public, _)| *public);
+        let (re_exports, imports): (Vec<_>, Vec<_>) = use_paths(&module.code)
+            .into_iter()
+            .partition(|(public, _)| *public);
         let re_exports: BTreeSet<String> = re_exports.into_iter().map(|(_, path)| path).collect();
         let imports = imports.into_iter().map(|(_, path)| path);
         for path in inline_paths(&module.code).into_iter().chain(imports) {
@@ -200,7 +227,9 @@ fn graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
             if re_exports.contains(&path) {
                 continue;
             }
-            let Some(full) = absolute(&module.path, &path, &known) else { continue };
+            let Some(full) = absolute(&module.path, &path, &known) else {
+                continue;
+            };
             match defining_module(&full, &known, &exports) {
                 Some(target) if target != module.path => {
                     targets.insert(target);
@@ -228,7 +257,10 @@ fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<Vec<String>> 
         seen
     }
     // Small graph: the quadratic way is the clear one.
-    let reached: BTreeMap<&String, BTreeSet<String>> = edges.keys().map(|node| (node, reach(node, edges))).collect();
+    let reached: BTreeMap<&String, BTreeSet<String>> = edges
+        .keys()
+        .map(|node| (node, reach(node, edges)))
+        .collect();
     let mut found = BTreeSet::new();
     for (node, from_node) in &reached {
         let circle: Vec<String> = from_node
@@ -258,27 +290,68 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
 fn no_module_imports_itself_through_others() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let edges = graph(&root);
-    assert!(edges.len() > 20, "found only {} modules under {}", edges.len(), root.display());
-    let known: BTreeSet<Vec<String>> =
-        KNOWN_CIRCLES.iter().map(|circle| circle.iter().map(|m| m.to_string()).collect()).collect();
+    assert!(
+        edges.len() > 20,
+        "found only {} modules under {}",
+        edges.len(),
+        root.display()
+    );
+    let known: BTreeSet<Vec<String>> = KNOWN_CIRCLES
+        .iter()
+        .map(|circle| circle.iter().map(|m| m.to_string()).collect())
+        .collect();
     let found = circles(&edges);
-    let new: Vec<_> = found.difference(&known).map(|circle| circle.join(" <-> ")).collect();
-    let gone: Vec<_> = known.difference(&found).map(|circle| circle.join(" <-> ")).collect();
+    let new: Vec<_> = found
+        .difference(&known)
+        .map(|circle| circle.join(" <-> "))
+        .collect();
+    let gone: Vec<_> = known
+        .difference(&found)
+        .map(|circle| circle.join(" <-> "))
+        .collect();
     assert!(new.is_empty(), "import circles: {}", new.join("; "));
-    assert!(gone.is_empty(), "circles no longer there (remove them from KNOWN_CIRCLES): {}", gone.join("; "));
-    for module in ["crate::lua::callback", "crate::lua::protected", "crate::lua::stack", "crate::lua::failure"] {
-        assert!(!found.iter().flatten().any(|m| m == module), "{module} is in a circle");
+    assert!(
+        gone.is_empty(),
+        "circles no longer there (remove them from KNOWN_CIRCLES): {}",
+        gone.join("; ")
+    );
+    for module in [
+        "crate::lua::callback",
+        "crate::lua::protected",
+        "crate::lua::stack",
+        "crate::lua::failure",
+    ] {
+        assert!(
+            !found.iter().flatten().any(|m| m == module),
+            "{module} is in a circle"
+        );
     }
 }
 
 #[test]
 fn the_check_sees_a_circle() {
     let mut edges = BTreeMap::new();
-    edges.insert("crate::a".to_string(), BTreeSet::from(["crate::b".to_string()]));
-    edges.insert("crate::b".to_string(), BTreeSet::from(["crate::c".to_string()]));
-    edges.insert("crate::c".to_string(), BTreeSet::from(["crate::a".to_string()]));
-    edges.insert("crate::d".to_string(), BTreeSet::from(["crate::a".to_string()]));
-    let abc = vec!["crate::a".to_string(), "crate::b".to_string(), "crate::c".to_string()];
+    edges.insert(
+        "crate::a".to_string(),
+        BTreeSet::from(["crate::b".to_string()]),
+    );
+    edges.insert(
+        "crate::b".to_string(),
+        BTreeSet::from(["crate::c".to_string()]),
+    );
+    edges.insert(
+        "crate::c".to_string(),
+        BTreeSet::from(["crate::a".to_string()]),
+    );
+    edges.insert(
+        "crate::d".to_string(),
+        BTreeSet::from(["crate::a".to_string()]),
+    );
+    let abc = vec![
+        "crate::a".to_string(),
+        "crate::b".to_string(),
+        "crate::c".to_string(),
+    ];
     assert_eq!(circles(&edges), BTreeSet::from([abc]));
     edges.get_mut("crate::c").unwrap().clear();
     assert!(circles(&edges).is_empty());
@@ -286,16 +359,36 @@ fn the_check_sees_a_circle() {
 #[test]
 fn paths_are_read_and_resolved() {
     let mut paths = Vec::new();
-    for (_, path) in use_paths("use super::{raw::*, stack::{Kind, Stack as S}};\npub use callback::Called;") {
+    for (_, path) in
+        use_paths("use super::{raw::*, stack::{Kind, Stack as S}};\npub use callback::Called;")
+    {
         paths.push(path);
     }
-    assert_eq!(paths, ["super::raw::*", "super::stack::Kind", "super::stack::Stack", "callback::Called"]);
-    assert_eq!(inline_paths("let x = super::callback::handler(crate::os::Errno(1));"), [
-        "super::callback::handler",
-        "crate::os::Errno"
+    assert_eq!(
+        paths,
+        [
+            "super::raw::*",
+            "super::stack::Kind",
+            "super::stack::Stack",
+            "callback::Called"
+        ]
+    );
+    assert_eq!(
+        inline_paths("let x = super::callback::handler(crate::os::Errno(1));"),
+        ["super::callback::handler", "crate::os::Errno"]
+    );
+    let known = BTreeSet::from([
+        "crate".to_string(),
+        "crate::lua".to_string(),
+        "crate::lua::raw".to_string(),
     ]);
-    let known = BTreeSet::from(["crate".to_string(), "crate::lua".to_string(), "crate::lua::raw".to_string()]);
-    assert_eq!(absolute("crate::lua", "raw::push_bytes", &known).as_deref(), Some("crate::lua::raw::push_bytes"));
-    assert_eq!(absolute("crate::lua::raw", "super::Failure", &known).as_deref(), Some("crate::lua::Failure"));
+    assert_eq!(
+        absolute("crate::lua", "raw::push_bytes", &known).as_deref(),
+        Some("crate::lua::raw::push_bytes")
+    );
+    assert_eq!(
+        absolute("crate::lua::raw", "super::Failure", &known).as_deref(),
+        Some("crate::lua::Failure")
+    );
     assert_eq!(absolute("crate::lua", "std::ffi::c_int", &known), None);
 }

@@ -1196,18 +1196,16 @@ mod tests {
     fn a_log_line_is_kept_for_the_error_that_explains_it_then_dropped() {
         forget_log_lines();
         assert!(take_log_line().is_none());
-        // SAFETY: a NUL-terminated string, as libevent passes.
-        unsafe { on_log_line(2, c"sigaction: Invalid argument".as_ptr()) };
+        // A NUL-terminated string, as libevent passes.
+        on_log_line(2, c"sigaction: Invalid argument".as_ptr());
         assert_eq!(take_log_line().map(|line| line.as_str().to_owned()).as_deref(), Some("sigaction: Invalid argument"));
         assert!(take_log_line().is_none(), "taken once");
         let long = [b'x'; 300];
         let mut text = long.to_vec();
         text.push(0);
-        // SAFETY: as above.
-        unsafe { on_log_line(2, text.as_ptr() as *const c_char) };
+        on_log_line(2, text.as_ptr() as *const c_char);
         assert_eq!(take_log_line().map(|line| line.as_str().len()), Some(LOG_LINE));
-        // SAFETY: as above.
-        unsafe { on_log_line(2, c"stale".as_ptr()) };
+        on_log_line(2, c"stale".as_ptr());
         forget_log_lines();
         assert!(take_log_line().is_none());
     }

@@ -22,7 +22,10 @@ pub fn timeout(stack: &Stack, index: c_int) -> Result<Micros, Failure> {
     let seconds = stack.number(index)?;
     seconds_to_micros(seconds).ok_or_else(|| {
         let range = "from 0 to 2^31 (2147483648)";
-        Failure::argument(index, format_args!("timeout must be a number of seconds {range}, got {seconds}"))
+        Failure::argument(
+            index,
+            format_args!("timeout must be a number of seconds {range}, got {seconds}"),
+        )
     })
 }
 

@@ -148,7 +148,7 @@ impl Stack {
         #[cfg(debug_assertions)]
         assert!(
             self.top() + slots <= self.limit,
-            "{slots} more stack slots at top {} exceed the entry's budget (up to {}): give the entry more",
+            "{slots} more stack slots at top {} exceed the entry's budget (up to {})",
             self.top(),
             self.limit
         );

@@ -2,7 +2,7 @@
 //! `Stack::userdata`. A type's name, argument-error word and registry key come from one
 //! `lua_type!` line, and its metatable's description from `TypeSpec::of::<T>`.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, CStr};
 
 use super::raw::*;
 
@@ -81,10 +81,10 @@ pub(super) unsafe fn test<T: LuaType>(state: *mut lua_State, index: c_int) -> Op
         if memory.is_null() || lua_getmetatable(state, index) == 0 {
             return None;
         }
-        let key = T::KEY as *const u8 as *const c_void;
+        let key = T::KEY as *const u8 as *const std::ffi::c_void;
         // Fast path: a method carries its own type's metatable and key as upvalues 1 and 2
         // (see module::register_type), which spares the registry lookup when `T` is that type.
-        let same = if lua_touserdata(state, lua_upvalueindex(2)) as *const c_void == key {
+        let same = if std::ptr::eq(lua_touserdata(state, lua_upvalueindex(2)), key) {
             lua_rawequal(state, -1, lua_upvalueindex(1)) != 0
         } else {
             lua_rawgetp(state, LUA_REGISTRYINDEX, key);
