@@ -13,7 +13,8 @@
 //! Stack room: a callback may fill [`CALLBACK_SLOTS`] slots (its function, arguments and
 //! results included). `base:loop()` reserves them at its entry ([`LOOP_SLOTS`]); on Lua 5.2 and
 //! later each call also makes sure of them (`lua_checkstack` never raises there), which covers
-//! a callback that libevent runs from inside a method a callback called.
+//! a callback that libevent runs from inside a method a callback called; a call without room
+//! fails as a callback's error would (the loop says the error was lost).
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -54,7 +55,7 @@ pub enum Called<R> {
     /// Not called: no loop of this base is running (libevent runs pending work while freeing
     /// a base).
     NotLooping,
-    /// Not called: there was no function to call, or no room for it; no Lua code ran.
+    /// Not called: there was no function to call; no Lua code ran.
     Skipped,
     /// It raised an error, now in the loop's error slot (unless an earlier one is there).
     Raised,
@@ -143,7 +144,8 @@ impl LoopSlot {
         // inside that loop, on its state, with CALLBACK_SLOTS free (see `has_room`).
         unsafe {
             if !has_room(state) {
-                return Called::Skipped;
+                // Not even a slot for an error value: the loop reports the error as lost.
+                return Called::Raised;
             }
             let top = lua_gettop(state);
             #[cfg(debug_assertions)]
@@ -184,7 +186,8 @@ impl LoopSlot {
         // and its scratch buffer outlives it; no string result is ever returned through it.
         unsafe {
             if !has_room(state) {
-                return Called::Skipped;
+                // Not even a slot for an error value: the loop reports the error as lost.
+                return Called::Raised;
             }
             let top = lua_gettop(state);
             let mut stack = Stack::new(state, &mut scratch, CALLBACK_SLOTS);
