@@ -105,5 +105,5 @@ fn open(stack: &mut Stack) -> Outcome {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn luaopen_luaevent_core(state: *mut lua_State) -> c_int {
     // SAFETY: Lua calls a loader with the state that requires the module.
-    unsafe { lua::enter(state, open) }
+    unsafe { lua::enter::<{ lua::BODY_SLOTS }>(state, open) }
 }

@@ -71,14 +71,14 @@ macro_rules! lua_function {
     ($body:path) => {{
         unsafe extern "C-unwind" fn entry(state: *mut $crate::lua::lua_State) -> ::std::ffi::c_int {
             // SAFETY: Lua calls a lua_CFunction with the state of the call.
-            unsafe { $crate::lua::enter(state, $body) }
+            unsafe { $crate::lua::enter::<{ $crate::lua::BODY_SLOTS }>(state, $body) }
         }
         entry as $crate::lua::lua_CFunction
     }};
     ($body:path, $slots:expr) => {{
         unsafe extern "C-unwind" fn entry(state: *mut $crate::lua::lua_State) -> ::std::ffi::c_int {
             // SAFETY: Lua calls a lua_CFunction with the state of the call.
-            unsafe { $crate::lua::enter_reserving(state, $slots, $body) }
+            unsafe { $crate::lua::enter::<{ $slots }>(state, $body) }
         }
         entry as $crate::lua::lua_CFunction
     }};
@@ -86,37 +86,21 @@ macro_rules! lua_function {
 pub(crate) use lua_function;
 
 /// Runs a body for Lua and returns its result count, raising its failure as the very last act.
+/// A body that needs more than the [`BODY_SLOTS`] Lua guarantees gets `SLOTS` first, or the
+/// call raises Lua's own "stack overflow" (nothing in this frame has a destructor yet).
 ///
 /// # Safety
 /// `state` is the state Lua called the function with.
 #[doc(hidden)]
-pub unsafe fn enter(state: *mut lua_State, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
-    // SAFETY: forwarded; Lua gives every C function BODY_SLOTS free slots.
-    unsafe { run_body(state, BODY_SLOTS, body) }
-}
-
-/// As [`enter`], for a body that needs `slots` free stack slots, more than [`BODY_SLOTS`]: they
-/// are reserved first, or the call raises Lua's own "stack overflow" (nothing in this frame
-/// has a destructor yet).
-///
-/// # Safety
-/// As for [`enter`].
-#[doc(hidden)]
-pub unsafe fn enter_reserving(state: *mut lua_State, slots: c_int, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
-    // SAFETY: the state of the call; raising here skips no destructor.
-    unsafe {
-        raw::luaL_checkstack(state, slots, c"luaevent.core".as_ptr());
-        run_body(state, slots, body)
+pub unsafe fn enter<const SLOTS: c_int>(state: *mut lua_State, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
+    if SLOTS > BODY_SLOTS {
+        // SAFETY: the state of the call; raising here skips no destructor.
+        unsafe { raw::luaL_checkstack(state, SLOTS, c"luaevent.core".as_ptr()) };
     }
-}
-
-/// The body's run, with `slots` free stack slots.
-#[inline(always)]
-unsafe fn run_body(state: *mut lua_State, slots: c_int, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
     let mut scratch = MaybeUninit::uninit();
-    // SAFETY: forwarded from the caller, with `slots` free slots; `scratch` outlives the stack
-    // handle.
-    let mut stack = unsafe { Stack::new(state, &mut scratch, slots) };
+    // SAFETY: forwarded from the caller, with SLOTS free slots (Lua's guarantee or the check
+    // above); `scratch` outlives the stack handle.
+    let mut stack = unsafe { Stack::new(state, &mut scratch, SLOTS.max(BODY_SLOTS)) };
     let outcome = match catch_unwind(AssertUnwindSafe(|| body(&mut stack))) {
         Ok(outcome) => outcome,
         Err(_panic) => Err(Failure::internal()),
