@@ -7,11 +7,12 @@ use std::ffi::c_int;
 use crate::dns::BaseDns;
 use crate::libevent::EventBase;
 use crate::lua::{
-    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, LuaType, Method, Outcome,
+    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method, LOOP_SLOTS, Outcome,
     Results, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::os::{self, FdKind};
 use crate::shared::{clone_from_cell, Shared};
+use crate::time;
 
 /// What a base and everything registered on it share. Events and bufferevents each hold a
 /// handle, so libevent's base is freed only after the last of them, whatever order Lua
@@ -49,6 +50,8 @@ impl Backend {
     }
 }
 
+// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
 enum Fault {
     /// A callback raised an error; it waits in the loop's error slot.
     Raised,
@@ -62,21 +65,6 @@ enum Running {
     /// The object at this address is in its callback.
     Calling(Address),
     /// The object in its callback was finalized meanwhile: its memory may be gone.
-    Finalized,
-}
-
-/// How a callback call went, for the object whose callback it was.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Callback<R> {
-    /// No loop of this base is running (libevent runs pending work while freeing a base).
-    NotLooping,
-    /// There was no function to call; no Lua code ran.
-    Skipped,
-    /// The callback raised an error, recorded for `loop` to raise again.
-    Raised,
-    /// The callback returned, and `read` made `R` of its results.
-    Returned(R),
-    /// The object was garbage-collected during its own callback: do not touch it again.
     Finalized,
 }
 
@@ -94,7 +82,7 @@ impl BaseShared {
         arguments: impl FnOnce(&mut Arguments) -> Option<c_int>,
         results: c_int,
         read: impl FnOnce(&Results) -> R,
-    ) -> Callback<R> {
+    ) -> Called<R> {
         self.track(owner, |looping, alive| looping.call(arguments, results, |returned| alive().then(|| read(returned))))
     }
 
@@ -106,31 +94,32 @@ impl BaseShared {
         arguments: impl FnOnce(&mut Stack) -> Result<Option<c_int>, Failure>,
         results: c_int,
         read: impl FnOnce(&Results) -> R,
-    ) -> Callback<R> {
+    ) -> Called<R> {
         self.track(owner, |looping, alive| looping.call_with(arguments, results, |returned| alive().then(|| read(returned))))
     }
 
     /// Runs `call` with the object at `owner` marked as in its callback; `call` gets the loop
     /// and a test telling whether the object is still alive once its function has returned.
-    fn track<R>(&self, owner: Address, call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>) -> Callback<R> {
+    fn track<R>(&self, owner: Address, call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>) -> Called<R> {
         if !self.looping.is_running() {
-            return Callback::NotLooping;
+            return Called::NotLooping;
         }
         let previous = self.running.replace(Running::Calling(owner));
         let called = call(&self.looping, &|| self.running.get() != Running::Finalized);
         let finalized = self.running.replace(previous) == Running::Finalized;
         match called {
-            Called::Skipped => Callback::Skipped,
             Called::Raised => {
                 self.fail(Fault::Raised);
                 if finalized {
-                    Callback::Finalized
+                    Called::Finalized
                 } else {
-                    Callback::Raised
+                    Called::Raised
                 }
             }
-            Called::Returned(Some(result)) => Callback::Returned(result),
-            Called::Returned(None) => Callback::Finalized,
+            Called::Returned(Some(result)) => Called::Returned(result),
+            Called::Returned(None) | Called::Finalized => Called::Finalized,
+            Called::NotLooping => Called::NotLooping,
+            Called::Skipped => Called::Skipped,
         }
     }
 
@@ -289,7 +278,7 @@ fn run_loop(stack: &mut Stack) -> Outcome {
 /// `base:loopexit([seconds])`
 fn loopexit(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
-    let after = stack.optional_timeout(2)?;
+    let after = time::optional_timeout(stack, 2)?;
     stack.push_integer(base.event_base.exit_loop(after) as i64);
     Ok(Returns::Values(1))
 }
@@ -313,13 +302,13 @@ fn collect(stack: &mut Stack) -> Outcome {
 
 /// The base's own methods; lib.rs adds `addevent` from the event type.
 pub const METHODS: &[Method] = &[
-    (c"loop", lua_function!(run_loop)),
+    (c"loop", lua_function!(run_loop, LOOP_SLOTS)),
     (c"loopexit", lua_function!(loopexit)),
     (c"method", lua_function!(method)),
 ];
 
 /// The base's metatable, with `methods` (its own [`METHODS`] and those other types add).
 pub const fn type_spec(methods: &'static [&'static [Method]]) -> TypeSpec {
-    TypeSpec { name: BaseUserdata::NAME, key: BaseUserdata::KEY, methods, metamethods: &[(c"__gc", lua_function!(collect))] }
+    TypeSpec::of::<BaseUserdata>(methods, &[(c"__gc", lua_function!(collect))])
 }
 

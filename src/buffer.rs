@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 
 use crate::ffi::evbuffer;
 use crate::libevent::{self, BufferRef};
-use crate::lua::{lua_function, lua_type, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec};
+use crate::lua::{lua_function, lua_type, Failure, Kind, Outcome, Returns, Stack, TypeSpec};
 
 /// The Lua object.
 pub struct BufferUserdata {
@@ -272,7 +272,7 @@ fn drain(stack: &mut Stack) -> Outcome {
 fn read(stack: &mut Stack) -> Outcome {
     open_buffer(stack, 1)?;
     // The fd before the buffer is borrowed: a socket's getfd method is Lua code.
-    let fd = stack.fd(2)?;
+    let fd = crate::fd::argument(stack, 2)?;
     let len = stack.integer(3)?;
     let len = if len < 0 { -1 } else { len.min(c_int::MAX as i64) as c_int };
     let result = open_buffer(stack, 1)?.read(fd, len);
@@ -283,7 +283,7 @@ fn read(stack: &mut Stack) -> Outcome {
 /// `buf:write(fd)`
 fn write(stack: &mut Stack) -> Outcome {
     open_buffer(stack, 1)?;
-    let fd = stack.fd(2)?;
+    let fd = crate::fd::argument(stack, 2)?;
     let result = open_buffer(stack, 1)?.write(fd);
     stack.push_integer(result as i64);
     Ok(Returns::Values(1))
@@ -303,10 +303,8 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: BufferUserdata::NAME,
-    key: BufferUserdata::KEY,
-    methods: &[&[
+pub static TYPE: TypeSpec = TypeSpec::of::<BufferUserdata>(
+    &[&[
         (c"add", lua_function!(add)),
         (c"length", lua_function!(length)),
         (c"get_data", lua_function!(get_data)),
@@ -316,12 +314,12 @@ pub static TYPE: TypeSpec = TypeSpec {
         (c"write", lua_function!(write)),
         (c"close", lua_function!(close)),
     ]],
-    metamethods: &[
+    &[
         (c"__gc", lua_function!(collect)),
         (c"__len", lua_function!(length)),
         (c"__tostring", lua_function!(get_data)),
     ],
-};
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,17 +12,17 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, Callback, SocketBeyondFdSet};
+use crate::c_callback::c_callback;
+use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, SocketBeyondFdSet};
 use crate::buffer::{self, BufferUserdata};
 use crate::connect::{self, Connecting};
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 use crate::libevent::{self, BuffereventRef, Socket};
 use crate::os::{self, Errno};
-use crate::lua::{
-    lua_function, lua_type, Address, Cause, Failure, Kind, LuaType, Outcome, Returns, Stack, TypeSpec, WeakTable,
+use crate::lua::{Called, 
+    lua_function, lua_type, Address, Cause, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
 use crate::libevent::TlsSide;
@@ -30,6 +30,7 @@ use crate::openssl::{Role, SessionFacts, Verification};
 use crate::tls;
 use crate::tls_layer;
 use crate::shared::{clone_from_cell, Shared};
+use crate::time;
 
 /// The Lua object; its address is libevent's callback argument.
 pub struct BuffereventUserdata {
@@ -201,7 +202,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         )));
     };
     let base = base_argument(stack, base_index)?;
-    let fd = stack.fd(first)?;
+    let fd = crate::fd::argument(stack, first)?;
     if let Some(why) = base.unwatchable(fd) {
         return Err(Failure::argument(first, format_args!("bad file descriptor ({fd} {why})")));
     }
@@ -275,18 +276,20 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
     Ok(object)
 }
 
-pub(crate) extern "C" fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| read_ready(raw, arg as *const BuffereventUserdata)));
+c_callback! {
+    pub(crate) fn on_read(raw: *mut ffi::bufferevent, arg: *mut c_void) {
+        read_ready(raw, arg as *const BuffereventUserdata)
+    }
 }
 
-pub(crate) extern "C" fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+c_callback! {
+    pub(crate) fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
         let owner = arg as *const BuffereventUserdata;
         // SAFETY: as in `held_back`.
         if !held_back(owner, EVBUFFER_WRITE) && unsafe { &*owner }.write_callback.get() {
             dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
         }
-    }));
+    }
 }
 
 /// While a TLS layer is being put in place, holds back what libevent reports (see `starting`);
@@ -302,11 +305,13 @@ fn held_back(owner: *const BuffereventUserdata, what: c_short) -> bool {
     true
 }
 
-/// libevent's event callback: end of file, an error, a timeout, or a connection made.
-pub(crate) extern "C" fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
-    // First of all: errno holds the socket's error when libevent reports one.
-    let errno = Errno::last();
-    let _ = catch_unwind(AssertUnwindSafe(|| happened(arg as *const BuffereventUserdata, what, errno)));
+c_callback! {
+    /// libevent's event callback: end of file, an error, a timeout, or a connection made.
+    pub(crate) fn on_error(_raw: *mut ffi::bufferevent, what: c_short, arg: *mut c_void) {
+        // First of all: errno holds the socket's error when libevent reports one.
+        let errno = Errno::last();
+        happened(arg as *const BuffereventUserdata, what, errno)
+    }
 }
 
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
@@ -418,8 +423,8 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     let output_was_empty = bev.output().len() == 0;
     let called = dispatch(owner, SLOT_READ, EVBUFFER_READ);
     match called {
-        Callback::NotLooping | Callback::Finalized => {}
-        Callback::Skipped | Callback::Raised | Callback::Returned(()) => {
+        Called::NotLooping | Called::Finalized => {}
+        Called::Skipped | Called::Raised | Called::Returned(()) => {
             // SAFETY: not collected during the callback (the protocol says so), so the object
             // is alive. If Lua closed it, `raw` no longer matches.
             let object = unsafe { &*owner };
@@ -428,7 +433,7 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
             }
             ReadPath::park_if_stuck(object, bev, held_before);
             // Not once the loop is told to stop: libevent would run no more callbacks.
-            if matches!(called, Callback::Returned(())) && object.writes_through() {
+            if matches!(called, Called::Returned(())) && object.writes_through() {
                 write_through(object, bev, output_was_empty);
             }
         }
@@ -465,15 +470,15 @@ fn write_through(object: &BuffereventUserdata, bev: BuffereventRef<'_>, output_w
 }
 
 /// Calls the Lua callback in `slot` as `callback(bev, what)`.
-pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Callback<()> {
+pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Called<()> {
     let base = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
         let object = unsafe { &*owner };
         if object.raw.get().is_none() {
-            return Callback::Skipped;
+            return Called::Skipped;
         }
-        let Some(base) = object.base() else { return Callback::Skipped };
+        let Some(base) = object.base() else { return Called::Skipped };
         base
     };
     let address = Address::at(owner);
@@ -567,7 +572,7 @@ fn set_write_watermarks(stack: &mut Stack) -> Outcome {
 
 /// A bufferevent timeout: nil or 0 means none.
 fn optional_timeout(stack: &Stack, index: c_int) -> Result<Option<i64>, Failure> {
-    Ok(stack.optional_timeout(index)?.filter(|&micros| micros > 0))
+    Ok(time::optional_timeout(stack, index)?.filter(|&micros| micros > 0))
 }
 
 /// `bev:set_timeouts(read, write)`
@@ -772,10 +777,8 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: BuffereventUserdata::NAME,
-    key: BuffereventUserdata::KEY,
-    methods: &[&[
+pub static TYPE: TypeSpec = TypeSpec::of::<BuffereventUserdata>(
+    &[&[
         (c"get_read", lua_function!(get_read)),
         (c"get_write", lua_function!(get_write)),
         (c"set_read_watermarks", lua_function!(set_read_watermarks)),
@@ -789,5 +792,5 @@ pub static TYPE: TypeSpec = TypeSpec {
         (c"starttls", lua_function!(starttls)),
         (c"tls", lua_function!(tls_facts)),
     ]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+    &[(c"__gc", lua_function!(collect))],
+);

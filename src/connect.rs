@@ -17,8 +17,8 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 use std::net::{IpAddr, SocketAddr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::c_callback::{self, c_callback};
 use crate::base::{base_argument, SocketBeyondFdSet};
 use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
 use crate::bufferevent::{self, BuffereventUserdata, SLOT_HOST};
@@ -184,6 +184,8 @@ pub fn interleave(ips: &[IpAddr], port: u16) -> [Option<SocketAddr>; MAX_ADDRESS
 }
 
 /// What the bufferevent's event callback does with an event during a connection.
+// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
 pub enum Next {
     /// Dealt with here (another address is being tried): no Lua callback.
     Handled,
@@ -251,7 +253,7 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
 /// The resolver's answer for a connection by name (from the loop; never after the connection
 /// state is gone, which abandons the lookup).
 fn on_resolved(arg: *const c_void, result: LookupResult) {
-    let _ = catch_unwind(AssertUnwindSafe(|| resolved(arg as *const BuffereventUserdata, result)));
+    c_callback::guard((), || resolved(arg as *const BuffereventUserdata, result));
 }
 
 fn resolved(owner: *const BuffereventUserdata, result: LookupResult) {
@@ -283,8 +285,10 @@ fn resolved(owner: *const BuffereventUserdata, result: LookupResult) {
     bufferevent::report(owner, EVBUFFER_ERROR, Some(message.text()));
 }
 
-extern "C" fn on_timer(_fd: c_int, _what: c_short, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| timer_fired(arg as *const BuffereventUserdata)));
+c_callback! {
+    fn on_timer(_fd: c_int, _what: c_short, arg: *mut c_void) {
+        timer_fired(arg as *const BuffereventUserdata)
+    }
 }
 
 fn timer_fired(owner: *const BuffereventUserdata) {
@@ -332,7 +336,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     let [timeout, servername, tls, dns] = stack.options(OPTIONS, &["timeout", "servername", "tls", "dns"])?;
     let timeout = match stack.to_number(timeout) {
         _ if stack.is_none_or_nil(timeout) => None,
-        Some(seconds) => Some(crate::lua::seconds_to_micros(seconds).ok_or_else(|| {
+        Some(seconds) => Some(crate::time::seconds_to_micros(seconds).ok_or_else(|| {
             Failure::argument(OPTIONS, format_args!("options.timeout must be a finite number of seconds >= 0, got {seconds}"))
         })?),
         None => {

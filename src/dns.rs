@@ -44,17 +44,18 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void, CStr};
 use std::fmt::{self, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::base::{base_argument, BaseShared, Callback};
+use crate::base::{base_argument, BaseShared};
+use crate::c_callback::c_callback;
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
-use crate::lua::{
-    lua_function, lua_type, seconds_to_micros, Address, Arguments, Cause, Failure, Kind, LuaType, Micros, Outcome,
+use crate::lua::{Called, 
+    lua_function, lua_type, Address, Arguments, Cause, Failure, Kind, Outcome,
     Raised, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::os;
+use crate::time::{seconds_to_micros, Micros};
 use crate::shared::{clone_from_cell, Shared};
 
 pub use request::TYPE as REQUEST_TYPE;
@@ -553,13 +554,15 @@ fn start(lookup: &Shared<Lookup>, name: &CStr) {
     }
 }
 
-/// libevent's callback for every lookup; `arg` owns a count of the lookup.
-extern "C" fn on_lookup(result: c_int, list: *mut ffi::addrinfo, arg: *mut c_void) {
-    // SAFETY: libevent hands the list over to its callback, to be freed by it.
-    let list = unsafe { AddressList::adopt(list) };
-    // SAFETY: `arg` came from Shared::into_raw in `start`, and libevent calls back once.
-    let lookup = unsafe { Shared::from_raw(arg as *const Lookup) };
-    let _ = catch_unwind(AssertUnwindSafe(|| finished(&lookup, result, list)));
+c_callback! {
+    /// libevent's callback for every lookup; `arg` owns a count of the lookup.
+    fn on_lookup(result: c_int, list: *mut ffi::addrinfo, arg: *mut c_void) {
+        // SAFETY: libevent hands the list over to its callback, to be freed by it.
+        let list = unsafe { AddressList::adopt(list) };
+        // SAFETY: `arg` came from Shared::into_raw in `start`, and libevent calls back once.
+        let lookup = unsafe { Shared::from_raw(arg as *const Lookup) };
+        finished(&lookup, result, list)
+    }
 }
 
 /// Records what libevent found (unless the lookup was cancelled meanwhile) for the service
@@ -597,9 +600,11 @@ fn classify(error: c_int, lookup: &Lookup, core: &Core) -> LookupError {
     }
 }
 
-/// libevent's entry for the service event of a core.
-extern "C" fn on_service(_fd: c_int, _what: c_short, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| serve(arg as *const Core)));
+c_callback! {
+    /// libevent's entry for the service event of a core.
+    fn on_service(_fd: c_int, _what: c_short, arg: *mut c_void) {
+        serve(arg as *const Core)
+    }
 }
 
 /// Delivers every lookup whose outcome is known, then frees the evdns base of a closed,
@@ -655,8 +660,8 @@ fn deliver(base: &BaseShared, lookup: &Lookup) -> Delivered {
         }
         Client::Lua => {
             match base.call_back(Address::of(lookup), |arguments| push_delivery(arguments, base, lookup, &outcome), 0, |_| ()) {
-                Callback::Raised | Callback::Finalized => Delivered::Raised,
-                Callback::NotLooping | Callback::Skipped | Callback::Returned(()) => Delivered::Done,
+                Called::Raised | Called::Finalized => Delivered::Raised,
+                Called::NotLooping | Called::Skipped | Called::Returned(()) => Delivered::Done,
             }
         }
     }
@@ -908,85 +913,44 @@ fn ensure_anchors(stack: &mut Stack, index: c_int, base: &BaseShared) -> Result<
 }
 
 /// Reads and checks the options table at `index`. The name server list and the hosts path
-/// are left in two stack slots pushed here, where the resolver's setup reads them.
+/// are left in stack slots pushed here, where the resolver's setup reads them.
 fn read_options(stack: &mut Stack, index: c_int) -> Result<Config, Failure> {
     let mut config = Config { nameservers: None, hosts: Hosts::System, timeout: None, attempts: None };
-    match stack.kind(index) {
-        Kind::None | Kind::Nil => return Ok(config),
-        Kind::Table => {}
-        _ => return Err(Failure::expected(stack, index, "table or nil")),
+    let [nameservers, hosts, timeout, attempts] = stack.options(index, &["nameservers", "hosts", "timeout", "attempts"])?;
+    if !stack.is_none_or_nil(nameservers) {
+        check_nameservers(stack, index, nameservers)?;
+        config.nameservers = Some(nameservers);
     }
-    stack.push_nil();
-    let nameservers_slot = stack.top();
-    stack.push_nil();
-    let hosts_slot = stack.top();
-    stack.push_nil();
-    while stack.next_entry(index) {
-        let key = stack.string_bytes(-2).unwrap_or_default();
-        let option = match key {
-            b"nameservers" => Some(Opt::Nameservers),
-            b"hosts" => Some(Opt::Hosts),
-            b"timeout" => Some(Opt::Timeout),
-            b"attempts" => Some(Opt::Attempts),
-            _ => None,
-        };
-        let Some(option) = option else {
-            return Err(match std::str::from_utf8(key) {
-                Ok(name) if stack.kind(-2) == Kind::String => Failure::argument(index, format_args!("unknown option '{name}'")),
-                _ => Failure::argument(index, format_args!("unknown option (a {} key)", stack.type_name(-2))),
-            });
-        };
-        match option {
-            Opt::Nameservers => {
-                check_nameservers(stack, index)?;
-                stack.push_value(-1);
-                stack.replace(nameservers_slot);
-                config.nameservers = Some(nameservers_slot);
+    match stack.kind(hosts) {
+        Kind::None | Kind::Nil => {}
+        Kind::String => {
+            if stack.c_string(hosts).is_none() {
+                return Err(Failure::argument(index, format_args!("options.hosts: the path contains a NUL byte")));
             }
-            Opt::Hosts => match stack.kind(-1) {
-                Kind::String => {
-                    if stack.c_string(-1).is_none() {
-                        return Err(Failure::argument(index, format_args!("options.hosts: the path contains a NUL byte")));
-                    }
-                    stack.push_value(-1);
-                    stack.replace(hosts_slot);
-                    config.hosts = Hosts::File(hosts_slot);
-                }
-                Kind::Boolean if !stack.truthy(-1) => config.hosts = Hosts::None,
-                _ => {
-                    return Err(Failure::argument(
-                        index,
-                        format_args!("options.hosts: a file path or false expected, got {}", describe(stack, -1)),
-                    ))
-                }
-            },
-            Opt::Timeout => {
-                let seconds = stack.to_number(-1).filter(|_| stack.kind(-1) == Kind::Number);
-                let micros = seconds.filter(|&s| s > 0.0).and_then(seconds_to_micros).filter(|&m| m > 0);
-                config.timeout = Some(micros.ok_or_else(|| {
-                    Failure::argument(
-                        index,
-                        format_args!("options.timeout: a number of seconds > 0 expected, got {}", describe(stack, -1)),
-                    )
-                })?);
-            }
-            Opt::Attempts => {
-                let attempts = stack.to_integer(-1).filter(|&n| stack.kind(-1) == Kind::Number && (1..=255).contains(&n));
-                config.attempts = Some(attempts.ok_or_else(|| {
-                    Failure::argument(index, format_args!("options.attempts: an integer from 1 to 255 expected, got {}", describe(stack, -1)))
-                })?);
-            }
+            config.hosts = Hosts::File(hosts);
         }
-        stack.pop(1);
+        Kind::Boolean if !stack.truthy(hosts) => config.hosts = Hosts::None,
+        _ => {
+            let got = describe(stack, hosts);
+            return Err(Failure::argument(index, format_args!("options.hosts: a file path or false expected, got {got}")));
+        }
+    }
+    if !stack.is_none_or_nil(timeout) {
+        let seconds = stack.to_number(timeout).filter(|_| stack.kind(timeout) == Kind::Number);
+        let micros = seconds.filter(|&s| s > 0.0).and_then(seconds_to_micros).filter(|&m| m > 0);
+        config.timeout = Some(micros.ok_or_else(|| {
+            let got = describe(stack, timeout);
+            Failure::argument(index, format_args!("options.timeout: a number of seconds > 0 expected, got {got}"))
+        })?);
+    }
+    if !stack.is_none_or_nil(attempts) {
+        let number = stack.to_integer(attempts).filter(|&n| stack.kind(attempts) == Kind::Number && (1..=255).contains(&n));
+        config.attempts = Some(number.ok_or_else(|| {
+            let got = describe(stack, attempts);
+            Failure::argument(index, format_args!("options.attempts: an integer from 1 to 255 expected, got {got}"))
+        })?);
     }
     Ok(config)
-}
-
-enum Opt {
-    Nameservers,
-    Hosts,
-    Timeout,
-    Attempts,
 }
 
 /// A value as argument errors show it: a number, or its type.
@@ -1008,12 +972,12 @@ impl fmt::Display for Described {
     }
 }
 
-/// Checks `options.nameservers` (the value on top): a non-empty list of addresses.
-fn check_nameservers(stack: &mut Stack, index: c_int) -> Result<(), Failure> {
-    if stack.kind(-1) != Kind::Table {
-        return Err(Failure::argument(index, format_args!("options.nameservers: a list of addresses expected, got {}", stack.type_name(-1))));
+/// Checks `options.nameservers` (the value at `list`): a non-empty list of addresses.
+fn check_nameservers(stack: &mut Stack, index: c_int, list: c_int) -> Result<(), Failure> {
+    if stack.kind(list) != Kind::Table {
+        let got = stack.type_name(list);
+        return Err(Failure::argument(index, format_args!("options.nameservers: a list of addresses expected, got {got}")));
     }
-    let list = stack.top();
     let mut n = 1;
     loop {
         let kind = stack.push_field(list, n);
@@ -1129,12 +1093,10 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: ResolverUserdata::NAME,
-    key: ResolverUserdata::KEY,
-    methods: &[&[(c"resolve", lua_function!(resolve)), (c"close", lua_function!(close))]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+pub static TYPE: TypeSpec = TypeSpec::of::<ResolverUserdata>(
+    &[&[(c"resolve", lua_function!(resolve)), (c"close", lua_function!(close))]],
+    &[(c"__gc", lua_function!(collect))],
+);
 
 #[cfg(test)]
 mod tests {

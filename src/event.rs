@@ -3,16 +3,16 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::base::{base_argument, BaseShared, Callback};
+use crate::c_callback::c_callback;
+use crate::base::{base_argument, BaseShared};
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::{self, Event};
-use crate::lua::LuaType;
-use crate::lua::{
-    lua_function, lua_type, number_to_integer, seconds_to_micros, Address, Cause, Failure, Kind,
-    Micros, Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
+use crate::lua::{Called, 
+    lua_function, lua_type, number_to_integer, Address, Cause, Failure, Kind,
+    Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
 };
+use crate::time::{self, Micros, seconds_to_micros};
 use crate::os;
 use crate::shared::{clone_from_cell, Shared};
 
@@ -120,9 +120,9 @@ fn event_mask(value: i64) -> Option<c_short> {
 /// `base:addevent(fd, events, callback [, timeout])`
 pub fn addevent(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
-    let timeout = stack.optional_timeout(5)?;
+    let timeout = time::optional_timeout(stack, 5)?;
     let no_fd = stack.kind(2) == Kind::Nil;
-    let fd = if no_fd { -1 } else { stack.fd(2)? };
+    let fd = if no_fd { -1 } else { crate::fd::argument(stack, 2)? };
     let requested = stack.integer(3)?;
     let events = event_mask(requested)
         .ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;
@@ -209,13 +209,11 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
     Err(failure)
 }
 
-/// libevent's entry point for every event made by addevent.
-extern "C" fn on_event(_fd: c_int, what: c_short, arg: *mut c_void) {
-    // A panic must not unwind into libevent; there is nobody to report it to but stderr,
-    // where the panic hook has already written it.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+c_callback! {
+    /// libevent's entry point for every event made by addevent.
+    fn on_event(_fd: c_int, what: c_short, arg: *mut c_void) {
         dispatch(arg as *const EventUserdata, what)
-    }));
+    }
 }
 
 /// Calls the Lua callback and applies what it returns. The callback may close or collect its
@@ -247,7 +245,7 @@ fn dispatch(event: *const EventUserdata, what: c_short) {
                 .map_err(|refusal| refusal.explain(results, callback))
         },
     );
-    if let Callback::Returned(Err(failure)) = outcome {
+    if let Called::Returned(Err(failure)) = outcome {
         base.refuse(failure);
     }
 }
@@ -414,12 +412,10 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: EventUserdata::NAME,
-    key: EventUserdata::KEY,
-    methods: &[&[(c"close", lua_function!(close))]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+pub static TYPE: TypeSpec = TypeSpec::of::<EventUserdata>(
+    &[&[(c"close", lua_function!(close))]],
+    &[(c"__gc", lua_function!(collect))],
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,8 +15,9 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
+use crate::c_callback::c_callback;
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
-use crate::lua::Micros;
+use crate::time::Micros;
 use crate::os::{self, Errno};
 use crate::reserve::{self, Serve};
 
@@ -112,16 +113,18 @@ pub fn take_log_line() -> Option<LogLine> {
     LAST_LOG_LINE.try_with(|line| line.take()).ok().flatten()
 }
 
-unsafe extern "C" fn on_log_line(_severity: c_int, message: *const c_char) {
-    if message.is_null() {
-        return;
+c_callback! {
+    fn on_log_line(_severity: c_int, message: *const c_char) {
+        if message.is_null() {
+            return;
+        }
+        // SAFETY: libevent passes a NUL-terminated string, valid during the call.
+        let text = unsafe { CStr::from_ptr(message) }.to_bytes();
+        let mut line = LogLine { bytes: [0; LOG_LINE], len: text.len().min(LOG_LINE) };
+        line.bytes[..line.len].copy_from_slice(&text[..line.len]);
+        // During thread teardown the slot may be gone: the line is dropped then.
+        let _ = LAST_LOG_LINE.try_with(|slot| slot.set(Some(line)));
     }
-    // SAFETY: libevent passes a NUL-terminated string, valid during the call.
-    let text = unsafe { CStr::from_ptr(message) }.to_bytes();
-    let mut line = LogLine { bytes: [0; LOG_LINE], len: text.len().min(LOG_LINE) };
-    line.bytes[..line.len].copy_from_slice(&text[..line.len]);
-    // During thread teardown the slot may be gone: the line is dropped then.
-    let _ = LAST_LOG_LINE.try_with(|slot| slot.set(Some(line)));
 }
 
 // ------------------------------------------------------------------------ event base ----
@@ -1382,18 +1385,16 @@ mod tests {
     fn a_log_line_is_kept_for_the_error_that_explains_it_then_dropped() {
         forget_log_lines();
         assert!(take_log_line().is_none());
-        // SAFETY: a NUL-terminated string, as libevent passes.
-        unsafe { on_log_line(2, c"sigaction: Invalid argument".as_ptr()) };
+        // A NUL-terminated string, as libevent passes.
+        on_log_line(2, c"sigaction: Invalid argument".as_ptr());
         assert_eq!(take_log_line().map(|line| line.as_str().to_owned()).as_deref(), Some("sigaction: Invalid argument"));
         assert!(take_log_line().is_none(), "taken once");
         let long = [b'x'; 300];
         let mut text = long.to_vec();
         text.push(0);
-        // SAFETY: as above.
-        unsafe { on_log_line(2, text.as_ptr() as *const c_char) };
+        on_log_line(2, text.as_ptr() as *const c_char);
         assert_eq!(take_log_line().map(|line| line.as_str().len()), Some(LOG_LINE));
-        // SAFETY: as above.
-        unsafe { on_log_line(2, c"stale".as_ptr()) };
+        on_log_line(2, c"stale".as_ptr());
         forget_log_lines();
         assert!(take_log_line().is_none());
     }

@@ -15,13 +15,14 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 use std::net::SocketAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::c_callback::{self, c_callback};
 use crate::base::{base_argument, BaseShared, SocketBeyondFdSet};
 use crate::bufferevent;
 use crate::ffi;
 use crate::libevent::{Listener, Socket, Timer};
-use crate::lua::{lua_function, lua_type, Address, Failure, Kind, LuaType, Micros, Outcome, Returns, Stack, TypeSpec, WeakTable};
+use crate::lua::{lua_function, lua_type, Address, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable};
+use crate::time::Micros;
 use crate::net;
 use crate::bufferevent::BuffereventUserdata;
 use crate::libevent::TlsSide;
@@ -179,13 +180,16 @@ pub fn new(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(1))
 }
 
-extern "C" fn on_accept(_listener: *mut ffi::evconnlistener, fd: c_int, peer: *mut libc::sockaddr, len: c_int, arg: *mut c_void) {
-    // SAFETY: libevent passes the peer's address of `len` bytes.
-    let peer = unsafe { net::from_sockaddr(peer, len.max(0) as usize) };
-    let taken = Cell::new(false);
-    let _ = catch_unwind(AssertUnwindSafe(|| accepted(arg as *const ListenerUserdata, fd, peer, &taken)));
-    if !taken.get() {
-        os::close(fd);
+c_callback! {
+    fn on_accept(_listener: *mut ffi::evconnlistener, fd: c_int, peer: *mut libc::sockaddr, len: c_int, arg: *mut c_void) {
+        // SAFETY: libevent passes the peer's address of `len` bytes.
+        let peer = unsafe { net::from_sockaddr(peer, len.max(0) as usize) };
+        let taken = Cell::new(false);
+        // Guarded on its own too, so that the socket is closed even if `accepted` panicked.
+        c_callback::guard((), || accepted(arg as *const ListenerUserdata, fd, peer, &taken));
+        if !taken.get() {
+            os::close(fd);
+        }
     }
 }
 
@@ -257,8 +261,10 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
     );
 }
 
-extern "C" fn on_accept_error(_listener: *mut ffi::evconnlistener, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| pause(arg as *const ListenerUserdata)));
+c_callback! {
+    fn on_accept_error(_listener: *mut ffi::evconnlistener, arg: *mut c_void) {
+        pause(arg as *const ListenerUserdata)
+    }
 }
 
 /// accept() failed (out of descriptors, memory or buffers): stop accepting for a while.
@@ -274,8 +280,10 @@ fn pause(owner: *const ListenerUserdata) {
     });
 }
 
-extern "C" fn on_retry(_fd: c_int, _what: c_short, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| resume(arg as *const ListenerUserdata)));
+c_callback! {
+    fn on_retry(_fd: c_int, _what: c_short, arg: *mut c_void) {
+        resume(arg as *const ListenerUserdata)
+    }
 }
 
 fn resume(owner: *const ListenerUserdata) {
@@ -350,15 +358,13 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: ListenerUserdata::NAME,
-    key: ListenerUserdata::KEY,
-    methods: &[&[
+pub static TYPE: TypeSpec = TypeSpec::of::<ListenerUserdata>(
+    &[&[
         (c"address", lua_function!(address)),
         (c"getfd", lua_function!(getfd)),
         (c"enable", lua_function!(enable)),
         (c"disable", lua_function!(disable)),
         (c"close", lua_function!(close)),
     ]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+    &[(c"__gc", lua_function!(collect))],
+);

@@ -20,12 +20,12 @@
 use std::ffi::{c_char, c_int, c_long, c_uchar, c_uint, c_ulong, c_void, CStr};
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use openssl_sys as sys;
 
+use crate::c_callback::c_callback;
 use crate::os::Errno;
 
 mod ffi {
@@ -649,19 +649,22 @@ unsafe extern "C" fn no_password(_buf: *mut c_char, _size: c_int, _rwflag: c_int
     -1
 }
 
-/// The password callback during `use_private_key_file`: asks the closure given there.
-unsafe extern "C" fn ask_password(buf: *mut c_char, size: c_int, _rwflag: c_int, user: *mut c_void) -> c_int {
-    if buf.is_null() || user.is_null() || size <= 0 {
-        return -1;
-    }
-    // SAFETY: `user` is the closure reference use_private_key_file set for this very call, and
-    // `buf` OpenSSL's buffer of `size` bytes.
-    let (password, buffer) = unsafe {
-        (&mut *(user as *mut &mut dyn FnMut(&mut [u8]) -> Option<usize>), std::slice::from_raw_parts_mut(buf as *mut u8, size as usize))
-    };
-    match catch_unwind(AssertUnwindSafe(|| password(buffer))) {
-        Ok(Some(len)) if len <= buffer.len() => len as c_int,
-        _ => -1,
+c_callback! {
+    /// The password callback during `use_private_key_file`: asks the closure given there.
+    fn ask_password(buf: *mut c_char, size: c_int, _rwflag: c_int, user: *mut c_void) -> c_int, on panic -1, {
+        if buf.is_null() || user.is_null() || size <= 0 {
+            return -1;
+        }
+        // SAFETY: `user` is the closure reference use_private_key_file set for this very call,
+        // and `buf` OpenSSL's buffer of `size` bytes.
+        let (password, buffer) = unsafe {
+            let password = &mut *(user as *mut &mut dyn FnMut(&mut [u8]) -> Option<usize>);
+            (password, std::slice::from_raw_parts_mut(buf as *mut u8, size as usize))
+        };
+        match password(buffer) {
+            Some(len) if len <= buffer.len() => len as c_int,
+            _ => -1,
+        }
     }
 }
 

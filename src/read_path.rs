@@ -19,7 +19,7 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use crate::c_callback;
 use std::ptr::NonNull;
 
 use crate::ffi::{evbuffer, evbuffer_cb_entry, evbuffer_cb_info, EV_READ};
@@ -172,7 +172,7 @@ impl ReadPath {
 
 /// The input buffer's change callback, enabled only while reading is parked: any drain ends it.
 extern "C" fn on_input_changed<R: Reader>(_buffer: *mut evbuffer, info: *const evbuffer_cb_info, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    c_callback::guard((), || {
         // SAFETY: `arg` is the owner of the bufferevent whose input this is (see `park`); the
         // entry is removed before the bufferevent is freed, and the owner outlives that. No Lua
         // code runs here. `info` is valid during the call.
@@ -181,5 +181,5 @@ extern "C" fn on_input_changed<R: Reader>(_buffer: *mut evbuffer, info: *const e
         if let (true, true, Some(bev)) = (path.is_parked(), drained, owner.bufferevent()) {
             path.unpark(bev, true);
         }
-    }));
+    });
 }

@@ -31,7 +31,7 @@ use std::ptr::NonNull;
 
 use openssl_sys::SSL_CTX;
 
-use crate::lua::{lua_function, lua_type, Argument, Failure, Key, Kind, LuaType, Outcome, Returns, Stack, TypeSpec};
+use crate::lua::{lua_function, lua_type, Argument, Failure, Key, Kind, Outcome, Returns, Stack, TypeSpec};
 use crate::openssl::{
     self, check_folder, Because, CText, MinimumProtocol, Passphrase, Role, Ssl, SslContext, SslContextRef, TextError,
 };
@@ -605,9 +605,7 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: TlsContext::NAME,
-    key: TlsContext::KEY,
-    methods: &[],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+pub static TYPE: TypeSpec = TypeSpec::of::<TlsContext>(
+    &[],
+    &[(c"__gc", lua_function!(collect))],
+);

@@ -16,7 +16,7 @@
 
 use std::ffi::{c_short, c_void};
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use crate::c_callback;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -131,7 +131,7 @@ fn read_ahead_beneath(beneath: BuffereventRef<'_>) {
 /// The read callback beneath a TLS layer: reads ahead what the socket holds, then runs the
 /// layer's own (saved) callback, which decrypts it.
 extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    c_callback::guard((), || {
         let Some(raw) = NonNull::new(raw) else { return };
         // SAFETY: libevent calls back with a live bufferevent, held for the call.
         let beneath = unsafe { BuffereventRef::new(raw) };
@@ -141,7 +141,7 @@ extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
             beneath.disable(EV_READ);
             beneath.trigger_event_later(EVBUFFER_READ | EVBUFFER_ERROR);
         }
-    }));
+    });
     let saved = FILTER_READ.load(Ordering::Relaxed);
     if saved != 0 {
         // SAFETY: `saved` is libevent's read callback of a TLS filter, which `read_ahead_beneath`
@@ -151,6 +151,8 @@ extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
 }
 
 /// What the event callback does with a TLS layer's event.
+// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
 pub enum Next {
     /// Report it as it is.
     Pass,

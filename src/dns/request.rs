@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use super::{cancel, Lookup};
-use crate::lua::{lua_function, lua_type, LuaType, Outcome, Returns, Stack, TypeSpec};
+use crate::lua::{lua_function, lua_type, Outcome, Returns, Stack, TypeSpec};
 use crate::shared::{clone_from_cell, Shared};
 
 /// The Lua request object.
@@ -39,9 +39,7 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec {
-    name: RequestUserdata::NAME,
-    key: RequestUserdata::KEY,
-    methods: &[&[(c"cancel", lua_function!(cancel_request))]],
-    metamethods: &[(c"__gc", lua_function!(collect))],
-};
+pub static TYPE: TypeSpec = TypeSpec::of::<RequestUserdata>(
+    &[&[(c"cancel", lua_function!(cancel_request))]],
+    &[(c"__gc", lua_function!(collect))],
+);

@@ -9,6 +9,12 @@
 //! Callbacks run under libevent's frames: nothing here raises. Arguments are pushed with
 //! operations that allocate nothing, the Lua function runs under `lua_pcall`, and results are
 //! read in place before the stack is restored.
+//!
+//! Stack room: a callback may fill [`CALLBACK_SLOTS`] slots (its function, arguments and
+//! results included). `base:loop()` reserves them at its entry ([`LOOP_SLOTS`]); on Lua 5.2 and
+//! later each call also makes sure of them (`lua_checkstack` never raises there), which covers
+//! a callback that libevent runs from inside a method a callback called; a call without room
+//! fails as a callback's error would (the loop says the error was lost).
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -20,6 +26,14 @@ use super::raw::{self, *};
 use super::stack::{Address, Kind, Ref};
 use super::weak::WeakTable;
 use super::Stack;
+
+/// The stack slots a callback may use: its function, arguments and results, and what building
+/// them pushes.
+pub const CALLBACK_SLOTS: c_int = super::stack::BODY_SLOTS;
+
+/// What the entry of `base:loop()` reserves: the frame's two slots, the callbacks' room, and the
+/// body's own.
+pub const LOOP_SLOTS: c_int = 2 + CALLBACK_SLOTS + super::stack::BODY_SLOTS;
 
 /// Where a running loop keeps what its callbacks need.
 #[derive(Clone, Copy)]
@@ -34,15 +48,22 @@ struct LoopFrame {
 /// The loop frame of a base while its loop runs; empty otherwise.
 pub struct LoopSlot(Cell<Option<LoopFrame>>);
 
-/// How a callback call went.
+/// How a callback call went: what [`LoopSlot`] reports, and what the base reports to the
+/// object whose callback it was (see `BaseShared::call_back`).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Called<R> {
-    /// Not called: no loop is running, or the callback is gone.
+    /// Not called: no loop of this base is running (libevent runs pending work while freeing
+    /// a base).
+    NotLooping,
+    /// Not called: there was no function to call; no Lua code ran.
     Skipped,
     /// It raised an error, now in the loop's error slot (unless an earlier one is there).
     Raised,
     /// It returned; `R` is what `read` made of its results.
     Returned(R),
+    /// The object was garbage-collected during its own callback: do not touch it again. (Told
+    /// by the object's `__gc` to the base that tracks it, never by the loop slot itself.)
+    Finalized,
 }
 
 /// How a loop ended, as far as its callbacks are concerned.
@@ -68,9 +89,12 @@ impl LoopSlot {
     /// Runs `body` (libevent's loop) with the frame set up on `stack` for callbacks. Afterwards
     /// the frame's two slots are gone from the stack, and the first error a callback raised,
     /// if any, is on top instead ([`LoopEnd::Failed`]).
+    /// Uses 2 + [`CALLBACK_SLOTS`] slots (the entry must reserve [`LOOP_SLOTS`]).
     pub fn run<R>(&self, stack: &mut Stack, body: impl FnOnce() -> R) -> (R, LoopEnd) {
+        stack.uses(2 + CALLBACK_SLOTS);
         let state = stack.state();
-        // SAFETY: two pushes that allocate nothing (see push_handler); a body has room.
+        // SAFETY: two pushes that allocate nothing (see push_handler), within the room checked
+        // above.
         let handler = unsafe {
             push_handler(state);
             lua_pushnil(state);
@@ -114,14 +138,24 @@ impl LoopSlot {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let Some(frame) = self.0.get() else { return Called::NotLooping };
         let state = frame.state.as_ptr();
         // SAFETY: the frame is set only while its loop runs (see `run`), and callbacks run
-        // inside that loop, on its state, inside the loop's C frame: LUA_MINSTACK slots were
-        // free there and the loop used two, more than any callback pushes.
+        // inside that loop, on its state, with CALLBACK_SLOTS free (see `has_room`).
         unsafe {
+            if !has_room(state) {
+                // Not even a slot for an error value: the loop reports the error as lost.
+                return Called::Raised;
+            }
             let top = lua_gettop(state);
-            let Some(count) = arguments(&mut Arguments { state }) else {
+            #[cfg(debug_assertions)]
+            let limit = top + CALLBACK_SLOTS;
+            let mut pushing = Arguments {
+                state,
+                #[cfg(debug_assertions)]
+                limit,
+            };
+            let Some(count) = arguments(&mut pushing) else {
                 lua_settop(state, top);
                 return Called::Skipped;
             };
@@ -145,14 +179,18 @@ impl LoopSlot {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let Some(frame) = self.0.get() else { return Called::NotLooping };
         let state = frame.state.as_ptr();
         let mut scratch = std::mem::MaybeUninit::uninit();
         // SAFETY: as in `call`. The Stack lives for this call only, inside the loop's frame,
         // and its scratch buffer outlives it; no string result is ever returned through it.
         unsafe {
+            if !has_room(state) {
+                // Not even a slot for an error value: the loop reports the error as lost.
+                return Called::Raised;
+            }
             let top = lua_gettop(state);
-            let mut stack = Stack::new(state, &mut scratch);
+            let mut stack = Stack::new(state, &mut scratch, CALLBACK_SLOTS);
             let built = arguments(&mut stack);
             let count = match built {
                 Ok(Some(count)) => count,
@@ -181,7 +219,7 @@ impl LoopSlot {
     /// Releases a registry reference from inside a callback. Should Lua raise while doing so
     /// (out of memory), the error is recorded as a callback's would be.
     pub fn unreference(&self, reference: Ref) -> Called<()> {
-        let Some(frame) = self.0.get() else { return Called::Skipped };
+        let Some(frame) = self.0.get() else { return Called::NotLooping };
         let state = frame.state.as_ptr();
         // SAFETY: as in `call`; the operation runs under lua_pcall.
         unsafe {
@@ -216,32 +254,71 @@ impl LoopFrame {
     }
 }
 
+/// Whether a callback's [`CALLBACK_SLOTS`] are free on the loop's state. From Lua 5.2 on,
+/// `lua_checkstack` grows the stack under protection and never raises, so it is asked; on 5.1
+/// and LuaJIT it could raise (out of memory), so the room `base:loop()` reserved at its entry
+/// is relied on.
+///
+/// # Safety
+/// A valid state.
+unsafe fn has_room(state: *mut lua_State) -> bool {
+    #[cfg(not(any(feature = "lua51", feature = "luajit")))]
+    // SAFETY: per the contract; see above for why this cannot raise.
+    return unsafe { lua_checkstack(state, CALLBACK_SLOTS) != 0 };
+    #[cfg(any(feature = "lua51", feature = "luajit"))]
+    {
+        let _ = state;
+        true
+    }
+}
+
 /// Pushing a callback's function and arguments: only operations that allocate nothing.
 pub struct Arguments {
     pub(super) state: *mut lua_State,
+    /// The highest top the callback has room for (checked in debug builds, see `uses`).
+    #[cfg(debug_assertions)]
+    pub(super) limit: c_int,
 }
 
 impl Arguments {
+    /// As `Stack::uses`: checks, in debug builds, that `slots` more values fit.
+    #[inline]
+    pub(super) fn uses(&self, slots: c_int) {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.top() + slots <= self.limit,
+            "a callback's arguments need more than CALLBACK_SLOTS ({CALLBACK_SLOTS}) stack slots"
+        );
+        let _ = slots;
+    }
+
+    /// Uses 1 slot.
     #[inline]
     pub fn push_ref(&mut self, reference: Ref) {
-        // SAFETY: a raw registry read (see LoopSlot::call for the room on the stack).
+        self.uses(1);
+        // SAFETY: a raw registry read, within the room checked above.
         unsafe { lua_rawgeti(self.state, LUA_REGISTRYINDEX, reference.raw() as lua_Integer) };
     }
 
+    /// Uses 1 slot.
     #[inline]
     pub fn push_integer(&mut self, value: i64) {
+        self.uses(1);
         // SAFETY: numbers allocate nothing.
         unsafe { lua_pushinteger(self.state, value as lua_Integer) };
     }
 
-    /// Pushes `weak[address]`; returns its type.
+    /// Pushes `weak[address]`; returns its type. Uses 2 slots.
     pub fn push_weak_entry(&mut self, table: &WeakTable, address: Address) -> Kind {
+        self.uses(2);
         // SAFETY: raw reads with a light-userdata key.
         Kind::of(unsafe { table.push_entry(self.state, address.0) })
     }
 
     /// Pushes `slot` of the table held as user value by the userdata on top; returns its type.
+    /// Uses 2 slots.
     pub fn push_user_value_field(&mut self, slot: i64) -> Kind {
+        self.uses(2);
         // SAFETY: reading a user value and a raw integer key allocates nothing.
         unsafe {
             if lua_getuservalue(self.state, -1) != LUA_TTABLE {
@@ -315,18 +392,14 @@ pub struct Source {
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bytes = &self.file[..self.len];
-        let file = match std::str::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
-        };
-        write!(f, "{file}:{}", self.line)
+        write!(f, "{}:{}", raw::utf8_prefix(&self.file[..self.len]), self.line)
     }
 }
 
 impl Results {
     /// Where the callback `reference` names was defined: the function's, or for a callable
     /// object its `__call`'s. `None` for a C function or anything else without a Lua source.
+    /// Uses 3 slots (within the callback's room: results are read with the arguments gone).
     pub fn source_of(&self, reference: Ref) -> Option<Source> {
         let state = self.state;
         // SAFETY: raw reads and lua_getinfo("S"), none of which allocates or runs Lua code;
@@ -367,16 +440,5 @@ impl Results {
         let is_boolean = self.kind(n) == Kind::Boolean;
         // SAFETY: as for kind.
         is_boolean.then(|| unsafe { lua_toboolean(self.state, self.index(n)) != 0 })
-    }
-}
-
-/// The message handler of callback calls: the error as a string plus a traceback of the
-/// callback. Raising here (out of memory) is caught by the `lua_pcall` it serves.
-pub(super) unsafe extern "C-unwind" fn traceback_handler(state: *mut lua_State) -> c_int {
-    // SAFETY: called by Lua as a message handler, with the error value at index 1.
-    unsafe {
-        raw::describe_error_value(state);
-        luaL_traceback(state, state, lua_tostring(state, -1), 1);
-        1
     }
 }

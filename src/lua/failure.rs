@@ -8,7 +8,6 @@ use std::ffi::c_int;
 use std::fmt::{self, Write};
 
 use super::raw::{self, lua_State};
-use super::Stack;
 use crate::os::Errno;
 
 /// Longest message kept; a longer one is cut at a character boundary.
@@ -39,11 +38,6 @@ impl Failure {
     /// `bad argument #index to '<function>' (<reason>)`.
     pub fn argument(index: c_int, reason: fmt::Arguments<'_>) -> Failure {
         Failure { kind: Kind::Argument(index), text: Text::from(reason) }
-    }
-
-    /// The standard `<what> expected, got <type>` argument failure.
-    pub fn expected(stack: &Stack, index: c_int, what: &str) -> Failure {
-        Failure::argument(index, format_args!("{what} expected, got {}", stack.type_name(index)))
     }
 
     /// A message raised as it is. By the module's convention (see the `lua` module) it starts
@@ -104,22 +98,13 @@ impl Failure {
 }
 
 impl Failure {
-    /// Leaves the failure's error value on top of the stack, as a callback's error would be:
-    /// a propagated error is there already; a message becomes a string (should that string
-    /// not fit in memory, Lua's memory error is on top instead).
-    ///
-    /// # Safety
-    /// `state` is a valid state with three free slots in which the module was opened; for a
-    /// propagated failure, its error value is on top.
-    pub(super) unsafe fn push_error_value(&self, state: *mut lua_State) {
-        if let Kind::Propagated = self.kind {
-            return;
+    /// The bytes of the message to raise, or None for a propagated error (already on the
+    /// stack).
+    pub(super) fn message_bytes(&self) -> Option<&[u8]> {
+        match self.kind {
+            Kind::Propagated => None,
+            Kind::Argument(_) | Kind::Message => Some(self.text.as_bytes()),
         }
-        let bytes = self.text.as_bytes();
-        let mut op = super::protected::Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
-        // SAFETY: per the contract; on failure the error value is left on top, which is what
-        // the caller wants either way.
-        let _ = unsafe { super::protected::protected(state, &mut op, 0, 1) };
     }
 }
 

@@ -16,7 +16,7 @@
 //!    Rust frames may therefore own anything (an `Rc`, a `Vec`).
 //! 2. **No panic crosses into Lua.** The body runs under `catch_unwind`; a panic becomes the
 //!    error `luaevent.core: internal error (a Rust panic was caught)`. Callbacks from libevent
-//!    catch panics themselves (see libevent.rs).
+//!    catch panics themselves (see c_callback.rs).
 //! 3. **No object is closed under a method using it.** Borrows of our objects are tied to
 //!    `&Stack`; every operation that can run Lua code (a `getfd` method, a finalizer run by an
 //!    allocation) takes `&mut Stack`. Holding a borrow across one does not compile: the body
@@ -50,12 +50,12 @@ use std::ffi::c_int;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results, Source};
+pub use callback::{Arguments, Called, LoopEnd, LoopSlot, Results, Source, LOOP_SLOTS};
 pub use failure::{Cause, Failure};
 pub use module::{Method, ModuleSpec, TypeSpec};
-pub use params::{Argument, Key};
+pub use params::{Argument, Key, MethodCall};
 pub use raw::{lua_CFunction, lua_State, number_to_integer};
-pub use stack::{seconds_to_micros, Address, Kind, Micros, Outcome, Ref, Returns, Stack};
+pub use stack::{Address, Kind, Outcome, Ref, Returns, Stack, BODY_SLOTS};
 pub(crate) use userdata::lua_type;
 pub use userdata::LuaType;
 pub use values::Raised;
@@ -65,12 +65,20 @@ pub use weak::WeakTable;
 const _: () = assert!(!std::mem::needs_drop::<Returns>());
 
 /// Makes a `lua_CFunction` from a body `fn(&mut Stack) -> Outcome`, as a constant expression
-/// (usable in the static method tables).
+/// (usable in the static method tables). The body may use the [`BODY_SLOTS`] stack slots Lua
+/// guarantees; `lua_function!(body, slots)` reserves `slots` instead, before the body runs.
 macro_rules! lua_function {
     ($body:path) => {{
         unsafe extern "C-unwind" fn entry(state: *mut $crate::lua::lua_State) -> ::std::ffi::c_int {
             // SAFETY: Lua calls a lua_CFunction with the state of the call.
-            unsafe { $crate::lua::enter(state, $body) }
+            unsafe { $crate::lua::enter::<{ $crate::lua::BODY_SLOTS }>(state, $body) }
+        }
+        entry as $crate::lua::lua_CFunction
+    }};
+    ($body:path, $slots:expr) => {{
+        unsafe extern "C-unwind" fn entry(state: *mut $crate::lua::lua_State) -> ::std::ffi::c_int {
+            // SAFETY: Lua calls a lua_CFunction with the state of the call.
+            unsafe { $crate::lua::enter::<{ $slots }>(state, $body) }
         }
         entry as $crate::lua::lua_CFunction
     }};
@@ -78,14 +86,21 @@ macro_rules! lua_function {
 pub(crate) use lua_function;
 
 /// Runs a body for Lua and returns its result count, raising its failure as the very last act.
+/// A body that needs more than the [`BODY_SLOTS`] Lua guarantees gets `SLOTS` first, or the
+/// call raises Lua's own "stack overflow" (nothing in this frame has a destructor yet).
 ///
 /// # Safety
 /// `state` is the state Lua called the function with.
 #[doc(hidden)]
-pub unsafe fn enter(state: *mut lua_State, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
+pub unsafe fn enter<const SLOTS: c_int>(state: *mut lua_State, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
+    if SLOTS > BODY_SLOTS {
+        // SAFETY: the state of the call; raising here skips no destructor.
+        unsafe { raw::luaL_checkstack(state, SLOTS, c"luaevent.core".as_ptr()) };
+    }
     let mut scratch = MaybeUninit::uninit();
-    // SAFETY: forwarded from the caller; `scratch` outlives the stack handle.
-    let mut stack = unsafe { Stack::new(state, &mut scratch) };
+    // SAFETY: forwarded from the caller, with SLOTS free slots (Lua's guarantee or the check
+    // above); `scratch` outlives the stack handle.
+    let mut stack = unsafe { Stack::new(state, &mut scratch, SLOTS.max(BODY_SLOTS)) };
     let outcome = match catch_unwind(AssertUnwindSafe(|| body(&mut stack))) {
         Ok(outcome) => outcome,
         Err(_panic) => Err(Failure::internal()),

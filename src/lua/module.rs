@@ -4,21 +4,30 @@
 use std::ffi::{c_int, CStr};
 
 use super::raw::*;
+use super::userdata::LuaType;
 use super::weak::WeakTable;
 
 /// A Lua-visible function: its name and the entry made by `lua_function!`.
 pub type Method = (&'static CStr, lua_CFunction);
 
 /// A userdata type: its metatable, registered under its name (so `tostring` shows it) and
-/// under its key (how this layer finds it without allocating).
+/// under its key (how this layer finds it without allocating). Made by [`TypeSpec::of`], so
+/// that the name and the key are those of one [`LuaType`] and cannot belong to two.
 pub struct TypeSpec {
-    pub name: &'static CStr,
-    pub key: &'static u8,
+    name: &'static CStr,
+    key: &'static u8,
     /// Reached through `__index`; several lists, concatenated (the base's `addevent` comes
     /// from the event type).
-    pub methods: &'static [&'static [Method]],
+    methods: &'static [&'static [Method]],
     /// Set on the metatable itself (`__gc`, `__len`, ...).
-    pub metamethods: &'static [Method],
+    metamethods: &'static [Method],
+}
+
+impl TypeSpec {
+    /// The metatable of `T`, with `methods` behind `__index` and `metamethods` on itself.
+    pub const fn of<T: LuaType>(methods: &'static [&'static [Method]], metamethods: &'static [Method]) -> TypeSpec {
+        TypeSpec { name: T::NAME, key: T::KEY, methods, metamethods }
+    }
 }
 
 /// The module: what `require "luaevent.core"` returns, and what it registers on the way.
@@ -86,7 +95,7 @@ pub(super) unsafe fn open(state: *mut lua_State, spec: &'static ModuleSpec) {
             register_type(state, kind);
         }
         lua_createtable(state, 0, (spec.functions.len() + spec.integers.len() + spec.strings.len() + spec.tables.len()) as c_int);
-        set_functions(state, spec.functions, None);
+        set_functions(state, spec.functions);
         for (name, value) in spec.integers {
             lua_pushinteger(state, *value as lua_Integer);
             lua_setfield(state, -2, name.as_ptr());
@@ -97,7 +106,7 @@ pub(super) unsafe fn open(state: *mut lua_State, spec: &'static ModuleSpec) {
         }
         for (name, functions) in spec.tables {
             lua_createtable(state, 0, functions.len() as c_int);
-            set_functions(state, functions, None);
+            set_functions(state, functions);
             lua_setfield(state, -2, name.as_ptr());
         }
     }
@@ -109,11 +118,11 @@ unsafe fn register_type(state: *mut lua_State, kind: &TypeSpec) {
     unsafe {
         luaL_newmetatable(state, kind.name.as_ptr());
         let metatable = lua_gettop(state);
-        set_functions(state, kind.metamethods, Some(metatable));
+        set_methods(state, kind.metamethods, metatable, kind.key);
         let count: usize = kind.methods.iter().map(|list| list.len()).sum();
         lua_createtable(state, 0, count as c_int);
         for list in kind.methods {
-            set_functions(state, list, Some(metatable));
+            set_methods(state, list, metatable, kind.key);
         }
         lua_setfield(state, -2, c"__index".as_ptr());
         lua_pushvalue(state, -1);
@@ -122,19 +131,28 @@ unsafe fn register_type(state: *mut lua_State, kind: &TypeSpec) {
     }
 }
 
-/// Sets `functions` in the table on top. With a `metatable` index, that table (the type's
-/// metatable) becomes each function's upvalue 1: a method then recognises its own receiver by
-/// comparing metatables with that upvalue, without a registry lookup.
-unsafe fn set_functions(state: *mut lua_State, functions: &[Method], metatable: Option<c_int>) {
-    // SAFETY: as for `open`; the table is on top, `metatable` an absolute index.
+/// Sets the methods of the type whose metatable is at `metatable` (absolute) and whose key is
+/// `key` in the table on top. Each gets both as upvalues 1 and 2: `userdata::test::<T>` then
+/// recognises `T`'s objects without a registry lookup when `T` is the method's own type (the
+/// key says which), and looks `T`'s metatable up otherwise.
+unsafe fn set_methods(state: *mut lua_State, methods: &[Method], metatable: c_int, key: &'static u8) {
+    // SAFETY: as for `open`; the table is on top, three slots are used at a time.
+    unsafe {
+        for (name, function) in methods {
+            lua_pushvalue(state, metatable);
+            lua_pushlightuserdata(state, key as *const u8 as *mut std::ffi::c_void);
+            lua_pushcclosure(state, *function, 2);
+            lua_setfield(state, -2, name.as_ptr());
+        }
+    }
+}
+
+/// Sets `functions`, which belong to no type (no upvalues), in the table on top.
+unsafe fn set_functions(state: *mut lua_State, functions: &[Method]) {
+    // SAFETY: as for `open`; the table is on top.
     unsafe {
         for (name, function) in functions {
-            if let Some(metatable) = metatable {
-                lua_pushvalue(state, metatable);
-                lua_pushcclosure(state, *function, 1);
-            } else {
-                lua_pushcfunction(state, *function);
-            }
+            lua_pushcfunction(state, *function);
             lua_setfield(state, -2, name.as_ptr());
         }
     }

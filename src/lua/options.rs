@@ -6,6 +6,7 @@ use std::ffi::c_int;
 
 use super::protected::{protected, Op};
 use super::raw::*;
+use super::params::Key;
 use super::stack::{Address, Kind, Stack};
 use super::weak::WeakTable;
 use super::Failure;
@@ -14,59 +15,46 @@ impl Stack {
     /// Reads the options table at `index` (absent or nil: no options), whose keys must be among
     /// `names`: pushes one value per name (nil when the table has none) and returns their
     /// absolute indices, in the order of `names`. A key not in `names` is a bad argument that
-    /// names it. Reads raw (no metamethod runs) and allocates nothing.
+    /// names it. Reads raw (no metamethod runs) and allocates nothing. Uses N + 2 slots.
     pub fn options<const N: usize>(&mut self, index: c_int, names: &[&str; N]) -> Result<[c_int; N], Failure> {
+        self.uses(N as c_int + 2);
         let index = self.absolute(index);
-        let first = self.top() + 1;
         let mut slots = [0; N];
-        for (n, slot) in slots.iter_mut().enumerate() {
-            // SAFETY: pushing nil allocates nothing; option lists are short and bodies have
-            // LUA_MINSTACK free slots.
-            unsafe { lua_pushnil(self.state()) };
-            *slot = first + n as c_int;
-        }
         match self.kind(index) {
-            Kind::None | Kind::Nil => return Ok(slots),
+            Kind::None | Kind::Nil => {
+                for slot in &mut slots {
+                    self.push_nil();
+                    *slot = self.top();
+                }
+                return Ok(slots);
+            }
             Kind::Table => {}
             _ => return Err(Failure::expected(self, index, "table or nil")),
         }
-        // SAFETY: lua_next over a table nobody changes meanwhile neither raises nor allocates;
-        // each round leaves the key on top for the next one, and lua_replace moves a value
-        // into its slot without allocating.
-        unsafe {
-            lua_pushnil(self.state());
-            while lua_next(self.state(), index) != 0 {
-                let position = self.string_bytes(-2).and_then(|key| names.iter().position(|name| name.as_bytes() == key));
-                match position {
-                    Some(n) => lua_replace(self.state(), slots[n]),
-                    None => {
-                        let failure = match self.string_bytes(-2) {
-                            Some(key) => {
-                                let key = std::str::from_utf8(key).unwrap_or("?");
-                                Failure::argument(index, format_args!("unknown option '{key}'"))
-                            }
-                            None => Failure::argument(index, format_args!("unknown option (a {} key)", self.type_name(-2))),
-                        };
-                        lua_pop(self.state(), 2);
-                        return Err(failure);
-                    }
-                }
+        self.for_each_entry(index, |stack, key, value| match key {
+            Key::String(key) if names.iter().any(|name| name.as_bytes() == key) => Ok(()),
+            Key::String(key) => {
+                let key = std::str::from_utf8(key).unwrap_or("?");
+                Err(Failure::argument(index, format_args!("unknown option '{key}'")))
             }
+            // The key sits just below its value.
+            _ => Err(Failure::argument(index, format_args!("unknown option (a {} key)", stack.type_name(value - 1)))),
+        })?;
+        for (slot, name) in slots.iter_mut().zip(names) {
+            self.push_named_entry(index, name.as_bytes());
+            *slot = self.top();
         }
         Ok(slots)
     }
 
     /// A boolean value: `true` or `false`, nothing else.
     pub fn strict_boolean(&self, index: c_int) -> Result<bool, Failure> {
-        if self.kind(index) != Kind::Boolean {
-            return Err(Failure::expected(self, index, "boolean"));
-        }
-        // SAFETY: reads a boolean; never raises.
-        Ok(unsafe { lua_toboolean(self.state(), index) } != 0)
+        self.boolean(index).ok_or_else(|| Failure::expected(self, index, "boolean"))
     }
 
-    /// Pushes a string with a copy of `bytes`; returns its index.
+    /// Pushes a string with a copy of `bytes`; returns its index. Uses 2 slots.
     pub fn push_string(&mut self, bytes: &[u8]) -> Result<c_int, Failure> {
+        self.uses(2);
         let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
         // SAFETY: a body's (or a callback's) state, with room; the bytes outlive the call,
         // and Lua copies them.
@@ -74,14 +62,16 @@ impl Stack {
         Ok(self.top())
     }
 
-    /// Pushes a boolean.
+    /// Pushes a boolean. Uses 1 slot.
     pub fn push_boolean(&mut self, value: bool) {
-        // SAFETY: pushing a boolean allocates nothing; callers stay within LUA_MINSTACK.
+        self.uses(1);
+        // SAFETY: pushing a boolean allocates nothing; the slot is within the budget (above).
         unsafe { lua_pushboolean(self.state(), c_int::from(value)) };
     }
 
-    /// `table[name] = value at index` (raw).
+    /// `table[name] = value at index` (raw). Uses 5 slots.
     pub fn set_named(&mut self, table: c_int, name: &str, value: c_int) -> Result<(), Failure> {
+        self.uses(5);
         let (table, value) = (self.absolute(table), self.absolute(value));
         self.push_value(table);
         self.push_string(name.as_bytes())?;
@@ -90,15 +80,17 @@ impl Stack {
         unsafe { protected(self.state(), &mut Op::RawSet, 3, 0) }.map(drop)
     }
 
-    /// Pushes `weak[address]` and returns its type.
+    /// Pushes `weak[address]` and returns its type. Uses 2 slots.
     pub fn push_weak_entry(&mut self, table: &WeakTable, address: Address) -> Kind {
+        self.uses(2);
         // SAFETY: raw reads with a light-userdata key.
         Kind::of(unsafe { table.push_entry(self.state(), address.0) })
     }
 
     /// Pushes `table[n]` of the table kept as user value by the userdata at `index`, and
-    /// returns its type (nil when the object has no such table).
+    /// returns its type (nil when the object has no such table). Uses 2 slots.
     pub fn push_user_value_field(&mut self, index: c_int, n: i64) -> Kind {
+        self.uses(2);
         let index = self.absolute(index);
         if self.push_user_value(index) != Kind::Table {
             self.pop(1);

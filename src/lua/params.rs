@@ -6,9 +6,10 @@
 //! its pushes and pops, never protection. Tables of parameters are small (a caller checks that
 //! every key is one it knows before looking any up), so a walk per lookup costs little.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::fmt;
 
+use super::protected::Op;
 use super::raw::*;
 use super::stack::Kind;
 use super::{Failure, Stack};
@@ -29,18 +30,29 @@ pub enum Argument {
     Integer(i64),
 }
 
+/// How `obj:name()` went (see [`Stack::call_method`]).
+#[derive(Clone, Copy, Debug)]
+pub enum MethodCall<'a> {
+    /// The object has no such method.
+    Missing,
+    /// The method raised this error (made a string as the standalone interpreter shows it).
+    Raised(&'a str),
+    /// The method returned; its first result is at this index.
+    Returned(c_int),
+}
+
 /// The error a called function raised, as text for a message: the string it raised, or what
 /// kind of value it was.
-pub enum Raised<'a> {
+pub enum CallError<'a> {
     Text(&'a str),
     Value(&'static str),
 }
 
-impl fmt::Display for Raised<'_> {
+impl fmt::Display for CallError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Raised::Text(text) => f.write_str(text),
-            Raised::Value(kind) => write!(f, "(error object is a {kind} value)"),
+            CallError::Text(text) => f.write_str(text),
+            CallError::Value(kind) => write!(f, "(error object is a {kind} value)"),
         }
     }
 }
@@ -54,15 +66,17 @@ impl Stack {
 
     /// Calls `visit(stack, key, value_index)` for every entry of the table at `table`, in
     /// `next` order, stopping at the first failure. The table must not change meanwhile, which
-    /// `visit` cannot do: it sees the stack only as `&Stack`.
+    /// `visit` cannot do: it sees the stack only as `&Stack`. Uses 2 slots, and what `visit`
+    /// uses.
     pub fn for_each_entry(
         &mut self,
         table: c_int,
         mut visit: impl FnMut(&Stack, Key<'_>, c_int) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
+        self.uses(2);
         let table = self.absolute(table);
         let top = self.top();
-        // SAFETY: a free slot for the first key (bodies have LUA_MINSTACK).
+        // SAFETY: a free slot for the first key (checked above).
         unsafe { lua_pushnil(self.state()) };
         loop {
             // SAFETY: lua_next on a table, with the key it returned last (or nil) on top: it
@@ -90,8 +104,9 @@ impl Stack {
     }
 
     /// Pushes the value of the entry of the table at `table` whose key is the string `name`
-    /// (nil when there is none), found without metamethods; returns its type.
+    /// (nil when there is none), found without metamethods; returns its type. Uses 2 slots.
     pub fn push_named_entry(&mut self, table: c_int, name: &[u8]) -> Kind {
+        self.uses(2);
         let table = self.absolute(table);
         // SAFETY: as in for_each_entry; lua_tolstring is only called on string keys, where it
         // neither converts nor allocates. Two slots are used at most.
@@ -117,14 +132,15 @@ impl Stack {
     /// Calls the value at `function` with `arguments`, keeping one result: `read(stack, index)`
     /// sees it at `index`. If the call raises, `raised` makes the failure from its error. The
     /// stack is as before afterwards. The called code may do anything, including collecting
-    /// objects a caller had borrowed (hence `&mut self`).
+    /// objects a caller had borrowed (hence `&mut self`). Uses 1 + `arguments.len()` slots.
     pub fn call_function<R>(
         &mut self,
         function: c_int,
         arguments: &[Argument],
         read: impl FnOnce(&Stack, c_int) -> R,
-        raised: impl FnOnce(Raised<'_>) -> Failure,
+        raised: impl FnOnce(CallError<'_>) -> Failure,
     ) -> Result<R, Failure> {
+        self.uses(1 + arguments.len() as c_int);
         let function = self.absolute(function);
         let top = self.top();
         self.push_value(function);
@@ -142,8 +158,8 @@ impl Stack {
             Ok(read(self, top + 1))
         } else {
             let failure = match self.string_bytes(-1) {
-                Some(bytes) => raised(Raised::Text(utf8_prefix(bytes))),
-                None => raised(Raised::Value(self.type_name(-1))),
+                Some(bytes) => raised(CallError::Text(utf8_prefix(bytes))),
+                None => raised(CallError::Value(self.type_name(-1))),
             };
             Err(failure)
         };
@@ -152,10 +168,30 @@ impl Stack {
     }
 }
 
-/// The longest UTF-8 prefix of `bytes` (messages are text; no allocation).
-fn utf8_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+impl Stack {
+    /// Calls `obj:name()` for the object at `index`, the method looked up as Lua would
+    /// (metamethods included), keeping one result; `read` sees how it went. The stack is as
+    /// before afterwards. Uses 3 slots. Runs Lua code (hence `&mut self`).
+    pub fn call_method<R>(
+        &mut self,
+        index: c_int,
+        name: &'static CStr,
+        read: impl FnOnce(&Stack, MethodCall<'_>) -> R,
+    ) -> Result<R, Failure> {
+        self.uses(3);
+        let index = self.absolute(index);
+        self.push_value(index);
+        self.protected(Op::CallMethod { name }, 1, 2)?;
+        let called = self.boolean(-2) == Some(true);
+        let call = if called {
+            MethodCall::Returned(self.top())
+        } else if self.kind(-1) == Kind::Nil {
+            MethodCall::Missing
+        } else {
+            MethodCall::Raised(self.string_bytes(-1).map(utf8_prefix).unwrap_or_default())
+        };
+        let result = read(self, call);
+        self.pop(2);
+        Ok(result)
     }
 }

@@ -10,7 +10,7 @@
 //! The runner is plain Lua API calls on values from the `Op`: no Rust logic that could panic,
 //! nothing with a destructor in its frame.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CStr};
 
 use super::module::ModuleSpec;
 use super::raw::*;
@@ -34,11 +34,28 @@ pub(super) enum Op {
     NumberToString,
     /// Leaves a string with a copy of the `len` bytes at `bytes`.
     PushString { bytes: *const u8, len: usize },
-    /// Argument: an object. Leaves two values: `true` and `obj:getfd()`'s result; `false` and
-    /// nil when the object has no `getfd`; or `false` and the error `getfd` raised, as a string.
-    GetFd,
+    /// Argument: an object. Leaves two values: `true` and `obj:name()`'s result; `false` and
+    /// nil when the object has no such method; or `false` and the error it raised, as a string.
+    CallMethod { name: &'static CStr },
     /// Builds the module described by the spec; leaves the module table.
     OpenModule { spec: &'static ModuleSpec },
+}
+
+impl Failure {
+    /// Leaves the failure's error value on top of the stack, as a callback's error would be:
+    /// a propagated error is there already; a message becomes a string (should that string
+    /// not fit in memory, Lua's memory error is on top instead).
+    ///
+    /// # Safety
+    /// `state` is a valid state with three free slots in which the module was opened; for a
+    /// propagated failure, its error value is on top.
+    pub(super) unsafe fn push_error_value(&self, state: *mut lua_State) {
+        let Some(bytes) = self.message_bytes() else { return };
+        let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        // SAFETY: per the contract; on failure the error value is left on top, which is what
+        // the caller wants either way.
+        let _ = unsafe { protected(state, &mut op, 0, 1) };
+    }
 }
 
 /// Runs `op` with the `arguments` values on top of the stack (consumed) under `lua_pcall`,
@@ -92,13 +109,24 @@ pub(super) unsafe fn push_handler(state: *mut lua_State) {
     // SAFETY: as for push_runner.
     #[cfg(not(any(feature = "lua51", feature = "luajit")))]
     unsafe {
-        lua_pushcfunction(state, super::callback::traceback_handler)
+        lua_pushcfunction(state, traceback_handler)
     };
     // SAFETY: as for push_runner.
     #[cfg(any(feature = "lua51", feature = "luajit"))]
     unsafe {
         push_registry_entry(state, &HANDLER_KEY)
     };
+}
+
+/// The message handler of callback calls: the error as a string plus a traceback of the
+/// callback. Raising here (out of memory) is caught by the `lua_pcall` it serves.
+unsafe extern "C-unwind" fn traceback_handler(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a message handler, with the error value at index 1.
+    unsafe {
+        describe_error_value(state);
+        luaL_traceback(state, state, lua_tostring(state, -1), 1);
+        1
+    }
 }
 
 /// Makes the runner and the message handler reachable without allocation (Lua 5.1 and LuaJIT;
@@ -115,7 +143,7 @@ pub(super) unsafe fn install_runners(state: *mut lua_State) -> Result<(), Failur
             unsafe {
                 lua_pushcfunction(state, run);
                 set_registry_entry(state, &RUNNER_KEY);
-                lua_pushcfunction(state, super::callback::traceback_handler);
+                lua_pushcfunction(state, traceback_handler);
                 set_registry_entry(state, &HANDLER_KEY);
             }
             0
@@ -173,7 +201,7 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
                 lua_pushlstring(state, *bytes as *const std::ffi::c_char, *len);
                 1
             }
-            Op::GetFd => get_fd(state),
+            Op::CallMethod { name } => call_method(state, name),
             Op::OpenModule { spec } => {
                 super::module::open(state, spec);
                 1
@@ -182,12 +210,12 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
     }
 }
 
-/// `obj:getfd()` for the object at index 1, with `getfd` looked up as Lua would (metamethods
-/// included) and its errors caught: see [`Op::GetFd`].
-unsafe fn get_fd(state: *mut lua_State) -> c_int {
+/// `obj:name()` for the object at index 1, with the method looked up as Lua would
+/// (metamethods included) and its errors caught: see [`Op::CallMethod`].
+unsafe fn call_method(state: *mut lua_State, name: &CStr) -> c_int {
     // SAFETY: inside the runner (see `run`): raising is allowed, the stack has room.
     unsafe {
-        lua_getfield(state, 1, c"getfd".as_ptr());
+        lua_getfield(state, 1, name.as_ptr());
         if lua_isnil(state, -1) != 0 {
             lua_pushboolean(state, 0);
             lua_pushnil(state);

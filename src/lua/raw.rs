@@ -134,6 +134,14 @@ pub unsafe fn to_integer(state: *mut lua_State, index: c_int) -> Option<i64> {
     }
 }
 
+/// The longest UTF-8 prefix of `bytes` (messages are text; no allocation).
+pub fn utf8_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
 /// `value` as an i64 when it is integral and in range.
 #[inline]
 pub fn number_to_integer(value: f64) -> Option<i64> {

@@ -5,6 +5,14 @@
 //! by an allocation) or allocate under protection (see protected.rs); a borrow of one of our
 //! objects, tied to `&self`, cannot be held across them, which is what keeps a Lua program from
 //! closing an object under a method that is using it.
+//!
+//! # Stack slots
+//! Lua guarantees a C function [`BODY_SLOTS`] free slots above its arguments; an entry that
+//! needs more says so (`lua_function!(body, slots)`) and reserves them before its body runs,
+//! where raising is still allowed. Every method here that pushes says how many slots it uses
+//! at most ("Uses N slots") and checks, in debug builds, that they fit in what the entry
+//! reserved: a body that outgrows its budget panics in the specs of a debug build instead of
+//! writing past the stack.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
@@ -23,6 +31,10 @@ use super::Failure;
 /// [`Stack::return_bytes`]).
 pub(super) const SCRATCH: usize = 2048;
 
+/// The free slots Lua guarantees every C function it calls (LUA_MINSTACK): the budget of a body
+/// whose entry asks for no more.
+pub const BODY_SLOTS: c_int = LUA_MINSTACK;
+
 /// The stack of one call of a Lua-facing function. Only the entry (`lua_function!`) makes one.
 pub struct Stack {
     state: NonNull<lua_State>,
@@ -31,6 +43,9 @@ pub struct Stack {
     scratch: NonNull<[MaybeUninit<u8>; SCRATCH]>,
     /// Set while `return_short` lends the scratch buffer out, so it is never lent twice.
     scratch_lent: Cell<bool>,
+    /// The highest top the entry reserved room for (checked in debug builds, see `uses`).
+    #[cfg(debug_assertions)]
+    limit: c_int,
 }
 
 /// What a body leaves for the entry to return.
@@ -106,11 +121,38 @@ impl Address {
 
 impl Stack {
     /// # Safety
-    /// `state` is the state Lua called a C function with; `scratch` outlives the Stack.
-    pub(super) unsafe fn new(state: *mut lua_State, scratch: &mut MaybeUninit<[MaybeUninit<u8>; SCRATCH]>) -> Stack {
+    /// `state` is the state Lua called a C function with, with `slots` free slots above its
+    /// top; `scratch` outlives the Stack.
+    pub(super) unsafe fn new(
+        state: *mut lua_State,
+        scratch: &mut MaybeUninit<[MaybeUninit<u8>; SCRATCH]>,
+        slots: c_int,
+    ) -> Stack {
         // SAFETY: Lua never calls a C function with a null state.
         let state = unsafe { NonNull::new_unchecked(state) };
-        Stack { state, scratch: NonNull::from(scratch).cast(), scratch_lent: Cell::new(false) }
+        let _ = slots;
+        Stack {
+            state,
+            scratch: NonNull::from(scratch).cast(),
+            scratch_lent: Cell::new(false),
+            // SAFETY: lua_gettop only reads the state.
+            #[cfg(debug_assertions)]
+            limit: unsafe { lua_gettop(state.as_ptr()) } + slots,
+        }
+    }
+
+    /// Checks, in debug builds, that `slots` more values fit in the room the entry reserved.
+    /// Every method that pushes calls it first with the most it pushes at once.
+    #[inline]
+    pub(super) fn uses(&self, slots: c_int) {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.top() + slots <= self.limit,
+            "{slots} more stack slots at top {} exceed the entry's budget (up to {})",
+            self.top(),
+            self.limit
+        );
+        let _ = slots;
     }
 
     pub(super) fn state(&self) -> *mut lua_State {
@@ -176,24 +218,6 @@ impl Stack {
         })
     }
 
-    /// A duration argument in seconds, as whole microseconds (see [`seconds_to_micros`]).
-    pub fn timeout(&self, index: c_int) -> Result<Micros, Failure> {
-        let seconds = self.number(index)?;
-        seconds_to_micros(seconds).ok_or_else(|| {
-            let range = "from 0 to 2^31 (2147483648)";
-            Failure::argument(index, format_args!("timeout must be a number of seconds {range}, got {seconds}"))
-        })
-    }
-
-    /// A duration argument that may be absent or nil.
-    pub fn optional_timeout(&self, index: c_int) -> Result<Option<Micros>, Failure> {
-        if self.is_none_or_nil(index) {
-            Ok(None)
-        } else {
-            self.timeout(index).map(Some)
-        }
-    }
-
     /// The bytes of a string value (numbers are not converted: that would allocate).
     #[inline]
     pub fn string_bytes(&self, index: c_int) -> Option<&[u8]> {
@@ -216,7 +240,9 @@ impl Stack {
     }
 
     /// Whether the value can be called: a function, or a value whose metatable has `__call`.
+    /// Uses 2 slots.
     pub fn is_callable(&self, index: c_int) -> bool {
+        self.uses(2);
         if self.kind(index) == Kind::Function {
             return true;
         }
@@ -244,9 +270,10 @@ impl Stack {
         }
     }
 
-    /// The object of type `T` at `index`, or `None` for any other value.
+    /// The object of type `T` at `index`, or `None` for any other value. Uses 2 slots.
     #[inline]
     pub fn test_userdata<T: LuaType>(&self, index: c_int) -> Option<&T> {
+        self.uses(2);
         // SAFETY: a userdata whose metatable is T's was made by `new_userdata::<T>`, which
         // wrote a T into it before setting the metatable; T's metatable is T's alone (see
         // LuaType). The memory stays valid while the value is at `index`, and a borrow of
@@ -263,14 +290,18 @@ impl Stack {
 
     // ------------------------------------------------------- pushing without raising ----
 
+    /// Uses 1 slot.
     #[inline]
     pub fn push_integer(&mut self, value: i64) {
-        // SAFETY: numbers need no allocation; bodies have LUA_MINSTACK free slots.
+        self.uses(1);
+        // SAFETY: numbers need no allocation; the slot is within the budget (checked above).
         unsafe { lua_pushinteger(self.state(), value as lua_Integer) };
     }
 
+    /// Uses 1 slot.
     #[inline]
     pub fn push_value(&mut self, index: c_int) {
+        self.uses(1);
         // SAFETY: copies a value; no allocation.
         unsafe { lua_pushvalue(self.state(), index) };
     }
@@ -298,7 +329,9 @@ impl Stack {
     }
 
     /// Pushes the user value of the userdata at `index` (the table a type keeps there).
+    /// Uses 1 slot.
     pub fn push_user_value(&mut self, index: c_int) -> Kind {
+        self.uses(1);
         // SAFETY: reading a user value neither allocates nor runs Lua code.
         Kind::of(unsafe { lua_getuservalue(self.state(), index) })
     }
@@ -313,15 +346,18 @@ impl Stack {
         }
     }
 
-    /// Pushes `table[n]` (raw) and returns its type.
+    /// Pushes `table[n]` (raw) and returns its type. Uses 1 slot.
     pub fn push_field(&mut self, table: c_int, n: i64) -> Kind {
+        self.uses(1);
         // SAFETY: a raw read of an integer key: no metamethod, no allocation.
         Kind::of(unsafe { lua_rawgeti(self.state(), table, n as lua_Integer) })
     }
 
     /// Pushes the value with the highest index in a weak sequence (see `remember`), and
     /// returns whether there was one. Entries whose value was collected are skipped.
+    /// Uses 2 slots.
     pub fn push_latest(&mut self, table: &WeakTable) -> bool {
+        self.uses(2);
         // SAFETY: raw reads of the sequence table, which the module made.
         unsafe {
             let state = self.state();
@@ -343,17 +379,20 @@ impl Stack {
     // ------------------------------------------------- allocating, under protection ----
 
     /// Runs a raising operation; on failure the error value is left on top for the entry.
+    /// Uses 2 slots above its arguments (every `Op` leaves at most `arguments + 2` results).
     pub(super) fn protected(&mut self, mut op: Op, arguments: c_int, results: c_int) -> Result<Op, Failure> {
-        // SAFETY: the stack holds the arguments and has room (LUA_MINSTACK for a body, and no
-        // body keeps more than a few values); the module opened in this state installed the
-        // runner.
+        self.uses(2);
+        debug_assert!(results <= arguments + 2);
+        // SAFETY: the stack holds the arguments and has the room checked above; the module
+        // opened in this state installed the runner.
         unsafe { protected(self.state(), &mut op, arguments, results)? };
         Ok(op)
     }
 
     /// Pushes a new object of type `T` holding `value`; returns its (absolute) index.
-    /// On failure `value` is dropped and nothing is pushed but the error.
+    /// On failure `value` is dropped and nothing is pushed but the error. Uses 2 slots.
     pub fn new_userdata<T: LuaType>(&mut self, value: T) -> Result<c_int, Failure> {
+        self.uses(2);
         const { assert!(align_of::<T>() <= 8, "Lua aligns userdata memory to 8 bytes") };
         let op = Op::NewUserdata { size: size_of::<T>(), user_value: T::USER_VALUE, memory: std::ptr::null_mut() };
         let Op::NewUserdata { memory, .. } = self.protected(op, 0, 1)? else { unreachable!() };
@@ -368,26 +407,29 @@ impl Stack {
         Ok(self.top())
     }
 
-    /// Pushes a new table with room for `array` sequence and `hash` other entries.
+    /// Pushes a new table with room for `array` sequence and `hash` other entries. Uses 2 slots.
     pub fn new_table(&mut self, array: c_int, hash: c_int) -> Result<c_int, Failure> {
         self.protected(Op::NewTable { array, hash }, 0, 1)?;
         Ok(self.top())
     }
 
-    /// Holds the value at `index` in the registry until [`Stack::unreference`].
+    /// Holds the value at `index` in the registry until [`Stack::unreference`]. Uses 3 slots.
     pub fn reference(&mut self, index: c_int) -> Result<Ref, Failure> {
+        self.uses(3);
         self.push_value(index);
         let Op::Reference { reference } = self.protected(Op::Reference { reference: 0 }, 1, 0)? else { unreachable!() };
         // luaL_ref gives a positive number for every value but nil, which callers never pass.
         NonZeroI32::new(reference).filter(|r| r.get() > 0).map(Ref).ok_or_else(Failure::out_of_memory)
     }
 
+    /// Uses 2 slots.
     pub fn unreference(&mut self, reference: Ref) -> Result<(), Failure> {
         self.protected(Op::Unreference { reference: reference.raw() }, 0, 0).map(drop)
     }
 
-    /// `table[n] = value at index` (raw).
+    /// `table[n] = value at index` (raw). Uses 5 slots.
     pub fn set_field(&mut self, table: c_int, n: i64, value: c_int) -> Result<(), Failure> {
+        self.uses(5);
         let (table, value) = (self.absolute(table), self.absolute(value));
         self.push_value(table);
         self.push_integer(n);
@@ -395,8 +437,9 @@ impl Stack {
         self.protected(Op::RawSet, 3, 0).map(drop)
     }
 
-    /// `weak[address] = value at index`.
+    /// `weak[address] = value at index`. Uses 5 slots.
     pub fn set_weak_entry(&mut self, table: &WeakTable, address: Address, value: c_int) -> Result<(), Failure> {
+        self.uses(5);
         let value = self.absolute(value);
         // SAFETY: raw pushes: the table from the registry, and a light userdata.
         unsafe {
@@ -409,7 +452,9 @@ impl Stack {
 
     /// Appends the value at `index` to a weak sequence, whose end is kept at its key 0.
     /// Collected entries at the end are reused, so the sequence grows only with live values.
+    /// Uses 7 slots.
     pub fn remember(&mut self, table: &WeakTable, value: c_int) -> Result<(), Failure> {
+        self.uses(7);
         let value = self.absolute(value);
         let top = self.top();
         // SAFETY: raw reads of the sequence table, which the module made.
@@ -434,51 +479,10 @@ impl Stack {
     }
 
     /// Converts the number at `index` into its string form (as `tostring` writes it) on top.
+    /// Uses 3 slots.
     pub fn push_number_as_string(&mut self, index: c_int) -> Result<(), Failure> {
         self.push_value(index);
         self.protected(Op::NumberToString, 1, 1).map(drop)
-    }
-
-    /// The file descriptor an argument names: an integer, a light userdata, or any object
-    /// with a `getfd` method (LuaSocket's sockets), called as `obj:getfd()`.
-    pub fn fd(&mut self, index: c_int) -> Result<c_int, Failure> {
-        let index = self.absolute(index);
-        match self.kind(index) {
-            Kind::Number | Kind::String => fd_in_range(index, self.integer(index)?),
-            Kind::LightUserdata => fd_in_range(index, self.light_userdata(index) as i64),
-            Kind::Userdata | Kind::Table => self.fd_from_getfd(index),
-            _ => Err(Failure::expected(self, index, "socket or integer fd")),
-        }
-    }
-
-    fn fd_from_getfd(&mut self, index: c_int) -> Result<c_int, Failure> {
-        self.push_value(index);
-        self.protected(Op::GetFd, 1, 2)?;
-        let called = self.kind(-2) == Kind::Boolean && {
-            // SAFETY: reads a boolean.
-            unsafe { lua_toboolean(self.state(), -2) != 0 }
-        };
-        let result = if !called && self.kind(-1) == Kind::Nil {
-            let got = self.type_name(index);
-            Err(Failure::argument(index, format_args!("socket or integer fd expected, got {got} without 'getfd'")))
-        } else if !called {
-            let message = self.string_bytes(-1).map(utf8_prefix).unwrap_or_default();
-            Err(Failure::argument(index, format_args!("getfd failed: {message}")))
-        } else if self.kind(-1) == Kind::Number {
-            match self.to_number(-1).and_then(raw::number_to_integer) {
-                // LuaSocket's answer for a socket that was closed, or never bound or connected.
-                Some(-1) => {
-                    Err(Failure::argument(index, format_args!("invalid file descriptor (-1): closed or not connected?")))
-                }
-                Some(fd) => fd_in_range(index, fd),
-                None => Err(Failure::argument(index, format_args!("getfd returned a non-integral number"))),
-            }
-        } else {
-            let got = self.type_name(-1);
-            Err(Failure::argument(index, format_args!("socket or integer fd expected, getfd returned {got}")))
-        };
-        self.pop(2);
-        result
     }
 
     /// Returns `text` as a Lua string.
@@ -511,7 +515,7 @@ impl Stack {
     /// first (scratch space in the entry for short strings, a userdata otherwise); `fill` runs
     /// after that (so after any finalizer the allocation ran) with a fresh view of the stack,
     /// writes at most `len` bytes, and says how many it wrote. The entry makes the string once
-    /// the body has returned.
+    /// the body has returned. Uses 2 slots.
     pub fn return_bytes(
         &mut self,
         len: usize,
@@ -538,16 +542,12 @@ impl Stack {
     }
 }
 
-/// A duration in whole microseconds.
-pub type Micros = i64;
-
-/// Seconds as whole microseconds, rounded to the nearest (so 1e-06 is one microsecond, not 0).
-/// `None` for negative, NaN, infinite or absurdly large values (over 2^31 seconds).
-pub fn seconds_to_micros(seconds: f64) -> Option<Micros> {
-    if !(0.0..=2_147_483_648.0).contains(&seconds) {
-        return None;
+impl Failure {
+    /// The standard `<what> expected, got <type>` argument failure. (Here rather than in
+    /// failure.rs, which comes before the stack in the layer.)
+    pub fn expected(stack: &Stack, index: c_int, what: &str) -> Failure {
+        Failure::argument(index, format_args!("{what} expected, got {}", stack.type_name(index)))
     }
-    Some((seconds * 1e6).round() as Micros)
 }
 
 /// The end of a weak sequence, kept at its key 0, for the table on top of the stack.
@@ -558,42 +558,5 @@ unsafe fn sequence_end(state: *mut lua_State) -> i64 {
         let n = raw::to_integer(state, -1).unwrap_or(0);
         lua_pop(state, 1);
         n
-    }
-}
-
-fn fd_in_range(index: c_int, fd: i64) -> Result<c_int, Failure> {
-    c_int::try_from(fd)
-        .ok()
-        .filter(|fd| *fd >= 0)
-        .ok_or_else(|| Failure::argument(index, format_args!("invalid file descriptor ({fd})")))
-}
-
-/// The longest UTF-8 prefix of `bytes` (error messages are shown as text; no allocation).
-fn utf8_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::seconds_to_micros;
-
-    #[test]
-    fn durations_round_to_the_nearest_microsecond() {
-        assert_eq!(seconds_to_micros(1e-06), Some(1));
-        assert_eq!(seconds_to_micros(0.0000004), Some(0));
-        assert_eq!(seconds_to_micros(0.0000006), Some(1));
-        assert_eq!(seconds_to_micros(1.5), Some(1_500_000));
-        assert_eq!(seconds_to_micros(0.0), Some(0));
-    }
-
-    #[test]
-    fn what_is_not_a_duration_is_refused() {
-        assert_eq!(seconds_to_micros(-0.5), None);
-        assert_eq!(seconds_to_micros(f64::NAN), None);
-        assert_eq!(seconds_to_micros(f64::INFINITY), None);
-        assert_eq!(seconds_to_micros(1e300), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Our userdata types: the trait that names each one's metatable, and the type test behind
-//! `Stack::userdata`.
+//! `Stack::userdata`. A type's name, argument-error word and registry key come from one
+//! `lua_type!` line, and its metatable's description from `TypeSpec::of::<T>`.
 
 use std::ffi::{c_int, CStr};
 
@@ -12,6 +13,10 @@ use super::raw::*;
 /// names at compile time, see `ModuleSpec::has_distinct_type_names`): a userdata passes for a
 /// `Self` exactly when its metatable is the one registered under `KEY`. Implement it with
 /// [`lua_type!`](crate::lua::lua_type), which makes a fresh key for each type.
+///
+/// As for every C module that tells its objects by their metatable (`luaL_checkudata`), the
+/// debug library is outside this guarantee: `debug.setmetatable` can give any userdata any
+/// metatable, and `debug.setupvalue` can replace a method's upvalues (see `test`).
 pub unsafe trait LuaType: Sized + 'static {
     /// The metatable's name in the registry, e.g. `luaevent.core.buffer`.
     const NAME: &'static CStr;
@@ -51,33 +56,44 @@ pub(crate) use lua_type;
 
 /// The memory of the userdata at `index` if its metatable is `T`'s. Never raises.
 ///
+/// The metatable is compared with `T`'s own, found in the registry under `T::KEY`: nothing
+/// else (not the calling method's type, nor anything a Lua program can reach) decides.
+///
 /// # Safety
-/// A valid state, with a free slot, in which the module was opened.
+/// A valid state, with two free slots, in which the module was opened.
 pub(super) unsafe fn test<T: LuaType>(state: *mut lua_State, index: c_int) -> Option<*const T> {
     // SAFETY: LuaJIT's luaL_testudata compares metatables by a registry lookup by name, which
     // finds the existing interned name string and allocates nothing; one call is cheaper there
-    // than the four of the generic path.
+    // than the four of the generic path. Names are distinct per type (see LuaType).
     #[cfg(feature = "luajit")]
     unsafe {
         let memory = luajit_testudata(state, index, T::NAME.as_ptr());
         (!memory.is_null()).then_some(memory as *const T)
     }
-    // SAFETY: raw metatable comparisons; nothing here can raise or run Lua code.
+    // SAFETY: raw reads (the metatable, upvalues, a registry entry with a light-userdata
+    // key) and raw comparisons: nothing here can raise or run Lua code. At most two slots are
+    // used, and given back.
     #[cfg(not(feature = "luajit"))]
     unsafe {
-        if lua_type(state, index) != LUA_TUSERDATA || lua_getmetatable(state, index) == 0 {
+        // Full and light userdata have an address; only full ones have a metatable of their
+        // own (light userdata share one, which only the debug library can set).
+        let memory = lua_touserdata(state, index);
+        if memory.is_null() || lua_getmetatable(state, index) == 0 {
             return None;
         }
-        // Fast path: methods carry their own type's metatable as upvalue 1 (see
-        // module::set_functions), which spares the registry lookup on every call.
-        let same = lua_rawequal(state, -1, lua_upvalueindex(1)) != 0 || {
-            push_registry_entry(state, T::KEY);
+        let key = T::KEY as *const u8 as *const std::ffi::c_void;
+        // Fast path: a method carries its own type's metatable and key as upvalues 1 and 2
+        // (see module::register_type), which spares the registry lookup when `T` is that type.
+        let same = if std::ptr::eq(lua_touserdata(state, lua_upvalueindex(2)), key) {
+            lua_rawequal(state, -1, lua_upvalueindex(1)) != 0
+        } else {
+            lua_rawgetp(state, LUA_REGISTRYINDEX, key);
             let same = lua_rawequal(state, -1, -2) != 0;
             lua_pop(state, 1);
             same
         };
         lua_pop(state, 1);
-        same.then(|| lua_touserdata(state, index) as *const T)
+        same.then_some(memory as *const T)
     }
 }
 

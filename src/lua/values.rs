@@ -18,8 +18,10 @@ use super::{Failure, Stack};
 pub struct Raised;
 
 impl Stack {
+    /// Uses 1 slot.
     pub fn push_nil(&mut self) {
-        // SAFETY: nil needs no allocation; bodies have LUA_MINSTACK free slots.
+        self.uses(1);
+        // SAFETY: nil needs no allocation; the slot is within the budget (checked above).
         unsafe { lua_pushnil(self.state()) };
     }
 
@@ -41,23 +43,15 @@ impl Stack {
         Some(unsafe { CStr::from_ptr(bytes.as_ptr() as *const std::ffi::c_char) })
     }
 
-    /// Table iteration, as `lua_next`: with a key on top (nil to start), pops it and pushes the
-    /// next key and its value, or nothing at the end (then false). Raw: no metamethod runs.
-    pub fn next_entry(&mut self, table: c_int) -> bool {
-        let table = self.absolute(table);
-        // SAFETY: lua_next allocates nothing and raises only for a key that is not in the
-        // table, which callers never pass (they hand back the key it gave them, unchanged).
-        unsafe { lua_next(self.state(), table) != 0 }
-    }
-
     /// Whether two values are the same (raw equality: no metamethod).
     pub fn raw_equal(&self, a: c_int, b: c_int) -> bool {
         // SAFETY: lua_rawequal never raises.
         unsafe { lua_rawequal(self.state(), a, b) != 0 }
     }
 
-    /// `table[address] = value at index` (raw; a nil value removes the entry).
+    /// `table[address] = value at index` (raw; a nil value removes the entry). Uses 5 slots.
     pub fn set_address_field(&mut self, table: c_int, address: Address, value: c_int) -> Result<(), Failure> {
+        self.uses(5);
         let (table, value) = (self.absolute(table), self.absolute(value));
         self.push_value(table);
         // SAFETY: a light userdata needs no allocation.
@@ -74,13 +68,16 @@ impl Arguments {
         unsafe { lua_gettop(self.state) }
     }
 
+    /// Uses 1 slot.
     pub fn push_nil(&mut self) {
-        // SAFETY: no allocation (see LoopSlot::call for the room on the stack).
+        self.uses(1);
+        // SAFETY: no allocation; the slot is within the budget (checked above).
         unsafe { lua_pushnil(self.state) };
     }
 
-    /// Replaces the table on top with `table[address]` (raw); returns its type.
+    /// Replaces the table on top with `table[address]` (raw); returns its type. Uses 1 slot.
     pub fn replace_with_field(&mut self, address: Address) -> Kind {
+        self.uses(1);
         // SAFETY: a table is on top (callers check); raw reads with a light-userdata key.
         unsafe {
             lua_pushlightuserdata(self.state, address.0 as *mut c_void);
@@ -90,8 +87,9 @@ impl Arguments {
         }
     }
 
-    /// Removes `table[address]` (raw) from the table at `table` (absolute).
+    /// Removes `table[address]` (raw) from the table at `table` (absolute). Uses 5 slots.
     pub fn clear_field(&mut self, table: c_int, address: Address) -> Result<(), Raised> {
+        self.uses(5);
         // SAFETY: three pushes that allocate nothing, then the store under protection.
         unsafe {
             lua_pushvalue(self.state, table);
@@ -113,23 +111,27 @@ impl Arguments {
         unsafe { lua_settop(self.state, top) };
     }
 
-    /// Pushes a copy of `bytes` as a string.
+    /// Pushes a copy of `bytes` as a string. Uses 2 slots.
     pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Raised> {
+        self.uses(2);
         let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
         // SAFETY: the loop's state, with room (see LoopSlot::call); runs under lua_pcall.
         unsafe { protected(self.state, &mut op, 0, 1) }.map_err(|_| Raised)
     }
 
-    /// Pushes a new table with room for `array` sequence entries; returns its index.
+    /// Pushes a new table with room for `array` sequence entries; returns its index. Uses 2
+    /// slots.
     pub fn new_table(&mut self, array: c_int) -> Result<c_int, Raised> {
+        self.uses(2);
         let mut op = Op::NewTable { array, hash: 0 };
         // SAFETY: as for push_bytes.
         unsafe { protected(self.state, &mut op, 0, 1) }.map_err(|_| Raised)?;
         Ok(self.top())
     }
 
-    /// `list[n] = top value` (raw), popping it.
+    /// `list[n] = top value` (raw), popping it. Uses 5 slots.
     pub fn append(&mut self, list: c_int, n: i64) -> Result<(), Raised> {
+        self.uses(5);
         // SAFETY: pushes that allocate nothing put table, key and value in order; the store
         // runs under protection and consumes all three.
         unsafe {
@@ -142,17 +144,10 @@ impl Arguments {
     }
 }
 
-impl Stack {
-    /// Pops the top value into slot `index`.
-    pub fn replace(&mut self, index: c_int) {
-        // SAFETY: moving a value allocates nothing; `index` is on the stack (callers made it).
-        unsafe { lua_replace(self.state(), index) };
-    }
-}
-
 impl Arguments {
-    /// Pushes a copy of the value at `index`.
+    /// Pushes a copy of the value at `index`. Uses 1 slot.
     pub fn push_copy(&mut self, index: c_int) {
+        self.uses(1);
         // SAFETY: copies a value; no allocation.
         unsafe { lua_pushvalue(self.state, index) };
     }
