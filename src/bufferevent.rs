@@ -410,6 +410,14 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
     }
     // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.
     let is_tls = unsafe { &*owner }.tls.get();
+    // libevent 2.1's TLS filter reads beneath itself recursively while the layer has a read high
+    // watermark: each record it commits to the input runs the watermark check, which re-enables
+    // reading and so reads the next record one level deeper. The innermost level calls back with
+    // everything, then every level on the way out calls back again with what Lua left, mostly
+    // nothing: one Lua call per record (tens of thousands for small records). Those are dropped.
+    if is_tls && bev.input().len() == 0 {
+        return;
+    }
     // Reading ahead reads the socket: beneath a TLS layer, those bytes are not the plain text.
     if let Err(errno) = if is_tls { Ok(()) } else { read_path::read_ahead(bev) } {
         // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.

@@ -311,6 +311,45 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
+    it("calls the read callback a few times for a burst of tiny records under a read high watermark, never with nothing to read", function()
+      -- The server writes 2000 one-byte records (each add is encrypted at once, as one record);
+      -- they wait in the client's socket while it does not read, then come in one read. libevent
+      -- 2.1's filter, with a read high watermark set, reads them one recursion level per record
+      -- and calls back on each level's way out: some 2000 calls, nearly all on an empty input.
+      local count = 2000
+      local client_bev, server_bev, connected = nil, nil, false
+      local calls, empty, received = 0, 0, 0
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        server_bev = bev
+        bev:set_callbacks(nil, nil, function(b, what)
+          if what == EVBUFFER_CONNECTED then
+            for _ = 1, count do b:get_write():add("x") end
+          end
+        end)
+      end)
+      client_bev = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), function(b)
+        calls = calls + 1
+        if b:get_read():length() == 0 then empty = empty + 1 end
+        received = received + #take(b)
+      end, nil, function(b, what)
+        if what == EVBUFFER_CONNECTED then
+          connected = true
+          b:set_read_watermarks(0, 64 * 1024)
+          b:disable(EV_READ)
+        end
+      end, { tls = client_context, servername = "localhost" })
+      assert.is_true(wait(base, function() return connected end, 5))
+      run(base, 0.5) -- the records reach the client's socket meanwhile
+      assert.equal(0, received)
+      client_bev:enable(EV_READ)
+      assert.is_true(wait(base, function() return received == count end, 5), received)
+      assert.equal(0, empty)
+      assert.is_true(calls <= count / 20, "read callbacks: " .. calls)
+      client_bev:close()
+      server_bev:close()
+      l:close()
+    end)
+
     it("refuses a client context", function()
       local function new(options) return core.listener.new(base, options, function() end) end
       local err = error_of(new, { tls = client_context })
