@@ -577,10 +577,13 @@ fn optional_timeout(stack: &Stack, index: c_int) -> Result<Option<i64>, Failure>
 
 /// `bev:set_timeouts(read, write)`
 fn set_timeouts(stack: &mut Stack) -> Outcome {
-    let bev = open_bufferevent(stack, 1)?;
+    let (object, bev) = open_object(stack, 1)?;
     let read = optional_timeout(stack, 2)?;
     let write = optional_timeout(stack, 3)?;
     bev.set_timeouts(read, write);
+    if object.tls.get() {
+        tls_layer::set_write_timeout_beneath(bev, write);
+    }
     Ok(Returns::Values(0))
 }
 

@@ -229,6 +229,16 @@ extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
     }));
 }
 
+/// Gives the bufferevent beneath a TLS layer the layer's write timeout: the layer's own runs
+/// only while its plain-text output holds bytes, which it empties as it encrypts them, so a
+/// peer that takes none of the ciphertext would never time out. libevent's filter reports the
+/// timeout beneath as the layer's (`EVBUFFER_TIMEOUT` plus `EVBUFFER_WRITE`).
+pub fn set_write_timeout_beneath(layer: BuffereventRef<'_>, write: Option<crate::lua::Micros>) {
+    if let Some(beneath) = layer.underlying() {
+        beneath.set_timeouts(None, write);
+    }
+}
+
 /// What the event callback does with a TLS layer's event.
 pub enum Next {
     /// Report it as it is.

@@ -720,6 +720,37 @@ describe("TLS connections #ours", function()
       assert.is_true(state.data == data, "the data differs")
       assert.equal(1, calls)
     end)
+
+    it("times out writing when the peer takes none of the ciphertext (the write timeout covers it)", function()
+      local kept, server_event, client_connected = {}, nil, false
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        kept[#kept + 1] = bev
+        bev:set_callbacks(function(b) take(b) end, nil, function(b, what)
+          if what == EVBUFFER_CONNECTED then
+            -- Set once the layer has encrypted it all (as luaevent's close does): its output
+            -- is empty, the ciphertext waits beneath.
+            b:get_write():add(("0123456789abcdef"):rep(4 * 1024 * 1024 / 16))
+            b:set_timeouts(nil, 0.2)
+          else
+            server_event = what
+            b:close()
+          end
+        end)
+        bev:enable(EV_READ)
+      end)
+      local c = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), nil, nil, function(b, what)
+        if what == EVBUFFER_CONNECTED then
+          client_connected = true
+          b:disable(EV_READ) -- never reads again
+        end
+      end, { tls = client_context, timeout = 5 })
+      c:enable(EV_READ)
+      assert.is_true(wait(base, function() return server_event ~= nil end, 5))
+      assert.is_true(client_connected)
+      assert.equal(EVBUFFER_TIMEOUT + core.EVBUFFER_WRITE, server_event)
+      c:close()
+      l:close()
+    end)
   end)
 
   describe("bev:tls", function()
