@@ -455,7 +455,7 @@ On a TLS connection the same holds for the bytes on the wire. The output buffer 
 text, which the TLS layer empties as soon as it has encrypted it; the write callback waits until
 the encrypted bytes have been handed to the system too, so at the write low watermark 0 it means
 "all sent" as for a plain connection, and closing there loses nothing. The end of file of a
-peer's close notice comes after the read callback has had the bytes sent before it.]],
+peer's close notice comes once the bytes sent before it are in the input.]],
       params = {
         { name = "bev", type = "BufferEvent", text = "the bufferevent itself" },
         { name = "what", type = "integer", text = "`EVBUFFER_READ`, `EVBUFFER_WRITE`, or the error bits plus the direction" },

@@ -150,7 +150,7 @@ extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
     }
 }
 
-/// libevent's write callback for the bufferevent beneath a TLS filter, saved as `FILTER_READ`.
+/// libevent's write callback for the bufferevent beneath a TLS filter, saved as `FILTER_READ` is.
 static FILTER_WRITE: AtomicUsize = AtomicUsize::new(0);
 
 /// Puts [`write_beneath`] in front of the layer's write callback on the bufferevent beneath it,
@@ -292,7 +292,7 @@ pub enum EndOfFile {
 /// the plain text decrypted just in front of it in that read (the peer's last bytes and its
 /// close notice often come in one segment), so the event callback would see those bytes
 /// missing, and a connection closed there would lose them. A round later they are in the
-/// input, and the read callback has had them.
+/// input.
 fn end_of_file_waits(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> bool {
     match object.end_of_file.get() {
         EndOfFile::Unseen => {

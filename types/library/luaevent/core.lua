@@ -123,7 +123,7 @@
 ---text, which the TLS layer empties as soon as it has encrypted it; the write callback waits until
 ---the encrypted bytes have been handed to the system too, so at the write low watermark 0 it means
 ---"all sent" as for a plain connection, and closing there loses nothing. The end of file of a
----peer's close notice comes after the read callback has had the bytes sent before it.
+---peer's close notice comes once the bytes sent before it are in the input.
 ---@alias luaevent.core.BufferEventCallback (fun(bev: luaevent.core.BufferEvent, what: integer, message: string?))|luaevent.core.Callable
 
 ---The callback of `resolver:resolve`: the addresses found, or why there are none.
