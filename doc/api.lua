@@ -449,7 +449,13 @@ callbacks written for two arguments are unaffected.
 
 For instance the peer closing the connection gives `EVBUFFER_EOF + EVBUFFER_READ` (17), and an
 expired read timeout `EVBUFFER_TIMEOUT + EVBUFFER_READ` (65). An error raised in any of the three
-callbacks stops the loop and is raised again by `base:loop()`, as for events.]],
+callbacks stops the loop and is raised again by `base:loop()`, as for events.
+
+On a TLS connection the same holds for the bytes on the wire. The output buffer holds the plain
+text, which the TLS layer empties as soon as it has encrypted it; the write callback waits until
+the encrypted bytes have been handed to the system too, so at the write low watermark 0 it means
+"all sent" as for a plain connection, and closing there loses nothing. The end of file of a
+peer's close notice comes once the bytes sent before it are in the input.]],
       params = {
         { name = "bev", type = "BufferEvent", text = "the bufferevent itself" },
         { name = "what", type = "integer", text = "`EVBUFFER_READ`, `EVBUFFER_WRITE`, or the error bits plus the direction" },
@@ -1857,7 +1863,9 @@ base:loop()
               summary = "Sets when the write callback runs.",
               text = [[
 The write callback runs when the output has drained to `low` bytes or fewer (`0`: everything was
-sent). libevent does not use `high`; it is accepted for compatibility.]],
+sent). libevent does not use `high`; it is accepted for compatibility. On a TLS connection it also
+waits for the encrypted bytes to have been handed to the system (see
+[BufferEventCallback](#buffereventcallback)).]],
               params = {
                 { name = "low", type = "integer", optional = true, text = "the output size at which the write callback runs; `nil` counts as 0" },
                 { name = "high", type = "integer", optional = true, text = "kept for the program; libevent ignores it" },
@@ -1897,7 +1905,9 @@ print((client:receive(10)))
               summary = "Sets the read and write timeouts.",
               text = [[
 When data does not arrive (or cannot be sent) for that long, the error callback is called with
-`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled.]],
+`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled. On a TLS connection the
+write timeout also covers the encrypted bytes waiting to be sent once the output (the plain text)
+is empty: a peer that takes none of them times out.]],
               params = {
                 { name = "read", type = "number", optional = true, text = "seconds (see [Durations](#durations)); `0` or `nil`: none" },
                 { name = "write", type = "number", optional = true, text = "seconds; `0` or `nil`: none" },
@@ -3463,8 +3473,9 @@ luaevent.loop()
               name = "conn:close",
               summary = "Closes the connection; what `send` buffered is still delivered.",
               text = [[
-It returns at once. The bufferevent lives on out of sight until its output buffer is empty, the
-peer has gone, or the peer took nothing for 30 seconds. A coroutine waiting on the connection
+It returns at once. The bufferevent lives on out of sight until all has been sent (over TLS, the
+encrypted bytes too, then the close notice), the peer has gone, or the peer took nothing for 30
+seconds. A coroutine waiting on the connection
 gets `nil, "closed"`. Idempotent; afterwards `receive` and `send` return `nil, "closed"`.]],
               params = {},
               returns = { { name = "ok", type = "integer", text = "`1`, as LuaSocket's `close`" } },

@@ -681,9 +681,12 @@ end
 function Connection:close()
   if self.closed then return 1 end
   self.closed = true
+  -- Until the write callback says so, bytes may still wait beneath a TLS layer (its output
+  -- buffer holds the plain text, which it empties as soon as it has encrypted it).
+  local sent = not sending[self]
   sending[self] = nil
   local bev = self.bev
-  if self.err or bev:get_write():length() == 0 then
+  if self.err or (sent and bev:get_write():length() == 0) then
     bev:close()
   else
     closing[bev] = true

@@ -62,6 +62,12 @@ pub struct BuffereventUserdata {
     /// reports meanwhile is held here and scheduled again for the next loop round.
     pub(crate) starting: Cell<bool>,
     pub(crate) held: Cell<c_short>,
+    /// The write callback waits for the ciphertext beneath the TLS layer to be sent (see
+    /// `tls_layer::write_waits_beneath`).
+    pub(crate) write_held: Cell<bool>,
+    /// Whether the TLS layer's end of file was put off, or reported (see
+    /// `tls_layer::end_of_file_waits`).
+    pub(crate) end_of_file: Cell<tls_layer::EndOfFile>,
     /// The buffer objects lent out (SLOT_INPUT, SLOT_OUTPUT), to lend them the TLS layer's
     /// buffers instead when one is put in place outside any Lua call. They are held by the
     /// user value table, so they live at least as long as this object's bufferevent.
@@ -251,6 +257,8 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         handshaking: Cell::new(false),
         starting: Cell::new(false),
         held: Cell::new(0),
+        write_held: Cell::new(false),
+        end_of_file: Cell::new(tls_layer::EndOfFile::Unseen),
         lent: [Cell::new(None), Cell::new(None)],
     })?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
@@ -286,7 +294,12 @@ c_callback! {
     pub(crate) fn on_write(_raw: *mut ffi::bufferevent, arg: *mut c_void) {
         let owner = arg as *const BuffereventUserdata;
         // SAFETY: as in `held_back`.
-        if !held_back(owner, EVBUFFER_WRITE) && unsafe { &*owner }.write_callback.get() {
+        if held_back(owner, EVBUFFER_WRITE) {
+            return;
+        }
+        // SAFETY: as in `held_back`; only Cells are read, none once Lua runs.
+        let object = unsafe { &*owner };
+        if object.write_callback.get() && !tls_layer::write_waits_beneath(object) {
             dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
         }
     }
@@ -343,6 +356,7 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
         if object.tls.get() {
             match tls_layer::event(object, bev, what) {
                 tls_layer::Next::Pass => {}
+                tls_layer::Next::Later => return,
                 tls_layer::Next::Report(what, message) => {
                     report(owner, what, message.as_ref().map(Failure::text));
                     return;
@@ -585,10 +599,13 @@ fn optional_timeout(stack: &Stack, index: c_int) -> Result<Option<i64>, Failure>
 
 /// `bev:set_timeouts(read, write)`
 fn set_timeouts(stack: &mut Stack) -> Outcome {
-    let bev = open_bufferevent(stack, 1)?;
+    let (object, bev) = open_object(stack, 1)?;
     let read = optional_timeout(stack, 2)?;
     let write = optional_timeout(stack, 3)?;
     bev.set_timeouts(read, write);
+    if object.tls.get() {
+        tls_layer::set_write_timeout_beneath(bev, write);
+    }
     Ok(Returns::Values(0))
 }
 

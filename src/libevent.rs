@@ -1079,6 +1079,30 @@ impl<'a> BuffereventRef<'a> {
         }
     }
 
+    /// The write callback and the callbacks' argument.
+    pub fn write_callback(self) -> (Option<BuffereventDataCallback>, *mut c_void) {
+        let (mut r, mut w, mut e, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, ffi::bufferevent_event_cb, *mut c_void) =
+            (None, None, None, ptr::null_mut());
+        // SAFETY: live (constructor); bufferevent_getcb only reads them.
+        unsafe { ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a) };
+        (w, a)
+    }
+
+    /// Replaces the write callback, keeping the other two and the argument; returns the one it
+    /// replaced (None if there was none, and then nothing is changed).
+    pub fn replace_write_callback(self, write: BuffereventDataCallback) -> Option<BuffereventDataCallback> {
+        let (mut r, mut w, mut e, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, ffi::bufferevent_event_cb, *mut c_void) =
+            (None, None, None, ptr::null_mut());
+        // SAFETY: live (constructor); the callbacks and argument are put back as they were, the
+        // write one aside, which the caller vouches for with the same argument.
+        unsafe {
+            ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a);
+            let previous = w?;
+            ffi::bufferevent_setcb(self.raw(), r, Some(write), e, a);
+            Some(previous)
+        }
+    }
+
     /// The TLS layer's errors since the last call, first to last (0: none left).
     pub fn next_tls_error(self) -> std::ffi::c_ulong {
         // SAFETY: live (constructor); for a bufferevent that is not a TLS layer it returns 0.

@@ -150,6 +150,95 @@ extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
     }
 }
 
+/// libevent's write callback for the bufferevent beneath a TLS filter, saved as `FILTER_READ` is.
+static FILTER_WRITE: AtomicUsize = AtomicUsize::new(0);
+
+/// Puts [`write_beneath`] in front of the layer's write callback on the bufferevent beneath it,
+/// so that the layer's "output written" waits for the ciphertext too (see
+/// [`write_waits_beneath`]). Left as it is unless the callbacks' argument is the layer itself
+/// (libevent's filter begins with its bufferevent), which `write_beneath` relies on.
+fn watch_writes_beneath(layer: BuffereventRef<'_>, beneath: BuffereventRef<'_>) {
+    let (Some(previous), argument) = beneath.write_callback() else { return };
+    if argument != layer.raw() as *mut c_void {
+        return;
+    }
+    let previous = previous as usize;
+    if previous == write_beneath as libevent::BuffereventDataCallback as usize {
+        return;
+    }
+    let saved = match FILTER_WRITE.compare_exchange(0, previous, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => previous,
+        Err(saved) => saved,
+    };
+    if saved == previous {
+        beneath.replace_write_callback(write_beneath);
+    }
+}
+
+/// Whether the layer's write callback, due now, waits instead for the bufferevent beneath to
+/// send the ciphertext it holds: libevent reports the plain text output drained as soon as it is
+/// encrypted, and a user who closes then would lose what is beneath. Then `write_held` is set,
+/// and [`write_beneath`] schedules the callback again once the socket has taken it all.
+pub fn write_waits_beneath(object: &BuffereventUserdata) -> bool {
+    if !object.tls.get() {
+        return false;
+    }
+    let Some(beneath) = object.bufferevent().and_then(|layer| layer.underlying()) else { return false };
+    if beneath.output().len() == 0 {
+        return false;
+    }
+    // Only while `write_beneath` watches (after the handshake), or nothing would release it.
+    if beneath.write_callback().0.map(|callback| callback as usize) != Some(write_beneath as libevent::BuffereventDataCallback as usize) {
+        return false;
+    }
+    object.write_held.set(true);
+    true
+}
+
+/// The write callback beneath a TLS layer, which libevent runs once the socket has taken all
+/// the ciphertext: runs the layer's own (saved) callback, which encrypts more if there is more,
+/// then, if the bufferevent beneath is still empty, schedules the layer's write callback that
+/// [`write_waits_beneath`] held back (it checks the layer's write low watermark itself).
+extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
+    let saved = FILTER_WRITE.load(Ordering::Relaxed);
+    if saved != 0 {
+        // SAFETY: `saved` is libevent's write callback of a TLS filter, which
+        // `watch_writes_beneath` replaced by this one on this bufferevent, keeping its argument.
+        unsafe { std::mem::transmute::<usize, libevent::BuffereventDataCallback>(saved)(raw, arg) };
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let (Some(raw), Some(layer)) = (NonNull::new(raw), NonNull::new(arg as *mut ffi::bufferevent)) else { return };
+        // SAFETY: libevent calls back with a live bufferevent, held for the call.
+        let beneath = unsafe { BuffereventRef::new(raw) };
+        if beneath.output().len() != 0 {
+            return;
+        }
+        // SAFETY: the argument is the layer (checked by `watch_writes_beneath`); the layer
+        // clears these callbacks before its memory goes (libevent's unlink), so it is live.
+        let layer = unsafe { BuffereventRef::new(layer) };
+        let (write, owner) = layer.write_callback();
+        // A layer the object has closed has no callbacks any more.
+        if write.map(|callback| callback as usize) != Some(bufferevent::on_write as libevent::BuffereventDataCallback as usize) {
+            return;
+        }
+        // SAFETY: the layer's argument is its object while its callbacks are set (`start`).
+        let object = unsafe { &*(owner as *const BuffereventUserdata) };
+        if object.write_held.take() {
+            layer.trigger_write_later();
+        }
+    }));
+}
+
+/// Gives the bufferevent beneath a TLS layer the layer's write timeout: the layer's own runs
+/// only while its plain-text output holds bytes, which it empties as it encrypts them, so a
+/// peer that takes none of the ciphertext would never time out. libevent's filter reports the
+/// timeout beneath as the layer's (`EVBUFFER_TIMEOUT` plus `EVBUFFER_WRITE`).
+pub fn set_write_timeout_beneath(layer: BuffereventRef<'_>, write: Option<crate::lua::Micros>) {
+    if let Some(beneath) = layer.underlying() {
+        beneath.set_timeouts(None, write);
+    }
+}
+
 /// What the event callback does with a TLS layer's event.
 // Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
 #[allow(clippy::large_enum_variant)]
@@ -158,6 +247,8 @@ pub enum Next {
     Pass,
     /// Report this instead, with this message.
     Report(c_short, Option<Failure>),
+    /// Report nothing now: it comes again a loop round later.
+    Later,
 }
 
 /// The TLS layer's event `what` for `object`.
@@ -168,6 +259,7 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
             // libevent has just set the layer's reading callbacks on the bufferevent beneath.
             if let Some(beneath) = bev.underlying() {
                 read_ahead_beneath(beneath);
+                watch_writes_beneath(bev, beneath);
             }
             return Next::Pass;
         }
@@ -181,7 +273,40 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
     if what & EVBUFFER_ERROR != 0 {
         return Next::Report(what, Some(failure(bev, false)));
     }
+    if what & EVBUFFER_EOF != 0 && end_of_file_waits(object, bev, what) {
+        return Next::Later;
+    }
     Next::Pass
+}
+
+/// Where a TLS layer is with its end of file (see [`end_of_file_waits`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum EndOfFile {
+    Unseen,
+    /// Put off to the next loop round.
+    Deferred,
+    /// Reported: any later one is reported as it comes, as libevent sends it.
+    Reported,
+}
+
+/// Whether the end of file, due now, waits a loop round, as the first one does: libevent
+/// reports a close notice from inside the read that decrypted it, before it has put in the input
+/// the plain text decrypted just in front of it in that read (the peer's last bytes and its
+/// close notice often come in one segment), so the event callback would see those bytes
+/// missing, and a connection closed there would lose them. A round later they are in the
+/// input.
+fn end_of_file_waits(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> bool {
+    match object.end_of_file.get() {
+        EndOfFile::Unseen => {
+            object.end_of_file.set(EndOfFile::Deferred);
+            bev.trigger_event_later(what);
+            true
+        }
+        EndOfFile::Deferred | EndOfFile::Reported => {
+            object.end_of_file.set(EndOfFile::Reported);
+            false
+        }
+    }
 }
 
 /// OpenSSL's reason for the layer's failure: its first queued error, followed by the

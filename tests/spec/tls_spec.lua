@@ -697,6 +697,101 @@ describe("TLS connections #ours", function()
     assert.is_nil(output:find("definitely lost", 1, true), output)
   end)
 
+  describe("the last bytes before a close", function()
+    -- A server of the module whose accepted connection runs `on_connected(bev)` once its
+    -- handshake is done, and a client that collects what it reads, but reads nothing for the
+    -- first 0.3 s (then `paused()` runs): what the server sends waits in the sockets meanwhile.
+    -- Returns the client's state once its end of file (or error) has come: `ended` is the
+    -- event, `data` all that came.
+    local function exchange(on_connected, paused)
+      local kept = {}
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        kept[#kept + 1] = bev
+        bev:set_callbacks(function(b) take(b) end, nil, function(b, what)
+          if what == EVBUFFER_CONNECTED then on_connected(b) end
+        end)
+        bev:enable(EV_READ)
+      end)
+      local state, parts = {}, {}
+      state.bev = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), function(b)
+        parts[#parts + 1] = take(b)
+      end, nil, function(b, what)
+        if what == EVBUFFER_CONNECTED then
+          state.connected = true
+          b:disable(EV_READ)
+        end
+        if any_flag(what, EVBUFFER_EOF + EVBUFFER_ERROR) then state.ended = what end
+      end, { tls = client_context, timeout = 5 })
+      state.bev:enable(EV_READ)
+      assert.is_true(wait(base, function() return state.connected end, 5))
+      run(base, 0.3)
+      if paused then paused() end
+      state.bev:enable(EV_READ)
+      assert.is_true(wait(base, function() return state.ended ~= nil end, 10))
+      run(base, 0.05) -- anything late comes in meanwhile
+      parts[#parts + 1] = take(state.bev)
+      state.data = table.concat(parts)
+      state.bev:close()
+      l:close()
+      return state
+    end
+
+    it("runs the write callback once the socket has taken the ciphertext: closing there loses nothing", function()
+      -- More than the two sockets' buffers hold while the client does not read: what the
+      -- server has written has left it (encrypted) long before the socket has taken it all.
+      local size = 4 * 1024 * 1024
+      local data = ("0123456789abcdef"):rep(size / 16)
+      local calls = 0
+      local state = exchange(function(b)
+        b:set_callbacks(nil, function(w)
+          if w:get_write():length() == 0 then
+            calls = calls + 1
+            w:close()
+          end
+        end, function() end)
+        b:get_write():add(data)
+      end, function()
+        -- The plain text was all encrypted long ago; the ciphertext has not all gone.
+        assert.equal(0, calls)
+      end)
+      assert.equal(EVBUFFER_EOF, state.ended)
+      assert.equal(size, #state.data)
+      assert.is_true(state.data == data, "the data differs")
+      assert.equal(1, calls)
+    end)
+
+    it("times out writing when the peer takes none of the ciphertext (the write timeout covers it)", function()
+      local kept, server_event, client_connected = {}, nil, false
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        kept[#kept + 1] = bev
+        bev:set_callbacks(function(b) take(b) end, nil, function(b, what)
+          if what == EVBUFFER_CONNECTED then
+            -- Set once the layer has encrypted it all (as luaevent's close does): its output
+            -- is empty, the ciphertext waits beneath.
+            b:get_write():add(("0123456789abcdef"):rep(4 * 1024 * 1024 / 16))
+            b:set_timeouts(nil, 0.2)
+          else
+            server_event = what
+            b:close()
+          end
+        end)
+        bev:enable(EV_READ)
+      end)
+      local c = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), nil, nil, function(b, what)
+        if what == EVBUFFER_CONNECTED then
+          client_connected = true
+          b:disable(EV_READ) -- never reads again
+        end
+      end, { tls = client_context, timeout = 5 })
+      c:enable(EV_READ)
+      assert.is_true(wait(base, function() return server_event ~= nil end, 5))
+      assert.is_true(client_connected)
+      assert.equal(EVBUFFER_TIMEOUT + core.EVBUFFER_WRITE, server_event)
+      c:close()
+      l:close()
+    end)
+  end)
+
   describe("bev:tls", function()
     it("is nil for a plain connection", function()
       local a = helpers.tcp_pair()

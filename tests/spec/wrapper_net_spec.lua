@@ -867,6 +867,31 @@ describe("luaevent.dial, luaevent.serve and connections over TLS", function()
     return listener, select(2, listener:address())
   end
 
+  it("a handler that sends more than one TLS record, then closes, loses none of it (16400, 50000, 100000 bytes)", function()
+    -- The TLS layer empties its output buffer as it encrypts; the ciphertext still waits beneath
+    -- it. close() flushes in the background until the write callback says all has gone out.
+    for _, size in ipairs({ 16400, 50000, 100000 }) do
+      local data = payload(size, 7)
+      local got, err, partial
+      local listener, port
+      run(function(finish)
+        listener, port = serve_tls(server_context, function(conn)
+          check(conn:send(data) == #data, "send failed")
+          conn:close()
+        end)
+        luaevent.addthread(function()
+          local conn = check(luaevent.dial(HOST, port, { tls = client_context, servername = "localhost" }))
+          got, err, partial = conn:receive("*a")
+          conn:close()
+          finish()
+        end)
+      end)
+      listener:close()
+      assert.equal(size, #(got or partial), tostring(err))
+      assert.is_true(got == data, "the data differs")
+    end
+  end)
+
   it("dial with options.tls against serve with options.tls: every byte echoed intact; tls() on both ends", function()
     -- The server echoes in blocks of 1000 bytes (the data is a whole number of them): byte by
     -- byte, each byte a TLS record of its own, 40 kB took a minute of CPU under stop-the-world

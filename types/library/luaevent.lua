@@ -267,8 +267,9 @@ function Connection:send(data, i, j) end
 
 ---Closes the connection; what `send` buffered is still delivered.
 ---
----It returns at once. The bufferevent lives on out of sight until its output buffer is empty, the
----peer has gone, or the peer took nothing for 30 seconds. A coroutine waiting on the connection
+---It returns at once. The bufferevent lives on out of sight until all has been sent (over TLS, the
+---encrypted bytes too, then the close notice), the peer has gone, or the peer took nothing for 30
+---seconds. A coroutine waiting on the connection
 ---gets `nil, "closed"`. Idempotent; afterwards `receive` and `send` return `nil, "closed"`.
 ---@return integer ok `1`, as LuaSocket's `close`
 function Connection:close() end

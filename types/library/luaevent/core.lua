@@ -118,6 +118,12 @@
 ---For instance the peer closing the connection gives `EVBUFFER_EOF + EVBUFFER_READ` (17), and an
 ---expired read timeout `EVBUFFER_TIMEOUT + EVBUFFER_READ` (65). An error raised in any of the three
 ---callbacks stops the loop and is raised again by `base:loop()`, as for events.
+---
+---On a TLS connection the same holds for the bytes on the wire. The output buffer holds the plain
+---text, which the TLS layer empties as soon as it has encrypted it; the write callback waits until
+---the encrypted bytes have been handed to the system too, so at the write low watermark 0 it means
+---"all sent" as for a plain connection, and closing there loses nothing. The end of file of a
+---peer's close notice comes once the bytes sent before it are in the input.
 ---@alias luaevent.core.BufferEventCallback (fun(bev: luaevent.core.BufferEvent, what: integer, message: string?))|luaevent.core.Callable
 
 ---The callback of `resolver:resolve`: the addresses found, or why there are none.
@@ -779,7 +785,9 @@ function BufferEvent:set_read_watermarks(low, high) end
 ---Sets when the write callback runs.
 ---
 ---The write callback runs when the output has drained to `low` bytes or fewer (`0`: everything was
----sent). libevent does not use `high`; it is accepted for compatibility.
+---sent). libevent does not use `high`; it is accepted for compatibility. On a TLS connection it also
+---waits for the encrypted bytes to have been handed to the system (see
+---BufferEventCallback).
 ---
 ---Errors:
 ---- `bad argument #1 to 'set_write_watermarks' (number expected, got <type>)`
@@ -794,7 +802,9 @@ function BufferEvent:set_write_watermarks(low, high) end
 ---Sets the read and write timeouts.
 ---
 ---When data does not arrive (or cannot be sent) for that long, the error callback is called with
----`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled.
+---`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled. On a TLS connection the
+---write timeout also covers the encrypted bytes waiting to be sent once the output (the plain text)
+---is empty: a peer that takes none of them times out.
 ---
 ---Errors:
 ---- `bad argument #1 to 'set_timeouts' (number expected, got <type>)`
