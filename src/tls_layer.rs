@@ -206,7 +206,7 @@ extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
         // `watch_writes_beneath` replaced by this one on this bufferevent, keeping its argument.
         unsafe { std::mem::transmute::<usize, libevent::BuffereventDataCallback>(saved)(raw, arg) };
     }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    c_callback::guard((), || {
         let (Some(raw), Some(layer)) = (NonNull::new(raw), NonNull::new(arg as *mut ffi::bufferevent)) else { return };
         // SAFETY: libevent calls back with a live bufferevent, held for the call.
         let beneath = unsafe { BuffereventRef::new(raw) };
@@ -226,14 +226,14 @@ extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
         if object.write_held.take() {
             layer.trigger_write_later();
         }
-    }));
+    });
 }
 
 /// Gives the bufferevent beneath a TLS layer the layer's write timeout: the layer's own runs
 /// only while its plain-text output holds bytes, which it empties as it encrypts them, so a
 /// peer that takes none of the ciphertext would never time out. libevent's filter reports the
 /// timeout beneath as the layer's (`EVBUFFER_TIMEOUT` plus `EVBUFFER_WRITE`).
-pub fn set_write_timeout_beneath(layer: BuffereventRef<'_>, write: Option<crate::lua::Micros>) {
+pub fn set_write_timeout_beneath(layer: BuffereventRef<'_>, write: Option<crate::time::Micros>) {
     if let Some(beneath) = layer.underlying() {
         beneath.set_timeouts(None, write);
     }
