@@ -2,9 +2,8 @@
 //! protocol by which events and bufferevents call their Lua callbacks while the loop runs.
 
 use std::cell::Cell;
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 
-use crate::dns::BaseDns;
 use crate::libevent::EventBase;
 use crate::lua::{
     lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method, LOOP_SLOTS, Outcome,
@@ -18,8 +17,9 @@ use crate::time;
 /// handle, so libevent's base is freed only after the last of them, whatever order Lua
 /// collects them in.
 pub struct BaseShared {
-    /// The resolvers made on this base (see dns.rs), finished before the event base is freed.
-    pub dns: BaseDns,
+    /// The state of the resolvers made on this base, kept here by dns.rs (which only it sets),
+    /// and finished before the event base is freed.
+    pub dns: Cell<Option<Attached>>,
     pub event_base: EventBase,
     /// Set while `loop` runs: the state and stack slots callbacks use.
     looping: LoopSlot,
@@ -29,6 +29,15 @@ pub struct BaseShared {
     running: Cell<Running>,
     /// The backend, for the descriptors it cannot watch (see [`BaseShared::unwatchable`]).
     backend: Backend,
+}
+
+/// State a module above this one keeps with the base, which it outlives without the base
+/// knowing its type: an owning pointer, and the function that finishes and frees it when the
+/// base goes (before the event base is freed).
+#[derive(Clone, Copy)]
+pub struct Attached {
+    pub state: *const c_void,
+    pub finish: fn(*const c_void, &EventBase),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -198,7 +207,9 @@ impl std::fmt::Display for SocketBeyondFdSet {
 
 impl Drop for BaseShared {
     fn drop(&mut self) {
-        self.dns.shut_down(&self.event_base);
+        if let Some(dns) = self.dns.take() {
+            (dns.finish)(dns.state, &self.event_base);
+        }
     }
 }
 
@@ -239,7 +250,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         .map_err(|errno| Failure::message(format_args!("core.new: could not create an event base{}", Cause(errno))))?;
     let backend = Backend::of(event_base.method());
     let shared = Shared::try_new(BaseShared {
-        dns: BaseDns::default(),
+        dns: Cell::new(None),
         event_base,
         looping: LoopSlot::default(),
         fault: Cell::new(None),

@@ -46,7 +46,7 @@ use std::fmt::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use crate::base::{base_argument, BaseShared};
+use crate::base::{base_argument, Attached, BaseShared};
 use crate::c_callback::c_callback;
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
@@ -145,7 +145,7 @@ enum Client {
 
 // ---------------------------------------------------------------------- the state ----
 
-/// What a base holds of its resolvers. Lives in [`BaseShared`].
+/// What a base holds of its resolvers. Kept in [`BaseShared::dns`] (see [`base_dns`]).
 #[derive(Default)]
 pub struct BaseDns {
     /// Every resolver state made on the base and not freed yet, linked through `Core::next`.
@@ -362,6 +362,31 @@ impl BaseDns {
     }
 }
 
+/// The resolvers' state of `base`, made and kept in the base on first use.
+fn base_dns(base: &BaseShared) -> Result<&BaseDns, Failure> {
+    if base.dns.get().is_none() {
+        let state = Shared::try_new(BaseDns::default()).map_err(|_| Failure::out_of_memory())?;
+        base.dns.set(Some(Attached { state: Shared::into_raw(state).cast(), finish: finish_base_dns }));
+    }
+    existing_base_dns(base).ok_or_else(Failure::out_of_memory)
+}
+
+/// The resolvers' state of `base`, if made.
+fn existing_base_dns(base: &BaseShared) -> Option<&BaseDns> {
+    let attached = base.dns.get()?;
+    // SAFETY: only `base_dns` sets the base's slot, with a count of a `Shared<BaseDns>` given
+    // up by `into_raw`, which the base holds until it goes (after every borrow of it).
+    Some(unsafe { &*attached.state.cast::<BaseDns>() })
+}
+
+/// Finishes the resolvers of a base that goes, and lets go of their state.
+fn finish_base_dns(state: *const c_void, event_base: &EventBase) {
+    // SAFETY: `state` is what `base_dns` stored: a count given up by `into_raw`, which the
+    // base hands back once, from its drop.
+    let dns = unsafe { Shared::from_raw(state.cast::<BaseDns>()) };
+    dns.shut_down(event_base);
+}
+
 /// How a resolver is configured.
 struct Config {
     /// The stack slot holding `options.nameservers`, when given.
@@ -381,6 +406,7 @@ enum Hosts {
 /// Makes a resolver's state on `base` and lists it there. `what` names the caller in errors.
 fn new_core(stack: &mut Stack, base: &Shared<BaseShared>, config: &Config, what: &str) -> Result<Shared<Core>, Failure> {
     let failed = |errno| Failure::message(format_args!("{what}: could not create a resolver{}", Cause(errno)));
+    let dns = base_dns(base)?;
     // On select, each name server's socket must fit in an fd_set (glibc aborts the process
     // otherwise, once a question is sent). libevent makes them as it adds the name servers,
     // each taking the lowest free descriptor: they fit while there are enough free ones.
@@ -426,7 +452,7 @@ fn new_core(stack: &mut Stack, base: &Shared<BaseShared>, config: &Config, what:
         discard(&core);
         return Err(failed(None));
     }
-    base.dns.link(&core);
+    dns.link(&core);
     Ok(core)
 }
 
@@ -639,7 +665,9 @@ fn serve(core: *const Core) {
     }
     // May drop the core's last count: nothing below touches it (libevent does not touch an
     // event after its callback returns).
-    base.dns.unlink(core);
+    if let Some(dns) = existing_base_dns(base) {
+        dns.unlink(core);
+    }
 }
 
 #[derive(PartialEq, Eq)]
@@ -847,12 +875,12 @@ pub fn resolver_for_connect(
         }
         return Ok(ResolverHandle { base, core });
     }
-    if let Some(core) = clone_from_cell(&base.dns.default) {
+    if let Some(core) = existing_base_dns(&base).and_then(|dns| clone_from_cell(&dns.default)) {
         return Ok(ResolverHandle { base, core });
     }
     let system = Config { nameservers: None, hosts: Hosts::System, timeout: None, attempts: None };
     let core = new_core(stack, &base, &system, "core.bufferevent.connect")?;
-    base.dns.default.set(Some(core.clone()));
+    base_dns(&base)?.default.set(Some(core.clone()));
     Ok(ResolverHandle { base, core })
 }
 
