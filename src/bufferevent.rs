@@ -17,18 +17,15 @@ use std::ptr::NonNull;
 use crate::c_callback::c_callback;
 use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, SocketBeyondFdSet};
 use crate::buffer::{self, BufferUserdata};
-use crate::connect::{self, Connecting};
+use crate::connect::Connecting;
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 use crate::libevent::{self, BuffereventRef, Socket};
 use crate::os::{self, Errno};
 use crate::lua::{Called, 
-    lua_function, lua_type, Address, Cause, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable,
+    lua_function, lua_type, Address, Cause, Failure, Kind, Method, Outcome, Returns, Stack, TypeSpec, WeakTable,
 };
 use crate::read_path::{self, ReadPath, Reader};
-use crate::libevent::TlsSide;
-use crate::openssl::{Role, SessionFacts, Verification};
-use crate::tls;
-use crate::tls_layer;
+use crate::openssl::{SessionFacts, Verification};
 use crate::shared::{clone_from_cell, Shared};
 use crate::time;
 
@@ -50,6 +47,8 @@ pub struct BuffereventUserdata {
     nonblocking: Cell<bool>,
     /// Set while a connection started by `bufferevent.connect` is under way.
     pub(crate) connecting: Cell<Option<Shared<Connecting>>>,
+    /// What the layer above (connect.rs, tls_layer.rs, which set it) makes of an event first.
+    pub(crate) above: Cell<Option<EventFilter>>,
     /// An accepted socket the backend could not watch, closed at once: the event callback
     /// reports it (see listener.rs).
     pub(crate) refused: Cell<Option<SocketBeyondFdSet>>,
@@ -146,7 +145,7 @@ fn open_bufferevent(stack: &Stack, index: c_int) -> Result<BuffereventRef<'_>, F
 }
 
 /// The object at `index` and its open bufferevent, for methods that need both.
-fn open_object(stack: &Stack, index: c_int) -> Result<(&BuffereventUserdata, BuffereventRef<'_>), Failure> {
+pub(crate) fn open_object(stack: &Stack, index: c_int) -> Result<(&BuffereventUserdata, BuffereventRef<'_>), Failure> {
     let object = stack.userdata::<BuffereventUserdata>(index)?;
     let bev = object
         .bufferevent()
@@ -246,6 +245,7 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         write_callback: Cell::new(false),
         nonblocking: Cell::new(socket == Socket::Owned || os::is_nonblocking(fd)),
         connecting: Cell::new(None),
+        above: Cell::new(None),
         refused: Cell::new(None),
         tls: Cell::new(false),
         handshaking: Cell::new(false),
@@ -314,6 +314,21 @@ c_callback! {
     }
 }
 
+/// What a layer above makes of an event (see `above`).
+// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Next {
+    /// Dealt with there (connect tries another address): no Lua callback.
+    Handled,
+    /// Report this to Lua instead, with this message.
+    Report(c_short, Option<Failure>),
+    /// Report it as it is.
+    Pass,
+}
+
+/// A layer's look at the event `what` (errno: the socket's error) before Lua sees it.
+pub(crate) type EventFilter = fn(&BuffereventUserdata, BuffereventRef<'_>, c_short, Errno) -> Next;
+
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
     if held_back(owner, what) {
         return;
@@ -330,23 +345,14 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
             report(owner, what, Some(message.text()));
             return;
         }
-        if clone_from_cell(&object.connecting).is_some() {
-            match connect::event(object, bev, what, errno) {
-                connect::Next::Handled => return,
-                connect::Next::Report(what, message) => {
+        if let Some(above) = object.above.get() {
+            match above(object, bev, what, errno) {
+                Next::Handled => return,
+                Next::Report(what, message) => {
                     report(owner, what, message.as_ref().map(Failure::text));
                     return;
                 }
-                connect::Next::Pass => {}
-            }
-        }
-        if object.tls.get() {
-            match tls_layer::event(object, bev, what) {
-                tls_layer::Next::Pass => {}
-                tls_layer::Next::Report(what, message) => {
-                    report(owner, what, message.as_ref().map(Failure::text));
-                    return;
-                }
+                Next::Pass => {}
             }
         }
         if what & EVBUFFER_ERROR == 0 {
@@ -674,51 +680,6 @@ fn getfd(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(1))
 }
 
-/// `bev:starttls(context [, options])`: TLS in place over the connection (see tls_layer.rs).
-/// A client checks the server's name: `options.servername`, else the host the bufferevent was
-/// connected to by `core.bufferevent.connect`. With neither, a context that verifies is refused
-/// rather than checking the chain alone (any certificate the CAs signed would then pass).
-fn starttls(stack: &mut Stack) -> Outcome {
-    open_object(stack, 1)?;
-    let (context, view) = tls::context_argument(stack, 2)?;
-    let (role, verifies) = (context.role(), view.verifies_peer());
-    let [servername] = stack.options(3, &["servername"])?;
-    let name = if stack.kind(servername) == Kind::String {
-        Some(servername)
-    } else if !stack.is_none_or_nil(servername) {
-        let got = stack.type_name(servername);
-        return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
-    } else if role == Role::Client && stack.push_user_value_field(1, SLOT_HOST) == Kind::String {
-        Some(stack.top())
-    } else {
-        None
-    };
-    if role == Role::Client && name.is_none() && verifies {
-        return Err(Failure::argument(
-            3,
-            format_args!(
-                "options.servername required: the context verifies the server, and no host is known for a bufferevent \
-                 not made by core.bufferevent.connect (or use a context with verify = \"none\")"
-            ),
-        ));
-    }
-    let (object, _) = open_object(stack, 1)?;
-    if object.tls.get() {
-        return Err(Failure::message(format_args!("bev:starttls: the connection already uses TLS")));
-    }
-    if clone_from_cell(&object.connecting).is_some() {
-        return Err(Failure::message(format_args!("bev:starttls: the connection is not established yet")));
-    }
-    let (_, view) = tls::context_argument(stack, 2)?;
-    let name = name.and_then(|index| stack.string_bytes(index));
-    let (ssl, side) = match role {
-        Role::Client => (tls::client_ssl("bev:starttls", view, name)?, TlsSide::Client),
-        Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
-    };
-    tls_layer::start(object, ssl, side, false, "bev:starttls")?;
-    Ok(Returns::Values(0))
-}
-
 /// `bev:tls()`: nil for a plain connection, else what the handshake agreed (see API.md).
 fn tls_facts(stack: &mut Stack) -> Outcome {
     let (object, bev) = open_object(stack, 1)?;
@@ -785,8 +746,8 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec::of::<BuffereventUserdata>(
-    &[&[
+/// The bufferevent's own methods; `starttls` is tls_layer.rs's (see lib.rs).
+pub const METHODS: &[Method] = &[
         (c"get_read", lua_function!(get_read)),
         (c"get_write", lua_function!(get_write)),
         (c"set_read_watermarks", lua_function!(set_read_watermarks)),
@@ -797,8 +758,10 @@ pub static TYPE: TypeSpec = TypeSpec::of::<BuffereventUserdata>(
         (c"close", lua_function!(close)),
         (c"set_callbacks", lua_function!(set_callbacks)),
         (c"getfd", lua_function!(getfd)),
-        (c"starttls", lua_function!(starttls)),
         (c"tls", lua_function!(tls_facts)),
-    ]],
-    &[(c"__gc", lua_function!(collect))],
-);
+];
+
+/// The bufferevent's metatable, with `methods` (its own [`METHODS`] and those other modules add).
+pub const fn type_spec(methods: &'static [&'static [Method]]) -> TypeSpec {
+    TypeSpec::of::<BuffereventUserdata>(methods, &[(c"__gc", lua_function!(collect))])
+}

@@ -20,71 +20,24 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::c_callback::{self, c_callback};
 use crate::base::{base_argument, SocketBeyondFdSet};
-use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
-use crate::bufferevent::{self, BuffereventUserdata, SLOT_HOST};
+use crate::dns::{self, Family, LookupResult, ResolverUserdata};
+use crate::bufferevent::{self, BuffereventUserdata, Next, SLOT_HOST};
 use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
 use crate::libevent::{BuffereventRef, Socket, Timer};
 use crate::lua::{Failure, Outcome, Returns, Stack};
 use crate::net;
 use crate::libevent::TlsSide;
-use crate::openssl::{Role, Ssl};
+use crate::openssl::Role;
 use crate::tls;
 use crate::tls_layer;
 use crate::os::{self, Errno};
 use crate::read_path::Reader;
 use crate::shared::{clone_from_cell, Shared};
 
-/// The most addresses one connection tries.
-pub const MAX_ADDRESSES: usize = 16;
+mod state;
 
-/// The longest host name kept for messages (a DNS name has at most 253 characters).
-const MAX_NAME: usize = 255;
-
-/// A connection being set up, held by its bufferevent object until it is up or has failed.
-pub struct Connecting {
-    /// Where to connect, in the order tried (filled once a name is resolved).
-    addresses: Cell<[Option<SocketAddr>; MAX_ADDRESSES]>,
-    /// The host name, for messages (empty for an address literal).
-    name: [u8; MAX_NAME],
-    name_len: usize,
-    port: u16,
-    /// The lookup of the name, while it runs; dropping it abandons it.
-    lookup: Cell<Option<PendingLookup>>,
-    /// Why the name did not resolve.
-    unresolved: Cell<Option<LookupError>>,
-    /// Index of the next address to try.
-    next: Cell<usize>,
-    /// The address of the attempt under way.
-    current: Cell<Option<SocketAddr>>,
-    /// Why the last attempt failed.
-    failure: Cell<Option<(SocketAddr, AttemptFailure)>>,
-    /// The base's backend is select: a socket numbered beyond FD_SETSIZE is refused.
-    fd_set_only: bool,
-    /// Every address failed before the loop ran: the timer reports it.
-    failed_early: Cell<bool>,
-    /// The deadline, or the early failure's report.
-    timer: Timer,
-    /// `options.tls`: the client connection, for the TLS layer put in place once connected.
-    tls: Cell<Option<Ssl>>,
-    /// The TLS handshake is under way (the TCP connection is up).
-    handshaking: Cell<bool>,
-}
-
-/// Why one address could not be connected to.
-#[derive(Clone, Copy)]
-enum AttemptFailure {
-    Errno(Errno),
-    BeyondFdSet(SocketBeyondFdSet),
-}
-
-impl std::fmt::Display for AttemptFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptFailure::Errno(errno) => errno.fmt(f),
-            AttemptFailure::BeyondFdSet(beyond) => beyond.fmt(f),
-        }
-    }
-}
+pub use state::Connecting;
+use state::{AttemptFailure, MAX_ADDRESSES, MAX_NAME};
 
 impl Connecting {
     fn take_next(&self) -> Option<SocketAddr> {
@@ -183,20 +136,17 @@ pub fn interleave(ips: &[IpAddr], port: u16) -> [Option<SocketAddr>; MAX_ADDRESS
     order
 }
 
-/// What the bufferevent's event callback does with an event during a connection.
-// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
-#[allow(clippy::large_enum_variant)]
-pub enum Next {
-    /// Dealt with here (another address is being tried): no Lua callback.
-    Handled,
-    /// Report this to Lua, with this message.
-    Report(c_short, Option<Failure>),
-    /// Not about the connection: report it as it is.
-    Pass,
+/// The bufferevent's filter for events (see `BuffereventUserdata::above`): the connection's
+/// while it is set up, then the TLS layer's, if one is put on.
+fn events(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, errno: Errno) -> Next {
+    match event(object, bev, what, errno) {
+        Next::Pass if object.tls.get() => tls_layer::event(object, bev, what),
+        next => next,
+    }
 }
 
 /// The bufferevent's event `what` (errno: the socket's error) while `object` connects.
-pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, errno: Errno) -> Next {
+fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, errno: Errno) -> Next {
     let Some(state) = clone_from_cell(&object.connecting) else { return Next::Pass };
     if state.handshaking.get() {
         // The TLS layer's event: its outcome is the connection's (tls_layer.rs words it).
@@ -412,6 +362,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         }
     }
     userdata.connecting.set(Some(state.clone()));
+    userdata.above.set(Some(events));
     if let Some(resolver) = resolver {
         let mut text = [0u8; MAX_NAME + 1];
         text[..name_len].copy_from_slice(&name[..name_len]);

@@ -44,6 +44,10 @@ use lua::{lua_function, lua_State, Failure, ModuleSpec, Outcome, Stack, TypeSpec
 /// The base's metatable: its own methods, and `addevent` from the event type.
 static BASE_TYPE: TypeSpec = base::type_spec(&[base::METHODS, &[(c"addevent", lua_function!(event::addevent))]]);
 
+/// The bufferevent's metatable: its own methods, and `starttls` from the TLS layer.
+static BUFFEREVENT_TYPE: TypeSpec =
+    bufferevent::type_spec(&[bufferevent::METHODS, &[(c"starttls", lua_function!(tls_layer::starttls))]]);
+
 /// This crate's version, from Cargo.toml.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
     Ok(version) => version,
@@ -51,7 +55,7 @@ const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_V
 };
 
 static MODULE: ModuleSpec = ModuleSpec {
-    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &listener::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
+    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &BUFFEREVENT_TYPE, &listener::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
     weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &listener::LISTENERS, &dns::ANCHORS],
     functions: &[(c"new", lua_function!(base::new)), (c"libevent_version", lua_function!(libevent_version))],
     integers: &[

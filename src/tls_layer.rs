@@ -20,12 +20,15 @@ use crate::c_callback;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::bufferevent::{self, BuffereventUserdata};
+use crate::bufferevent::{self, BuffereventUserdata, Next};
 use crate::ffi::{self, EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT, EVBUFFER_WRITE, EV_READ};
 use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
-use crate::lua::Failure;
-use crate::openssl::{self, Ssl, SslError};
+use crate::lua::{Failure, Kind, Outcome, Returns, Stack};
+use crate::openssl::{self, Role, Ssl, SslError};
+use crate::os::Errno;
 use crate::read_path::{self, Reader};
+use crate::shared::clone_from_cell;
+use crate::tls;
 
 /// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
 /// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
@@ -56,6 +59,9 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
     match made {
         Ok(layer) => {
             object.adopt_tls_layer(layer);
+            if object.above.get().is_none() {
+                object.above.set(Some(filter)); // (connect.rs's filter passes to `event` itself)
+            }
             if let Some(layer) = object.bufferevent() {
                 if carry_output {
                     if let Some(beneath) = layer.underlying() {
@@ -150,14 +156,12 @@ extern "C" fn read_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
     }
 }
 
-/// What the event callback does with a TLS layer's event.
-// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
-#[allow(clippy::large_enum_variant)]
-pub enum Next {
-    /// Report it as it is.
-    Pass,
-    /// Report this instead, with this message.
-    Report(c_short, Option<Failure>),
+/// The bufferevent's filter for events (see `BuffereventUserdata::above`) once a layer is on it.
+fn filter(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, _errno: Errno) -> Next {
+    if object.tls.get() {
+        return event(object, bev, what);
+    }
+    Next::Pass
 }
 
 /// The TLS layer's event `what` for `object`.
@@ -220,4 +224,49 @@ impl fmt::Display for Reason<'_> {
             (None, None) => f.write_str("TLS connection failed"),
         }
     }
+}
+
+/// `bev:starttls(context [, options])`: TLS in place over the connection (see the notes above).
+/// A client checks the server's name: `options.servername`, else the host the bufferevent was
+/// connected to by `core.bufferevent.connect`. With neither, a context that verifies is refused
+/// rather than checking the chain alone (any certificate the CAs signed would then pass).
+pub fn starttls(stack: &mut Stack) -> Outcome {
+    bufferevent::open_object(stack, 1)?;
+    let (context, view) = tls::context_argument(stack, 2)?;
+    let (role, verifies) = (context.role(), view.verifies_peer());
+    let [servername] = stack.options(3, &["servername"])?;
+    let name = if stack.kind(servername) == Kind::String {
+        Some(servername)
+    } else if !stack.is_none_or_nil(servername) {
+        let got = stack.type_name(servername);
+        return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
+    } else if role == Role::Client && stack.push_user_value_field(1, bufferevent::SLOT_HOST) == Kind::String {
+        Some(stack.top())
+    } else {
+        None
+    };
+    if role == Role::Client && name.is_none() && verifies {
+        return Err(Failure::argument(
+            3,
+            format_args!(
+                "options.servername required: the context verifies the server, and no host is known for a bufferevent \
+                 not made by core.bufferevent.connect (or use a context with verify = \"none\")"
+            ),
+        ));
+    }
+    let (object, _) = bufferevent::open_object(stack, 1)?;
+    if object.tls.get() {
+        return Err(Failure::message(format_args!("bev:starttls: the connection already uses TLS")));
+    }
+    if clone_from_cell(&object.connecting).is_some() {
+        return Err(Failure::message(format_args!("bev:starttls: the connection is not established yet")));
+    }
+    let (_, view) = tls::context_argument(stack, 2)?;
+    let name = name.and_then(|index| stack.string_bytes(index));
+    let (ssl, side) = match role {
+        Role::Client => (tls::client_ssl("bev:starttls", view, name)?, TlsSide::Client),
+        Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
+    };
+    start(object, ssl, side, false, "bev:starttls")?;
+    Ok(Returns::Values(0))
 }
