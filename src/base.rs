@@ -2,13 +2,12 @@
 //! protocol by which events and bufferevents call their Lua callbacks while the loop runs.
 
 use std::cell::Cell;
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 
-use crate::dns::BaseDns;
 use crate::libevent::EventBase;
 use crate::lua::{
-    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method, LOOP_SLOTS, Outcome,
-    Results, Returns, Stack, TypeSpec, WeakTable,
+    lua_function, lua_type, Address, Arguments, Called, Cause, Failure, LoopEnd, LoopSlot, Method,
+    Outcome, Results, Returns, Stack, TypeSpec, WeakTable, LOOP_SLOTS,
 };
 use crate::os::{self, FdKind};
 use crate::shared::{clone_from_cell, Shared};
@@ -18,8 +17,9 @@ use crate::time;
 /// handle, so libevent's base is freed only after the last of them, whatever order Lua
 /// collects them in.
 pub struct BaseShared {
-    /// The resolvers made on this base (see dns.rs), finished before the event base is freed.
-    pub dns: BaseDns,
+    /// The state of the resolvers made on this base, kept here by dns.rs (which only it sets),
+    /// and finished before the event base is freed.
+    pub dns: Cell<Option<Attached>>,
     pub event_base: EventBase,
     /// Set while `loop` runs: the state and stack slots callbacks use.
     looping: LoopSlot,
@@ -29,6 +29,15 @@ pub struct BaseShared {
     running: Cell<Running>,
     /// The backend, for the descriptors it cannot watch (see [`BaseShared::unwatchable`]).
     backend: Backend,
+}
+
+/// State a module above this one keeps with the base, which it outlives without the base
+/// knowing its type: an owning pointer, and the function that finishes and frees it when the
+/// base goes (before the event base is freed).
+#[derive(Clone, Copy)]
+pub struct Attached {
+    pub state: *const c_void,
+    pub finish: fn(*const c_void, &EventBase),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,7 +92,11 @@ impl BaseShared {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        self.track(owner, |looping, alive| looping.call(arguments, results, |returned| alive().then(|| read(returned))))
+        self.track(owner, |looping, alive| {
+            looping.call(arguments, results, |returned| {
+                alive().then(|| read(returned))
+            })
+        })
     }
 
     /// As [`BaseShared::call_back`], for callbacks whose arguments need Lua memory: `arguments`
@@ -95,12 +108,20 @@ impl BaseShared {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        self.track(owner, |looping, alive| looping.call_with(arguments, results, |returned| alive().then(|| read(returned))))
+        self.track(owner, |looping, alive| {
+            looping.call_with(arguments, results, |returned| {
+                alive().then(|| read(returned))
+            })
+        })
     }
 
     /// Runs `call` with the object at `owner` marked as in its callback; `call` gets the loop
     /// and a test telling whether the object is still alive once its function has returned.
-    fn track<R>(&self, owner: Address, call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>) -> Called<R> {
+    fn track<R>(
+        &self,
+        owner: Address,
+        call: impl FnOnce(&LoopSlot, &dyn Fn() -> bool) -> Called<Option<R>>,
+    ) -> Called<R> {
         if !self.looping.is_running() {
             return Called::NotLooping;
         }
@@ -158,7 +179,9 @@ impl BaseShared {
     pub fn unwatchable(&self, fd: c_int) -> Option<&'static str> {
         match (os::fd_kind(fd), self.backend) {
             (FdKind::NotOpen, _) => Some("is not open"),
-            (FdKind::RegularFile, Backend::Epoll) => Some("is a regular file, which epoll cannot watch"),
+            (FdKind::RegularFile, Backend::Epoll) => {
+                Some("is a regular file, which epoll cannot watch")
+            }
             (FdKind::Directory, Backend::Epoll) => Some("is a directory, which epoll cannot watch"),
             _ => self.beyond_backend(fd),
         }
@@ -167,7 +190,8 @@ impl BaseShared {
     /// Why watching `fd` would make the backend abort the process, if it would: select's
     /// fd_set holds descriptors below FD_SETSIZE only, and glibc checks.
     pub fn beyond_backend(&self, fd: c_int) -> Option<&'static str> {
-        (self.backend == Backend::Select && !os::fits_fd_set(fd)).then_some("is beyond FD_SETSIZE, which select cannot watch")
+        (self.backend == Backend::Select && !os::fits_fd_set(fd))
+            .then_some("is beyond FD_SETSIZE, which select cannot watch")
     }
 
     /// Whether the backend watches descriptors below FD_SETSIZE only (select): a socket the
@@ -198,7 +222,9 @@ impl std::fmt::Display for SocketBeyondFdSet {
 
 impl Drop for BaseShared {
     fn drop(&mut self) {
-        self.dns.shut_down(&self.event_base);
+        if let Some(dns) = self.dns.take() {
+            (dns.finish)(dns.state, &self.event_base);
+        }
     }
 }
 
@@ -208,7 +234,12 @@ pub struct BaseUserdata {
 }
 
 // The user value holds what pending DNS lookups keep alive (see dns.rs), so that it goes with the base.
-lua_type!(BaseUserdata, c"luaevent.core.base", "event base", user_value);
+lua_type!(
+    BaseUserdata,
+    c"luaevent.core.base",
+    "event base",
+    user_value
+);
 
 impl BaseUserdata {
     fn shared(&self) -> Option<Shared<BaseShared>> {
@@ -235,11 +266,15 @@ pub fn push_latest_base(stack: &mut Stack) -> bool {
 
 /// `core.new()`
 pub fn new(stack: &mut Stack) -> Outcome {
-    let event_base = EventBase::new()
-        .map_err(|errno| Failure::message(format_args!("core.new: could not create an event base{}", Cause(errno))))?;
+    let event_base = EventBase::new().map_err(|errno| {
+        Failure::message(format_args!(
+            "core.new: could not create an event base{}",
+            Cause(errno)
+        ))
+    })?;
     let backend = Backend::of(event_base.method());
     let shared = Shared::try_new(BaseShared {
-        dns: BaseDns::default(),
+        dns: Cell::new(None),
         event_base,
         looping: LoopSlot::default(),
         fault: Cell::new(None),
@@ -247,7 +282,9 @@ pub fn new(stack: &mut Stack) -> Outcome {
         backend,
     })
     .map_err(|_| Failure::out_of_memory())?;
-    let index = stack.new_userdata(BaseUserdata { shared: Cell::new(Some(shared)) })?;
+    let index = stack.new_userdata(BaseUserdata {
+        shared: Cell::new(Some(shared)),
+    })?;
     stack.remember(&LATEST_BASES, index)?;
     Ok(Returns::Values(1))
 }
@@ -256,7 +293,9 @@ pub fn new(stack: &mut Stack) -> Outcome {
 fn run_loop(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
     if base.looping.is_running() {
-        return Err(Failure::message(format_args!("base:loop: the event base is already looping")));
+        return Err(Failure::message(format_args!(
+            "base:loop: the event base is already looping"
+        )));
     }
     base.fault.set(None);
     let (result, end) = base.looping.run(stack, || base.event_base.dispatch());
@@ -269,9 +308,9 @@ fn run_loop(stack: &mut Stack) -> Outcome {
         }
         (Some(Fault::Refused(failure)), _) => Err(failure),
         (Some(Fault::Raised), LoopEnd::Failed) => Err(Failure::error_on_top()),
-        (Some(Fault::Raised), LoopEnd::Clean) => {
-            Err(Failure::message(format_args!("base:loop: a callback failed and its error was lost")))
-        }
+        (Some(Fault::Raised), LoopEnd::Clean) => Err(Failure::message(format_args!(
+            "base:loop: a callback failed and its error was lost"
+        ))),
     }
 }
 
@@ -288,7 +327,12 @@ fn method(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
     // The batching epoll backend calls itself "epoll (with changelist)"; the backend is epoll
     // all the same, and that is the name programs compare against.
-    let name = base.event_base.method().split(" (").next().unwrap_or_default();
+    let name = base
+        .event_base
+        .method()
+        .split(" (")
+        .next()
+        .unwrap_or_default();
     stack.return_str(name)
 }
 
@@ -311,4 +355,3 @@ pub const METHODS: &[Method] = &[
 pub const fn type_spec(methods: &'static [&'static [Method]]) -> TypeSpec {
     TypeSpec::of::<BaseUserdata>(methods, &[(c"__gc", lua_function!(collect))])
 }
-

@@ -36,7 +36,9 @@ impl BufferUserdata {
             // this object (Closed) first. Both need Lua code to run (a method call, a
             // collection), and no Lua code runs while a borrow of this object is held (borrows
             // come from a `&Stack`, see the lua module's rule 3).
-            BufferState::Owned(raw) | BufferState::Lent(raw) => Some(unsafe { BufferRef::new(raw) }),
+            BufferState::Owned(raw) | BufferState::Lent(raw) => {
+                Some(unsafe { BufferRef::new(raw) })
+            }
             BufferState::Closed => None,
         }
     }
@@ -52,7 +54,10 @@ impl BufferUserdata {
 
 /// The open evbuffer behind the buffer argument at `index`.
 fn open_buffer(stack: &Stack, index: c_int) -> Result<BufferRef<'_>, Failure> {
-    stack.userdata::<BufferUserdata>(index)?.view().ok_or_else(|| closed(index))
+    stack
+        .userdata::<BufferUserdata>(index)?
+        .view()
+        .ok_or_else(|| closed(index))
 }
 
 fn closed(index: c_int) -> Failure {
@@ -71,7 +76,9 @@ fn refused(function: &str, what: &str) -> Failure {
 /// Pushes a buffer object that a bufferevent will lend one of its buffers to (see [`lend`]);
 /// closed until then. Returns its index.
 pub fn push_unlent(stack: &mut Stack) -> Result<c_int, Failure> {
-    stack.new_userdata(BufferUserdata { state: Cell::new(BufferState::Closed) })
+    stack.new_userdata(BufferUserdata {
+        state: Cell::new(BufferState::Closed),
+    })
 }
 
 /// Lends `buffer`, which belongs to a bufferevent, to the object. The bufferevent calls
@@ -107,7 +114,9 @@ pub fn detach(stack: &Stack, index: c_int) {
 /// `core.buffer.new()`
 pub fn new(stack: &mut Stack) -> Outcome {
     let raw = libevent::new_buffer().ok_or_else(Failure::out_of_memory)?;
-    let object = BufferUserdata { state: Cell::new(BufferState::Owned(raw)) };
+    let object = BufferUserdata {
+        state: Cell::new(BufferState::Owned(raw)),
+    };
     match stack.new_userdata(object) {
         Ok(_) => Ok(Returns::Values(1)),
         Err(failure) => {
@@ -124,7 +133,10 @@ fn add(stack: &mut Stack) -> Outcome {
     let before = {
         let target = open_buffer(stack, 1)?;
         if top < 2 {
-            return Err(Failure::argument(2, format_args!("string, number or buffer expected, got no value")));
+            return Err(Failure::argument(
+                2,
+                format_args!("string, number or buffer expected, got no value"),
+            ));
         }
         let mut has_numbers = false;
         for index in 2..=top {
@@ -137,7 +149,10 @@ fn add(stack: &mut Stack) -> Outcome {
                     };
                     let source = source.view().ok_or_else(|| closed(index))?;
                     if source.is(target) {
-                        return Err(Failure::argument(index, format_args!("cannot add a buffer to itself")));
+                        return Err(Failure::argument(
+                            index,
+                            format_args!("cannot add a buffer to itself"),
+                        ));
                     }
                 }
             }
@@ -187,7 +202,10 @@ fn add_value(stack: &Stack, target: BufferRef<'_>, index: c_int) -> Result<(), F
 /// libevent refused to add: to an owned buffer only for want of memory; to a bufferevent's, also
 /// because its input takes data only from the socket.
 fn refused_add(stack: &Stack) -> Failure {
-    match stack.test_userdata::<BufferUserdata>(1).map(|buffer| buffer.state.get()) {
+    match stack
+        .test_userdata::<BufferUserdata>(1)
+        .map(|buffer| buffer.state.get())
+    {
         Some(BufferState::Lent(_)) => refused("buf:add", "add to the buffer"),
         _ => Failure::out_of_memory(),
     }
@@ -232,24 +250,34 @@ fn get_data(stack: &mut Stack) -> Outcome {
         }
         (offset, count)
     };
-    stack.return_bytes(count, |stack, out| Ok(open_buffer(stack, 1)?.copy_out(offset, out)))
+    stack.return_bytes(count, |stack, out| {
+        Ok(open_buffer(stack, 1)?.copy_out(offset, out))
+    })
 }
 
 /// `buf:readline()`: the next line without its end, consumed; nil when no line end is there yet.
 fn readline(stack: &mut Stack) -> Outcome {
     let (line, end) = {
         let buffer = open_buffer(stack, 1)?;
-        let Some((line, end)) = buffer.find_line() else { return Ok(Returns::Values(0)) };
+        let Some((line, end)) = buffer.find_line() else {
+            return Ok(Returns::Values(0));
+        };
         if let Some(outcome) = stack.return_short(line, |out| take_line(buffer, out, end)) {
             return outcome;
         }
         (line, end)
     };
-    stack.return_bytes(line, |stack, out| take_line(open_buffer(stack, 1)?, out, end))
+    stack.return_bytes(line, |stack, out| {
+        take_line(open_buffer(stack, 1)?, out, end)
+    })
 }
 
 /// Copies the line into `out` and consumes it with its end (`end` bytes after it).
-fn take_line(buffer: BufferRef<'_>, out: &mut [std::mem::MaybeUninit<u8>], end: usize) -> Result<usize, Failure> {
+fn take_line(
+    buffer: BufferRef<'_>,
+    out: &mut [std::mem::MaybeUninit<u8>],
+    end: usize,
+) -> Result<usize, Failure> {
     let taken = buffer.copy_out(0, out);
     if !buffer.drain(taken + end) {
         return Err(refused("buf:readline", "consume a line"));
@@ -274,7 +302,11 @@ fn read(stack: &mut Stack) -> Outcome {
     // The fd before the buffer is borrowed: a socket's getfd method is Lua code.
     let fd = crate::fd::argument(stack, 2)?;
     let len = stack.integer(3)?;
-    let len = if len < 0 { -1 } else { len.min(c_int::MAX as i64) as c_int };
+    let len = if len < 0 {
+        -1
+    } else {
+        len.min(c_int::MAX as i64) as c_int
+    };
     let result = open_buffer(stack, 1)?.read(fd, len);
     stack.push_integer(result as i64);
     Ok(Returns::Values(1))

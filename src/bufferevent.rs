@@ -14,21 +14,19 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 use std::ptr::NonNull;
 
-use crate::c_callback::c_callback;
 use crate::base::{base_argument, push_latest_base, BaseShared, BaseUserdata, SocketBeyondFdSet};
 use crate::buffer::{self, BufferUserdata};
-use crate::connect::{self, Connecting};
+use crate::c_callback::c_callback;
+use crate::connect::Connecting;
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 use crate::libevent::{self, BuffereventRef, Socket};
-use crate::os::{self, Errno};
-use crate::lua::{Called, 
-    lua_function, lua_type, Address, Cause, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable,
+use crate::lua::{
+    lua_function, lua_type, Address, Called, Cause, Failure, Kind, Method, Outcome, Returns, Stack,
+    TypeSpec, WeakTable,
 };
+use crate::openssl::{SessionFacts, Verification};
+use crate::os::{self, Errno};
 use crate::read_path::{self, ReadPath, Reader};
-use crate::libevent::TlsSide;
-use crate::openssl::{Role, SessionFacts, Verification};
-use crate::tls;
-use crate::tls_layer;
 use crate::shared::{clone_from_cell, Shared};
 use crate::time;
 
@@ -50,6 +48,8 @@ pub struct BuffereventUserdata {
     nonblocking: Cell<bool>,
     /// Set while a connection started by `bufferevent.connect` is under way.
     pub(crate) connecting: Cell<Option<Shared<Connecting>>>,
+    /// What the layer above (connect.rs, tls_layer.rs, which set it) makes of an event first.
+    pub(crate) above: Cell<Option<EventFilter>>,
     /// An accepted socket the backend could not watch, closed at once: the event callback
     /// reports it (see listener.rs).
     pub(crate) refused: Cell<Option<SocketBeyondFdSet>>,
@@ -65,16 +65,24 @@ pub struct BuffereventUserdata {
     /// The write callback waits for the ciphertext beneath the TLS layer to be sent (see
     /// `tls_layer::write_waits_beneath`).
     pub(crate) write_held: Cell<bool>,
+    /// Set by the layer above (tls_layer.rs): whether a write callback due now waits instead
+    /// (and is then scheduled again by that layer).
+    pub(crate) write_gate: Cell<Option<WriteGate>>,
     /// Whether the TLS layer's end of file was put off, or reported (see
     /// `tls_layer::end_of_file_waits`).
-    pub(crate) end_of_file: Cell<tls_layer::EndOfFile>,
+    pub(crate) end_of_file: Cell<EndOfFile>,
     /// The buffer objects lent out (SLOT_INPUT, SLOT_OUTPUT), to lend them the TLS layer's
     /// buffers instead when one is put in place outside any Lua call. They are held by the
     /// user value table, so they live at least as long as this object's bufferevent.
     pub(crate) lent: [Cell<Option<NonNull<BufferUserdata>>>; 2],
 }
 
-lua_type!(BuffereventUserdata, c"luaevent.core.bufferevent", "bufferevent", user_value);
+lua_type!(
+    BuffereventUserdata,
+    c"luaevent.core.bufferevent",
+    "bufferevent",
+    user_value
+);
 
 /// Where each object is found from its address: weak, so that it does not keep it alive.
 pub static BUFFEREVENTS: WeakTable = WeakTable::weak_values();
@@ -93,7 +101,9 @@ pub(crate) const SLOT_HOST: i64 = 7;
 impl Reader for BuffereventUserdata {
     fn bufferevent(&self) -> Option<BuffereventRef<'_>> {
         // SAFETY: `raw` is set while the bufferevent is alive: `shut` clears it as it frees it.
-        self.raw.get().map(|raw| unsafe { BuffereventRef::new(raw) })
+        self.raw
+            .get()
+            .map(|raw| unsafe { BuffereventRef::new(raw) })
     }
 
     fn read_path(&self) -> &ReadPath {
@@ -152,11 +162,14 @@ fn open_bufferevent(stack: &Stack, index: c_int) -> Result<BuffereventRef<'_>, F
 }
 
 /// The object at `index` and its open bufferevent, for methods that need both.
-fn open_object(stack: &Stack, index: c_int) -> Result<(&BuffereventUserdata, BuffereventRef<'_>), Failure> {
+pub(crate) fn open_object(
+    stack: &Stack,
+    index: c_int,
+) -> Result<(&BuffereventUserdata, BuffereventRef<'_>), Failure> {
     let object = stack.userdata::<BuffereventUserdata>(index)?;
-    let bev = object
-        .bufferevent()
-        .ok_or_else(|| Failure::argument(index, format_args!("attempt to use a closed bufferevent")))?;
+    let bev = object.bufferevent().ok_or_else(|| {
+        Failure::argument(index, format_args!("attempt to use a closed bufferevent"))
+    })?;
     Ok((object, bev))
 }
 
@@ -164,7 +177,9 @@ fn open_object(stack: &Stack, index: c_int) -> Result<(&BuffereventUserdata, Buf
 /// (they report "closed" from then on). Idempotent.
 fn shut(stack: &mut Stack, index: c_int) {
     let raw = {
-        let Some(object) = stack.test_userdata::<BuffereventUserdata>(index) else { return };
+        let Some(object) = stack.test_userdata::<BuffereventUserdata>(index) else {
+            return;
+        };
         let Some(raw) = object.raw.take() else { return };
         // A connection under way stops here: its deadline and its lookup go first.
         drop(object.connecting.take());
@@ -210,7 +225,10 @@ pub fn new(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, base_index)?;
     let fd = crate::fd::argument(stack, first)?;
     if let Some(why) = base.unwatchable(fd) {
-        return Err(Failure::argument(first, format_args!("bad file descriptor ({fd} {why})")));
+        return Err(Failure::argument(
+            first,
+            format_args!("bad file descriptor ({fd} {why})"),
+        ));
     }
     for index in [first + 1, first + 2] {
         if !stack.is_none_or_nil(index) {
@@ -233,7 +251,13 @@ pub fn new(stack: &mut Stack) -> Outcome {
 /// Pushes a new bufferevent object on `base` for `fd` (-1: none yet), without callbacks;
 /// returns its index. An owned socket is closed should anything fail. `function` names the
 /// caller in the error message.
-pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, socket: Socket, function: &str) -> Result<c_int, Failure> {
+pub(crate) fn make(
+    stack: &mut Stack,
+    base: &Shared<BaseShared>,
+    fd: c_int,
+    socket: Socket,
+    function: &str,
+) -> Result<c_int, Failure> {
     // Closes an owned socket unless the bufferevent took it.
     struct Owned(c_int);
     impl Drop for Owned {
@@ -252,13 +276,15 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
         write_callback: Cell::new(false),
         nonblocking: Cell::new(socket == Socket::Owned || os::is_nonblocking(fd)),
         connecting: Cell::new(None),
+        above: Cell::new(None),
         refused: Cell::new(None),
         tls: Cell::new(false),
         handshaking: Cell::new(false),
         starting: Cell::new(false),
         held: Cell::new(0),
         write_held: Cell::new(false),
-        end_of_file: Cell::new(tls_layer::EndOfFile::Unseen),
+        end_of_file: Cell::new(EndOfFile::Unseen),
+        write_gate: Cell::new(None),
         lent: [Cell::new(None), Cell::new(None)],
     })?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
@@ -273,11 +299,25 @@ pub(crate) fn make(stack: &mut Stack, base: &Shared<BaseShared>, fd: c_int, sock
     // (close, __gc) frees the bufferevent before Lua can free the memory. The base outlives
     // the bufferevent: the object holds it until after `shut`.
     let raw = unsafe {
-        libevent::new_bufferevent(&base.event_base, fd, socket, on_read, on_write, on_error, userdata as *const BuffereventUserdata as *const c_void)
+        libevent::new_bufferevent(
+            &base.event_base,
+            fd,
+            socket,
+            on_read,
+            on_write,
+            on_error,
+            userdata as *const BuffereventUserdata as *const c_void,
+        )
     }
     .map_err(|errno| match fd {
-        -1 => Failure::message(format_args!("{function}: libevent could not create a bufferevent{}", Cause(errno))),
-        _ => Failure::message(format_args!("{function}: libevent could not create a bufferevent on fd {fd}{}", Cause(errno))),
+        -1 => Failure::message(format_args!(
+            "{function}: libevent could not create a bufferevent{}",
+            Cause(errno)
+        )),
+        _ => Failure::message(format_args!(
+            "{function}: libevent could not create a bufferevent on fd {fd}{}",
+            Cause(errno)
+        )),
     })?;
     owned.0 = -1;
     userdata.raw.set(Some(raw));
@@ -299,7 +339,7 @@ c_callback! {
         }
         // SAFETY: as in `held_back`; only Cells are read, none once Lua runs.
         let object = unsafe { &*owner };
-        if object.write_callback.get() && !tls_layer::write_waits_beneath(object) {
+        if object.write_callback.get() && !object.write_gate.get().is_some_and(|waits| waits(object)) {
             dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
         }
     }
@@ -327,6 +367,34 @@ c_callback! {
     }
 }
 
+/// What a layer above makes of an event (see `above`).
+// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Next {
+    /// Dealt with there (connect tries another address): no Lua callback.
+    Handled,
+    /// Report this to Lua instead, with this message.
+    Report(c_short, Option<Failure>),
+    /// Report it as it is.
+    Pass,
+}
+
+/// Where a TLS layer is with its end of file (see `tls_layer::end_of_file_waits`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum EndOfFile {
+    Unseen,
+    /// Put off to the next loop round.
+    Deferred,
+    /// Reported: any later one is reported as it comes, as libevent sends it.
+    Reported,
+}
+
+/// A layer's say on a write callback due now: true when it waits (see `write_gate`).
+pub(crate) type WriteGate = fn(&BuffereventUserdata) -> bool;
+
+/// A layer's look at the event `what` (errno: the socket's error) before Lua sees it.
+pub(crate) type EventFilter = fn(&BuffereventUserdata, BuffereventRef<'_>, c_short, Errno) -> Next;
+
 fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
     if held_back(owner, what) {
         return;
@@ -339,38 +407,38 @@ fn happened(owner: *const BuffereventUserdata, what: c_short, errno: Errno) {
         // SAFETY: live (`raw` is set), and libevent holds a reference during the callback.
         let bev = unsafe { BuffereventRef::new(raw) };
         if let Some(refused) = object.refused.take() {
-            let message = Failure::message(format_args!("listener (accepting): {refused}; the connection was closed"));
+            let message = Failure::message(format_args!(
+                "listener (accepting): {refused}; the connection was closed"
+            ));
             report(owner, what, Some(message.text()));
             return;
         }
-        if clone_from_cell(&object.connecting).is_some() {
-            match connect::event(object, bev, what, errno) {
-                connect::Next::Handled => return,
-                connect::Next::Report(what, message) => {
+        if let Some(above) = object.above.get() {
+            match above(object, bev, what, errno) {
+                Next::Handled => return,
+                Next::Report(what, message) => {
                     report(owner, what, message.as_ref().map(Failure::text));
                     return;
                 }
-                connect::Next::Pass => {}
-            }
-        }
-        if object.tls.get() {
-            match tls_layer::event(object, bev, what) {
-                tls_layer::Next::Pass => {}
-                tls_layer::Next::Later => return,
-                tls_layer::Next::Report(what, message) => {
-                    report(owner, what, message.as_ref().map(Failure::text));
-                    return;
-                }
+                Next::Pass => {}
             }
         }
         if what & EVBUFFER_ERROR == 0 {
             dispatch(owner, SLOT_ERROR, what);
             return;
         }
-        object.io_error.take().or(Some(errno).filter(|errno| errno.0 != 0)).or_else(|| os::socket_error(bev.fd()))
+        object
+            .io_error
+            .take()
+            .or(Some(errno).filter(|errno| errno.0 != 0))
+            .or_else(|| os::socket_error(bev.fd()))
     };
     match errno {
-        Some(errno) => report(owner, what, Some(Failure::message(format_args!("{errno}")).text())),
+        Some(errno) => report(
+            owner,
+            what,
+            Some(Failure::message(format_args!("{errno}")).text()),
+        ),
         None => report(owner, what, Some("unknown socket error")),
     }
 }
@@ -433,7 +501,11 @@ fn read_ready(raw: *mut ffi::bufferevent, owner: *const BuffereventUserdata) {
         return;
     }
     // Reading ahead reads the socket: beneath a TLS layer, those bytes are not the plain text.
-    if let Err(errno) = if is_tls { Ok(()) } else { read_path::read_ahead(bev) } {
+    if let Err(errno) = if is_tls {
+        Ok(())
+    } else {
+        read_path::read_ahead(bev)
+    } {
         // SAFETY: as for `dispatch`: the object outlives its bufferevent's callbacks.
         unsafe { &*owner }.io_error.set(Some(errno));
         // As libevent does on a read error: no more reading, and the error callback (deferred,
@@ -469,7 +541,9 @@ impl BuffereventUserdata {
         self.nonblocking.get()
             && !self.tls.get()
             && clone_from_cell(&self.connecting).is_none()
-            && self.base().is_some_and(|base| !base.event_base.is_breaking())
+            && self
+                .base()
+                .is_some_and(|base| !base.event_base.is_breaking())
     }
 }
 
@@ -500,7 +574,9 @@ pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_sho
         if object.raw.get().is_none() {
             return Called::Skipped;
         }
-        let Some(base) = object.base() else { return Called::Skipped };
+        let Some(base) = object.base() else {
+            return Called::Skipped;
+        };
         base
     };
     let address = Address::at(owner);
@@ -537,7 +613,11 @@ fn push_buffer(stack: &mut Stack, slot: i64) -> Outcome {
     stack.set_field(keep, slot, object)?;
     // Making the object may have run Lua code (a finalizer): look at the bufferevent again.
     let (owner, bev) = open_object(stack, 1)?;
-    let lent = if slot == SLOT_INPUT { bev.input() } else { bev.output() };
+    let lent = if slot == SLOT_INPUT {
+        bev.input()
+    } else {
+        bev.output()
+    };
     let buffer_object = stack.userdata::<BufferUserdata>(object)?;
     buffer::lend(buffer_object, lent);
     owner.lent[if slot == SLOT_INPUT { 0 } else { 1 }].set(Some(NonNull::from(buffer_object)));
@@ -560,7 +640,8 @@ fn byte_count(stack: &Stack, index: c_int) -> Result<usize, Failure> {
         return Ok(0);
     }
     let value = stack.integer(index)?;
-    usize::try_from(value).map_err(|_| Failure::argument(index, format_args!("byte count must be >= 0, got {value}")))
+    usize::try_from(value)
+        .map_err(|_| Failure::argument(index, format_args!("byte count must be >= 0, got {value}")))
 }
 
 fn set_watermarks(stack: &mut Stack, direction: c_short) -> Outcome {
@@ -571,9 +652,13 @@ fn set_watermarks(stack: &mut Stack, direction: c_short) -> Outcome {
     // the bufferevent would stall for ever.
     if high != 0 && low > high {
         let none = "0 means no high watermark";
-        return Err(Failure::argument(3, format_args!("high watermark {high} is below the low watermark {low} ({none})")));
+        return Err(Failure::argument(
+            3,
+            format_args!("high watermark {high} is below the low watermark {low} ({none})"),
+        ));
     }
-    bev.set_watermark(direction, low, high).ok_or_else(Failure::out_of_memory)?;
+    bev.set_watermark(direction, low, high)
+        .ok_or_else(Failure::out_of_memory)?;
     // Parked at the old high watermark, but the new one no longer holds the input back.
     let read_path = &object.read_path;
     if direction == EV_READ && read_path.is_parked() && (high == 0 || bev.input().len() < high) {
@@ -597,6 +682,16 @@ fn optional_timeout(stack: &Stack, index: c_int) -> Result<Option<i64>, Failure>
     Ok(time::optional_timeout(stack, index)?.filter(|&micros| micros > 0))
 }
 
+/// Gives the bufferevent beneath a TLS layer the layer's write timeout: the layer's own runs
+/// only while its plain-text output holds bytes, which it empties as it encrypts them, so a
+/// peer that takes none of the ciphertext would never time out. libevent's filter reports the
+/// timeout beneath as the layer's (`EVBUFFER_TIMEOUT` plus `EVBUFFER_WRITE`).
+fn set_write_timeout_beneath(layer: BuffereventRef<'_>, write: Option<crate::time::Micros>) {
+    if let Some(beneath) = layer.underlying() {
+        beneath.set_timeouts(None, write);
+    }
+}
+
 /// `bev:set_timeouts(read, write)`
 fn set_timeouts(stack: &mut Stack) -> Outcome {
     let (object, bev) = open_object(stack, 1)?;
@@ -604,7 +699,7 @@ fn set_timeouts(stack: &mut Stack) -> Outcome {
     let write = optional_timeout(stack, 3)?;
     bev.set_timeouts(read, write);
     if object.tls.get() {
-        tls_layer::set_write_timeout_beneath(bev, write);
+        set_write_timeout_beneath(bev, write);
     }
     Ok(Returns::Values(0))
 }
@@ -613,7 +708,10 @@ fn set_timeouts(stack: &mut Stack) -> Outcome {
 fn direction(stack: &Stack, index: c_int) -> Result<c_short, Failure> {
     let mask = stack.integer(index)?;
     if mask <= 0 || mask & !((EV_READ | EV_WRITE) as i64) != 0 {
-        return Err(Failure::argument(index, format_args!("EV_READ, EV_WRITE or both expected, got {mask}")));
+        return Err(Failure::argument(
+            index,
+            format_args!("EV_READ, EV_WRITE or both expected, got {mask}"),
+        ));
     }
     Ok(mask as c_short)
 }
@@ -670,16 +768,25 @@ pub(crate) fn store_callbacks(
     // Told "yes" before the slot is set, "no" after: a notice looked up for nothing is
     // harmless, a missed one is not.
     if has_write_callback {
-        stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(true);
+        stack
+            .userdata::<BuffereventUserdata>(object)?
+            .write_callback
+            .set(true);
     }
     stack.push_user_value(object);
     let keep = stack.top();
-    for (slot, index) in [SLOT_READ, SLOT_WRITE, SLOT_ERROR].into_iter().zip(callbacks) {
+    for (slot, index) in [SLOT_READ, SLOT_WRITE, SLOT_ERROR]
+        .into_iter()
+        .zip(callbacks)
+    {
         stack.set_field(keep, slot, index)?;
     }
     stack.pop(1);
     if !has_write_callback {
-        stack.userdata::<BuffereventUserdata>(object)?.write_callback.set(false);
+        stack
+            .userdata::<BuffereventUserdata>(object)?
+            .write_callback
+            .set(false);
     }
     Ok(())
 }
@@ -689,51 +796,6 @@ fn getfd(stack: &mut Stack) -> Outcome {
     let fd = open_bufferevent(stack, 1)?.fd();
     stack.push_integer(fd as i64);
     Ok(Returns::Values(1))
-}
-
-/// `bev:starttls(context [, options])`: TLS in place over the connection (see tls_layer.rs).
-/// A client checks the server's name: `options.servername`, else the host the bufferevent was
-/// connected to by `core.bufferevent.connect`. With neither, a context that verifies is refused
-/// rather than checking the chain alone (any certificate the CAs signed would then pass).
-fn starttls(stack: &mut Stack) -> Outcome {
-    open_object(stack, 1)?;
-    let (context, view) = tls::context_argument(stack, 2)?;
-    let (role, verifies) = (context.role(), view.verifies_peer());
-    let [servername] = stack.options(3, &["servername"])?;
-    let name = if stack.kind(servername) == Kind::String {
-        Some(servername)
-    } else if !stack.is_none_or_nil(servername) {
-        let got = stack.type_name(servername);
-        return Err(Failure::argument(3, format_args!("options.servername: string expected, got {got}")));
-    } else if role == Role::Client && stack.push_user_value_field(1, SLOT_HOST) == Kind::String {
-        Some(stack.top())
-    } else {
-        None
-    };
-    if role == Role::Client && name.is_none() && verifies {
-        return Err(Failure::argument(
-            3,
-            format_args!(
-                "options.servername required: the context verifies the server, and no host is known for a bufferevent \
-                 not made by core.bufferevent.connect (or use a context with verify = \"none\")"
-            ),
-        ));
-    }
-    let (object, _) = open_object(stack, 1)?;
-    if object.tls.get() {
-        return Err(Failure::message(format_args!("bev:starttls: the connection already uses TLS")));
-    }
-    if clone_from_cell(&object.connecting).is_some() {
-        return Err(Failure::message(format_args!("bev:starttls: the connection is not established yet")));
-    }
-    let (_, view) = tls::context_argument(stack, 2)?;
-    let name = name.and_then(|index| stack.string_bytes(index));
-    let (ssl, side) = match role {
-        Role::Client => (tls::client_ssl("bev:starttls", view, name)?, TlsSide::Client),
-        Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
-    };
-    tls_layer::start(object, ssl, side, false, "bev:starttls")?;
-    Ok(Returns::Values(0))
 }
 
 /// `bev:tls()`: nil for a plain connection, else what the handshake agreed (see API.md).
@@ -753,7 +815,10 @@ fn tls_facts(stack: &mut Stack) -> Outcome {
     for (name, value) in [
         ("cipher", facts.cipher.map(|c| c.to_bytes())),
         ("alpn", facts.alpn.as_ref().map(|a| a.as_bytes())),
-        ("servername", facts.server_name.as_ref().map(|n| n.as_bytes())),
+        (
+            "servername",
+            facts.server_name.as_ref().map(|n| n.as_bytes()),
+        ),
     ] {
         if let Some(bytes) = value {
             stack.push_string(bytes)?;
@@ -771,7 +836,12 @@ fn tls_facts(stack: &mut Stack) -> Outcome {
     }
     if let Some(peer) = &facts.peer {
         let peer_table = stack.new_table(0, 4)?;
-        for (name, text) in [("subject", peer.subject()), ("issuer", peer.issuer()), ("not_after", peer.not_after()), ("pem", peer.pem())] {
+        for (name, text) in [
+            ("subject", peer.subject()),
+            ("issuer", peer.issuer()),
+            ("not_after", peer.not_after()),
+            ("pem", peer.pem()),
+        ] {
             let text = text.map_err(|_| Failure::out_of_memory())?;
             stack.push_string(text.as_bytes())?;
             stack.set_named(peer_table, name, -1)?;
@@ -802,20 +872,22 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec::of::<BuffereventUserdata>(
-    &[&[
-        (c"get_read", lua_function!(get_read)),
-        (c"get_write", lua_function!(get_write)),
-        (c"set_read_watermarks", lua_function!(set_read_watermarks)),
-        (c"set_write_watermarks", lua_function!(set_write_watermarks)),
-        (c"set_timeouts", lua_function!(set_timeouts)),
-        (c"enable", lua_function!(enable)),
-        (c"disable", lua_function!(disable)),
-        (c"close", lua_function!(close)),
-        (c"set_callbacks", lua_function!(set_callbacks)),
-        (c"getfd", lua_function!(getfd)),
-        (c"starttls", lua_function!(starttls)),
-        (c"tls", lua_function!(tls_facts)),
-    ]],
-    &[(c"__gc", lua_function!(collect))],
-);
+/// The bufferevent's own methods; `starttls` is tls_layer.rs's (see lib.rs).
+pub const METHODS: &[Method] = &[
+    (c"get_read", lua_function!(get_read)),
+    (c"get_write", lua_function!(get_write)),
+    (c"set_read_watermarks", lua_function!(set_read_watermarks)),
+    (c"set_write_watermarks", lua_function!(set_write_watermarks)),
+    (c"set_timeouts", lua_function!(set_timeouts)),
+    (c"enable", lua_function!(enable)),
+    (c"disable", lua_function!(disable)),
+    (c"close", lua_function!(close)),
+    (c"set_callbacks", lua_function!(set_callbacks)),
+    (c"getfd", lua_function!(getfd)),
+    (c"tls", lua_function!(tls_facts)),
+];
+
+/// The bufferevent's metatable, with `methods` (its own [`METHODS`] and those other modules add).
+pub const fn type_spec(methods: &'static [&'static [Method]]) -> TypeSpec {
+    TypeSpec::of::<BuffereventUserdata>(methods, &[(c"__gc", lua_function!(collect))])
+}

@@ -18,73 +18,26 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::c_callback::{self, c_callback};
 use crate::base::{base_argument, SocketBeyondFdSet};
-use crate::dns::{self, Family, LookupError, LookupResult, PendingLookup, ResolverUserdata};
-use crate::bufferevent::{self, BuffereventUserdata, SLOT_HOST};
+use crate::bufferevent::{self, BuffereventUserdata, Next, SLOT_HOST};
+use crate::c_callback::{self, c_callback};
+use crate::dns::{self, Family, LookupResult, ResolverUserdata};
 use crate::ffi::{EVBUFFER_CONNECTED, EVBUFFER_ERROR, EVBUFFER_TIMEOUT, EV_READ};
+use crate::libevent::TlsSide;
 use crate::libevent::{BuffereventRef, Socket, Timer};
 use crate::lua::{Failure, Outcome, Returns, Stack};
 use crate::net;
-use crate::libevent::TlsSide;
-use crate::openssl::{Role, Ssl};
-use crate::tls;
-use crate::tls_layer;
+use crate::openssl::Role;
 use crate::os::{self, Errno};
 use crate::read_path::Reader;
 use crate::shared::{clone_from_cell, Shared};
+use crate::tls;
+use crate::tls_layer;
 
-/// The most addresses one connection tries.
-pub const MAX_ADDRESSES: usize = 16;
+mod state;
 
-/// The longest host name kept for messages (a DNS name has at most 253 characters).
-const MAX_NAME: usize = 255;
-
-/// A connection being set up, held by its bufferevent object until it is up or has failed.
-pub struct Connecting {
-    /// Where to connect, in the order tried (filled once a name is resolved).
-    addresses: Cell<[Option<SocketAddr>; MAX_ADDRESSES]>,
-    /// The host name, for messages (empty for an address literal).
-    name: [u8; MAX_NAME],
-    name_len: usize,
-    port: u16,
-    /// The lookup of the name, while it runs; dropping it abandons it.
-    lookup: Cell<Option<PendingLookup>>,
-    /// Why the name did not resolve.
-    unresolved: Cell<Option<LookupError>>,
-    /// Index of the next address to try.
-    next: Cell<usize>,
-    /// The address of the attempt under way.
-    current: Cell<Option<SocketAddr>>,
-    /// Why the last attempt failed.
-    failure: Cell<Option<(SocketAddr, AttemptFailure)>>,
-    /// The base's backend is select: a socket numbered beyond FD_SETSIZE is refused.
-    fd_set_only: bool,
-    /// Every address failed before the loop ran: the timer reports it.
-    failed_early: Cell<bool>,
-    /// The deadline, or the early failure's report.
-    timer: Timer,
-    /// `options.tls`: the client connection, for the TLS layer put in place once connected.
-    tls: Cell<Option<Ssl>>,
-    /// The TLS handshake is under way (the TCP connection is up).
-    handshaking: Cell<bool>,
-}
-
-/// Why one address could not be connected to.
-#[derive(Clone, Copy)]
-enum AttemptFailure {
-    Errno(Errno),
-    BeyondFdSet(SocketBeyondFdSet),
-}
-
-impl std::fmt::Display for AttemptFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptFailure::Errno(errno) => errno.fmt(f),
-            AttemptFailure::BeyondFdSet(beyond) => beyond.fmt(f),
-        }
-    }
-}
+pub use state::Connecting;
+use state::{AttemptFailure, MAX_ADDRESSES, MAX_NAME};
 
 impl Connecting {
     fn take_next(&self) -> Option<SocketAddr> {
@@ -104,31 +57,42 @@ impl Connecting {
     fn failure_message(&self) -> Failure {
         let name = self.name();
         match (self.unresolved.get(), self.failure.get()) {
-            (Some(error), _) => Failure::message(format_args!("could not resolve {name}: {}", error.reason())),
-            (None, Some((address, errno))) if name.is_empty() => {
-                Failure::message(format_args!("could not connect to {} port {}: {errno}", address.ip(), address.port()))
+            (Some(error), _) => {
+                Failure::message(format_args!("could not resolve {name}: {}", error.reason()))
             }
-            (None, Some((address, errno))) => {
-                Failure::message(format_args!("could not connect to {name} port {} ({}): {errno}", address.port(), address.ip()))
-            }
-            (None, None) => Failure::message(format_args!("could not connect to {name} port {}: no address to try", self.port)),
+            (None, Some((address, errno))) if name.is_empty() => Failure::message(format_args!(
+                "could not connect to {} port {}: {errno}",
+                address.ip(),
+                address.port()
+            )),
+            (None, Some((address, errno))) => Failure::message(format_args!(
+                "could not connect to {name} port {} ({}): {errno}",
+                address.port(),
+                address.ip()
+            )),
+            (None, None) => Failure::message(format_args!(
+                "could not connect to {name} port {}: no address to try",
+                self.port
+            )),
         }
     }
 
     /// Starts the next attempt that gets under way; false when every address is used up.
     fn try_next(&self, bev: BuffereventRef<'_>) -> bool {
         while let Some(address) = self.take_next() {
-            let started = net::start_connect(address).map_err(AttemptFailure::Errno).and_then(|fd| {
-                if self.fd_set_only && !os::fits_fd_set(fd) {
-                    // select would abort the process on it (glibc's fd_set bounds check).
-                    os::close(fd);
-                    return Err(AttemptFailure::BeyondFdSet(SocketBeyondFdSet(fd)));
-                }
-                bev.connect_socket(fd).map_err(|errno| {
-                    os::close(fd);
-                    AttemptFailure::Errno(errno.unwrap_or(Errno(libc::ENOMEM)))
-                })
-            });
+            let started = net::start_connect(address)
+                .map_err(AttemptFailure::Errno)
+                .and_then(|fd| {
+                    if self.fd_set_only && !os::fits_fd_set(fd) {
+                        // select would abort the process on it (glibc's fd_set bounds check).
+                        os::close(fd);
+                        return Err(AttemptFailure::BeyondFdSet(SocketBeyondFdSet(fd)));
+                    }
+                    bev.connect_socket(fd).map_err(|errno| {
+                        os::close(fd);
+                        AttemptFailure::Errno(errno.unwrap_or(Errno(libc::ENOMEM)))
+                    })
+                });
             match started {
                 Ok(()) => {
                     self.current.set(Some(address));
@@ -150,7 +114,9 @@ impl Connecting {
 /// broken family first. Attempts are made one after the other, not raced.
 pub fn interleave(ips: &[IpAddr], port: u16) -> [Option<SocketAddr>; MAX_ADDRESSES] {
     let mut order = [None; MAX_ADDRESSES];
-    let Some(first) = ips.first() else { return order };
+    let Some(first) = ips.first() else {
+        return order;
+    };
     let first_is_v6 = first.is_ipv6();
     let next_of = |v6: bool, from: &mut usize| -> Option<IpAddr> {
         while *from < ips.len() {
@@ -183,21 +149,30 @@ pub fn interleave(ips: &[IpAddr], port: u16) -> [Option<SocketAddr>; MAX_ADDRESS
     order
 }
 
-/// What the bufferevent's event callback does with an event during a connection.
-// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
-#[allow(clippy::large_enum_variant)]
-pub enum Next {
-    /// Dealt with here (another address is being tried): no Lua callback.
-    Handled,
-    /// Report this to Lua, with this message.
-    Report(c_short, Option<Failure>),
-    /// Not about the connection: report it as it is.
-    Pass,
+/// The bufferevent's filter for events (see `BuffereventUserdata::above`): the connection's
+/// while it is set up, then the TLS layer's, if one is put on.
+fn events(
+    object: &BuffereventUserdata,
+    bev: BuffereventRef<'_>,
+    what: c_short,
+    errno: Errno,
+) -> Next {
+    match event(object, bev, what, errno) {
+        Next::Pass if object.tls.get() => tls_layer::event(object, bev, what),
+        next => next,
+    }
 }
 
 /// The bufferevent's event `what` (errno: the socket's error) while `object` connects.
-pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short, errno: Errno) -> Next {
-    let Some(state) = clone_from_cell(&object.connecting) else { return Next::Pass };
+fn event(
+    object: &BuffereventUserdata,
+    bev: BuffereventRef<'_>,
+    what: c_short,
+    errno: Errno,
+) -> Next {
+    let Some(state) = clone_from_cell(&object.connecting) else {
+        return Next::Pass;
+    };
     if state.handshaking.get() {
         // The TLS layer's event: its outcome is the connection's (tls_layer.rs words it).
         object.connecting.set(None);
@@ -214,7 +189,13 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
             bev.enable(EV_READ);
             // What Lua wrote before the connection was up is for the TLS peer: it goes
             // through the layer, after the handshake.
-            return match tls_layer::start(object, ssl, TlsSide::Client, true, "core.bufferevent.connect") {
+            return match tls_layer::start(
+                object,
+                ssl,
+                TlsSide::Client,
+                true,
+                "core.bufferevent.connect",
+            ) {
                 Ok(()) => {
                     state.handshaking.set(true);
                     Next::Handled
@@ -233,8 +214,13 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
         return Next::Pass;
     }
     if let Some(address) = state.current.take() {
-        let errno = Some(errno).filter(|errno| errno.0 != 0).or_else(|| os::socket_error(bev.fd())).unwrap_or(Errno(libc::EIO));
-        state.failure.set(Some((address, AttemptFailure::Errno(errno))));
+        let errno = Some(errno)
+            .filter(|errno| errno.0 != 0)
+            .or_else(|| os::socket_error(bev.fd()))
+            .unwrap_or(Errno(libc::EIO));
+        state
+            .failure
+            .set(Some((address, AttemptFailure::Errno(errno))));
         // The next socket is made before the failed one is closed, so that it gets another
         // number: libevent's pending changes for the old one cannot apply to the new one.
         let failed = bev.release_socket();
@@ -261,8 +247,12 @@ fn resolved(owner: *const BuffereventUserdata, result: LookupResult) {
         // SAFETY: the lookup lives in the object's connection state, dropped (and so
         // abandoned) before the object's memory can go; the borrow ends before Lua code runs.
         let object = unsafe { &*owner };
-        let Some(bev) = object.bufferevent() else { return };
-        let Some(state) = clone_from_cell(&object.connecting) else { return };
+        let Some(bev) = object.bufferevent() else {
+            return;
+        };
+        let Some(state) = clone_from_cell(&object.connecting) else {
+            return;
+        };
         drop(state.lookup.take());
         match result {
             Ok(addresses) => {
@@ -296,8 +286,12 @@ fn timer_fired(owner: *const BuffereventUserdata) {
         // SAFETY: the timer lives in the object's connection state, dropped before the
         // object's memory can go; the borrow ends before Lua code runs.
         let object = unsafe { &*owner };
-        let Some(bev) = object.socket_bufferevent() else { return };
-        let Some(state) = object.connecting.take() else { return };
+        let Some(bev) = object.socket_bufferevent() else {
+            return;
+        };
+        let Some(state) = object.connecting.take() else {
+            return;
+        };
         object.handshaking.set(false);
         let failed = bev.release_socket();
         if failed >= 0 {
@@ -321,7 +315,9 @@ const OPTIONS: c_int = 7;
 /// `core.bufferevent.connect(base, host, port, readcb, writecb, eventcb [, options])`
 pub fn connect(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
-    let Some(host) = stack.string_bytes(2) else { return Err(Failure::expected(stack, 2, "string")) };
+    let Some(host) = stack.string_bytes(2) else {
+        return Err(Failure::expected(stack, 2, "string"));
+    };
     let ip = net::parse_ip(host);
     let port = stack.integer(3)?;
     let port = u16::try_from(port)
@@ -333,20 +329,35 @@ pub fn connect(stack: &mut Stack) -> Outcome {
             stack.callable(index, "function or nil")?;
         }
     }
-    let [timeout, servername, tls, dns] = stack.options(OPTIONS, &["timeout", "servername", "tls", "dns"])?;
+    let [timeout, servername, tls, dns] =
+        stack.options(OPTIONS, &["timeout", "servername", "tls", "dns"])?;
     let timeout = match stack.to_number(timeout) {
         _ if stack.is_none_or_nil(timeout) => None,
         Some(seconds) => Some(crate::time::seconds_to_micros(seconds).ok_or_else(|| {
-            Failure::argument(OPTIONS, format_args!("options.timeout must be a finite number of seconds >= 0, got {seconds}"))
+            Failure::argument(
+                OPTIONS,
+                format_args!(
+                    "options.timeout must be a finite number of seconds >= 0, got {seconds}"
+                ),
+            )
         })?),
         None => {
-            return Err(Failure::argument(OPTIONS, format_args!("options.timeout: number expected, got {}", stack.type_name(timeout))))
+            return Err(Failure::argument(
+                OPTIONS,
+                format_args!(
+                    "options.timeout: number expected, got {}",
+                    stack.type_name(timeout)
+                ),
+            ))
         }
     };
     if !stack.is_none_or_nil(servername) && stack.string_bytes(servername).is_none() {
         return Err(Failure::argument(
             OPTIONS,
-            format_args!("options.servername: string expected, got {}", stack.type_name(servername)),
+            format_args!(
+                "options.servername: string expected, got {}",
+                stack.type_name(servername)
+            ),
         ));
     }
     let tls = if stack.is_none_or_nil(tls) {
@@ -359,7 +370,13 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         Some(tls::client_ssl("core.bufferevent.connect", context, name)?)
     };
     if !stack.is_none_or_nil(dns) && stack.test_userdata::<ResolverUserdata>(dns).is_none() {
-        return Err(Failure::argument(OPTIONS, format_args!("options.dns: resolver expected, got {}", stack.type_name(dns))));
+        return Err(Failure::argument(
+            OPTIONS,
+            format_args!(
+                "options.dns: resolver expected, got {}",
+                stack.type_name(dns)
+            ),
+        ));
     }
     let mut name = [0u8; MAX_NAME];
     let mut name_len = 0;
@@ -368,11 +385,19 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         None => {
             let host = stack.string_bytes(2).unwrap_or_default();
             if host.is_empty() || host.len() > MAX_NAME || host.contains(&0) {
-                return Err(Failure::argument(2, format_args!("an address or a host name expected")));
+                return Err(Failure::argument(
+                    2,
+                    format_args!("an address or a host name expected"),
+                ));
             }
             name[..host.len()].copy_from_slice(host);
             name_len = host.len();
-            Some(dns::resolver_for_connect(stack, 1, Some(dns).filter(|&index| !stack.is_none_or_nil(index)), OPTIONS)?)
+            Some(dns::resolver_for_connect(
+                stack,
+                1,
+                Some(dns).filter(|&index| !stack.is_none_or_nil(index)),
+                OPTIONS,
+            )?)
         }
     };
     let addresses = ip.map_or([None; MAX_ADDRESSES], |ip| interleave(&[ip], port));
@@ -388,7 +413,8 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     let owner = userdata as *const BuffereventUserdata as *const c_void;
     // SAFETY: the timer lives in the object's connection state, which `shut` (close, __gc)
     // drops before the object's memory can go, and before the base goes (the object holds it).
-    let timer = unsafe { Timer::new(&base.event_base, on_timer, owner) }.ok_or_else(Failure::out_of_memory)?;
+    let timer = unsafe { Timer::new(&base.event_base, on_timer, owner) }
+        .ok_or_else(Failure::out_of_memory)?;
     let state = Shared::try_new(Connecting {
         addresses: Cell::new(addresses),
         name,
@@ -412,10 +438,12 @@ pub fn connect(stack: &mut Stack) -> Outcome {
         }
     }
     userdata.connecting.set(Some(state.clone()));
+    userdata.above.set(Some(events));
     if let Some(resolver) = resolver {
         let mut text = [0u8; MAX_NAME + 1];
         text[..name_len].copy_from_slice(&name[..name_len]);
-        let host = std::ffi::CStr::from_bytes_until_nul(&text).map_err(|_| Failure::out_of_memory())?;
+        let host =
+            std::ffi::CStr::from_bytes_until_nul(&text).map_err(|_| Failure::out_of_memory())?;
         let lookup = dns::lookup(&resolver, host, Family::Any, on_resolved, owner)?;
         state.lookup.set(Some(lookup));
         return Ok(Returns::Values(1));
@@ -437,7 +465,11 @@ mod tests {
     }
 
     fn tried(order: [Option<SocketAddr>; MAX_ADDRESSES]) -> Vec<String> {
-        order.iter().flatten().map(|address| address.ip().to_string()).collect()
+        order
+            .iter()
+            .flatten()
+            .map(|address| address.ip().to_string())
+            .collect()
     }
 
     #[test]
@@ -451,7 +483,10 @@ mod tests {
 
     #[test]
     fn duplicates_go_and_the_list_is_capped() {
-        assert_eq!(tried(interleave(&ips(&["::1", "::1", "127.0.0.1"]), 1)), ["::1", "127.0.0.1"]);
+        assert_eq!(
+            tried(interleave(&ips(&["::1", "::1", "127.0.0.1"]), 1)),
+            ["::1", "127.0.0.1"]
+        );
         let many: Vec<IpAddr> = (0..40).map(|n| IpAddr::from([10, 0, 0, n])).collect();
         assert_eq!(tried(interleave(&many, 1)).len(), MAX_ADDRESSES);
         assert!(tried(interleave(&[], 1)).is_empty());

@@ -1,6 +1,6 @@
 //! `core.dns`: resolvers on libevent's evdns (`core.dns.new`, `resolver:resolve`,
-//! `resolver:close`; the request objects are in dns/request.rs), and each base's default
-//! resolver, which connecting by name uses.
+//! `resolver:close`; the Lua objects are in dns/resolver.rs and dns/request.rs, which stack
+//! on the lookups here), and each base's default resolver, which connecting by name uses.
 //!
 //! # For Rust callers
 //! - [`resolver_for_connect`]`(stack, base_index, dns_index, options_argument)`: the resolver
@@ -39,6 +39,7 @@
 //!   refers to its base or resolver does not keep either alive for ever).
 
 mod request;
+mod resolver;
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void, CStr};
@@ -46,19 +47,17 @@ use std::fmt::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use crate::base::{base_argument, BaseShared};
+use crate::base::{Attached, BaseShared};
 use crate::c_callback::c_callback;
 use crate::ffi;
 use crate::libevent::{self, AddressList, DnsBase, Event, EventBase, LookupRequest};
-use crate::lua::{Called, 
-    lua_function, lua_type, Address, Arguments, Cause, Failure, Kind, Outcome,
-    Raised, Returns, Stack, TypeSpec, WeakTable,
-};
+use crate::lua::{Address, Arguments, Called, Cause, Failure, Kind, Raised, Stack, WeakTable};
 use crate::os;
-use crate::time::{seconds_to_micros, Micros};
 use crate::shared::{clone_from_cell, Shared};
+use crate::time::Micros;
 
 pub use request::TYPE as REQUEST_TYPE;
+pub use resolver::{new, resolver_for_connect, ResolverUserdata, TYPE};
 
 /// libevent's default time per try, when the options do not say.
 const DEFAULT_TRY_TIMEOUT: Micros = 5_000_000;
@@ -140,12 +139,15 @@ enum Client {
     Lua,
     /// A Rust caller.
     #[allow(dead_code)] // made by `lookup`, for bufferevent.connect
-    Rust { on_done: fn(*const c_void, LookupResult), arg: *const c_void },
+    Rust {
+        on_done: fn(*const c_void, LookupResult),
+        arg: *const c_void,
+    },
 }
 
 // ---------------------------------------------------------------------- the state ----
 
-/// What a base holds of its resolvers. Lives in [`BaseShared`].
+/// What a base holds of its resolvers. Kept in [`BaseShared::dns`] (see [`base_dns`]).
 #[derive(Default)]
 pub struct BaseDns {
     /// Every resolver state made on the base and not freed yet, linked through `Core::next`.
@@ -362,6 +364,34 @@ impl BaseDns {
     }
 }
 
+/// The resolvers' state of `base`, made and kept in the base on first use.
+fn base_dns(base: &BaseShared) -> Result<&BaseDns, Failure> {
+    if base.dns.get().is_none() {
+        let state = Shared::try_new(BaseDns::default()).map_err(|_| Failure::out_of_memory())?;
+        base.dns.set(Some(Attached {
+            state: Shared::into_raw(state).cast(),
+            finish: finish_base_dns,
+        }));
+    }
+    existing_base_dns(base).ok_or_else(Failure::out_of_memory)
+}
+
+/// The resolvers' state of `base`, if made.
+fn existing_base_dns(base: &BaseShared) -> Option<&BaseDns> {
+    let attached = base.dns.get()?;
+    // SAFETY: only `base_dns` sets the base's slot, with a count of a `Shared<BaseDns>` given
+    // up by `into_raw`, which the base holds until it goes (after every borrow of it).
+    Some(unsafe { &*attached.state.cast::<BaseDns>() })
+}
+
+/// Finishes the resolvers of a base that goes, and lets go of their state.
+fn finish_base_dns(state: *const c_void, event_base: &EventBase) {
+    // SAFETY: `state` is what `base_dns` stored: a count given up by `into_raw`, which the
+    // base hands back once, from its drop.
+    let dns = unsafe { Shared::from_raw(state.cast::<BaseDns>()) };
+    dns.shut_down(event_base);
+}
+
 /// How a resolver is configured.
 struct Config {
     /// The stack slot holding `options.nameservers`, when given.
@@ -379,13 +409,25 @@ enum Hosts {
 }
 
 /// Makes a resolver's state on `base` and lists it there. `what` names the caller in errors.
-fn new_core(stack: &mut Stack, base: &Shared<BaseShared>, config: &Config, what: &str) -> Result<Shared<Core>, Failure> {
-    let failed = |errno| Failure::message(format_args!("{what}: could not create a resolver{}", Cause(errno)));
+fn new_core(
+    stack: &mut Stack,
+    base: &Shared<BaseShared>,
+    config: &Config,
+    what: &str,
+) -> Result<Shared<Core>, Failure> {
+    let failed = |errno| {
+        Failure::message(format_args!(
+            "{what}: could not create a resolver{}",
+            Cause(errno)
+        ))
+    };
+    let dns = base_dns(base)?;
     // On select, each name server's socket must fit in an fd_set (glibc aborts the process
     // otherwise, once a question is sent). libevent makes them as it adds the name servers,
     // each taking the lowest free descriptor: they fit while there are enough free ones.
     let free_in_fd_set = base.fd_set_only().then(os::free_fds_in_fd_set);
-    let evdns = DnsBase::new(&base.event_base, config.nameservers.is_none()).ok_or_else(|| failed(None))?;
+    let evdns =
+        DnsBase::new(&base.event_base, config.nameservers.is_none()).ok_or_else(|| failed(None))?;
     let core = Shared::try_new(Core {
         base: &**base as *const BaseShared,
         evdns: Cell::new(Some(evdns)),
@@ -421,12 +463,20 @@ fn new_core(stack: &mut Stack, base: &Shared<BaseShared>, config: &Config, what:
     // SAFETY: the core lives in its Shared allocation, which does not move, and the event is
     // deleted before the core can go (reaping deletes it first, and so does the base's
     // shut_down); the event base outlives the core's listing.
-    let assigned = unsafe { core.service.assign(&base.event_base, -1, 0, on_service, &*core as *const Core as *const c_void) };
+    let assigned = unsafe {
+        core.service.assign(
+            &base.event_base,
+            -1,
+            0,
+            on_service,
+            &*core as *const Core as *const c_void,
+        )
+    };
     if !assigned {
         discard(&core);
         return Err(failed(None));
     }
-    base.dns.link(&core);
+    dns.link(&core);
     Ok(core)
 }
 
@@ -448,10 +498,15 @@ fn configure(stack: &mut Stack, core: &Core, config: &Config, what: &str) -> Res
                     stack.pop(1);
                     break;
                 }
-                let text = stack.string_bytes(-1).and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or_default();
+                let text = stack
+                    .string_bytes(-1)
+                    .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                    .unwrap_or_default();
                 let added = parse_nameserver(text).map(|address| evdns.add_nameserver(address));
                 if added == Some(false) {
-                    return Err(Failure::message(format_args!("{what}: could not add the name server '{text}'")));
+                    return Err(Failure::message(format_args!(
+                        "{what}: could not add the name server '{text}'"
+                    )));
                 }
                 stack.pop(1);
             }
@@ -480,7 +535,9 @@ fn configure(stack: &mut Stack, core: &Core, config: &Config, what: &str) -> Res
             let mut text = Line::default();
             let _ = write!(text, "{}\0", timeout as f64 / 1e6);
             let value = text.c_str();
-            if !evdns.set_option(c"timeout:", value) || !evdns.set_option(c"getaddrinfo-allow-skew:", value) {
+            if !evdns.set_option(c"timeout:", value)
+                || !evdns.set_option(c"getaddrinfo-allow-skew:", value)
+            {
                 return Err(Failure::out_of_memory());
             }
         }
@@ -501,13 +558,20 @@ fn parse_nameserver(text: &str) -> Option<SocketAddr> {
     if let Ok(address) = text.parse::<SocketAddr>() {
         return Some(address);
     }
-    text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+    text.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 53))
 }
 
 // -------------------------------------------------------------------- lookups ----
 
 /// Makes a lookup of `name` on `core` for `client`, not started yet.
-fn new_lookup(core: &Shared<Core>, name: &CStr, family: Family, client: Client) -> Result<Shared<Lookup>, Failure> {
+fn new_lookup(
+    core: &Shared<Core>,
+    name: &CStr,
+    family: Family,
+    client: Client,
+) -> Result<Shared<Lookup>, Failure> {
     let bytes = name.to_bytes();
     let len = bytes.len().min(255);
     let mut copy = [0u8; 255];
@@ -540,7 +604,9 @@ fn start(lookup: &Shared<Lookup>, name: &CStr) {
     core.outstanding.set(core.outstanding.get() + 1);
     // SAFETY: `given` owns a count of the lookup until on_lookup takes it back, so it stays
     // valid for the callback; the evdns base is freed only once no lookup is outstanding.
-    let request = core.with_evdns(|evdns| unsafe { evdns.getaddrinfo(name, lookup.family.af(), on_lookup, given as *const c_void) });
+    let request = core.with_evdns(|evdns| unsafe {
+        evdns.getaddrinfo(name, lookup.family.af(), on_lookup, given as *const c_void)
+    });
     match request {
         Some(request) => lookup.request.set(request),
         None => {
@@ -595,7 +661,9 @@ fn classify(error: c_int, lookup: &Lookup, core: &Core) -> LookupError {
         ffi::EVUTIL_EAI_AGAIN => LookupError::TimedOut,
         // libevent reports a timeout as any other failure; a timeout takes at least one try
         // (libevent counts it from its cached loop time: a little before `started`).
-        _ if lookup.started.elapsed().as_micros() as i64 >= core.try_timeout * 3 / 4 => LookupError::TimedOut,
+        _ if lookup.started.elapsed().as_micros() as i64 >= core.try_timeout * 3 / 4 => {
+            LookupError::TimedOut
+        }
         _ => LookupError::ServerFailure,
     }
 }
@@ -623,7 +691,8 @@ fn serve(core: *const Core) {
             return;
         }
     }
-    if !core.closed.get() || core.outstanding.get() > 0 || clone_from_cell(&core.lookups).is_some() {
+    if !core.closed.get() || core.outstanding.get() > 0 || clone_from_cell(&core.lookups).is_some()
+    {
         return;
     }
     if !core.reap_ready.replace(true) {
@@ -639,7 +708,9 @@ fn serve(core: *const Core) {
     }
     // May drop the core's last count: nothing below touches it (libevent does not touch an
     // event after its callback returns).
-    base.dns.unlink(core);
+    if let Some(dns) = existing_base_dns(base) {
+        dns.unlink(core);
+    }
 }
 
 #[derive(PartialEq, Eq)]
@@ -651,7 +722,9 @@ enum Delivered {
 
 /// Hands a lookup's outcome to whoever waits for it.
 fn deliver(base: &BaseShared, lookup: &Lookup) -> Delivered {
-    let Some(outcome) = lookup.outcome.take() else { return Delivered::Done };
+    let Some(outcome) = lookup.outcome.take() else {
+        return Delivered::Done;
+    };
     match lookup.client.replace(Client::Gone) {
         Client::Gone => Delivered::Done,
         Client::Rust { on_done, arg } => {
@@ -659,7 +732,12 @@ fn deliver(base: &BaseShared, lookup: &Lookup) -> Delivered {
             Delivered::Done
         }
         Client::Lua => {
-            match base.call_back(Address::of(lookup), |arguments| push_delivery(arguments, base, lookup, &outcome), 0, |_| ()) {
+            match base.call_back(
+                Address::of(lookup),
+                |arguments| push_delivery(arguments, base, lookup, &outcome),
+                0,
+                |_| (),
+            ) {
                 Called::Raised | Called::Finalized => Delivered::Raised,
                 Called::NotLooping | Called::Skipped | Called::Returned(()) => Delivered::Done,
             }
@@ -668,7 +746,12 @@ fn deliver(base: &BaseShared, lookup: &Lookup) -> Delivered {
 }
 
 /// Pushes the Lua callback of `lookup` and its arguments: `(addresses)` or `(nil, message)`.
-fn push_delivery(arguments: &mut Arguments, base: &BaseShared, lookup: &Lookup, outcome: &LookupResult) -> Option<c_int> {
+fn push_delivery(
+    arguments: &mut Arguments,
+    base: &BaseShared,
+    lookup: &Lookup,
+    outcome: &LookupResult,
+) -> Option<c_int> {
     let top = arguments.top();
     if arguments.push_weak_entry(&ANCHORS, Address::of(base)) != Kind::Table {
         return None; // the base was collected: nobody can be told
@@ -699,7 +782,11 @@ fn push_delivery(arguments: &mut Arguments, base: &BaseShared, lookup: &Lookup, 
     }
 }
 
-fn push_results(arguments: &mut Arguments, lookup: &Lookup, outcome: &LookupResult) -> Result<c_int, Raised> {
+fn push_results(
+    arguments: &mut Arguments,
+    lookup: &Lookup,
+    outcome: &LookupResult,
+) -> Result<c_int, Raised> {
     match outcome {
         Ok(addresses) => {
             let list = arguments.new_table(4)?;
@@ -718,8 +805,12 @@ fn push_results(arguments: &mut Arguments, lookup: &Lookup, outcome: &LookupResu
             let mut text = Line::default();
             let _ = match (error, lookup.family) {
                 (LookupError::Cancelled, _) => write!(text, "cancelled"),
-                (LookupError::NoAddress, Family::Inet) => write!(text, "{}: no IPv4 address", lookup.name()),
-                (LookupError::NoAddress, Family::Inet6) => write!(text, "{}: no IPv6 address", lookup.name()),
+                (LookupError::NoAddress, Family::Inet) => {
+                    write!(text, "{}: no IPv4 address", lookup.name())
+                }
+                (LookupError::NoAddress, Family::Inet6) => {
+                    write!(text, "{}: no IPv6 address", lookup.name())
+                }
                 (error, _) => write!(text, "{}: {}", lookup.name(), error.reason()),
             };
             arguments.push_bytes(text.as_bytes())?;
@@ -736,7 +827,10 @@ struct Line {
 
 impl Default for Line {
     fn default() -> Line {
-        Line { bytes: [0; 320], len: 0 }
+        Line {
+            bytes: [0; 320],
+            len: 0,
+        }
     }
 }
 
@@ -773,7 +867,9 @@ impl LossyBounded for CStr {
     fn to_string_lossy_bounded(&self) -> &str {
         match self.to_str() {
             Ok(text) => text,
-            Err(error) => std::str::from_utf8(&self.to_bytes()[..error.valid_up_to()]).unwrap_or(""),
+            Err(error) => {
+                std::str::from_utf8(&self.to_bytes()[..error.valid_up_to()]).unwrap_or("")
+            }
         }
     }
 }
@@ -818,44 +914,6 @@ impl Drop for PendingLookup {
     }
 }
 
-/// The resolver for connecting on the base at `base_index`: the resolver object at `dns_index`
-/// when one is given (not nil), else the base's default resolver, made on first use.
-#[allow(dead_code)] // for bufferevent.connect, written alongside
-pub fn resolver_for_connect(
-    stack: &mut Stack,
-    base_index: c_int,
-    dns_index: Option<c_int>,
-    options_argument: c_int,
-) -> Result<ResolverHandle, Failure> {
-    let base = base_argument(stack, base_index)?;
-    if let Some(index) = dns_index.filter(|&index| !stack.is_none_or_nil(index)) {
-        // The resolver sits in the options table: errors name that argument, not its stack slot.
-        let Some(resolver) = stack.test_userdata::<ResolverUserdata>(index) else {
-            return Err(Failure::argument(
-                options_argument,
-                format_args!("options.dns: resolver expected, got {}", stack.type_name(index)),
-            ));
-        };
-        let (Some(core), Some(resolver_base)) = (resolver.core(), resolver.base()) else {
-            return Err(Failure::argument(options_argument, format_args!("options.dns: attempt to use a closed resolver")));
-        };
-        if !std::ptr::eq(&*resolver_base, &*base) {
-            return Err(Failure::argument(
-                options_argument,
-                format_args!("options.dns: the resolver belongs to another event base"),
-            ));
-        }
-        return Ok(ResolverHandle { base, core });
-    }
-    if let Some(core) = clone_from_cell(&base.dns.default) {
-        return Ok(ResolverHandle { base, core });
-    }
-    let system = Config { nameservers: None, hosts: Hosts::System, timeout: None, attempts: None };
-    let core = new_core(stack, &base, &system, "core.bufferevent.connect")?;
-    base.dns.default.set(Some(core.clone()));
-    Ok(ResolverHandle { base, core })
-}
-
 /// Starts a lookup of `name`; `on_done(arg, result)` runs once, from the loop.
 #[allow(dead_code)] // for bufferevent.connect, written alongside
 pub fn lookup(
@@ -870,233 +928,8 @@ pub fn lookup(
     Ok(PendingLookup(Some(lookup)))
 }
 
-// ------------------------------------------------------------------- Lua side ----
-
 /// Where each base's anchor table (its user value) is found from the base's address.
 pub static ANCHORS: WeakTable = WeakTable::weak_values();
-
-/// The Lua resolver object.
-pub struct ResolverUserdata {
-    /// Keeps the base alive as long as the object; `None` once collected.
-    base: Cell<Option<Shared<BaseShared>>>,
-    /// `None` once closed.
-    core: Cell<Option<Shared<Core>>>,
-}
-
-lua_type!(ResolverUserdata, c"luaevent.core.dns.resolver", "resolver");
-
-impl ResolverUserdata {
-    fn base(&self) -> Option<Shared<BaseShared>> {
-        clone_from_cell(&self.base)
-    }
-
-    fn core(&self) -> Option<Shared<Core>> {
-        clone_from_cell(&self.core)
-    }
-}
-
-/// Makes sure the base at `index` has its anchor table (its user value, found through
-/// [`ANCHORS`]).
-fn ensure_anchors(stack: &mut Stack, index: c_int, base: &BaseShared) -> Result<(), Failure> {
-    let top = stack.top();
-    stack.push_user_value(index);
-    stack.push_weak_entry(&ANCHORS, Address::of(base));
-    let present = stack.kind(-1) == Kind::Table && stack.raw_equal(-1, -2);
-    stack.set_top(top);
-    if present {
-        return Ok(());
-    }
-    let table = stack.new_table(0, 4)?;
-    stack.set_weak_entry(&ANCHORS, Address::of(base), table)?;
-    stack.set_user_value(index);
-    Ok(())
-}
-
-/// Reads and checks the options table at `index`. The name server list and the hosts path
-/// are left in stack slots pushed here, where the resolver's setup reads them.
-fn read_options(stack: &mut Stack, index: c_int) -> Result<Config, Failure> {
-    let mut config = Config { nameservers: None, hosts: Hosts::System, timeout: None, attempts: None };
-    let [nameservers, hosts, timeout, attempts] = stack.options(index, &["nameservers", "hosts", "timeout", "attempts"])?;
-    if !stack.is_none_or_nil(nameservers) {
-        check_nameservers(stack, index, nameservers)?;
-        config.nameservers = Some(nameservers);
-    }
-    match stack.kind(hosts) {
-        Kind::None | Kind::Nil => {}
-        Kind::String => {
-            if stack.c_string(hosts).is_none() {
-                return Err(Failure::argument(index, format_args!("options.hosts: the path contains a NUL byte")));
-            }
-            config.hosts = Hosts::File(hosts);
-        }
-        Kind::Boolean if !stack.truthy(hosts) => config.hosts = Hosts::None,
-        _ => {
-            let got = describe(stack, hosts);
-            return Err(Failure::argument(index, format_args!("options.hosts: a file path or false expected, got {got}")));
-        }
-    }
-    if !stack.is_none_or_nil(timeout) {
-        let seconds = stack.to_number(timeout).filter(|_| stack.kind(timeout) == Kind::Number);
-        let micros = seconds.filter(|&s| s > 0.0).and_then(seconds_to_micros).filter(|&m| m > 0);
-        config.timeout = Some(micros.ok_or_else(|| {
-            let got = describe(stack, timeout);
-            Failure::argument(index, format_args!("options.timeout: a number of seconds > 0 expected, got {got}"))
-        })?);
-    }
-    if !stack.is_none_or_nil(attempts) {
-        let number = stack.to_integer(attempts).filter(|&n| stack.kind(attempts) == Kind::Number && (1..=255).contains(&n));
-        config.attempts = Some(number.ok_or_else(|| {
-            let got = describe(stack, attempts);
-            Failure::argument(index, format_args!("options.attempts: an integer from 1 to 255 expected, got {got}"))
-        })?);
-    }
-    Ok(config)
-}
-
-/// A value as argument errors show it: a number, or its type.
-struct Described {
-    number: Option<f64>,
-    what: &'static str,
-}
-
-fn describe(stack: &Stack, index: c_int) -> Described {
-    Described { number: stack.to_number(index).filter(|_| stack.kind(index) == Kind::Number), what: stack.type_name(index) }
-}
-
-impl fmt::Display for Described {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.number {
-            Some(number) => write!(f, "{number}"),
-            None => write!(f, "{}", self.what),
-        }
-    }
-}
-
-/// Checks `options.nameservers` (the value at `list`): a non-empty list of addresses.
-fn check_nameservers(stack: &mut Stack, index: c_int, list: c_int) -> Result<(), Failure> {
-    if stack.kind(list) != Kind::Table {
-        let got = stack.type_name(list);
-        return Err(Failure::argument(index, format_args!("options.nameservers: a list of addresses expected, got {got}")));
-    }
-    let mut n = 1;
-    loop {
-        let kind = stack.push_field(list, n);
-        if kind == Kind::Nil {
-            stack.pop(1);
-            break;
-        }
-        let valid = kind == Kind::String
-            && stack.string_bytes(-1).and_then(|bytes| std::str::from_utf8(bytes).ok()).and_then(parse_nameserver).is_some();
-        if !valid {
-            let failure = match stack.string_bytes(-1).map(std::str::from_utf8) {
-                Some(Ok(text)) if kind == Kind::String => {
-                    Failure::argument(index, format_args!("options.nameservers[{n}]: invalid address '{text}'"))
-                }
-                _ => Failure::argument(index, format_args!("options.nameservers[{n}]: an address string expected, got {}", stack.type_name(-1))),
-            };
-            return Err(failure);
-        }
-        stack.pop(1);
-        if n as usize == MAX_NAMESERVERS {
-            if stack.push_field(list, n + 1) != Kind::Nil {
-                return Err(Failure::argument(index, format_args!("options.nameservers: at most {MAX_NAMESERVERS} name servers")));
-            }
-            stack.pop(1);
-            break;
-        }
-        n += 1;
-    }
-    if n == 1 {
-        return Err(Failure::argument(index, format_args!("options.nameservers: at least one address expected")));
-    }
-    Ok(())
-}
-
-/// `core.dns.new(base [, options])`
-pub fn new(stack: &mut Stack) -> Outcome {
-    let base = base_argument(stack, 1)?;
-    if stack.top() < 2 {
-        stack.set_top(2); // options absent: a nil in their slot, below what is pushed next
-    }
-    let object = stack.new_userdata(ResolverUserdata { base: Cell::new(Some(base.clone())), core: Cell::new(None) })?;
-    ensure_anchors(stack, 1, &base)?;
-    // From here on no Lua code runs (raw reads only) until the core is stored.
-    let config = read_options(stack, 2)?;
-    let core = new_core(stack, &base, &config, "core.dns.new")?;
-    stack.userdata::<ResolverUserdata>(object)?.core.set(Some(core));
-    stack.set_top(object);
-    Ok(Returns::Values(1))
-}
-
-/// `resolver:resolve(name, callback [, family])`
-fn resolve(stack: &mut Stack) -> Outcome {
-    let resolver = stack.userdata::<ResolverUserdata>(1)?;
-    let closed = || Failure::argument(1, format_args!("attempt to use a closed resolver"));
-    let base = resolver.base().ok_or_else(closed)?;
-    resolver.core().ok_or_else(closed)?;
-    let name_ok = match stack.c_string(2) {
-        Some(name) if name.is_empty() => Err(Failure::argument(2, format_args!("a non-empty name expected"))),
-        Some(_) => Ok(()),
-        None if stack.kind(2) == Kind::String => Err(Failure::argument(2, format_args!("the name contains a NUL byte"))),
-        None => Err(Failure::expected(stack, 2, "string")),
-    };
-    name_ok?;
-    stack.callable(3, "function")?;
-    let family = match stack.kind(4) {
-        Kind::None | Kind::Nil => Family::Any,
-        _ => match stack.string_bytes(4) {
-            Some(b"inet") => Family::Inet,
-            Some(b"inet6") => Family::Inet6,
-            Some(b"any") => Family::Any,
-            Some(other) => {
-                let text = std::str::from_utf8(other).unwrap_or("?");
-                return Err(Failure::argument(4, format_args!("'inet', 'inet6' or 'any' expected, got '{text}'")));
-            }
-            None => return Err(Failure::argument(4, format_args!("'inet', 'inet6' or 'any' expected, got {}", describe(stack, 4)))),
-        },
-    };
-    if stack.push_weak_entry(&ANCHORS, Address::of(&*base)) != Kind::Table {
-        return Err(Failure::message(format_args!(
-            "resolver:resolve: the event base of this resolver was collected, so no loop could run the callback"
-        )));
-    }
-    let anchors = stack.top();
-    let object = stack.new_userdata(request::RequestUserdata::default())?;
-    // Allocating may have run finalizers, and one of them may have closed the resolver.
-    let core = stack.userdata::<ResolverUserdata>(1)?.core().ok_or_else(closed)?;
-    let name = stack.c_string(2).ok_or_else(|| Failure::expected(stack, 2, "string"))?;
-    let lookup = new_lookup(&core, name, family, Client::Lua)?;
-    stack.set_address_field(anchors, Address::of(&*lookup), 3)?;
-    let name = stack.c_string(2).ok_or_else(|| Failure::expected(stack, 2, "string"))?;
-    start(&lookup, name);
-    stack.userdata::<request::RequestUserdata>(object)?.hold(lookup);
-    stack.set_top(object);
-    Ok(Returns::Values(1))
-}
-
-/// `resolver:close()`
-fn close(stack: &mut Stack) -> Outcome {
-    if let Some(core) = stack.userdata::<ResolverUserdata>(1)?.core.take() {
-        core.close();
-    }
-    Ok(Returns::Values(0))
-}
-
-/// `__gc`: as close, and lets go of the base.
-fn collect(stack: &mut Stack) -> Outcome {
-    if let Some(resolver) = stack.test_userdata::<ResolverUserdata>(1) {
-        if let Some(core) = resolver.core.take() {
-            core.close();
-        }
-        drop(resolver.base.take());
-    }
-    Ok(Returns::Values(0))
-}
-
-pub static TYPE: TypeSpec = TypeSpec::of::<ResolverUserdata>(
-    &[&[(c"resolve", lua_function!(resolve)), (c"close", lua_function!(close))]],
-    &[(c"__gc", lua_function!(collect))],
-);
 
 #[cfg(test)]
 mod tests {
@@ -1104,9 +937,18 @@ mod tests {
 
     #[test]
     fn name_servers_take_every_documented_form() {
-        assert_eq!(parse_nameserver("127.0.0.1"), Some("127.0.0.1:53".parse().unwrap()));
-        assert_eq!(parse_nameserver("127.0.0.1:5353"), Some("127.0.0.1:5353".parse().unwrap()));
-        assert_eq!(parse_nameserver("[::1]:5353"), Some("[::1]:5353".parse().unwrap()));
+        assert_eq!(
+            parse_nameserver("127.0.0.1"),
+            Some("127.0.0.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_nameserver("127.0.0.1:5353"),
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(
+            parse_nameserver("[::1]:5353"),
+            Some("[::1]:5353".parse().unwrap())
+        );
         assert_eq!(parse_nameserver("::1"), Some("[::1]:53".parse().unwrap()));
         assert_eq!(parse_nameserver("localhost"), None);
         assert_eq!(parse_nameserver("1.2.3.4:99999"), None);

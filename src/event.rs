@@ -4,17 +4,17 @@
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 
-use crate::c_callback::c_callback;
 use crate::base::{base_argument, BaseShared};
+use crate::c_callback::c_callback;
 use crate::ffi::{EV_CLOSED, EV_ET, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE};
 use crate::libevent::{self, Event};
-use crate::lua::{Called, 
-    lua_function, lua_type, number_to_integer, Address, Cause, Failure, Kind,
-    Outcome, Ref, Results, Returns, Source, Stack, TypeSpec,
+use crate::lua::{
+    lua_function, lua_type, number_to_integer, Address, Called, Cause, Failure, Kind, Outcome, Ref,
+    Results, Returns, Source, Stack, TypeSpec,
 };
-use crate::time::{self, Micros, seconds_to_micros};
 use crate::os;
 use crate::shared::{clone_from_cell, Shared};
+use crate::time::{self, seconds_to_micros, Micros};
 
 /// The callback result that removes the event (`core.LEAVE`).
 pub const LEAVE: i64 = -1;
@@ -122,7 +122,11 @@ pub fn addevent(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
     let timeout = time::optional_timeout(stack, 5)?;
     let no_fd = stack.kind(2) == Kind::Nil;
-    let fd = if no_fd { -1 } else { crate::fd::argument(stack, 2)? };
+    let fd = if no_fd {
+        -1
+    } else {
+        crate::fd::argument(stack, 2)?
+    };
     let requested = stack.integer(3)?;
     let events = event_mask(requested)
         .ok_or_else(|| Failure::argument(3, format_args!("invalid event mask ({requested})")))?;

@@ -7,26 +7,31 @@ use std::ffi::{c_int, c_short, c_void};
 use libevent_sys as sys;
 
 pub use sys::{
-    bufferevent, bufferevent_disable, bufferevent_enable, bufferevent_free, bufferevent_get_enabled,
-    bufferevent_get_input, bufferevent_get_max_to_write, bufferevent_get_output, bufferevent_getfd, bufferevent_getwatermark, bufferevent_set_timeouts,
-    bufferevent_setcb, bufferevent_setwatermark, bufferevent_socket_new, bufferevent_trigger, bufferevent_trigger_event,
-    bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS, evbuffer, evbuffer_add, evbuffer_add_buffer, evbuffer_add_cb,
-    evbuffer_cb_clear_flags, evbuffer_cb_entry, evbuffer_cb_info, evbuffer_cb_set_flags, evbuffer_commit_space,
-    evbuffer_drain, evbuffer_eol_style_EVBUFFER_EOL_ANY, evbuffer_free, evbuffer_freeze,
-    evbuffer_get_length, evbuffer_new, evbuffer_peek, evbuffer_ptr, evbuffer_ptr_how_EVBUFFER_PTR_SET, evbuffer_ptr_set, evbuffer_read, evbuffer_remove_cb_entry, evbuffer_reserve_space,
-    evbuffer_search_eol, evbuffer_unfreeze, evbuffer_write, evbuffer_write_atmost, event, event_add, event_callback, event_assign, event_base,
-    event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free, event_base_get_method, event_base_got_break, event_base_loop,
-    event_base_loopbreak, event_base_loopexit, event_base_new_with_config, event_config_free, event_config_new,
-    event_config_set_flag, event_del, event_get_struct_event_size, event_pending,
-    event_get_version, event_set_log_callback, event_set_mem_functions, iovec, timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
+    bufferevent, bufferevent_disable, bufferevent_enable, bufferevent_free,
+    bufferevent_get_enabled, bufferevent_get_input, bufferevent_get_max_to_write,
+    bufferevent_get_output, bufferevent_getfd, bufferevent_getwatermark, bufferevent_set_timeouts,
+    bufferevent_setcb, bufferevent_setwatermark, bufferevent_socket_new, bufferevent_trigger,
+    bufferevent_trigger_event, bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS, evbuffer,
+    evbuffer_add, evbuffer_add_buffer, evbuffer_add_cb, evbuffer_cb_clear_flags, evbuffer_cb_entry,
+    evbuffer_cb_info, evbuffer_cb_set_flags, evbuffer_commit_space, evbuffer_drain,
+    evbuffer_eol_style_EVBUFFER_EOL_ANY, evbuffer_free, evbuffer_freeze, evbuffer_get_length,
+    evbuffer_new, evbuffer_peek, evbuffer_ptr, evbuffer_ptr_how_EVBUFFER_PTR_SET, evbuffer_ptr_set,
+    evbuffer_read, evbuffer_remove_cb_entry, evbuffer_reserve_space, evbuffer_search_eol,
+    evbuffer_unfreeze, evbuffer_write, evbuffer_write_atmost, event, event_add, event_assign,
+    event_base, event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, event_base_free,
+    event_base_get_method, event_base_got_break, event_base_loop, event_base_loopbreak,
+    event_base_loopexit, event_base_new_with_config, event_callback, event_config_free,
+    event_config_new, event_config_set_flag, event_del, event_get_struct_event_size,
+    event_get_version, event_pending, event_set_log_callback, event_set_mem_functions, iovec,
+    timeval, EVBUFFER_CB_ENABLED, EVLOOP_NONBLOCK,
 };
 
 // evdns: the asynchronous resolver (see dns.rs).
 pub use sys::{
     addrinfo, evdns_base, evdns_base_clear_host_addresses, evdns_base_count_nameservers,
-    evdns_base_free, evdns_base_load_hosts, evdns_base_new,
-    evdns_base_nameserver_sockaddr_add, evdns_base_set_option, evdns_getaddrinfo, evdns_getaddrinfo_cancel,
-    evdns_getaddrinfo_request, evutil_freeaddrinfo, EVDNS_BASE_DISABLE_WHEN_INACTIVE, EVDNS_BASE_INITIALIZE_NAMESERVERS,
+    evdns_base_free, evdns_base_load_hosts, evdns_base_nameserver_sockaddr_add, evdns_base_new,
+    evdns_base_set_option, evdns_getaddrinfo, evdns_getaddrinfo_cancel, evdns_getaddrinfo_request,
+    evutil_freeaddrinfo, EVDNS_BASE_DISABLE_WHEN_INACTIVE, EVDNS_BASE_INITIALIZE_NAMESERVERS,
     EVUTIL_EAI_AGAIN, EVUTIL_EAI_CANCEL, EVUTIL_EAI_MEMORY, EVUTIL_EAI_NODATA, EVUTIL_EAI_NONAME,
 };
 pub use sys::{sockaddr, socklen_t};
@@ -52,7 +57,8 @@ pub const EVBUFFER_CONNECTED: c_short = sys::BEV_EVENT_CONNECTED as c_short;
 // ----------------------------------------------------- sockets the module makes itself ----
 // Accepted and connected sockets, and the timers beside them.
 pub use sys::{
-    bufferevent_options_BEV_OPT_CLOSE_ON_FREE, bufferevent_setfd, bufferevent_socket_connect, event_free, event_new,
+    bufferevent_options_BEV_OPT_CLOSE_ON_FREE, bufferevent_setfd, bufferevent_socket_connect,
+    event_free, event_new,
 };
 
 // ------------------------------------------------------------------- evconnlistener ----
@@ -68,8 +74,15 @@ pub struct evconnlistener {
 
 /// Called with each accepted socket, which the callback then owns.
 #[allow(non_camel_case_types)]
-pub type evconnlistener_cb =
-    Option<unsafe extern "C" fn(*mut evconnlistener, evutil_socket_t, *mut libc::sockaddr, c_int, *mut c_void)>;
+pub type evconnlistener_cb = Option<
+    unsafe extern "C" fn(
+        *mut evconnlistener,
+        evutil_socket_t,
+        *mut libc::sockaddr,
+        c_int,
+        *mut c_void,
+    ),
+>;
 /// Called when accept() fails with an error that is not worth retrying at once.
 #[allow(non_camel_case_types)]
 pub type evconnlistener_errorcb = Option<unsafe extern "C" fn(*mut evconnlistener, *mut c_void)>;
@@ -107,7 +120,8 @@ pub const BUFFEREVENT_SSL_ACCEPTING: c_int = 2;
 #[allow(non_camel_case_types)]
 pub type bufferevent_data_cb = Option<unsafe extern "C" fn(*mut bufferevent, *mut c_void)>;
 #[allow(non_camel_case_types)]
-pub type bufferevent_event_cb = Option<unsafe extern "C" fn(*mut bufferevent, c_short, *mut c_void)>;
+pub type bufferevent_event_cb =
+    Option<unsafe extern "C" fn(*mut bufferevent, c_short, *mut c_void)>;
 
 unsafe extern "C" {
     pub fn bufferevent_openssl_filter_new(

@@ -39,21 +39,48 @@ mod time;
 mod tls;
 mod tls_layer;
 
-use lua::{lua_function, lua_State, Failure, ModuleSpec, Outcome, Stack, TypeSpec};
+use lua::{lua_State, lua_function, Failure, ModuleSpec, Outcome, Stack, TypeSpec};
 
 /// The base's metatable: its own methods, and `addevent` from the event type.
-static BASE_TYPE: TypeSpec = base::type_spec(&[base::METHODS, &[(c"addevent", lua_function!(event::addevent))]]);
+static BASE_TYPE: TypeSpec = base::type_spec(&[
+    base::METHODS,
+    &[(c"addevent", lua_function!(event::addevent))],
+]);
+
+/// The bufferevent's metatable: its own methods, and `starttls` from the TLS layer.
+static BUFFEREVENT_TYPE: TypeSpec = bufferevent::type_spec(&[
+    bufferevent::METHODS,
+    &[(c"starttls", lua_function!(tls_layer::starttls))],
+]);
 
 /// This crate's version, from Cargo.toml.
-const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-    Ok(version) => version,
-    Err(_) => panic!("the crate version contains a NUL byte"),
-};
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the crate version contains a NUL byte"),
+    };
 
 static MODULE: ModuleSpec = ModuleSpec {
-    types: &[&BASE_TYPE, &event::TYPE, &buffer::TYPE, &bufferevent::TYPE, &listener::TYPE, &tls::TYPE, &dns::TYPE, &dns::REQUEST_TYPE],
-    weak_tables: &[&base::LATEST_BASES, &bufferevent::BUFFEREVENTS, &listener::LISTENERS, &dns::ANCHORS],
-    functions: &[(c"new", lua_function!(base::new)), (c"libevent_version", lua_function!(libevent_version))],
+    types: &[
+        &BASE_TYPE,
+        &event::TYPE,
+        &buffer::TYPE,
+        &BUFFEREVENT_TYPE,
+        &listener::TYPE,
+        &tls::TYPE,
+        &dns::TYPE,
+        &dns::REQUEST_TYPE,
+    ],
+    weak_tables: &[
+        &base::LATEST_BASES,
+        &bufferevent::BUFFEREVENTS,
+        &listener::LISTENERS,
+        &dns::ANCHORS,
+    ],
+    functions: &[
+        (c"new", lua_function!(base::new)),
+        (c"libevent_version", lua_function!(libevent_version)),
+    ],
     integers: &[
         (c"LEAVE", event::LEAVE),
         (c"EV_TIMEOUT", ffi::EV_TIMEOUT as i64),
@@ -73,14 +100,23 @@ static MODULE: ModuleSpec = ModuleSpec {
     strings: &[(c"_NAME", c"luaevent-rs"), (c"_VERSION", VERSION)],
     tables: &[
         (c"buffer", &[(c"new", lua_function!(buffer::new))]),
-        (c"bufferevent", &[(c"new", lua_function!(bufferevent::new)), (c"connect", lua_function!(connect::connect))]),
+        (
+            c"bufferevent",
+            &[
+                (c"new", lua_function!(bufferevent::new)),
+                (c"connect", lua_function!(connect::connect)),
+            ],
+        ),
         (c"listener", &[(c"new", lua_function!(listener::new))]),
         (c"tls", &[(c"context", lua_function!(tls::context))]),
         (c"dns", &[(c"new", lua_function!(dns::new))]),
     ],
 };
 
-const _: () = assert!(MODULE.has_distinct_type_names(), "two userdata types share a metatable name");
+const _: () = assert!(
+    MODULE.has_distinct_type_names(),
+    "two userdata types share a metatable name"
+);
 
 /// `core.libevent_version()`
 fn libevent_version(stack: &mut Stack) -> Outcome {

@@ -17,12 +17,15 @@ use std::sync::Once;
 
 use crate::c_callback::c_callback;
 use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
-use crate::time::Micros;
 use crate::os::{self, Errno};
 use crate::reserve::{self, Serve};
+use crate::time::Micros;
 
 fn to_timeval(micros: Micros) -> ffi::timeval {
-    ffi::timeval { tv_sec: (micros / 1_000_000) as _, tv_usec: (micros % 1_000_000) as _ }
+    ffi::timeval {
+        tv_sec: (micros / 1_000_000) as _,
+        tv_usec: (micros % 1_000_000) as _,
+    }
 }
 
 fn timeval_ptr(timeval: &Option<ffi::timeval>) -> *const ffi::timeval {
@@ -32,7 +35,9 @@ fn timeval_ptr(timeval: &Option<ffi::timeval>) -> *const ffi::timeval {
 /// The version string of the libevent in use, e.g. "2.1.12-stable".
 pub fn version() -> &'static str {
     // SAFETY: event_get_version returns a static NUL-terminated string.
-    unsafe { CStr::from_ptr(ffi::event_get_version()) }.to_str().unwrap_or("?")
+    unsafe { CStr::from_ptr(ffi::event_get_version()) }
+        .to_str()
+        .unwrap_or("?")
 }
 
 /// Whether the `struct event` these bindings were made with has the size of the one in the
@@ -77,7 +82,9 @@ thread_local! {
 pub fn capture_log_lines() {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     // SAFETY: the callback is a plain function that lives for the whole process.
-    once_per_process(&INSTALLED, || unsafe { ffi::event_set_log_callback(Some(on_log_line)) });
+    once_per_process(&INSTALLED, || unsafe {
+        ffi::event_set_log_callback(Some(on_log_line))
+    });
 }
 
 /// Runs `install` the first time it is called with `done` (which it then sets), under a lock
@@ -156,12 +163,20 @@ impl EventBase {
             if config.is_null() {
                 return Err(Errno::set());
             }
-            ffi::event_config_set_flag(config, ffi::event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST as _);
+            ffi::event_config_set_flag(
+                config,
+                ffi::event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST as _,
+            );
             let base = ffi::event_base_new_with_config(config);
             ffi::event_config_free(config);
             base
         };
-        NonNull::new(base).map(|raw| EventBase { raw, signal_pair_bound }).ok_or_else(Errno::set)
+        NonNull::new(base)
+            .map(|raw| EventBase {
+                raw,
+                signal_pair_bound,
+            })
+            .ok_or_else(Errno::set)
     }
 
     fn raw(&self) -> *mut event_base {
@@ -179,7 +194,9 @@ impl EventBase {
     /// (see [`DNS_REPLY_CALLBACK_SIZE`]).
     pub fn dispatch(&self) -> c_int {
         // SAFETY: the base is alive while `self` is.
-        reserve::armed(DNS_REPLIES, || unsafe { ffi::event_base_loop(self.raw(), 0) })
+        reserve::armed(DNS_REPLIES, || unsafe {
+            ffi::event_base_loop(self.raw(), 0)
+        })
     }
 
     /// Makes a running loop return after the current callback.
@@ -205,7 +222,9 @@ impl EventBase {
     /// The backend's name ("epoll", "poll", "select", "kqueue", ...).
     pub fn method(&self) -> &'static str {
         // SAFETY: as for dispatch; the name is a static string of the backend.
-        unsafe { CStr::from_ptr(ffi::event_base_get_method(self.raw())) }.to_str().unwrap_or("?")
+        unsafe { CStr::from_ptr(ffi::event_base_get_method(self.raw())) }
+            .to_str()
+            .unwrap_or("?")
     }
 }
 
@@ -264,9 +283,25 @@ impl Event {
     /// # Safety
     /// The event is not pending (never added, or deleted). `arg` stays valid for `callback`
     /// until the event is deleted, and the event's own memory does not move or go until then.
-    pub unsafe fn assign(&self, base: &EventBase, fd: c_int, events: c_short, callback: EventCallback, arg: *const c_void) -> bool {
+    pub unsafe fn assign(
+        &self,
+        base: &EventBase,
+        fd: c_int,
+        events: c_short,
+        callback: EventCallback,
+        arg: *const c_void,
+    ) -> bool {
         // SAFETY: per the contract; `base` is alive.
-        unsafe { ffi::event_assign(self.raw(), base.raw(), fd, events | EV_PERSIST, Some(callback), arg as *mut c_void) == 0 }
+        unsafe {
+            ffi::event_assign(
+                self.raw(),
+                base.raw(),
+                fd,
+                events | EV_PERSIST,
+                Some(callback),
+                arg as *mut c_void,
+            ) == 0
+        }
     }
 
     /// Registers the event with an optional timeout. Fails for an event not assigned to `base`.
@@ -320,9 +355,16 @@ impl Timer {
     /// # Safety
     /// `arg` stays valid for `callback` until the timer is dropped, which happens before
     /// `base` goes.
-    pub unsafe fn new(base: &EventBase, callback: EventCallback, arg: *const c_void) -> Option<Timer> {
+    pub unsafe fn new(
+        base: &EventBase,
+        callback: EventCallback,
+        arg: *const c_void,
+    ) -> Option<Timer> {
         // SAFETY: `base` is alive; fd -1 with no events makes a pure timer.
-        NonNull::new(unsafe { ffi::event_new(base.raw(), -1, 0, Some(callback), arg as *mut c_void) }).map(Timer)
+        NonNull::new(unsafe {
+            ffi::event_new(base.raw(), -1, 0, Some(callback), arg as *mut c_void)
+        })
+        .map(Timer)
     }
 
     /// Starts (or restarts) the timer to fire once after `after`. 0 on success.
@@ -344,7 +386,8 @@ impl Drop for Timer {
 // --------------------------------------------------------------------------- listener ----
 
 /// The signature libevent calls back with each accepted socket (owned by the callback).
-pub type AcceptCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, c_int, *mut libc::sockaddr, c_int, *mut c_void);
+pub type AcceptCallback =
+    unsafe extern "C" fn(*mut ffi::evconnlistener, c_int, *mut libc::sockaddr, c_int, *mut c_void);
 /// The signature of the listener's accept-error callback (errno holds the error).
 pub type AcceptErrorCallback = unsafe extern "C" fn(*mut ffi::evconnlistener, *mut c_void);
 
@@ -369,7 +412,9 @@ impl Listener {
         Errno::clear();
         let flags = ffi::LEV_OPT_CLOSE_ON_FREE | ffi::LEV_OPT_CLOSE_ON_EXEC;
         // SAFETY: `base` is alive; backlog 0 means the socket listens already.
-        let raw = unsafe { ffi::evconnlistener_new(base.raw(), Some(accepted), arg as *mut c_void, flags, 0, fd) };
+        let raw = unsafe {
+            ffi::evconnlistener_new(base.raw(), Some(accepted), arg as *mut c_void, flags, 0, fd)
+        };
         let Some(raw) = NonNull::new(raw) else {
             let errno = Errno::set();
             os::close(fd);
@@ -435,7 +480,10 @@ impl<'a> BufferRef<'a> {
     /// # Safety
     /// `raw` is a live evbuffer, and stays so for `'a`.
     pub unsafe fn new(raw: NonNull<evbuffer>) -> BufferRef<'a> {
-        BufferRef { raw, _alive: PhantomData }
+        BufferRef {
+            raw,
+            _alive: PhantomData,
+        }
     }
 
     fn raw(self) -> *mut evbuffer {
@@ -492,12 +540,24 @@ impl<'a> BufferRef<'a> {
                     ptr::null_mut()
                 } else {
                     let at = offset + copied;
-                    if ffi::evbuffer_ptr_set(self.raw(), position.as_mut_ptr(), at, ffi::evbuffer_ptr_how_EVBUFFER_PTR_SET) != 0 {
+                    if ffi::evbuffer_ptr_set(
+                        self.raw(),
+                        position.as_mut_ptr(),
+                        at,
+                        ffi::evbuffer_ptr_how_EVBUFFER_PTR_SET,
+                    ) != 0
+                    {
                         break;
                     }
                     position.as_mut_ptr()
                 };
-                let needed = ffi::evbuffer_peek(self.raw(), (count - copied) as isize, start, chunks.as_mut_ptr() as *mut ffi::iovec, 8);
+                let needed = ffi::evbuffer_peek(
+                    self.raw(),
+                    (count - copied) as isize,
+                    start,
+                    chunks.as_mut_ptr() as *mut ffi::iovec,
+                    8,
+                );
                 needed.clamp(0, 8) as usize
             };
             let before = copied;
@@ -506,7 +566,13 @@ impl<'a> BufferRef<'a> {
                 let chunk = unsafe { chunk.assume_init() };
                 let take = chunk.iov_len.min(count - copied);
                 // SAFETY: the chunk holds `iov_len` readable bytes; `out` has room past `copied`.
-                unsafe { ptr::copy_nonoverlapping(chunk.iov_base as *const u8, out.as_mut_ptr().add(copied) as *mut u8, take) };
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        chunk.iov_base as *const u8,
+                        out.as_mut_ptr().add(copied) as *mut u8,
+                        take,
+                    )
+                };
                 copied += take;
             }
             // Nothing more there (the end of the buffer, or only empty chunks): done.
@@ -524,7 +590,12 @@ impl<'a> BufferRef<'a> {
         let mut eol_len = 0usize;
         // SAFETY: live (constructor); a null start searches from the beginning.
         let found = unsafe {
-            ffi::evbuffer_search_eol(self.raw(), ptr::null_mut(), &mut eol_len, ffi::evbuffer_eol_style_EVBUFFER_EOL_ANY)
+            ffi::evbuffer_search_eol(
+                self.raw(),
+                ptr::null_mut(),
+                &mut eol_len,
+                ffi::evbuffer_eol_style_EVBUFFER_EOL_ANY,
+            )
         };
         usize::try_from(found.pos).ok().map(|line| (line, eol_len))
     }
@@ -575,7 +646,11 @@ pub fn install_memory_functions() {
         // default (the C library's malloc) may be freed or resized through them; libevent only
         // stores the pointers.
         unsafe {
-            ffi::event_set_mem_functions(Some(memory_malloc), Some(memory_realloc), Some(memory_free))
+            ffi::event_set_mem_functions(
+                Some(memory_malloc),
+                Some(memory_realloc),
+                Some(memory_free),
+            )
         };
         MEMORY_FUNCTIONS_INSTALLED.store(true, Ordering::Relaxed);
     });
@@ -621,9 +696,11 @@ fn with_reserve<R>(call: impl FnOnce() -> R) -> Option<R> {
 /// The read/write callback signature of bufferevents.
 pub type BuffereventDataCallback = unsafe extern "C" fn(*mut ffi::bufferevent, *mut c_void);
 /// The event (error, end of file, timeout) callback signature of bufferevents.
-pub type BuffereventEventCallback = unsafe extern "C" fn(*mut ffi::bufferevent, c_short, *mut c_void);
+pub type BuffereventEventCallback =
+    unsafe extern "C" fn(*mut ffi::bufferevent, c_short, *mut c_void);
 /// The signature of evbuffer change callbacks.
-pub type BufferChangeCallback = unsafe extern "C" fn(*mut evbuffer, *const ffi::evbuffer_cb_info, *mut c_void);
+pub type BufferChangeCallback =
+    unsafe extern "C" fn(*mut evbuffer, *const ffi::evbuffer_cb_info, *mut c_void);
 
 /// Whether a bufferevent closes its socket when freed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -656,9 +733,18 @@ pub unsafe fn new_bufferevent(
         Socket::Owned => ffi::bufferevent_options_BEV_OPT_CLOSE_ON_FREE as c_int,
     };
     // SAFETY: `base` is alive.
-    let raw = NonNull::new(unsafe { ffi::bufferevent_socket_new(base.raw(), fd, options) }).ok_or_else(Errno::set)?;
+    let raw = NonNull::new(unsafe { ffi::bufferevent_socket_new(base.raw(), fd, options) })
+        .ok_or_else(Errno::set)?;
     // SAFETY: just made; `arg` per the contract.
-    unsafe { ffi::bufferevent_setcb(raw.as_ptr(), Some(read), Some(write), Some(event), arg as *mut c_void) };
+    unsafe {
+        ffi::bufferevent_setcb(
+            raw.as_ptr(),
+            Some(read),
+            Some(write),
+            Some(event),
+            arg as *mut c_void,
+        )
+    };
     Ok(raw)
 }
 
@@ -683,7 +769,10 @@ impl<'a> BuffereventRef<'a> {
     /// # Safety
     /// `raw` is a live bufferevent, and stays so for `'a`.
     pub unsafe fn new(raw: NonNull<ffi::bufferevent>) -> BuffereventRef<'a> {
-        BuffereventRef { raw, _alive: PhantomData }
+        BuffereventRef {
+            raw,
+            _alive: PhantomData,
+        }
     }
 
     #[inline]
@@ -693,12 +782,20 @@ impl<'a> BuffereventRef<'a> {
 
     pub fn input(self) -> BufferRef<'a> {
         // SAFETY: live (constructor); a bufferevent's buffers live as long as it does.
-        unsafe { BufferRef::new(NonNull::new_unchecked(ffi::bufferevent_get_input(self.raw()))) }
+        unsafe {
+            BufferRef::new(NonNull::new_unchecked(ffi::bufferevent_get_input(
+                self.raw(),
+            )))
+        }
     }
 
     pub fn output(self) -> BufferRef<'a> {
         // SAFETY: as for input.
-        unsafe { BufferRef::new(NonNull::new_unchecked(ffi::bufferevent_get_output(self.raw()))) }
+        unsafe {
+            BufferRef::new(NonNull::new_unchecked(ffi::bufferevent_get_output(
+                self.raw(),
+            )))
+        }
     }
 
     pub fn fd(self) -> c_int {
@@ -785,7 +882,9 @@ impl<'a> BuffereventRef<'a> {
     pub fn set_timeouts(self, read: Option<Micros>, write: Option<Micros>) -> c_int {
         let (read, write) = (read.map(to_timeval), write.map(to_timeval));
         // SAFETY: live (constructor); libevent copies the timevals.
-        unsafe { ffi::bufferevent_set_timeouts(self.raw(), timeval_ptr(&read), timeval_ptr(&write)) }
+        unsafe {
+            ffi::bufferevent_set_timeouts(self.raw(), timeval_ptr(&read), timeval_ptr(&write))
+        }
     }
 
     /// Schedules the read callback for the next loop round (it still needs the read low
@@ -794,7 +893,11 @@ impl<'a> BuffereventRef<'a> {
     pub fn trigger_read_later(self) {
         // SAFETY: live (constructor).
         unsafe {
-            ffi::bufferevent_trigger(self.raw(), EV_READ, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+            ffi::bufferevent_trigger(
+                self.raw(),
+                EV_READ,
+                ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int,
+            )
         }
     }
 
@@ -802,7 +905,11 @@ impl<'a> BuffereventRef<'a> {
     pub fn trigger_write_later(self) {
         // SAFETY: live (constructor).
         unsafe {
-            ffi::bufferevent_trigger(self.raw(), ffi::EV_WRITE, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+            ffi::bufferevent_trigger(
+                self.raw(),
+                ffi::EV_WRITE,
+                ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int,
+            )
         }
     }
 
@@ -811,7 +918,11 @@ impl<'a> BuffereventRef<'a> {
     pub fn trigger_event_later(self, what: c_short) {
         // SAFETY: live (constructor).
         unsafe {
-            ffi::bufferevent_trigger_event(self.raw(), what, ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int)
+            ffi::bufferevent_trigger_event(
+                self.raw(),
+                what,
+                ffi::bufferevent_trigger_options_BEV_TRIG_DEFER_CALLBACKS as c_int,
+            )
         }
     }
 
@@ -900,22 +1011,40 @@ impl<'a> BuffereventRef<'a> {
     /// # Safety
     /// `arg` stays valid for `callback` until the entry is removed with
     /// [`BuffereventRef::remove_input_callback`].
-    pub unsafe fn add_input_callback(self, callback: BufferChangeCallback, arg: *const c_void) -> Option<NonNull<ffi::evbuffer_cb_entry>> {
+    pub unsafe fn add_input_callback(
+        self,
+        callback: BufferChangeCallback,
+        arg: *const c_void,
+    ) -> Option<NonNull<ffi::evbuffer_cb_entry>> {
         // SAFETY: live (constructor); `arg` per the contract.
-        NonNull::new(unsafe { ffi::evbuffer_add_cb(self.input().raw(), Some(callback), arg as *mut c_void) })
+        NonNull::new(unsafe {
+            ffi::evbuffer_add_cb(self.input().raw(), Some(callback), arg as *mut c_void)
+        })
     }
 
     /// Turns an input change callback on or off without removing it.
     ///
     /// # Safety
     /// `entry` came from `add_input_callback` on this bufferevent and was not removed.
-    pub unsafe fn set_input_callback_enabled(self, entry: NonNull<ffi::evbuffer_cb_entry>, enabled: bool) {
+    pub unsafe fn set_input_callback_enabled(
+        self,
+        entry: NonNull<ffi::evbuffer_cb_entry>,
+        enabled: bool,
+    ) {
         // SAFETY: per the contract.
         unsafe {
             if enabled {
-                ffi::evbuffer_cb_set_flags(self.input().raw(), entry.as_ptr(), ffi::EVBUFFER_CB_ENABLED);
+                ffi::evbuffer_cb_set_flags(
+                    self.input().raw(),
+                    entry.as_ptr(),
+                    ffi::EVBUFFER_CB_ENABLED,
+                );
             } else {
-                ffi::evbuffer_cb_clear_flags(self.input().raw(), entry.as_ptr(), ffi::EVBUFFER_CB_ENABLED);
+                ffi::evbuffer_cb_clear_flags(
+                    self.input().raw(),
+                    entry.as_ptr(),
+                    ffi::EVBUFFER_CB_ENABLED,
+                );
             }
         }
     }
@@ -962,14 +1091,19 @@ fn pin_libevent_openssl() {
     unsafe {
         let filter = ffi::bufferevent_openssl_filter_new as *const c_void;
         let own = pin_libevent_openssl as fn() as *const c_void;
-        if libc::dladdr(filter, theirs.as_mut_ptr()) == 0 || libc::dladdr(own, ours.as_mut_ptr()) == 0 {
+        if libc::dladdr(filter, theirs.as_mut_ptr()) == 0
+            || libc::dladdr(own, ours.as_mut_ptr()) == 0
+        {
             return;
         }
         let (theirs, ours) = (theirs.assume_init(), ours.assume_init());
         if theirs.dli_fname.is_null() || theirs.dli_fbase == ours.dli_fbase {
             return;
         }
-        libc::dlopen(theirs.dli_fname, libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE);
+        libc::dlopen(
+            theirs.dli_fname,
+            libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        );
     }
 }
 
@@ -994,7 +1128,11 @@ pub unsafe fn new_tls_layer(
     underlying: BuffereventRef<'_>,
     ssl: crate::openssl::Ssl,
     side: TlsSide,
-    (read, write, event): (BuffereventDataCallback, BuffereventDataCallback, BuffereventEventCallback),
+    (read, write, event): (
+        BuffereventDataCallback,
+        BuffereventDataCallback,
+        BuffereventEventCallback,
+    ),
     arg: *const c_void,
 ) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
     let state = match side {
@@ -1011,19 +1149,45 @@ pub unsafe fn new_tls_layer(
     unsafe {
         ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
         ffi::bufferevent_incref(underlying.raw());
-        let layer = ffi::bufferevent_openssl_filter_new(base.raw(), underlying.raw(), raw_ssl, state, options);
+        let layer = ffi::bufferevent_openssl_filter_new(
+            base.raw(),
+            underlying.raw(),
+            raw_ssl,
+            state,
+            options,
+        );
         let Some(layer) = NonNull::new(layer) else {
             let mut event_callback: ffi::bufferevent_event_cb = None;
-            let (mut r, mut w, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, *mut c_void) = (None, None, ptr::null_mut());
-            ffi::bufferevent_getcb(underlying.raw(), &mut r, &mut w, &mut event_callback, &mut a);
+            let (mut r, mut w, mut a): (
+                ffi::bufferevent_data_cb,
+                ffi::bufferevent_data_cb,
+                *mut c_void,
+            ) = (None, None, ptr::null_mut());
+            ffi::bufferevent_getcb(
+                underlying.raw(),
+                &mut r,
+                &mut w,
+                &mut event_callback,
+                &mut a,
+            );
             // bufferevent_free clears the callbacks: a bufferevent that lost them was freed.
             let gone = event_callback.is_none();
             ffi::bufferevent_decref(underlying.raw());
-            return Err(if gone { TlsLayerFailure::Gone } else { TlsLayerFailure::Kept });
+            return Err(if gone {
+                TlsLayerFailure::Gone
+            } else {
+                TlsLayerFailure::Kept
+            });
         };
         ffi::bufferevent_decref(underlying.raw());
         ffi::bufferevent_openssl_set_allow_dirty_shutdown(layer.as_ptr(), 1);
-        ffi::bufferevent_setcb(layer.as_ptr(), Some(read), Some(write), Some(event), arg as *mut c_void);
+        ffi::bufferevent_setcb(
+            layer.as_ptr(),
+            Some(read),
+            Some(write),
+            Some(event),
+            arg as *mut c_void,
+        );
         Ok(layer)
     }
 }
@@ -1061,14 +1225,22 @@ impl<'a> BuffereventRef<'a> {
     /// The bufferevent beneath a TLS layer (live as long as the layer).
     pub fn underlying(self) -> Option<BuffereventRef<'a>> {
         // SAFETY: live (constructor); the layer holds a reference on the one beneath.
-        NonNull::new(unsafe { ffi::bufferevent_get_underlying(self.raw()) }).map(|raw| unsafe { BuffereventRef::new(raw) })
+        NonNull::new(unsafe { ffi::bufferevent_get_underlying(self.raw()) })
+            .map(|raw| unsafe { BuffereventRef::new(raw) })
     }
 
     /// Replaces the read callback, keeping the other two and the argument; returns the one it
     /// replaced (None if there was none, and then nothing is changed).
-    pub fn replace_read_callback(self, read: BuffereventDataCallback) -> Option<BuffereventDataCallback> {
-        let (mut r, mut w, mut e, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, ffi::bufferevent_event_cb, *mut c_void) =
-            (None, None, None, ptr::null_mut());
+    pub fn replace_read_callback(
+        self,
+        read: BuffereventDataCallback,
+    ) -> Option<BuffereventDataCallback> {
+        let (mut r, mut w, mut e, mut a): (
+            ffi::bufferevent_data_cb,
+            ffi::bufferevent_data_cb,
+            ffi::bufferevent_event_cb,
+            *mut c_void,
+        ) = (None, None, None, ptr::null_mut());
         // SAFETY: live (constructor); the callbacks and argument are put back as they were, the
         // read one aside, which the caller vouches for with the same argument.
         unsafe {
@@ -1081,8 +1253,12 @@ impl<'a> BuffereventRef<'a> {
 
     /// The write callback and the callbacks' argument.
     pub fn write_callback(self) -> (Option<BuffereventDataCallback>, *mut c_void) {
-        let (mut r, mut w, mut e, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, ffi::bufferevent_event_cb, *mut c_void) =
-            (None, None, None, ptr::null_mut());
+        let (mut r, mut w, mut e, mut a): (
+            ffi::bufferevent_data_cb,
+            ffi::bufferevent_data_cb,
+            ffi::bufferevent_event_cb,
+            *mut c_void,
+        ) = (None, None, None, ptr::null_mut());
         // SAFETY: live (constructor); bufferevent_getcb only reads them.
         unsafe { ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a) };
         (w, a)
@@ -1090,9 +1266,16 @@ impl<'a> BuffereventRef<'a> {
 
     /// Replaces the write callback, keeping the other two and the argument; returns the one it
     /// replaced (None if there was none, and then nothing is changed).
-    pub fn replace_write_callback(self, write: BuffereventDataCallback) -> Option<BuffereventDataCallback> {
-        let (mut r, mut w, mut e, mut a): (ffi::bufferevent_data_cb, ffi::bufferevent_data_cb, ffi::bufferevent_event_cb, *mut c_void) =
-            (None, None, None, ptr::null_mut());
+    pub fn replace_write_callback(
+        self,
+        write: BuffereventDataCallback,
+    ) -> Option<BuffereventDataCallback> {
+        let (mut r, mut w, mut e, mut a): (
+            ffi::bufferevent_data_cb,
+            ffi::bufferevent_data_cb,
+            ffi::bufferevent_event_cb,
+            *mut c_void,
+        ) = (None, None, None, ptr::null_mut());
         // SAFETY: live (constructor); the callbacks and argument are put back as they were, the
         // write one aside, which the caller vouches for with the same argument.
         unsafe {
@@ -1114,7 +1297,9 @@ impl<'a> BuffereventRef<'a> {
     /// socket buffer loses it, as closing a plain bufferevent loses its unsent output). For a
     /// TLS layer about to be freed.
     pub fn send_close_notice(self) {
-        let (Some(ssl), Some(beneath)) = (self.ssl(), self.underlying()) else { return };
+        let (Some(ssl), Some(beneath)) = (self.ssl(), self.underlying()) else {
+            return;
+        };
         // SAFETY: the layer is live, so are its SSL and the bufferevent beneath; SSL_shutdown
         // writes the alert through libevent's BIO into the output beneath, sent from there.
         unsafe {
@@ -1170,7 +1355,14 @@ impl DnsBase {
     pub fn add_nameserver(&self, address: std::net::SocketAddr) -> bool {
         let (storage, len) = sockaddr_of(address);
         // SAFETY: alive while `self` is; libevent copies the address.
-        unsafe { ffi::evdns_base_nameserver_sockaddr_add(self.raw(), &storage as *const _ as *const ffi::sockaddr, len, 0) == 0 }
+        unsafe {
+            ffi::evdns_base_nameserver_sockaddr_add(
+                self.raw(),
+                &storage as *const _ as *const ffi::sockaddr,
+                len,
+                0,
+            ) == 0
+        }
     }
 
     /// Sets an option as resolv.conf's `options` line would ("timeout:", "attempts:", ...).
@@ -1195,7 +1387,9 @@ impl DnsBase {
     pub fn load_hosts(&self, path: Option<&CStr>) -> Result<(), Option<Errno>> {
         Errno::clear();
         // SAFETY: alive; the path is read during the call.
-        match unsafe { ffi::evdns_base_load_hosts(self.raw(), path.map_or(ptr::null(), |p| p.as_ptr())) } {
+        match unsafe {
+            ffi::evdns_base_load_hosts(self.raw(), path.map_or(ptr::null(), |p| p.as_ptr()))
+        } {
             0 => Ok(()),
             _ => Err(Errno::set()),
         }
@@ -1209,7 +1403,13 @@ impl DnsBase {
     /// # Safety
     /// `arg` stays valid for `callback` until it is called, and the resolver is not freed
     /// while a lookup is outstanding.
-    pub unsafe fn getaddrinfo(&self, name: &CStr, family: c_int, callback: LookupCallback, arg: *const c_void) -> Option<LookupRequest> {
+    pub unsafe fn getaddrinfo(
+        &self,
+        name: &CStr,
+        family: c_int,
+        callback: LookupCallback,
+        arg: *const c_void,
+    ) -> Option<LookupRequest> {
         // SAFETY: an all-zero addrinfo is a valid hints value (no flags, no pointers).
         let mut hints: ffi::addrinfo = unsafe { std::mem::zeroed() };
         hints.ai_family = family;
@@ -1217,7 +1417,16 @@ impl DnsBase {
         hints.ai_socktype = libc::SOCK_STREAM;
         hints.ai_protocol = libc::IPPROTO_TCP;
         // SAFETY: alive; libevent copies the name and the hints; `arg` per the contract.
-        NonNull::new(unsafe { ffi::evdns_getaddrinfo(self.raw(), name.as_ptr(), ptr::null(), &hints, Some(callback), arg as *mut c_void) })
+        NonNull::new(unsafe {
+            ffi::evdns_getaddrinfo(
+                self.raw(),
+                name.as_ptr(),
+                ptr::null(),
+                &hints,
+                Some(callback),
+                arg as *mut c_void,
+            )
+        })
     }
 
     /// Frees the resolver (any lookup still queued ends without its callback).
@@ -1242,7 +1451,9 @@ pub unsafe fn cancel_lookup(request: LookupRequest) {
     // later timeout or cancel uses it (an assertion failure or a use after free). The thread's
     // reserve serves those allocations should malloc fail.
     // SAFETY: per the contract: libevent still owns the request.
-    reserve::armed(DNS_REPLIES, || unsafe { ffi::evdns_getaddrinfo_cancel(request.as_ptr()) });
+    reserve::armed(DNS_REPLIES, || unsafe {
+        ffi::evdns_getaddrinfo_cancel(request.as_ptr())
+    });
 }
 
 /// The size of libevent 2.1's deferred DNS reply callback (`struct deferred_reply_callback` in
@@ -1308,7 +1519,12 @@ impl AddressList {
                 let node = unsafe { &*next };
                 next = node.ai_next;
                 // SAFETY: ai_addr points at ai_addrlen bytes of a socket address.
-                if let Some(address) = unsafe { socket_address(node.ai_addr as *const libc::sockaddr, node.ai_addrlen as usize) } {
+                if let Some(address) = unsafe {
+                    socket_address(
+                        node.ai_addr as *const libc::sockaddr,
+                        node.ai_addrlen as usize,
+                    )
+                } {
                     return Some(address);
                 }
             }
@@ -1355,7 +1571,10 @@ fn sockaddr_of(address: std::net::SocketAddr) -> (libc::sockaddr_storage, ffi::s
 ///
 /// # Safety
 /// `address` points at `len` readable bytes.
-unsafe fn socket_address(address: *const libc::sockaddr, len: usize) -> Option<std::net::SocketAddr> {
+unsafe fn socket_address(
+    address: *const libc::sockaddr,
+    len: usize,
+) -> Option<std::net::SocketAddr> {
     if address.is_null() || len < std::mem::size_of::<libc::sa_family_t>() {
         return None;
     }
@@ -1411,13 +1630,21 @@ mod tests {
         assert!(take_log_line().is_none());
         // A NUL-terminated string, as libevent passes.
         on_log_line(2, c"sigaction: Invalid argument".as_ptr());
-        assert_eq!(take_log_line().map(|line| line.as_str().to_owned()).as_deref(), Some("sigaction: Invalid argument"));
+        assert_eq!(
+            take_log_line()
+                .map(|line| line.as_str().to_owned())
+                .as_deref(),
+            Some("sigaction: Invalid argument")
+        );
         assert!(take_log_line().is_none(), "taken once");
         let long = [b'x'; 300];
         let mut text = long.to_vec();
         text.push(0);
         on_log_line(2, text.as_ptr() as *const c_char);
-        assert_eq!(take_log_line().map(|line| line.as_str().len()), Some(LOG_LINE));
+        assert_eq!(
+            take_log_line().map(|line| line.as_str().len()),
+            Some(LOG_LINE)
+        );
         on_log_line(2, c"stale".as_ptr());
         forget_log_lines();
         assert!(take_log_line().is_none());

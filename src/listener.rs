@@ -16,21 +16,23 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
 use std::net::SocketAddr;
 
-use crate::c_callback::{self, c_callback};
 use crate::base::{base_argument, BaseShared, SocketBeyondFdSet};
 use crate::bufferevent;
-use crate::ffi;
-use crate::libevent::{Listener, Socket, Timer};
-use crate::lua::{lua_function, lua_type, Address, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable};
-use crate::time::Micros;
-use crate::net;
 use crate::bufferevent::BuffereventUserdata;
+use crate::c_callback::{self, c_callback};
+use crate::ffi;
 use crate::libevent::TlsSide;
+use crate::libevent::{Listener, Socket, Timer};
+use crate::lua::{
+    lua_function, lua_type, Address, Failure, Kind, Outcome, Returns, Stack, TypeSpec, WeakTable,
+};
+use crate::net;
 use crate::openssl::Role;
-use crate::tls::{self, TlsContext};
-use crate::tls_layer;
 use crate::os::{self, Errno};
 use crate::shared::{clone_from_cell, Shared};
+use crate::time::Micros;
+use crate::tls::{self, TlsContext};
+use crate::tls_layer;
 
 /// The first pause after a failed accept, and the longest.
 const FIRST_PAUSE: Micros = 100_000;
@@ -52,7 +54,12 @@ pub struct ListenerUserdata {
     wanted: Cell<bool>,
 }
 
-lua_type!(ListenerUserdata, c"luaevent.core.listener", "listener", user_value);
+lua_type!(
+    ListenerUserdata,
+    c"luaevent.core.listener",
+    "listener",
+    user_value
+);
 
 /// Where each object is found from its address: weak, so that it does not keep it alive.
 pub static LISTENERS: WeakTable = WeakTable::weak_values();
@@ -86,7 +93,10 @@ impl ListenerUserdata {
 fn open_listener(stack: &Stack, index: c_int) -> Result<&ListenerUserdata, Failure> {
     let object = stack.userdata::<ListenerUserdata>(index)?;
     if !object.is_open() {
-        return Err(Failure::argument(index, format_args!("attempt to use a closed listener")));
+        return Err(Failure::argument(
+            index,
+            format_args!("attempt to use a closed listener"),
+        ));
     }
     Ok(object)
 }
@@ -95,16 +105,34 @@ fn open_listener(stack: &Stack, index: c_int) -> Result<&ListenerUserdata, Failu
 const OPTIONS: c_int = 2;
 
 /// An integer option within `range`, or `default` when absent.
-fn integer_option(stack: &Stack, index: c_int, name: &str, range: std::ops::RangeInclusive<i64>, default: i64) -> Result<i64, Failure> {
+fn integer_option(
+    stack: &Stack,
+    index: c_int,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> Result<i64, Failure> {
     if stack.is_none_or_nil(index) {
         return Ok(default);
     }
-    let Some(value) = stack.to_integer(index).filter(|_| stack.kind(index) == Kind::Number) else {
-        return Err(Failure::argument(OPTIONS, format_args!("options.{name}: integer expected, got {}", stack.type_name(index))));
+    let Some(value) = stack
+        .to_integer(index)
+        .filter(|_| stack.kind(index) == Kind::Number)
+    else {
+        return Err(Failure::argument(
+            OPTIONS,
+            format_args!(
+                "options.{name}: integer expected, got {}",
+                stack.type_name(index)
+            ),
+        ));
     };
     if !range.contains(&value) {
         let (low, high) = (range.start(), range.end());
-        return Err(Failure::argument(OPTIONS, format_args!("options.{name} must be {low}-{high}, got {value}")));
+        return Err(Failure::argument(
+            OPTIONS,
+            format_args!("options.{name} must be {low}-{high}, got {value}"),
+        ));
     }
     Ok(value)
 }
@@ -113,25 +141,42 @@ fn integer_option(stack: &Stack, index: c_int, name: &str, range: std::ops::Rang
 pub fn new(stack: &mut Stack) -> Outcome {
     let base = base_argument(stack, 1)?;
     stack.callable(3, "function")?;
-    let [host, port, backlog, reuseaddr, tls] = stack.options(OPTIONS, &["host", "port", "backlog", "reuseaddr", "tls"])?;
+    let [host, port, backlog, reuseaddr, tls] =
+        stack.options(OPTIONS, &["host", "port", "backlog", "reuseaddr", "tls"])?;
     let ip = if stack.is_none_or_nil(host) {
         std::net::IpAddr::from([0, 0, 0, 0])
     } else {
         let Some(text) = stack.string_bytes(host) else {
-            return Err(Failure::argument(OPTIONS, format_args!("options.host: string expected, got {}", stack.type_name(host))));
+            return Err(Failure::argument(
+                OPTIONS,
+                format_args!(
+                    "options.host: string expected, got {}",
+                    stack.type_name(host)
+                ),
+            ));
         };
         net::parse_ip(text).ok_or_else(|| {
             let text = std::str::from_utf8(text).unwrap_or("?");
-            Failure::argument(OPTIONS, format_args!("options.host must be an IPv4 or IPv6 address, got '{text}'"))
+            Failure::argument(
+                OPTIONS,
+                format_args!("options.host must be an IPv4 or IPv6 address, got '{text}'"),
+            )
         })?
     };
     let port = integer_option(stack, port, "port", 0..=65535, 0)? as u16;
-    let backlog = integer_option(stack, backlog, "backlog", 1..=i64::from(c_int::MAX), 128)? as c_int;
+    let backlog =
+        integer_option(stack, backlog, "backlog", 1..=i64::from(c_int::MAX), 128)? as c_int;
     let reuse_address = if stack.is_none_or_nil(reuseaddr) {
         true
     } else {
         stack.strict_boolean(reuseaddr).map_err(|_| {
-            Failure::argument(OPTIONS, format_args!("options.reuseaddr: boolean expected, got {}", stack.type_name(reuseaddr)))
+            Failure::argument(
+                OPTIONS,
+                format_args!(
+                    "options.reuseaddr: boolean expected, got {}",
+                    stack.type_name(reuseaddr)
+                ),
+            )
         })?
     };
     let tls = if stack.is_none_or_nil(tls) {
@@ -168,14 +213,24 @@ pub fn new(stack: &mut Stack) -> Outcome {
     let owner = userdata as *const ListenerUserdata as *const c_void;
     // SAFETY: the timer and the listener live in the object, which drops both in `shut`
     // (close, __gc) before its memory can go, and before the base (it holds the base).
-    let retry = unsafe { Timer::new(&base.event_base, on_retry, owner) }.ok_or_else(Failure::out_of_memory)?;
+    let retry = unsafe { Timer::new(&base.event_base, on_retry, owner) }
+        .ok_or_else(Failure::out_of_memory)?;
     userdata.retry.set(Some(retry));
-    let fd = net::listen(SocketAddr::new(ip, port), backlog, reuse_address)
-        .map_err(|errno| Failure::message(format_args!("core.listener.new: could not listen on {ip} port {port}: {errno}")))?;
-    // SAFETY: as for the timer.
-    let listener = unsafe { Listener::new(&base.event_base, fd, on_accept, on_accept_error, owner) }.map_err(|errno| {
-        Failure::message(format_args!("core.listener.new: could not listen on {ip} port {port}: {}", errno.unwrap_or(Errno(libc::ENOMEM))))
+    let fd = net::listen(SocketAddr::new(ip, port), backlog, reuse_address).map_err(|errno| {
+        Failure::message(format_args!(
+            "core.listener.new: could not listen on {ip} port {port}: {errno}"
+        ))
     })?;
+    // SAFETY: as for the timer.
+    let listener =
+        unsafe { Listener::new(&base.event_base, fd, on_accept, on_accept_error, owner) }.map_err(
+            |errno| {
+                Failure::message(format_args!(
+                    "core.listener.new: could not listen on {ip} port {port}: {}",
+                    errno.unwrap_or(Errno(libc::ENOMEM))
+                ))
+            },
+        )?;
     userdata.listener.set(Some(listener));
     Ok(Returns::Values(1))
 }
@@ -195,13 +250,20 @@ c_callback! {
 
 /// Hands the accepted socket `fd` to Lua as `on_accept(bev, host, port)`; sets `taken` once a
 /// bufferevent owns it.
-fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>, taken: &Cell<bool>) {
+fn accepted(
+    owner: *const ListenerUserdata,
+    fd: c_int,
+    peer: Option<SocketAddr>,
+    taken: &Cell<bool>,
+) {
     let base = {
         // SAFETY: libevent calls back only while the listener exists, and the object frees
         // it before its memory can go. The borrow ends before Lua code runs.
         let object = unsafe { &*owner };
         object.pause.set(FIRST_PAUSE);
-        let Some(base) = clone_from_cell(&object.base) else { return };
+        let Some(base) = clone_from_cell(&object.base) else {
+            return;
+        };
         base
     };
     // A socket select cannot watch (glibc aborts the process on it) is closed at once; Lua
@@ -224,7 +286,8 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
             }
             // From here the bufferevent owns the socket, or `make` has closed it.
             taken.set(true);
-            let object = bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
+            let object =
+                bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
             if refused.is_some() {
                 let userdata = stack.userdata::<BuffereventUserdata>(object)?;
                 userdata.refused.set(refused);
@@ -235,12 +298,25 @@ fn accepted(owner: *const ListenerUserdata, fd: c_int, peer: Option<SocketAddr>,
             } else if stack.push_user_value_field(object - 2, SLOT_TLS) == Kind::Userdata {
                 // A TLS listener: the handshake starts at once. A connection that cannot have
                 // one is closed and not handed to Lua.
-                let started = match stack.test_userdata::<TlsContext>(-1).and_then(TlsContext::view) {
-                    Some(context) => tls::server_ssl("listener (accepting)", context).and_then(|ssl| {
-                        let userdata = stack.userdata::<BuffereventUserdata>(object)?;
-                        tls_layer::start(userdata, ssl, TlsSide::Server, false, "listener (accepting)")
-                    }),
-                    None => Err(Failure::message(format_args!("listener (accepting): the TLS context was finalized"))),
+                let started = match stack
+                    .test_userdata::<TlsContext>(-1)
+                    .and_then(TlsContext::view)
+                {
+                    Some(context) => {
+                        tls::server_ssl("listener (accepting)", context).and_then(|ssl| {
+                            let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+                            tls_layer::start(
+                                userdata,
+                                ssl,
+                                TlsSide::Server,
+                                false,
+                                "listener (accepting)",
+                            )
+                        })
+                    }
+                    None => Err(Failure::message(format_args!(
+                        "listener (accepting): the TLS context was finalized"
+                    ))),
                 };
                 if started.is_err() {
                     bufferevent::close_at(stack, object);
@@ -297,9 +373,14 @@ fn resume(owner: *const ListenerUserdata) {
 
 /// `listener:address()` → host, port
 fn address(stack: &mut Stack) -> Outcome {
-    let fd = open_listener(stack, 1)?.with(|listener| listener.fd()).unwrap_or(-1);
-    let bound = net::local_address(fd)
-        .map_err(|errno| Failure::message(format_args!("listener:address: could not read the address: {errno}")))?;
+    let fd = open_listener(stack, 1)?
+        .with(|listener| listener.fd())
+        .unwrap_or(-1);
+    let bound = net::local_address(fd).map_err(|errno| {
+        Failure::message(format_args!(
+            "listener:address: could not read the address: {errno}"
+        ))
+    })?;
     let mut text = [0u8; 64];
     stack.push_string(net::format_ip(&bound.ip(), &mut text))?;
     stack.push_integer(bound.port() as i64);
@@ -308,7 +389,9 @@ fn address(stack: &mut Stack) -> Outcome {
 
 /// `listener:getfd()`
 fn getfd(stack: &mut Stack) -> Outcome {
-    let fd = open_listener(stack, 1)?.with(|listener| listener.fd()).unwrap_or(-1);
+    let fd = open_listener(stack, 1)?
+        .with(|listener| listener.fd())
+        .unwrap_or(-1);
     stack.push_integer(fd as i64);
     Ok(Returns::Values(1))
 }
@@ -317,7 +400,11 @@ fn getfd(stack: &mut Stack) -> Outcome {
 fn enable(stack: &mut Stack) -> Outcome {
     let object = open_listener(stack, 1)?;
     object.wanted.set(true);
-    let result = if object.paused.get() { 0 } else { object.with(|listener| listener.enable()).unwrap_or(-1) };
+    let result = if object.paused.get() {
+        0
+    } else {
+        object.with(|listener| listener.enable()).unwrap_or(-1)
+    };
     stack.push_integer(result as i64);
     Ok(Returns::Values(1))
 }

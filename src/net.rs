@@ -24,7 +24,9 @@ impl RawAddress {
                 let raw = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
                 raw.sin_family = libc::AF_INET as libc::sa_family_t;
                 raw.sin_port = v4.port().to_be();
-                raw.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) };
+                raw.sin_addr = libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                };
                 size_of::<libc::sockaddr_in>()
             }
             SocketAddr::V6(v6) => {
@@ -32,13 +34,18 @@ impl RawAddress {
                 let raw = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
                 raw.sin6_family = libc::AF_INET6 as libc::sa_family_t;
                 raw.sin6_port = v6.port().to_be();
-                raw.sin6_addr = libc::in6_addr { s6_addr: v6.ip().octets() };
+                raw.sin6_addr = libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                };
                 raw.sin6_flowinfo = v6.flowinfo();
                 raw.sin6_scope_id = v6.scope_id();
                 size_of::<libc::sockaddr_in6>()
             }
         };
-        RawAddress { storage, len: len as libc::socklen_t }
+        RawAddress {
+            storage,
+            len: len as libc::socklen_t,
+        }
     }
 
     fn as_ptr(&self) -> *const libc::sockaddr {
@@ -61,12 +68,20 @@ pub unsafe fn from_sockaddr(address: *const libc::sockaddr, len: usize) -> Optio
             libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
                 let raw = (address as *const libc::sockaddr_in).read_unaligned();
                 let ip = Ipv4Addr::from(raw.sin_addr.s_addr.to_ne_bytes());
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(raw.sin_port))))
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(raw.sin_port),
+                )))
             }
             libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
                 let raw = (address as *const libc::sockaddr_in6).read_unaligned();
                 let ip = Ipv6Addr::from(raw.sin6_addr.s6_addr);
-                Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(raw.sin6_port), raw.sin6_flowinfo, raw.sin6_scope_id)))
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    u16::from_be(raw.sin6_port),
+                    raw.sin6_flowinfo,
+                    raw.sin6_scope_id,
+                )))
             }
             _ => None,
         }
@@ -88,7 +103,13 @@ fn family(address: &SocketAddr) -> c_int {
 /// A new non-blocking, close-on-exec TCP socket for `address`'s family.
 fn tcp_socket(address: &SocketAddr) -> Result<c_int, Errno> {
     // SAFETY: plain socket(2); the result is checked.
-    let fd = unsafe { libc::socket(family(address), libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::socket(
+            family(address),
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
     if fd < 0 {
         Err(Errno::last())
     } else {
@@ -106,7 +127,13 @@ pub fn listen(address: SocketAddr, backlog: c_int, reuse_address: bool) -> Resul
     // the socket. Each result is checked; the socket is ours to close on failure.
     let failed = unsafe {
         (reuse_address
-            && libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &on as *const c_int as *const _, size_of::<c_int>() as _) != 0)
+            && libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                &on as *const c_int as *const _,
+                size_of::<c_int>() as _,
+            ) != 0)
             || libc::bind(fd, raw.as_ptr(), raw.len) != 0
             || libc::listen(fd, backlog) != 0
     };
@@ -142,11 +169,14 @@ pub fn local_address(fd: c_int) -> Result<SocketAddr, Errno> {
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: as above.
-    if unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) } != 0 {
+    if unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) }
+        != 0
+    {
         return Err(Errno::last());
     }
     // SAFETY: getsockname wrote `len` bytes (at most the storage's size) into the storage.
-    unsafe { from_sockaddr(&storage as *const _ as *const libc::sockaddr, len as usize) }.ok_or(Errno(libc::EAFNOSUPPORT))
+    unsafe { from_sockaddr(&storage as *const _ as *const libc::sockaddr, len as usize) }
+        .ok_or(Errno(libc::EAFNOSUPPORT))
 }
 
 /// The address as text ("127.0.0.1", "::1"), written into `out`; the written part.
@@ -162,7 +192,13 @@ pub fn format_ip<'a>(address: &IpAddr, out: &'a mut [u8; 64]) -> &'a [u8] {
                 len += 1;
             }
             let digits = [octet / 100, octet / 10 % 10, octet % 10];
-            let skip = if octet >= 100 { 0 } else if octet >= 10 { 1 } else { 2 };
+            let skip = if octet >= 100 {
+                0
+            } else if octet >= 10 {
+                1
+            } else {
+                2
+            };
             for digit in &digits[skip..] {
                 out[len] = b'0' + digit;
                 len += 1;
@@ -183,7 +219,12 @@ mod tests {
 
     #[test]
     fn addresses_go_through_sockaddr_unchanged() {
-        for text in ["127.0.0.1:80", "[::1]:65535", "0.0.0.0:0", "[2001:db8::5]:1234"] {
+        for text in [
+            "127.0.0.1:80",
+            "[::1]:65535",
+            "0.0.0.0:0",
+            "[2001:db8::5]:1234",
+        ] {
             let address: SocketAddr = text.parse().unwrap();
             let raw = RawAddress::from(address);
             let back = unsafe { from_sockaddr(raw.as_ptr(), raw.len as usize) };
@@ -203,10 +244,22 @@ mod tests {
     fn ips_format_as_text() {
         let mut out = [0u8; 64];
         assert_eq!(format_ip(&"::1".parse().unwrap(), &mut out), b"::1");
-        assert_eq!(format_ip(&"10.0.0.255".parse().unwrap(), &mut out), b"10.0.0.255");
-        for text in ["0.0.0.0", "127.0.0.1", "255.255.255.255", "1.23.199.100", "9.10.99.200"] {
+        assert_eq!(
+            format_ip(&"10.0.0.255".parse().unwrap(), &mut out),
+            b"10.0.0.255"
+        );
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "255.255.255.255",
+            "1.23.199.100",
+            "9.10.99.200",
+        ] {
             assert_eq!(format_ip(&text.parse().unwrap(), &mut out), text.as_bytes());
         }
-        assert_eq!(format_ip(&"::ffff:1.2.3.4".parse().unwrap(), &mut out), b"::ffff:1.2.3.4");
+        assert_eq!(
+            format_ip(&"::ffff:1.2.3.4".parse().unwrap(), &mut out),
+            b"::ffff:1.2.3.4"
+        );
     }
 }

@@ -33,14 +33,27 @@ mod ffi {
 
     use openssl_sys::{ASN1_TIME, BIO, EVP_PKEY, SSL_CTX, X509, X509_NAME, X509_VERIFY_PARAM};
 
-    pub type PasswordCallback = unsafe extern "C" fn(buf: *mut c_char, size: c_int, rwflag: c_int, user: *mut c_void) -> c_int;
+    pub type PasswordCallback = unsafe extern "C" fn(
+        buf: *mut c_char,
+        size: c_int,
+        rwflag: c_int,
+        user: *mut c_void,
+    ) -> c_int;
 
     extern "C" {
         pub fn SSL_CTX_set_default_passwd_cb(ctx: *mut SSL_CTX, cb: Option<PasswordCallback>);
         pub fn SSL_CTX_set_default_passwd_cb_userdata(ctx: *mut SSL_CTX, user: *mut c_void);
-        pub fn X509_NAME_print_ex(out: *mut BIO, name: *const X509_NAME, indent: c_int, flags: c_ulong) -> c_int;
+        pub fn X509_NAME_print_ex(
+            out: *mut BIO,
+            name: *const X509_NAME,
+            indent: c_int,
+            flags: c_ulong,
+        ) -> c_int;
         pub fn X509_VERIFY_PARAM_set_trust(param: *mut X509_VERIFY_PARAM, trust: c_int) -> c_int;
-        pub fn X509_VERIFY_PARAM_set1_ip_asc(param: *mut X509_VERIFY_PARAM, ip: *const c_char) -> c_int;
+        pub fn X509_VERIFY_PARAM_set1_ip_asc(
+            param: *mut X509_VERIFY_PARAM,
+            ip: *const c_char,
+        ) -> c_int;
         pub fn X509_get0_notAfter(x: *const X509) -> *const ASN1_TIME;
         pub fn ASN1_TIME_print_ex(out: *mut BIO, time: *const ASN1_TIME, flags: c_ulong) -> c_int;
         pub fn BIO_new_file(path: *const c_char, mode: *const c_char) -> *mut BIO;
@@ -114,7 +127,9 @@ impl SslError {
 
     /// Whether OpenSSL said a key does not match its certificate.
     pub fn is_key_mismatch(&self) -> bool {
-        self.0 & ffi::ERR_SYSTEM_FLAG == 0 && (self.0 >> 23) & 0xff == ERR_LIB_X509 && self.0 & 0x7f_ffff == X509_R_KEY_VALUES_MISMATCH
+        self.0 & ffi::ERR_SYSTEM_FLAG == 0
+            && (self.0 >> 23) & 0xff == ERR_LIB_X509
+            && self.0 & 0x7f_ffff == X509_R_KEY_VALUES_MISMATCH
     }
 
     /// Whether OpenSSL found nothing it could decode (its reason is a bare `unsupported`).
@@ -124,7 +139,8 @@ impl SslError {
 
     /// The errno of a system error.
     fn errno(&self) -> Option<Errno> {
-        (self.0 & ffi::ERR_SYSTEM_FLAG != 0).then_some(Errno((self.0 & !ffi::ERR_SYSTEM_FLAG) as c_int))
+        (self.0 & ffi::ERR_SYSTEM_FLAG != 0)
+            .then_some(Errno((self.0 & !ffi::ERR_SYSTEM_FLAG) as c_int))
     }
 }
 
@@ -186,7 +202,10 @@ pub enum TextError {
 
 impl<const N: usize> CText<N> {
     pub fn new() -> CText<N> {
-        CText { len: 0, bytes: [0; N] }
+        CText {
+            len: 0,
+            bytes: [0; N],
+        }
     }
 
     /// The text of `bytes`.
@@ -227,7 +246,9 @@ impl<const N: usize> CText<N> {
     pub fn as_str(&self) -> &str {
         match std::str::from_utf8(self.as_bytes()) {
             Ok(text) => text,
-            Err(error) => std::str::from_utf8(&self.as_bytes()[..error.valid_up_to()]).unwrap_or_default(),
+            Err(error) => {
+                std::str::from_utf8(&self.as_bytes()[..error.valid_up_to()]).unwrap_or_default()
+            }
         }
     }
 }
@@ -251,7 +272,10 @@ pub struct Passphrase {
 
 impl Passphrase {
     pub fn new() -> Passphrase {
-        Passphrase { len: 0, bytes: [0; 1024] }
+        Passphrase {
+            len: 0,
+            bytes: [0; 1024],
+        }
     }
 
     /// Keeps `secret`; false when it is too long.
@@ -349,7 +373,11 @@ impl SslContext {
             const SESSION_CONTEXT: &[u8] = b"luaevent-rs";
             // SAFETY: a live context; OpenSSL copies the bytes.
             check(unsafe {
-                sys::SSL_CTX_set_session_id_context(context.as_ptr(), SESSION_CONTEXT.as_ptr(), SESSION_CONTEXT.len() as c_uint)
+                sys::SSL_CTX_set_session_id_context(
+                    context.as_ptr(),
+                    SESSION_CONTEXT.as_ptr(),
+                    SESSION_CONTEXT.len() as c_uint,
+                )
             })?;
         }
         Ok(context)
@@ -405,7 +433,11 @@ impl SslContext {
     /// Loads the private key from a PEM file. If the key is encrypted, OpenSSL asks `password`
     /// for the passphrase: it writes it into the buffer it gets and returns its length, or
     /// `None` to refuse. When a certificate is loaded already, the key must match it.
-    pub fn use_private_key_file(&self, path: &CStr, password: &mut dyn FnMut(&mut [u8]) -> Option<usize>) -> Result<(), SslError> {
+    pub fn use_private_key_file(
+        &self,
+        path: &CStr,
+        password: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> Result<(), SslError> {
         let mut password = password;
         let user = &mut password as *mut &mut dyn FnMut(&mut [u8]) -> Option<usize> as *mut c_void;
         SslError::clear();
@@ -415,7 +447,11 @@ impl SslContext {
         let result = unsafe {
             ffi::SSL_CTX_set_default_passwd_cb(self.as_ptr(), Some(ask_password));
             ffi::SSL_CTX_set_default_passwd_cb_userdata(self.as_ptr(), user);
-            let result = sys::SSL_CTX_use_PrivateKey_file(self.as_ptr(), path.as_ptr(), sys::SSL_FILETYPE_PEM);
+            let result = sys::SSL_CTX_use_PrivateKey_file(
+                self.as_ptr(),
+                path.as_ptr(),
+                sys::SSL_FILETYPE_PEM,
+            );
             ffi::SSL_CTX_set_default_passwd_cb(self.as_ptr(), Some(no_password));
             ffi::SSL_CTX_set_default_passwd_cb_userdata(self.as_ptr(), ptr::null_mut());
             result
@@ -431,7 +467,11 @@ impl SslContext {
     }
 
     /// Trusts the certificates in `file` and those found in the hashed folder `folder`.
-    pub fn load_verify_locations(&self, file: Option<&CStr>, folder: Option<&CStr>) -> Result<(), SslError> {
+    pub fn load_verify_locations(
+        &self,
+        file: Option<&CStr>,
+        folder: Option<&CStr>,
+    ) -> Result<(), SslError> {
         SslError::clear();
         let file = file.map_or(ptr::null(), CStr::as_ptr);
         let folder = folder.map_or(ptr::null(), CStr::as_ptr);
@@ -466,7 +506,11 @@ impl SslContext {
     /// end the handshake either way; the session's facts tell the reason.
     pub fn set_verify(&self, mode: c_int, continue_on_failure: bool) {
         let callback: Option<extern "C" fn(c_int, *mut sys::X509_STORE_CTX) -> c_int> =
-            if continue_on_failure { Some(continue_verification) } else { None };
+            if continue_on_failure {
+                Some(continue_verification)
+            } else {
+                None
+            };
         // SAFETY: a live context; the callback is a plain function.
         unsafe { sys::SSL_CTX_set_verify(self.as_ptr(), mode, callback) };
     }
@@ -483,8 +527,14 @@ impl SslContext {
         // SAFETY: a live context; its parameters live as long as it does.
         unsafe {
             let param = sys::SSL_CTX_get0_param(self.as_ptr());
-            check(sys::X509_VERIFY_PARAM_set_purpose(param, sys::X509_PURPOSE_SSL_SERVER))?;
-            check(ffi::X509_VERIFY_PARAM_set_trust(param, ffi::X509_TRUST_SSL_SERVER))
+            check(sys::X509_VERIFY_PARAM_set_purpose(
+                param,
+                sys::X509_PURPOSE_SSL_SERVER,
+            ))?;
+            check(ffi::X509_VERIFY_PARAM_set_trust(
+                param,
+                ffi::X509_TRUST_SSL_SERVER,
+            ))
         }
     }
 
@@ -572,14 +622,20 @@ impl SslContext {
                 return Err(SslError(0));
             }
             block.copy_from_nonoverlapping(len.to_ne_bytes().as_ptr(), 2);
-            block.add(2).copy_from_nonoverlapping(wire.as_ptr(), wire.len());
+            block
+                .add(2)
+                .copy_from_nonoverlapping(wire.as_ptr(), wire.len());
             let previous = sys::SSL_CTX_get_ex_data(self.as_ptr(), index);
             if sys::SSL_CTX_set_ex_data(self.as_ptr(), index, block as *mut c_void) != 1 {
                 libc::free(block as *mut c_void);
                 return Err(SslError::take());
             }
             libc::free(previous);
-            sys::SSL_CTX_set_alpn_select_cb__fixed_rust(self.as_ptr(), Some(select_alpn), block as *mut c_void);
+            sys::SSL_CTX_set_alpn_select_cb__fixed_rust(
+                self.as_ptr(),
+                Some(select_alpn),
+                block as *mut c_void,
+            );
         }
         Ok(())
     }
@@ -607,15 +663,26 @@ impl SslContextRef<'_> {
             sys::SSL_set_connect_state(ssl.as_ptr());
             if let Some(name) = server_name {
                 let param = sys::SSL_get0_param(ssl.as_ptr());
-                let is_address = name.to_str().is_ok_and(|text| text.parse::<std::net::IpAddr>().is_ok());
+                let is_address = name
+                    .to_str()
+                    .is_ok_and(|text| text.parse::<std::net::IpAddr>().is_ok());
                 if is_address {
                     check(ffi::X509_VERIFY_PARAM_set1_ip_asc(param, name.as_ptr()))?;
                 } else {
-                    if sys::SSL_set_tlsext_host_name(ssl.as_ptr(), name.as_ptr() as *mut c_char) != 1 {
+                    if sys::SSL_set_tlsext_host_name(ssl.as_ptr(), name.as_ptr() as *mut c_char)
+                        != 1
+                    {
                         return Err(SslError::take());
                     }
-                    sys::X509_VERIFY_PARAM_set_hostflags(param, sys::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-                    check(sys::X509_VERIFY_PARAM_set1_host(param, name.as_ptr(), name.to_bytes().len()))?;
+                    sys::X509_VERIFY_PARAM_set_hostflags(
+                        param,
+                        sys::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                    );
+                    check(sys::X509_VERIFY_PARAM_set1_host(
+                        param,
+                        name.as_ptr(),
+                        name.to_bytes().len(),
+                    ))?;
                 }
             }
         }
@@ -645,7 +712,12 @@ impl SslContextRef<'_> {
 }
 
 /// The password callback while no key is being loaded: no password.
-unsafe extern "C" fn no_password(_buf: *mut c_char, _size: c_int, _rwflag: c_int, _user: *mut c_void) -> c_int {
+unsafe extern "C" fn no_password(
+    _buf: *mut c_char,
+    _size: c_int,
+    _rwflag: c_int,
+    _user: *mut c_void,
+) -> c_int {
     -1
 }
 
@@ -670,7 +742,10 @@ c_callback! {
 
 /// The verification callback of `lsec_continue`: every failure is let through (and recorded
 /// by OpenSSL as the session's verification result).
-extern "C" fn continue_verification(_preverified: c_int, _store: *mut sys::X509_STORE_CTX) -> c_int {
+extern "C" fn continue_verification(
+    _preverified: c_int,
+    _store: *mut sys::X509_STORE_CTX,
+) -> c_int {
     1
 }
 
@@ -683,7 +758,8 @@ fn alpn_index() -> Option<c_int> {
         return Some(index);
     }
     // SAFETY: registers an index with a free function; no other preconditions.
-    let made = unsafe { sys::SSL_CTX_get_ex_new_index(0, ptr::null_mut(), None, None, Some(free_alpn)) };
+    let made =
+        unsafe { sys::SSL_CTX_get_ex_new_index(0, ptr::null_mut(), None, None, Some(free_alpn)) };
     if made < 0 {
         return None;
     }
@@ -728,8 +804,14 @@ unsafe extern "C" fn select_alpn(
         let accepted = (block as *const u8).add(2);
         let mut chosen: *mut c_uchar = ptr::null_mut();
         let mut chosen_len: c_uchar = 0;
-        let status =
-            sys::SSL_select_next_proto(&mut chosen, &mut chosen_len, accepted, u16::from_ne_bytes(len) as c_uint, offered, offered_len);
+        let status = sys::SSL_select_next_proto(
+            &mut chosen,
+            &mut chosen_len,
+            accepted,
+            u16::from_ne_bytes(len) as c_uint,
+            offered,
+            offered_len,
+        );
         if status != sys::OPENSSL_NPN_NEGOTIATED {
             return sys::SSL_TLSEXT_ERR_NOACK;
         }
@@ -781,7 +863,10 @@ pub struct Short {
 impl Short {
     fn copy(bytes: &[u8]) -> Short {
         let len = bytes.len().min(255);
-        let mut short = Short { len: len as u8, bytes: [0; 255] };
+        let mut short = Short {
+            len: len as u8,
+            bytes: [0; 255],
+        };
         short.bytes[..len].copy_from_slice(&bytes[..len]);
         short
     }
@@ -814,7 +899,9 @@ impl Verification {
             Verification::Verified => None,
             Verification::NoCertificate => Some(c"the peer presented no certificate"),
             // SAFETY: returns a static string for every code.
-            Verification::Failed(code) => Some(unsafe { CStr::from_ptr(sys::X509_verify_cert_error_string(code)) }),
+            Verification::Failed(code) => {
+                Some(unsafe { CStr::from_ptr(sys::X509_verify_cert_error_string(code)) })
+            }
         }
     }
 }
@@ -845,13 +932,16 @@ impl SessionFacts {
         unsafe {
             let protocol = CStr::from_ptr(sys::SSL_get_version(ssl));
             let cipher = sys::SSL_get_current_cipher(ssl);
-            let cipher = (!cipher.is_null()).then(|| CStr::from_ptr(sys::SSL_CIPHER_get_name(cipher)));
+            let cipher =
+                (!cipher.is_null()).then(|| CStr::from_ptr(sys::SSL_CIPHER_get_name(cipher)));
             let mut alpn: *const c_uchar = ptr::null();
             let mut alpn_len: c_uint = 0;
             sys::SSL_get0_alpn_selected(ssl, &mut alpn, &mut alpn_len);
-            let alpn = (!alpn.is_null() && alpn_len > 0).then(|| Short::copy(std::slice::from_raw_parts(alpn, alpn_len as usize)));
+            let alpn = (!alpn.is_null() && alpn_len > 0)
+                .then(|| Short::copy(std::slice::from_raw_parts(alpn, alpn_len as usize)));
             let name = sys::SSL_get_servername(ssl, sys::TLSEXT_NAMETYPE_host_name);
-            let server_name = (!name.is_null()).then(|| Short::copy(CStr::from_ptr(name).to_bytes()));
+            let server_name =
+                (!name.is_null()).then(|| Short::copy(CStr::from_ptr(name).to_bytes()));
             let peer = NonNull::new(sys::SSL_get1_peer_certificate(ssl)).map(Certificate);
             let result = sys::SSL_get_verify_result(ssl);
             let verification = match (&peer, result) {
@@ -859,7 +949,14 @@ impl SessionFacts {
                 (None, _) => Verification::NoCertificate,
                 (Some(_), _) => Verification::Verified,
             };
-            SessionFacts { protocol, cipher, alpn, server_name, verification, peer }
+            SessionFacts {
+                protocol,
+                cipher,
+                alpn,
+                server_name,
+                verification,
+                peer,
+            }
         }
     }
 }
@@ -873,7 +970,8 @@ pub unsafe fn verify_failure(ssl: NonNull<sys::SSL>) -> Option<&'static CStr> {
     // SAFETY: per the contract; the reason is a static string for every code.
     unsafe {
         let code = sys::SSL_get_verify_result(ssl.as_ptr());
-        (code != sys::X509_V_OK as c_long).then(|| CStr::from_ptr(sys::X509_verify_cert_error_string(code)))
+        (code != sys::X509_V_OK as c_long)
+            .then(|| CStr::from_ptr(sys::X509_verify_cert_error_string(code)))
     }
 }
 
@@ -890,7 +988,11 @@ impl Drop for Certificate {
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.subject() {
-            Ok(text) => write!(f, "Certificate({:?})", String::from_utf8_lossy(text.as_bytes())),
+            Ok(text) => write!(
+                f,
+                "Certificate({:?})",
+                String::from_utf8_lossy(text.as_bytes())
+            ),
             Err(_) => f.write_str("Certificate(?)"),
         }
     }
@@ -922,7 +1024,13 @@ impl Certificate {
     pub fn not_after(&self) -> Result<MemoryText, SslError> {
         let text = MemoryText::new()?;
         // SAFETY: a live certificate and BIO; the time belongs to the certificate.
-        check(unsafe { ffi::ASN1_TIME_print_ex(text.0.as_ptr(), ffi::X509_get0_notAfter(self.0.as_ptr()), ffi::ASN1_DTFLGS_ISO8601) })?;
+        check(unsafe {
+            ffi::ASN1_TIME_print_ex(
+                text.0.as_ptr(),
+                ffi::X509_get0_notAfter(self.0.as_ptr()),
+                ffi::ASN1_DTFLGS_ISO8601,
+            )
+        })?;
         Ok(text)
     }
 
@@ -949,7 +1057,9 @@ impl MemoryText {
     fn new() -> Result<MemoryText, SslError> {
         SslError::clear();
         // SAFETY: BIO_s_mem is static; BIO_new returns null on failure.
-        NonNull::new(unsafe { sys::BIO_new(sys::BIO_s_mem()) }).map(MemoryText).ok_or_else(SslError::take)
+        NonNull::new(unsafe { sys::BIO_new(sys::BIO_s_mem()) })
+            .map(MemoryText)
+            .ok_or_else(SslError::take)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -1025,9 +1135,11 @@ pub const OPTIONS: &[(&str, u64)] = &[
 
 /// The bits of the option LuaSec names `name`.
 pub fn option_bits(name: &[u8]) -> Option<u64> {
-    OPTIONS.iter().find(|(known, _)| known.as_bytes() == name).map(|(_, bits)| *bits)
+    OPTIONS
+        .iter()
+        .find(|(known, _)| known.as_bytes() == name)
+        .map(|(_, bits)| *bits)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1041,7 +1153,12 @@ mod tests {
     use std::sync::OnceLock;
 
     extern "C" {
-        fn BIO_new_bio_pair(bio1: *mut *mut sys::BIO, size1: usize, bio2: *mut *mut sys::BIO, size2: usize) -> c_int;
+        fn BIO_new_bio_pair(
+            bio1: *mut *mut sys::BIO,
+            size1: usize,
+            bio2: *mut *mut sys::BIO,
+            size2: usize,
+        ) -> c_int;
         fn SSL_get_client_CA_list(ssl: *const sys::SSL) -> *mut c_void;
         fn OPENSSL_sk_num(stack: *const c_void) -> c_int;
     }
@@ -1090,17 +1207,27 @@ mod tests {
 
     fn server_context(certificate: &str, key: &str) -> SslContext {
         let context = SslContext::new(Role::Server).unwrap();
-        context.set_minimum_protocol(MinimumProtocol::Tls12).unwrap();
-        context.use_certificate_chain_file(&path(certificate)).unwrap();
-        context.use_private_key_file(&path(key), &mut |_| None).unwrap();
+        context
+            .set_minimum_protocol(MinimumProtocol::Tls12)
+            .unwrap();
+        context
+            .use_certificate_chain_file(&path(certificate))
+            .unwrap();
+        context
+            .use_private_key_file(&path(key), &mut |_| None)
+            .unwrap();
         context.check_private_key().unwrap();
         context
     }
 
     fn client_context(mode: c_int, continue_on_failure: bool) -> SslContext {
         let context = SslContext::new(Role::Client).unwrap();
-        context.set_minimum_protocol(MinimumProtocol::Tls12).unwrap();
-        context.load_verify_locations(Some(&path("ca.pem")), None).unwrap();
+        context
+            .set_minimum_protocol(MinimumProtocol::Tls12)
+            .unwrap();
+        context
+            .load_verify_locations(Some(&path("ca.pem")), None)
+            .unwrap();
         context.set_verify(mode, continue_on_failure);
         context
     }
@@ -1120,7 +1247,10 @@ mod tests {
                         let result = sys::SSL_do_handshake(ssl.as_ptr());
                         done[side] = result == 1;
                         let error = sys::SSL_get_error(ssl.as_ptr(), result);
-                        if result != 1 && error != sys::SSL_ERROR_WANT_READ && error != sys::SSL_ERROR_WANT_WRITE {
+                        if result != 1
+                            && error != sys::SSL_ERROR_WANT_READ
+                            && error != sys::SSL_ERROR_WANT_WRITE
+                        {
                             SslError::clear();
                             return (done[0], done[1]);
                         }
@@ -1144,25 +1274,42 @@ mod tests {
         server.set_alpn_accepted(b"\x0bxmpp-client\x02h2").unwrap();
         let client = client_context(VERIFY_PEER, false);
         client.set_alpn_offer(b"\x02h2\x08http/1.1").unwrap();
-        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            client.view().client_ssl(Some(c"localhost")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert_eq!(handshake(&c, &s), (true, true));
 
         let facts = c.facts();
         assert_eq!(facts.protocol, c"TLSv1.3");
-        assert!(facts.cipher.is_some_and(|cipher| cipher.to_bytes().starts_with(b"TLS_")));
-        assert_eq!(facts.alpn.map(|alpn| alpn.as_bytes().to_vec()), Some(b"h2".to_vec()));
+        assert!(facts
+            .cipher
+            .is_some_and(|cipher| cipher.to_bytes().starts_with(b"TLS_")));
+        assert_eq!(
+            facts.alpn.map(|alpn| alpn.as_bytes().to_vec()),
+            Some(b"h2".to_vec())
+        );
         assert_eq!(facts.verification, Verification::Verified);
         assert_eq!(facts.verification.reason(), None);
         let peer = facts.peer.as_ref().unwrap();
         assert_eq!(text(peer.subject().unwrap()), "O=luaevent-rs,CN=localhost");
         assert_eq!(text(peer.issuer().unwrap()), "CN=luaevent-rs test CA");
         let not_after = text(peer.not_after().unwrap());
-        assert!(not_after.len() == 20 && not_after.ends_with('Z'), "{not_after}");
+        assert!(
+            not_after.len() == 20 && not_after.ends_with('Z'),
+            "{not_after}"
+        );
         assert!(text(peer.pem().unwrap()).starts_with("-----BEGIN CERTIFICATE-----\n"));
 
         let facts = s.facts();
-        assert_eq!(facts.server_name.map(|name| name.as_bytes().to_vec()), Some(b"localhost".to_vec()));
-        assert_eq!(facts.alpn.map(|alpn| alpn.as_bytes().to_vec()), Some(b"h2".to_vec()));
+        assert_eq!(
+            facts.server_name.map(|name| name.as_bytes().to_vec()),
+            Some(b"localhost".to_vec())
+        );
+        assert_eq!(
+            facts.alpn.map(|alpn| alpn.as_bytes().to_vec()),
+            Some(b"h2".to_vec())
+        );
         assert_eq!(facts.verification, Verification::NoCertificate);
         assert!(facts.peer.is_none());
     }
@@ -1171,7 +1318,10 @@ mod tests {
     fn a_wrong_host_name_ends_the_handshake() {
         let server = server_context("server.pem", "server.key");
         let client = client_context(VERIFY_PEER, false);
-        let (c, s) = (client.view().client_ssl(Some(c"example.com")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            client.view().client_ssl(Some(c"example.com")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert!(!handshake(&c, &s).0);
         assert_eq!(c.facts().verification.reason(), Some(c"hostname mismatch"));
     }
@@ -1180,41 +1330,76 @@ mod tests {
     fn an_address_is_checked_against_the_certificate_and_not_sent_as_sni() {
         let server = server_context("server.pem", "server.key");
         let client = client_context(VERIFY_PEER, false);
-        let (c, s) = (client.view().client_ssl(Some(c"127.0.0.1")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            client.view().client_ssl(Some(c"127.0.0.1")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert_eq!(handshake(&c, &s), (true, true));
         assert!(s.facts().server_name.is_none());
-        let (c, s) = (client.view().client_ssl(Some(c"127.0.0.2")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            client.view().client_ssl(Some(c"127.0.0.2")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert!(!handshake(&c, &s).0);
-        assert_eq!(c.facts().verification.reason(), Some(c"IP address mismatch"));
+        assert_eq!(
+            c.facts().verification.reason(),
+            Some(c"IP address mismatch")
+        );
     }
 
     #[test]
     fn a_self_signed_server_fails_unless_verification_is_off_or_continues() {
         let server = server_context("self.pem", "self.key");
-        for (mode, keep_going, connects) in [(VERIFY_PEER, false, false), (0, false, true), (VERIFY_PEER, true, true)] {
+        for (mode, keep_going, connects) in [
+            (VERIFY_PEER, false, false),
+            (0, false, true),
+            (VERIFY_PEER, true, true),
+        ] {
             let client = client_context(mode, keep_going);
-            let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
-            assert_eq!(handshake(&c, &s).0, connects, "mode {mode}, continue {keep_going}");
+            let (c, s) = (
+                client.view().client_ssl(Some(c"localhost")).unwrap(),
+                server.view().server_ssl().unwrap(),
+            );
+            assert_eq!(
+                handshake(&c, &s).0,
+                connects,
+                "mode {mode}, continue {keep_going}"
+            );
             let facts = c.facts();
             assert!(matches!(facts.verification, Verification::Failed(_)));
-            assert_eq!(facts.verification.reason(), Some(c"self-signed certificate"));
+            assert_eq!(
+                facts.verification.reason(),
+                Some(c"self-signed certificate")
+            );
         }
     }
 
     #[test]
     fn a_server_can_require_a_client_certificate() {
         let server = server_context("server.pem", "server.key");
-        server.load_verify_locations(Some(&path("ca.pem")), None).unwrap();
+        server
+            .load_verify_locations(Some(&path("ca.pem")), None)
+            .unwrap();
         server.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, false);
         let anonymous = client_context(VERIFY_PEER, false);
-        let (c, s) = (anonymous.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            anonymous.view().client_ssl(Some(c"localhost")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert!(!handshake(&c, &s).1);
 
         server.set_client_ca_list(&path("ca.pem")).unwrap();
         let client = client_context(VERIFY_PEER, false);
-        client.use_certificate_chain_file(&path("client.pem")).unwrap();
-        client.use_private_key_file(&path("client.key"), &mut |_| None).unwrap();
-        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        client
+            .use_certificate_chain_file(&path("client.pem"))
+            .unwrap();
+        client
+            .use_private_key_file(&path("client.key"), &mut |_| None)
+            .unwrap();
+        let (c, s) = (
+            client.view().client_ssl(Some(c"localhost")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert_eq!(handshake(&c, &s), (true, true));
         // SAFETY: a live SSL; the list (the CA names the server sent) belongs to it.
         let names = unsafe { OPENSSL_sk_num(SSL_get_client_CA_list(c.as_ptr())) };
@@ -1227,15 +1412,27 @@ mod tests {
     #[test]
     fn verifying_as_server_certificates_refuses_a_client_only_certificate() {
         let server = server_context("server.pem", "server.key");
-        server.load_verify_locations(Some(&path("ca.pem")), None).unwrap();
+        server
+            .load_verify_locations(Some(&path("ca.pem")), None)
+            .unwrap();
         server.set_verify(VERIFY_PEER, true);
         server.verify_as_server_certificates().unwrap();
         let client = client_context(VERIFY_PEER, false);
-        client.use_certificate_chain_file(&path("client.pem")).unwrap();
-        client.use_private_key_file(&path("client.key"), &mut |_| None).unwrap();
-        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        client
+            .use_certificate_chain_file(&path("client.pem"))
+            .unwrap();
+        client
+            .use_private_key_file(&path("client.key"), &mut |_| None)
+            .unwrap();
+        let (c, s) = (
+            client.view().client_ssl(Some(c"localhost")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert_eq!(handshake(&c, &s), (true, true));
-        assert_eq!(s.facts().verification.reason(), Some(c"unsuitable certificate purpose"));
+        assert_eq!(
+            s.facts().verification.reason(),
+            Some(c"unsuitable certificate purpose")
+        );
     }
 
     #[test]
@@ -1244,7 +1441,10 @@ mod tests {
         server.set_alpn_accepted(b"\x02h2").unwrap();
         let client = client_context(VERIFY_PEER, false);
         client.set_alpn_offer(b"\x08http/1.1").unwrap();
-        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            client.view().client_ssl(Some(c"localhost")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert_eq!(handshake(&c, &s), (true, true));
         assert!(c.facts().alpn.is_none());
     }
@@ -1256,7 +1456,10 @@ mod tests {
         let client = client_context(VERIFY_PEER, false);
         // SAFETY: a live context.
         unsafe { sys::SSL_CTX_set_max_proto_version(client.as_ptr(), sys::TLS1_2_VERSION) };
-        let (c, s) = (client.view().client_ssl(Some(c"localhost")).unwrap(), server.view().server_ssl().unwrap());
+        let (c, s) = (
+            client.view().client_ssl(Some(c"localhost")).unwrap(),
+            server.view().server_ssl().unwrap(),
+        );
         assert_eq!(handshake(&c, &s), (false, false));
     }
 
@@ -1265,16 +1468,32 @@ mod tests {
         let dir = certs();
         let encrypted = format!("encrypted-{}.key", std::process::id());
         let status = Command::new("openssl")
-            .args(["pkey", "-in", "server.key", "-aes256", "-passout", "pass:pw", "-out", &encrypted])
+            .args([
+                "pkey",
+                "-in",
+                "server.key",
+                "-aes256",
+                "-passout",
+                "pass:pw",
+                "-out",
+                &encrypted,
+            ])
             .current_dir(dir)
             .status()
             .unwrap();
         assert!(status.success());
         let context = SslContext::new(Role::Server).unwrap();
-        context.use_certificate_chain_file(&path("server.pem")).unwrap();
+        context
+            .use_certificate_chain_file(&path("server.pem"))
+            .unwrap();
         // OpenSSL may ask again after a refusal (it tries more than one decoder).
         let mut asked = 0;
-        assert!(context.use_private_key_file(&path(&encrypted), &mut |_| { asked += 1; None }).is_err());
+        assert!(context
+            .use_private_key_file(&path(&encrypted), &mut |_| {
+                asked += 1;
+                None
+            })
+            .is_err());
         assert!(asked >= 1);
         let mut size = 0;
         let loaded = context.use_private_key_file(&path(&encrypted), &mut |buffer| {
@@ -1286,14 +1505,19 @@ mod tests {
         assert_eq!(size, 1024);
         context.check_private_key().unwrap();
         // A key of another certificate.
-        assert!(context.use_private_key_file(&path("self.key"), &mut |_| None).unwrap_err().is_key_mismatch());
+        assert!(context
+            .use_private_key_file(&path("self.key"), &mut |_| None)
+            .unwrap_err()
+            .is_key_mismatch());
         let _ = std::fs::remove_file(dir.join(&encrypted));
     }
 
     #[test]
     fn errors_read_as_openssl_or_the_system_says() {
         let context = SslContext::new(Role::Server).unwrap();
-        let missing = context.use_certificate_chain_file(c"/nonexistent/cert.pem").unwrap_err();
+        let missing = context
+            .use_certificate_chain_file(c"/nonexistent/cert.pem")
+            .unwrap_err();
         assert_eq!(missing.to_string(), "No such file or directory");
         assert_eq!(Because(missing).to_string(), ": No such file or directory");
         assert_eq!(Because(SslError(0)).to_string(), "");
@@ -1304,15 +1528,27 @@ mod tests {
     fn option_bits_agree_with_openssl_sys() {
         assert_eq!(option_bits(b"no_ticket"), Some(sys::SSL_OP_NO_TICKET));
         assert_eq!(option_bits(b"all"), Some(sys::SSL_OP_ALL));
-        assert_eq!(option_bits(b"no_compression"), Some(sys::SSL_OP_NO_COMPRESSION));
-        assert_eq!(option_bits(b"cipher_server_preference"), Some(sys::SSL_OP_CIPHER_SERVER_PREFERENCE));
+        assert_eq!(
+            option_bits(b"no_compression"),
+            Some(sys::SSL_OP_NO_COMPRESSION)
+        );
+        assert_eq!(
+            option_bits(b"cipher_server_preference"),
+            Some(sys::SSL_OP_CIPHER_SERVER_PREFERENCE)
+        );
         assert_eq!(option_bits(b"no_tlsv1"), Some(sys::SSL_OP_NO_TLSv1));
         assert_eq!(option_bits(b"no_tlsv1_1"), Some(sys::SSL_OP_NO_TLSv1_1));
         assert_eq!(option_bits(b"no_tlsv1_2"), Some(sys::SSL_OP_NO_TLSv1_2));
         assert_eq!(option_bits(b"no_tlsv1_3"), Some(sys::SSL_OP_NO_TLSv1_3));
         assert_eq!(option_bits(b"no_sslv3"), Some(sys::SSL_OP_NO_SSLv3));
-        assert_eq!(option_bits(b"ignore_unexpected_eof"), Some(sys::SSL_OP_IGNORE_UNEXPECTED_EOF));
-        assert_eq!(option_bits(b"no_renegotiation"), Some(sys::SSL_OP_NO_RENEGOTIATION));
+        assert_eq!(
+            option_bits(b"ignore_unexpected_eof"),
+            Some(sys::SSL_OP_IGNORE_UNEXPECTED_EOF)
+        );
+        assert_eq!(
+            option_bits(b"no_renegotiation"),
+            Some(sys::SSL_OP_NO_RENEGOTIATION)
+        );
         assert_eq!(option_bits(b"no_dtls_mask"), None);
     }
 

@@ -43,7 +43,8 @@ pub fn probe_base_descriptors() -> Result<c_int, Errno> {
     let backend = open_backend_descriptor()?;
     let mut pair = [0 as c_int; 2];
     // SAFETY: socketpair writes two descriptors into `pair`, which we own and close.
-    let result = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) };
+    let result =
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) };
     let errno = Errno::last();
     if let Some(fd) = backend {
         close(fd);
@@ -67,7 +68,14 @@ fn open_backend_descriptor() -> Result<Option<c_int>, Errno> {
     }
 }
 
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
 fn open_backend_descriptor() -> Result<Option<c_int>, Errno> {
     // SAFETY: a plain syscall; the descriptor is closed by the caller.
     let fd = unsafe { libc::kqueue() };
@@ -104,7 +112,15 @@ pub fn socket_error(fd: c_int) -> Option<Errno> {
     let mut error: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `error`; a bad fd only fails.
-    let result = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut error as *mut c_int as *mut _, &mut len) };
+    let result = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut error as *mut c_int as *mut _,
+            &mut len,
+        )
+    };
     (result == 0 && error != 0).then_some(Errno(error))
 }
 
@@ -162,11 +178,20 @@ pub fn fits_fd_set(fd: c_int) -> bool {
 fn strerror(errno: c_int, buffer: &mut [u8]) -> &str {
     // SAFETY: the XSI strerror_r (which the libc crate binds) writes a NUL-terminated string of
     // at most buffer.len() bytes into the buffer.
-    let ok = unsafe { libc::strerror_r(errno, buffer.as_mut_ptr() as *mut libc::c_char, buffer.len()) } == 0;
+    let ok = unsafe {
+        libc::strerror_r(
+            errno,
+            buffer.as_mut_ptr() as *mut libc::c_char,
+            buffer.len(),
+        )
+    } == 0;
     if !ok {
         return "unknown error";
     }
-    CStr::from_bytes_until_nul(buffer).ok().and_then(|text| text.to_str().ok()).unwrap_or("unknown error")
+    CStr::from_bytes_until_nul(buffer)
+        .ok()
+        .and_then(|text| text.to_str().ok())
+        .unwrap_or("unknown error")
 }
 
 /// Sets the calling thread's errno to 0, where the platform says how (elsewhere errno is left
@@ -195,7 +220,12 @@ unsafe fn errno_location() -> *mut c_int {
     unsafe { libc::__errno_location() }
 }
 
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "dragonfly"))]
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "dragonfly"
+))]
 unsafe fn errno_location() -> *mut c_int {
     // SAFETY: no preconditions.
     unsafe { libc::__error() }
@@ -227,7 +257,9 @@ pub fn ignore_sigpipe() {
     // SAFETY: querying and setting a signal disposition with valid sigaction structs.
     unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_DFL {
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_DFL
+        {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
     }
@@ -261,9 +293,13 @@ mod tests {
 
     #[test]
     fn probing_leaves_no_descriptor_open() {
-        let before = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+        let before = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0);
         probe_base_descriptors().unwrap();
-        let after = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+        let after = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0);
         assert_eq!(before, after);
     }
 }

@@ -17,9 +17,9 @@
 //!   it (libuv writes at once likewise). The write callback then runs as libevent would run it.
 //!   Only on sockets known to be non-blocking, plain (no TLS layer) and connected.
 
+use crate::c_callback;
 use std::cell::Cell;
 use std::ffi::c_void;
-use crate::c_callback;
 use std::ptr::NonNull;
 
 use crate::ffi::{evbuffer, evbuffer_cb_entry, evbuffer_cb_info, EV_READ};
@@ -129,7 +129,12 @@ impl ReadPath {
             None => {
                 // SAFETY: the argument is the owner, which outlives the entry: `forget` removes
                 // it before the bufferevent is freed.
-                let watch = unsafe { bev.add_input_callback(on_input_changed::<R>, owner as *const R as *const c_void) };
+                let watch = unsafe {
+                    bev.add_input_callback(
+                        on_input_changed::<R>,
+                        owner as *const R as *const c_void,
+                    )
+                };
                 // Out of memory: better libevent's spinning than a reader never woken.
                 let Some(watch) = watch else { return };
                 path.watch.set(Some(watch));
@@ -171,7 +176,11 @@ impl ReadPath {
 }
 
 /// The input buffer's change callback, enabled only while reading is parked: any drain ends it.
-extern "C" fn on_input_changed<R: Reader>(_buffer: *mut evbuffer, info: *const evbuffer_cb_info, arg: *mut c_void) {
+extern "C" fn on_input_changed<R: Reader>(
+    _buffer: *mut evbuffer,
+    info: *const evbuffer_cb_info,
+    arg: *mut c_void,
+) {
     c_callback::guard((), || {
         // SAFETY: `arg` is the owner of the bufferevent whose input this is (see `park`); the
         // entry is removed before the bufferevent is freed, and the owner outlives that. No Lua

@@ -27,9 +27,16 @@ impl<T> Shared<T> {
         // SAFETY: Inner<T> is never zero-sized (it holds a counter); a null result means the
         // allocation failed, and is checked.
         let memory = unsafe { alloc(layout) } as *mut Inner<T>;
-        let Some(inner) = NonNull::new(memory) else { return Err(value) };
+        let Some(inner) = NonNull::new(memory) else {
+            return Err(value);
+        };
         // SAFETY: fresh memory of Inner<T>'s layout, written once before any read.
-        unsafe { inner.as_ptr().write(Inner { owners: Cell::new(1), value }) };
+        unsafe {
+            inner.as_ptr().write(Inner {
+                owners: Cell::new(1),
+                value,
+            })
+        };
         Ok(Shared { inner })
     }
 
@@ -49,7 +56,8 @@ impl<T> Shared<T> {
         let offset = std::mem::offset_of!(Inner<T>, value);
         // SAFETY: `value` points at the `value` field of a live Inner<T> (contract), so the
         // allocation starts `offset` bytes before it.
-        let inner = unsafe { NonNull::new_unchecked((value as *const u8).sub(offset) as *mut Inner<T>) };
+        let inner =
+            unsafe { NonNull::new_unchecked((value as *const u8).sub(offset) as *mut Inner<T>) };
         Shared { inner }
     }
 
@@ -57,7 +65,6 @@ impl<T> Shared<T> {
         // SAFETY: the allocation lives while any Shared points to it, and `self` is one.
         unsafe { self.inner.as_ref() }
     }
-
 }
 
 /// A copy of the handle held in `cell`, which keeps it: how an object reaches the base it holds
@@ -73,7 +80,12 @@ impl<T> Clone for Shared<T> {
         let owners = &self.inner().owners;
         // Every owner lives in memory, so the count cannot reach usize::MAX; abort rather than
         // wrap should that ever be wrong (as Rc does).
-        owners.set(owners.get().checked_add(1).unwrap_or_else(|| std::process::abort()));
+        owners.set(
+            owners
+                .get()
+                .checked_add(1)
+                .unwrap_or_else(|| std::process::abort()),
+        );
         Shared { inner: self.inner }
     }
 }

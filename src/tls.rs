@@ -31,9 +31,12 @@ use std::ptr::NonNull;
 
 use openssl_sys::SSL_CTX;
 
-use crate::lua::{lua_function, lua_type, Argument, Failure, Key, Kind, Outcome, Returns, Stack, TypeSpec};
+use crate::lua::{
+    lua_function, lua_type, Argument, Failure, Key, Kind, Outcome, Returns, Stack, TypeSpec,
+};
 use crate::openssl::{
-    self, check_folder, Because, CText, MinimumProtocol, Passphrase, Role, Ssl, SslContext, SslContextRef, TextError,
+    self, check_folder, Because, CText, MinimumProtocol, Passphrase, Role, Ssl, SslContext,
+    SslContextRef, TextError,
 };
 
 /// The Lua object.
@@ -75,56 +78,95 @@ impl Drop for TlsContext {
 }
 
 /// The TLS context argument at `index`, and its `SSL_CTX`.
-pub fn context_argument(stack: &Stack, index: c_int) -> Result<(&TlsContext, SslContextRef<'_>), Failure> {
+pub fn context_argument(
+    stack: &Stack,
+    index: c_int,
+) -> Result<(&TlsContext, SslContextRef<'_>), Failure> {
     let context = stack.userdata::<TlsContext>(index)?;
-    let view = context
-        .view()
-        .ok_or_else(|| Failure::argument(index, format_args!("attempt to use a finalized TLS context")))?;
+    let view = context.view().ok_or_else(|| {
+        Failure::argument(
+            index,
+            format_args!("attempt to use a finalized TLS context"),
+        )
+    })?;
     Ok((context, view))
 }
 
 /// The context given as an option (`options.tls`) at stack slot `index`, for a connection of
 /// `role`: an argument error for argument `argument` when it is not a context, is finalized, or
 /// plays the other role (a server context given to connect, say).
-pub fn context_option(stack: &Stack, index: c_int, argument: c_int, role: Role) -> Result<SslContextRef<'_>, Failure> {
+pub fn context_option(
+    stack: &Stack,
+    index: c_int,
+    argument: c_int,
+    role: Role,
+) -> Result<SslContextRef<'_>, Failure> {
     let Some(context) = stack.test_userdata::<TlsContext>(index) else {
-        return Err(Failure::argument(argument, format_args!("options.tls: TLS context expected, got {}", stack.type_name(index))));
+        return Err(Failure::argument(
+            argument,
+            format_args!(
+                "options.tls: TLS context expected, got {}",
+                stack.type_name(index)
+            ),
+        ));
     };
     let Some(view) = context.view() else {
-        return Err(Failure::argument(argument, format_args!("options.tls: attempt to use a finalized TLS context")));
+        return Err(Failure::argument(
+            argument,
+            format_args!("options.tls: attempt to use a finalized TLS context"),
+        ));
     };
     if context.role != role {
         let (wanted, got) = match role {
             Role::Client => ("client", "server"),
             Role::Server => ("server", "client"),
         };
-        return Err(Failure::argument(argument, format_args!("options.tls: a {wanted} TLS context expected, got a {got} one")));
+        return Err(Failure::argument(
+            argument,
+            format_args!("options.tls: a {wanted} TLS context expected, got a {got} one"),
+        ));
     }
     Ok(view)
 }
 
 /// A client connection from `context` for `server_name` (see the notes at the top); errors
 /// start with `function`.
-pub fn client_ssl(function: &str, context: SslContextRef<'_>, server_name: Option<&[u8]>) -> Result<Ssl, Failure> {
+pub fn client_ssl(
+    function: &str,
+    context: SslContextRef<'_>,
+    server_name: Option<&[u8]>,
+) -> Result<Ssl, Failure> {
     let name = match server_name {
         None => None,
         Some(bytes) if bytes.is_empty() || bytes.len() > 255 => {
-            return Err(Failure::message(format_args!("{function}: a server name is 1 to 255 bytes long")))
+            return Err(Failure::message(format_args!(
+                "{function}: a server name is 1 to 255 bytes long"
+            )))
         }
         Some(bytes) => Some(CText::<256>::from_bytes(bytes).map_err(|_| {
-            Failure::message(format_args!("{function}: a server name cannot contain a NUL byte"))
+            Failure::message(format_args!(
+                "{function}: a server name cannot contain a NUL byte"
+            ))
         })?),
     };
     context
         .client_ssl(name.as_ref().map(|name| name.as_cstr()))
-        .map_err(|error| Failure::message(format_args!("{function}: could not start a TLS client{}", Because(error))))
+        .map_err(|error| {
+            Failure::message(format_args!(
+                "{function}: could not start a TLS client{}",
+                Because(error)
+            ))
+        })
 }
 
 /// A server connection from `context`; errors start with `function`.
 pub fn server_ssl(function: &str, context: SslContextRef<'_>) -> Result<Ssl, Failure> {
-    context
-        .server_ssl()
-        .map_err(|error| Failure::message(format_args!("{function}: could not start a TLS server{}", Because(error))))
+    context.server_ssl().map_err(|error| {
+        Failure::message(format_args!(
+            "{function}: could not start a TLS server{}",
+            Because(error)
+        ))
+    })
 }
 
 // ------------------------------------------------------------------ core.tls.context ----
@@ -183,11 +225,18 @@ fn push_param(stack: &mut Stack, name: &str) -> Kind {
 
 /// The failure for parameter `name` (on top) being of the wrong type.
 fn wrong_type(stack: &Stack, name: &str, expected: &str) -> Failure {
-    fail(format_args!("'{name}' must be {expected}, got {}", stack.type_name(-1)))
+    fail(format_args!(
+        "'{name}' must be {expected}, got {}",
+        stack.type_name(-1)
+    ))
 }
 
 /// A string parameter, given to `read`; `None` when absent.
-fn string_param<R>(stack: &mut Stack, name: &str, read: impl FnOnce(&[u8]) -> Result<R, Failure>) -> Result<Option<R>, Failure> {
+fn string_param<R>(
+    stack: &mut Stack,
+    name: &str,
+    read: impl FnOnce(&[u8]) -> Result<R, Failure>,
+) -> Result<Option<R>, Failure> {
     let result = match push_param(stack, name) {
         Kind::Nil => Ok(None),
         Kind::String => read(stack.string_bytes(-1).unwrap_or_default()).map(Some),
@@ -209,7 +258,11 @@ fn path_param(stack: &mut Stack, name: &str) -> Result<Option<CText<PATH>>, Fail
 
 /// A parameter naming flags: a name, a list of names, or a set (`{ name = true }`, where
 /// `false` leaves a name out); `each` gets every name. Whether the parameter was given.
-fn names_param(stack: &mut Stack, name: &str, mut each: impl FnMut(&[u8]) -> Result<(), Failure>) -> Result<bool, Failure> {
+fn names_param(
+    stack: &mut Stack,
+    name: &str,
+    mut each: impl FnMut(&[u8]) -> Result<(), Failure>,
+) -> Result<bool, Failure> {
     let result = match push_param(stack, name) {
         Kind::Nil => Ok(false),
         Kind::String => each(stack.string_bytes(-1).unwrap_or_default()).map(|_| true),
@@ -235,7 +288,11 @@ fn names_param(stack: &mut Stack, name: &str, mut each: impl FnMut(&[u8]) -> Res
 
 /// A parameter holding a string or a list of strings, in order; `each` gets every string.
 /// Whether the parameter was given.
-fn list_param(stack: &mut Stack, name: &str, mut each: impl FnMut(&[u8]) -> Result<(), Failure>) -> Result<bool, Failure> {
+fn list_param(
+    stack: &mut Stack,
+    name: &str,
+    mut each: impl FnMut(&[u8]) -> Result<(), Failure>,
+) -> Result<bool, Failure> {
     let result = match push_param(stack, name) {
         Kind::Nil => Ok(false),
         Kind::String => each(stack.string_bytes(-1).unwrap_or_default()).map(|_| true),
@@ -247,7 +304,10 @@ fn list_param(stack: &mut Stack, name: &str, mut each: impl FnMut(&[u8]) -> Resu
                 let step = match kind {
                     Kind::Nil => None,
                     Kind::String => Some(each(stack.string_bytes(-1).unwrap_or_default())),
-                    _ => Some(Err(fail(format_args!("'{name}' must be a string or a list of strings, got a {} in the list", stack.type_name(-1))))),
+                    _ => Some(Err(fail(format_args!(
+                        "'{name}' must be a string or a list of strings, got a {} in the list",
+                        stack.type_name(-1)
+                    )))),
                 };
                 stack.pop(1);
                 match step {
@@ -267,7 +327,11 @@ fn list_param(stack: &mut Stack, name: &str, mut each: impl FnMut(&[u8]) -> Resu
 fn joined_param(stack: &mut Stack, name: &str) -> Result<Option<CText<LIST>>, Failure> {
     let mut text = CText::<LIST>::new();
     let given = list_param(stack, name, |item| {
-        let joined = if text.is_empty() { text.push(item) } else { text.push(b":").and_then(|_| text.push(item)) };
+        let joined = if text.is_empty() {
+            text.push(item)
+        } else {
+            text.push(b":").and_then(|_| text.push(item))
+        };
         joined.map_err(|error| match error {
             TextError::TooLong => fail(format_args!("'{name}' is too long")),
             TextError::Nul => fail(format_args!("'{name}' contains a NUL byte")),
@@ -286,32 +350,52 @@ pub fn context(stack: &mut Stack) -> Outcome {
     stack.for_each_entry(PARAMS, |stack, key, value| match key {
         Key::String(name) if KNOWN.iter().any(|known| known.as_bytes() == name) => Ok(()),
         Key::String(name) => Err(fail(format_args!("unsupported parameter '{}'", show(name)))),
-        Key::Integer(n) => Err(fail(format_args!("unsupported parameter [{n}] (parameters are named)"))),
-        Key::Other => Err(fail(format_args!("unsupported parameter (a {} key)", stack.type_name(value - 1)))),
+        Key::Integer(n) => Err(fail(format_args!(
+            "unsupported parameter [{n}] (parameters are named)"
+        ))),
+        Key::Other => Err(fail(format_args!(
+            "unsupported parameter (a {} key)",
+            stack.type_name(value - 1)
+        ))),
     })?;
     let role = string_param(stack, "mode", |mode| match mode {
         b"client" => Ok(Role::Client),
         b"server" => Ok(Role::Server),
-        other => Err(fail(format_args!("unsupported mode '{}' (\"client\" or \"server\")", show(other)))),
+        other => Err(fail(format_args!(
+            "unsupported mode '{}' (\"client\" or \"server\")",
+            show(other)
+        ))),
     })?
-    .ok_or_else(|| fail(format_args!("'mode' is required (\"client\" or \"server\")")))?;
+    .ok_or_else(|| {
+        fail(format_args!(
+            "'mode' is required (\"client\" or \"server\")"
+        ))
+    })?;
     let minimum = string_param(stack, "protocol", |protocol| match protocol {
         b"tlsv1_2" | b"tlsv1_2+" => Ok(MinimumProtocol::Tls12),
         b"tlsv1_3" | b"tlsv1_3+" => Ok(MinimumProtocol::Tls13),
         // LuaSec's "sslv23" is its old name of "any".
         b"any" | b"sslv23" => Ok(MinimumProtocol::LibraryDefault),
-        other => Err(fail(format_args!("unsupported protocol '{}' (\"tlsv1_2\", \"tlsv1_3\" or \"any\")", show(other)))),
+        other => Err(fail(format_args!(
+            "unsupported protocol '{}' (\"tlsv1_2\", \"tlsv1_3\" or \"any\")",
+            show(other)
+        ))),
     })?
     .unwrap_or(MinimumProtocol::Tls12);
 
-    let context =
-        SslContext::new(role).map_err(|error| fail(format_args!("could not create a TLS context{}", Because(error))))?;
+    let context = SslContext::new(role).map_err(|error| {
+        fail(format_args!(
+            "could not create a TLS context{}",
+            Because(error)
+        ))
+    })?;
     context
         .set_minimum_protocol(minimum)
         .map_err(|error| fail(format_args!("could not set the protocol{}", Because(error))))?;
     let mut options = 0;
     names_param(stack, "options", |name| {
-        options |= openssl::option_bits(name).ok_or_else(|| fail(format_args!("unsupported option '{}'", show(name))))?;
+        options |= openssl::option_bits(name)
+            .ok_or_else(|| fail(format_args!("unsupported option '{}'", show(name))))?;
         Ok(())
     })?;
     context.set_options(options);
@@ -320,7 +404,10 @@ pub fn context(stack: &mut Stack) -> Outcome {
     algorithms(stack, &context)?;
     alpn(stack, &context, role)?;
 
-    stack.new_userdata(TlsContext { raw: Cell::new(Some(context.into_raw())), role })?;
+    stack.new_userdata(TlsContext {
+        raw: Cell::new(Some(context.into_raw())),
+        role,
+    })?;
     Ok(Returns::Values(1))
 }
 
@@ -345,8 +432,20 @@ fn certificate_and_key(stack: &mut Stack, context: &SslContext) -> Result<(), Fa
     };
     context
         .use_certificate_chain_file(certificate.as_cstr())
-        .map_err(|error| fail(format_args!("cannot load certificate '{}'{}", certificate.as_str(), Because(error))))?;
-    let mismatch = || fail(format_args!("the key '{}' does not match the certificate '{}'", key.as_str(), certificate.as_str()));
+        .map_err(|error| {
+            fail(format_args!(
+                "cannot load certificate '{}'{}",
+                certificate.as_str(),
+                Because(error)
+            ))
+        })?;
+    let mismatch = || {
+        fail(format_args!(
+            "the key '{}' does not match the certificate '{}'",
+            key.as_str(),
+            certificate.as_str()
+        ))
+    };
 
     // The password stays on the stack while the key loads: OpenSSL asks for it (only for an
     // encrypted key), and a function is called then, once.
@@ -394,7 +493,10 @@ fn certificate_and_key(stack: &mut Stack, context: &SslContext) -> Result<(), Fa
         }
         let copied = secret.copy_to(buffer);
         if copied.is_none() {
-            failure = Some(fail(format_args!("the password is longer than OpenSSL takes ({} bytes)", buffer.len())));
+            failure = Some(fail(format_args!(
+                "the password is longer than OpenSSL takes ({} bytes)",
+                buffer.len()
+            )));
         }
         copied
     });
@@ -406,17 +508,32 @@ fn certificate_and_key(stack: &mut Stack, context: &SslContext) -> Result<(), Fa
         Ok(()) => {}
         Err(error) if error.is_key_mismatch() => return Err(mismatch()),
         Err(_) if asked && kind == Kind::Nil => {
-            return Err(fail(format_args!("cannot load key '{}': it is encrypted and no 'password' was given", key.as_str())))
+            return Err(fail(format_args!(
+                "cannot load key '{}': it is encrypted and no 'password' was given",
+                key.as_str()
+            )))
         }
         // A wrong password fails AES's padding check (bad decrypt), or once in a while passes
         // it and leaves bytes that decode as nothing: either way, what went wrong is the password.
         Err(_) if asked => {
-            return Err(fail(format_args!("cannot load key '{}': the password does not decrypt it", key.as_str())))
+            return Err(fail(format_args!(
+                "cannot load key '{}': the password does not decrypt it",
+                key.as_str()
+            )))
         }
         Err(error) if error.is_undecodable() => {
-            return Err(fail(format_args!("cannot load key '{}': not a PEM private key OpenSSL can read", key.as_str())))
+            return Err(fail(format_args!(
+                "cannot load key '{}': not a PEM private key OpenSSL can read",
+                key.as_str()
+            )))
         }
-        Err(error) => return Err(fail(format_args!("cannot load key '{}'{}", key.as_str(), Because(error)))),
+        Err(error) => {
+            return Err(fail(format_args!(
+                "cannot load key '{}'{}",
+                key.as_str(),
+                Because(error)
+            )))
+        }
     }
     context.check_private_key().map_err(|_| mismatch())
 }
@@ -431,7 +548,12 @@ fn verification(stack: &mut Stack, context: &SslContext, role: Role) -> Result<(
             b"peer" => flags |= openssl::VERIFY_PEER,
             b"fail_if_no_peer_cert" => flags |= openssl::VERIFY_FAIL_IF_NO_PEER_CERT,
             b"client_once" => flags |= openssl::VERIFY_CLIENT_ONCE,
-            other => return Err(fail(format_args!("unsupported verify option '{}'", show(other)))),
+            other => {
+                return Err(fail(format_args!(
+                    "unsupported verify option '{}'",
+                    show(other)
+                )))
+            }
         }
         Ok(())
     })?;
@@ -443,15 +565,25 @@ fn verification(stack: &mut Stack, context: &SslContext, role: Role) -> Result<(
         match name {
             b"lsec_continue" => keep_going = true,
             b"lsec_ignore_purpose" => as_server = true,
-            other => return Err(fail(format_args!("unsupported verifyext option '{}'", show(other)))),
+            other => {
+                return Err(fail(format_args!(
+                    "unsupported verifyext option '{}'",
+                    show(other)
+                )))
+            }
         }
         Ok(())
     })?;
     let depth = match push_param(stack, "depth") {
         Kind::Nil => Ok(None),
-        _ => match stack.to_integer(-1).filter(|_| stack.kind(-1) == Kind::Number) {
+        _ => match stack
+            .to_integer(-1)
+            .filter(|_| stack.kind(-1) == Kind::Number)
+        {
             Some(depth) if (0..=i64::from(c_int::MAX)).contains(&depth) => Ok(Some(depth as c_int)),
-            _ if stack.kind(-1) == Kind::Number => Err(fail(format_args!("'depth' must be an integer >= 0"))),
+            _ if stack.kind(-1) == Kind::Number => {
+                Err(fail(format_args!("'depth' must be an integer >= 0")))
+            }
             _ => Err(wrong_type(stack, "depth", "an integer")),
         },
     };
@@ -461,35 +593,65 @@ fn verification(stack: &mut Stack, context: &SslContext, role: Role) -> Result<(
     let cafile = path_param(stack, "cafile")?;
     let capath = path_param(stack, "capath")?;
     if let Some(capath) = &capath {
-        check_folder(capath.as_cstr())
-            .map_err(|errno| fail(format_args!("cannot use CA folder '{}': {errno}", capath.as_str())))?;
+        check_folder(capath.as_cstr()).map_err(|errno| {
+            fail(format_args!(
+                "cannot use CA folder '{}': {errno}",
+                capath.as_str()
+            ))
+        })?;
     }
     if cafile.is_some() || capath.is_some() {
         context
-            .load_verify_locations(cafile.as_ref().map(|file| file.as_cstr()), capath.as_ref().map(|path| path.as_cstr()))
+            .load_verify_locations(
+                cafile.as_ref().map(|file| file.as_cstr()),
+                capath.as_ref().map(|path| path.as_cstr()),
+            )
             .map_err(|error| match &cafile {
-                Some(file) => fail(format_args!("cannot load CA file '{}'{}", file.as_str(), Because(error))),
+                Some(file) => fail(format_args!(
+                    "cannot load CA file '{}'{}",
+                    file.as_str(),
+                    Because(error)
+                )),
                 None => fail(format_args!("cannot load CA folder{}", Because(error))),
             })?;
     } else if role == Role::Client || peer {
         // A client checks against the system's store even with verify = "none", so that the
         // session still tells whether the peer would have passed.
-        context
-            .set_default_verify_paths()
-            .map_err(|error| fail(format_args!("cannot load the system's trusted certificates{}", Because(error))))?;
+        context.set_default_verify_paths().map_err(|error| {
+            fail(format_args!(
+                "cannot load the system's trusted certificates{}",
+                Because(error)
+            ))
+        })?;
     }
     // A server asking for certificates names the CAs of `cafile` to its clients.
     if let (Role::Server, true, Some(file)) = (role, peer, &cafile) {
         context
             .set_client_ca_list(file.as_cstr())
-            .map_err(|error| fail(format_args!("cannot load CA file '{}'{}", file.as_str(), Because(error))))?;
+            .map_err(|error| {
+                fail(format_args!(
+                    "cannot load CA file '{}'{}",
+                    file.as_str(),
+                    Because(error)
+                ))
+            })?;
     }
     // Without "peer", OpenSSL ignores the other bits.
-    context.set_verify(if peer { flags | openssl::VERIFY_PEER } else { 0 }, keep_going);
+    context.set_verify(
+        if peer {
+            flags | openssl::VERIFY_PEER
+        } else {
+            0
+        },
+        keep_going,
+    );
     if as_server {
-        context
-            .verify_as_server_certificates()
-            .map_err(|error| fail(format_args!("could not set lsec_ignore_purpose{}", Because(error))))?;
+        context.verify_as_server_certificates().map_err(|error| {
+            fail(format_args!(
+                "could not set lsec_ignore_purpose{}",
+                Because(error)
+            ))
+        })?;
     }
     if let Some(depth) = depth {
         context.set_verify_depth(depth);
@@ -502,24 +664,41 @@ fn algorithms(stack: &mut Stack, context: &SslContext) -> Result<(), Failure> {
     if let Some(ciphers) = joined_param(stack, "ciphers")? {
         context
             .set_cipher_list(ciphers.as_cstr())
-            .map_err(|error| fail(format_args!("cannot use ciphers '{}'{}", ciphers.as_str(), Because(error))))?;
+            .map_err(|error| {
+                fail(format_args!(
+                    "cannot use ciphers '{}'{}",
+                    ciphers.as_str(),
+                    Because(error)
+                ))
+            })?;
     }
     if let Some(suites) = joined_param(stack, "ciphersuites")? {
         context
             .set_ciphersuites(suites.as_cstr())
-            .map_err(|error| fail(format_args!("cannot use ciphersuites '{}'{}", suites.as_str(), Because(error))))?;
+            .map_err(|error| {
+                fail(format_args!(
+                    "cannot use ciphersuites '{}'{}",
+                    suites.as_str(),
+                    Because(error)
+                ))
+            })?;
     }
     // As in LuaSec, a list of curves wins over a single curve.
     let curves = match joined_param(stack, "curveslist")? {
         Some(list) => Some(list),
         None => string_param(stack, "curve", |curve| {
-            CText::from_bytes(curve).map_err(|_| fail(format_args!("unsupported curve '{}'", show(curve))))
+            CText::from_bytes(curve)
+                .map_err(|_| fail(format_args!("unsupported curve '{}'", show(curve))))
         })?,
     };
     if let Some(curves) = curves {
-        context
-            .set_groups_list(curves.as_cstr())
-            .map_err(|error| fail(format_args!("unsupported curve in '{}'{}", curves.as_str(), Because(error))))?;
+        context.set_groups_list(curves.as_cstr()).map_err(|error| {
+            fail(format_args!(
+                "unsupported curve in '{}'{}",
+                curves.as_str(),
+                Because(error)
+            ))
+        })?;
     }
     dh_parameters(stack, context)
 }
@@ -569,19 +748,25 @@ fn dh_parameters(stack: &mut Stack, context: &SslContext) -> Result<(), Failure>
 fn alpn(stack: &mut Stack, context: &SslContext, role: Role) -> Result<(), Failure> {
     if push_param(stack, "alpn") == Kind::Function {
         stack.pop(1);
-        return Err(fail(format_args!("'alpn' as a function is not supported (give a list of protocol names)")));
+        return Err(fail(format_args!(
+            "'alpn' as a function is not supported (give a list of protocol names)"
+        )));
     }
     stack.pop(1);
     let mut wire = CText::<LIST>::new();
     let given = list_param(stack, "alpn", |name| {
         if name.is_empty() || name.len() > 255 {
-            return Err(fail(format_args!("ALPN protocol names are 1 to 255 bytes long")));
+            return Err(fail(format_args!(
+                "ALPN protocol names are 1 to 255 bytes long"
+            )));
         }
         wire.push(&[name.len() as u8])
             .and_then(|_| wire.push(name))
             .map_err(|error| match error {
                 TextError::TooLong => fail(format_args!("'alpn' is too long")),
-                TextError::Nul => fail(format_args!("ALPN protocol names cannot contain a NUL byte")),
+                TextError::Nul => fail(format_args!(
+                    "ALPN protocol names cannot contain a NUL byte"
+                )),
             })
     })?;
     if !given {
@@ -605,7 +790,4 @@ fn collect(stack: &mut Stack) -> Outcome {
     Ok(Returns::Values(0))
 }
 
-pub static TYPE: TypeSpec = TypeSpec::of::<TlsContext>(
-    &[],
-    &[(c"__gc", lua_function!(collect))],
-);
+pub static TYPE: TypeSpec = TypeSpec::of::<TlsContext>(&[], &[(c"__gc", lua_function!(collect))]);

@@ -14,18 +14,24 @@
 //! closed during the TLS handshake"), while afterwards a close without a close notice is the
 //! end of file it is in practice (libevent/libevent#1288).
 
+use crate::c_callback;
 use std::ffi::{c_short, c_void};
 use std::fmt;
-use crate::c_callback;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::bufferevent::{self, BuffereventUserdata};
-use crate::ffi::{self, EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT, EVBUFFER_WRITE, EV_READ};
+use crate::bufferevent::{self, BuffereventUserdata, Next};
+use crate::ffi::{
+    self, EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT,
+    EVBUFFER_WRITE, EV_READ,
+};
 use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
-use crate::lua::Failure;
-use crate::openssl::{self, Ssl, SslError};
+use crate::lua::{Failure, Kind, Outcome, Returns, Stack};
+use crate::openssl::{self, Role, Ssl, SslError};
+use crate::os::Errno;
 use crate::read_path::{self, Reader};
+use crate::shared::clone_from_cell;
+use crate::tls;
 
 /// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
 /// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
@@ -33,9 +39,17 @@ use crate::read_path::{self, Reader};
 ///
 /// With `carry_output`, what the output already holds is moved to the layer, to be sent once
 /// the handshake is done (connect); without, it goes out in plain first (STARTTLS).
-pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output: bool, function: &str) -> Result<(), Failure> {
+pub fn start(
+    object: &BuffereventUserdata,
+    ssl: Ssl,
+    side: TlsSide,
+    carry_output: bool,
+    function: &str,
+) -> Result<(), Failure> {
     let (Some(bev), Some(base)) = (object.bufferevent(), object.base()) else {
-        return Err(Failure::message(format_args!("{function}: the bufferevent is closed")));
+        return Err(Failure::message(format_args!(
+            "{function}: the bufferevent is closed"
+        )));
     };
     let mut enabled = bev.enabled();
     if object.read_path().is_parked() {
@@ -50,12 +64,20 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
     object.starting.set(true);
     object.held.set(0);
     let made = unsafe {
-        let callbacks = (bufferevent::on_read as _, bufferevent::on_write as _, bufferevent::on_error as _);
+        let callbacks = (
+            bufferevent::on_read as _,
+            bufferevent::on_write as _,
+            bufferevent::on_error as _,
+        );
         libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
     };
     match made {
         Ok(layer) => {
             object.adopt_tls_layer(layer);
+            if object.above.get().is_none() {
+                object.above.set(Some(filter)); // (connect.rs's filter passes to `event` itself)
+            }
+            object.write_gate.set(Some(write_waits_beneath));
             if let Some(layer) = object.bufferevent() {
                 if carry_output {
                     if let Some(beneath) = layer.underlying() {
@@ -67,7 +89,9 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
                 }
                 layer.enable(enabled);
                 if layer.start_handshake() {
-                    object.held.set(object.held.get() | EVBUFFER_READ | EVBUFFER_ERROR);
+                    object
+                        .held
+                        .set(object.held.get() | EVBUFFER_READ | EVBUFFER_ERROR);
                 }
                 replay_held(object, layer);
             }
@@ -76,12 +100,16 @@ pub fn start(object: &BuffereventUserdata, ssl: Ssl, side: TlsSide, carry_output
         }
         Err(TlsLayerFailure::Kept) => {
             object.starting.set(false);
-            Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory")))
+            Err(Failure::message(format_args!(
+                "{function}: could not start TLS: not enough memory"
+            )))
         }
         Err(TlsLayerFailure::Gone) => {
             object.starting.set(false);
             object.lost_bufferevent();
-            Err(Failure::message(format_args!("{function}: could not start TLS: not enough memory (the connection is closed)")))
+            Err(Failure::message(format_args!(
+                "{function}: could not start TLS: not enough memory (the connection is closed)"
+            )))
         }
     }
 }
@@ -112,19 +140,24 @@ static FILTER_READ: AtomicUsize = AtomicUsize::new(0);
 /// 2.1's 4 KiB (read_path.rs): fewer system calls and wakeups per decrypted byte. Left as it is
 /// if the callback is not the one saved first (never expected: libevent has one).
 fn read_ahead_beneath(beneath: BuffereventRef<'_>) {
-    let Some(previous) = beneath.replace_read_callback(read_beneath) else { return };
+    let Some(previous) = beneath.replace_read_callback(read_beneath) else {
+        return;
+    };
     let previous = previous as usize;
     if previous == read_beneath as libevent::BuffereventDataCallback as usize {
         return;
     }
-    let saved = match FILTER_READ.compare_exchange(0, previous, Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => previous,
-        Err(saved) => saved,
-    };
+    let saved =
+        match FILTER_READ.compare_exchange(0, previous, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => previous,
+            Err(saved) => saved,
+        };
     if saved != previous {
         // SAFETY: `previous` was this bufferevent's read callback a moment ago, with the
         // argument that is still set.
-        beneath.replace_read_callback(unsafe { std::mem::transmute::<usize, libevent::BuffereventDataCallback>(previous) });
+        beneath.replace_read_callback(unsafe {
+            std::mem::transmute::<usize, libevent::BuffereventDataCallback>(previous)
+        });
     }
 }
 
@@ -158,7 +191,9 @@ static FILTER_WRITE: AtomicUsize = AtomicUsize::new(0);
 /// [`write_waits_beneath`]). Left as it is unless the callbacks' argument is the layer itself
 /// (libevent's filter begins with its bufferevent), which `write_beneath` relies on.
 fn watch_writes_beneath(layer: BuffereventRef<'_>, beneath: BuffereventRef<'_>) {
-    let (Some(previous), argument) = beneath.write_callback() else { return };
+    let (Some(previous), argument) = beneath.write_callback() else {
+        return;
+    };
     if argument != layer.raw() as *mut c_void {
         return;
     }
@@ -166,10 +201,11 @@ fn watch_writes_beneath(layer: BuffereventRef<'_>, beneath: BuffereventRef<'_>) 
     if previous == write_beneath as libevent::BuffereventDataCallback as usize {
         return;
     }
-    let saved = match FILTER_WRITE.compare_exchange(0, previous, Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => previous,
-        Err(saved) => saved,
-    };
+    let saved =
+        match FILTER_WRITE.compare_exchange(0, previous, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => previous,
+            Err(saved) => saved,
+        };
     if saved == previous {
         beneath.replace_write_callback(write_beneath);
     }
@@ -183,12 +219,16 @@ pub fn write_waits_beneath(object: &BuffereventUserdata) -> bool {
     if !object.tls.get() {
         return false;
     }
-    let Some(beneath) = object.bufferevent().and_then(|layer| layer.underlying()) else { return false };
+    let Some(beneath) = object.bufferevent().and_then(|layer| layer.underlying()) else {
+        return false;
+    };
     if beneath.output().len() == 0 {
         return false;
     }
     // Only while `write_beneath` watches (after the handshake), or nothing would release it.
-    if beneath.write_callback().0.map(|callback| callback as usize) != Some(write_beneath as libevent::BuffereventDataCallback as usize) {
+    if beneath.write_callback().0.map(|callback| callback as usize)
+        != Some(write_beneath as libevent::BuffereventDataCallback as usize)
+    {
         return false;
     }
     object.write_held.set(true);
@@ -207,7 +247,12 @@ extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
         unsafe { std::mem::transmute::<usize, libevent::BuffereventDataCallback>(saved)(raw, arg) };
     }
     c_callback::guard((), || {
-        let (Some(raw), Some(layer)) = (NonNull::new(raw), NonNull::new(arg as *mut ffi::bufferevent)) else { return };
+        let (Some(raw), Some(layer)) = (
+            NonNull::new(raw),
+            NonNull::new(arg as *mut ffi::bufferevent),
+        ) else {
+            return;
+        };
         // SAFETY: libevent calls back with a live bufferevent, held for the call.
         let beneath = unsafe { BuffereventRef::new(raw) };
         if beneath.output().len() != 0 {
@@ -218,7 +263,9 @@ extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
         let layer = unsafe { BuffereventRef::new(layer) };
         let (write, owner) = layer.write_callback();
         // A layer the object has closed has no callbacks any more.
-        if write.map(|callback| callback as usize) != Some(bufferevent::on_write as libevent::BuffereventDataCallback as usize) {
+        if write.map(|callback| callback as usize)
+            != Some(bufferevent::on_write as libevent::BuffereventDataCallback as usize)
+        {
             return;
         }
         // SAFETY: the layer's argument is its object while its callbacks are set (`start`).
@@ -229,26 +276,17 @@ extern "C" fn write_beneath(raw: *mut ffi::bufferevent, arg: *mut c_void) {
     });
 }
 
-/// Gives the bufferevent beneath a TLS layer the layer's write timeout: the layer's own runs
-/// only while its plain-text output holds bytes, which it empties as it encrypts them, so a
-/// peer that takes none of the ciphertext would never time out. libevent's filter reports the
-/// timeout beneath as the layer's (`EVBUFFER_TIMEOUT` plus `EVBUFFER_WRITE`).
-pub fn set_write_timeout_beneath(layer: BuffereventRef<'_>, write: Option<crate::time::Micros>) {
-    if let Some(beneath) = layer.underlying() {
-        beneath.set_timeouts(None, write);
+/// The bufferevent's filter for events (see `BuffereventUserdata::above`) once a layer is on it.
+fn filter(
+    object: &BuffereventUserdata,
+    bev: BuffereventRef<'_>,
+    what: c_short,
+    _errno: Errno,
+) -> Next {
+    if object.tls.get() {
+        return event(object, bev, what);
     }
-}
-
-/// What the event callback does with a TLS layer's event.
-// Holds a Failure inline, on purpose (see clippy.toml): boxing it would allocate.
-#[allow(clippy::large_enum_variant)]
-pub enum Next {
-    /// Report it as it is.
-    Pass,
-    /// Report this instead, with this message.
-    Report(c_short, Option<Failure>),
-    /// Report nothing now: it comes again a loop round later.
-    Later,
+    Next::Pass
 }
 
 /// The TLS layer's event `what` for `object`.
@@ -274,19 +312,9 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
         return Next::Report(what, Some(failure(bev, false)));
     }
     if what & EVBUFFER_EOF != 0 && end_of_file_waits(object, bev, what) {
-        return Next::Later;
+        return Next::Handled;
     }
     Next::Pass
-}
-
-/// Where a TLS layer is with its end of file (see [`end_of_file_waits`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum EndOfFile {
-    Unseen,
-    /// Put off to the next loop round.
-    Deferred,
-    /// Reported: any later one is reported as it comes, as libevent sends it.
-    Reported,
 }
 
 /// Whether the end of file, due now, waits a loop round, as the first one does: libevent
@@ -297,13 +325,13 @@ pub enum EndOfFile {
 /// input.
 fn end_of_file_waits(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> bool {
     match object.end_of_file.get() {
-        EndOfFile::Unseen => {
-            object.end_of_file.set(EndOfFile::Deferred);
+        bufferevent::EndOfFile::Unseen => {
+            object.end_of_file.set(bufferevent::EndOfFile::Deferred);
             bev.trigger_event_later(what);
             true
         }
-        EndOfFile::Deferred | EndOfFile::Reported => {
-            object.end_of_file.set(EndOfFile::Reported);
+        bufferevent::EndOfFile::Deferred | bufferevent::EndOfFile::Reported => {
+            object.end_of_file.set(bufferevent::EndOfFile::Reported);
             false
         }
     }
@@ -324,9 +352,18 @@ pub fn failure(bev: BuffereventRef<'_>, during_handshake: bool) -> Failure {
         }
     }
     // SAFETY: the layer is live, and so is its SSL.
-    let verify = bev.ssl().and_then(|ssl| unsafe { openssl::verify_failure(ssl) });
+    let verify = bev
+        .ssl()
+        .and_then(|ssl| unsafe { openssl::verify_failure(ssl) });
     let verify = verify.and_then(|reason| reason.to_str().ok());
-    Failure::message(format_args!("{}", Reason { first, verify, during_handshake }))
+    Failure::message(format_args!(
+        "{}",
+        Reason {
+            first,
+            verify,
+            during_handshake
+        }
+    ))
 }
 
 struct Reason<'a> {
@@ -341,8 +378,67 @@ impl fmt::Display for Reason<'_> {
             (Some(error), Some(verify)) => write!(f, "{error}: {verify}"),
             (Some(error), None) => write!(f, "{error}"),
             (None, Some(verify)) => write!(f, "certificate verify failed: {verify}"),
-            (None, None) if self.during_handshake => f.write_str("the connection closed during the TLS handshake"),
+            (None, None) if self.during_handshake => {
+                f.write_str("the connection closed during the TLS handshake")
+            }
             (None, None) => f.write_str("TLS connection failed"),
         }
     }
+}
+
+/// `bev:starttls(context [, options])`: TLS in place over the connection (see the notes above).
+/// A client checks the server's name: `options.servername`, else the host the bufferevent was
+/// connected to by `core.bufferevent.connect`. With neither, a context that verifies is refused
+/// rather than checking the chain alone (any certificate the CAs signed would then pass).
+pub fn starttls(stack: &mut Stack) -> Outcome {
+    bufferevent::open_object(stack, 1)?;
+    let (context, view) = tls::context_argument(stack, 2)?;
+    let (role, verifies) = (context.role(), view.verifies_peer());
+    let [servername] = stack.options(3, &["servername"])?;
+    let name = if stack.kind(servername) == Kind::String {
+        Some(servername)
+    } else if !stack.is_none_or_nil(servername) {
+        let got = stack.type_name(servername);
+        return Err(Failure::argument(
+            3,
+            format_args!("options.servername: string expected, got {got}"),
+        ));
+    } else if role == Role::Client
+        && stack.push_user_value_field(1, bufferevent::SLOT_HOST) == Kind::String
+    {
+        Some(stack.top())
+    } else {
+        None
+    };
+    if role == Role::Client && name.is_none() && verifies {
+        return Err(Failure::argument(
+            3,
+            format_args!(
+                "options.servername required: the context verifies the server, and no host is known for a bufferevent \
+                 not made by core.bufferevent.connect (or use a context with verify = \"none\")"
+            ),
+        ));
+    }
+    let (object, _) = bufferevent::open_object(stack, 1)?;
+    if object.tls.get() {
+        return Err(Failure::message(format_args!(
+            "bev:starttls: the connection already uses TLS"
+        )));
+    }
+    if clone_from_cell(&object.connecting).is_some() {
+        return Err(Failure::message(format_args!(
+            "bev:starttls: the connection is not established yet"
+        )));
+    }
+    let (_, view) = tls::context_argument(stack, 2)?;
+    let name = name.and_then(|index| stack.string_bytes(index));
+    let (ssl, side) = match role {
+        Role::Client => (
+            tls::client_ssl("bev:starttls", view, name)?,
+            TlsSide::Client,
+        ),
+        Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
+    };
+    start(object, ssl, side, false, "bev:starttls")?;
+    Ok(Returns::Values(0))
 }

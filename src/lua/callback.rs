@@ -101,7 +101,11 @@ impl LoopSlot {
             lua_gettop(state) - 1
         };
         // SAFETY: Lua never calls a C function with a null state.
-        let frame = LoopFrame { state: unsafe { NonNull::new_unchecked(state) }, handler, error: handler + 1 };
+        let frame = LoopFrame {
+            state: unsafe { NonNull::new_unchecked(state) },
+            handler,
+            error: handler + 1,
+        };
         // Cleared on the way out even if `body` panics: a later callback must not find a
         // frame whose stack is gone.
         struct Clear<'a>(&'a LoopSlot);
@@ -138,7 +142,9 @@ impl LoopSlot {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        let Some(frame) = self.0.get() else { return Called::NotLooping };
+        let Some(frame) = self.0.get() else {
+            return Called::NotLooping;
+        };
         let state = frame.state.as_ptr();
         // SAFETY: the frame is set only while its loop runs (see `run`), and callbacks run
         // inside that loop, on its state, with CALLBACK_SLOTS free (see `has_room`).
@@ -164,7 +170,10 @@ impl LoopSlot {
                 lua_settop(state, top);
                 return Called::Raised;
             }
-            let result = read(&Results { state, first: top + 1 });
+            let result = read(&Results {
+                state,
+                first: top + 1,
+            });
             lua_settop(state, top);
             Called::Returned(result)
         }
@@ -179,7 +188,9 @@ impl LoopSlot {
         results: c_int,
         read: impl FnOnce(&Results) -> R,
     ) -> Called<R> {
-        let Some(frame) = self.0.get() else { return Called::NotLooping };
+        let Some(frame) = self.0.get() else {
+            return Called::NotLooping;
+        };
         let state = frame.state.as_ptr();
         let mut scratch = std::mem::MaybeUninit::uninit();
         // SAFETY: as in `call`. The Stack lives for this call only, inside the loop's frame,
@@ -210,7 +221,10 @@ impl LoopSlot {
                 lua_settop(state, top);
                 return Called::Raised;
             }
-            let result = read(&Results { state, first: lua_gettop(state) - results + 1 });
+            let result = read(&Results {
+                state,
+                first: lua_gettop(state) - results + 1,
+            });
             lua_settop(state, top);
             Called::Returned(result)
         }
@@ -219,12 +233,16 @@ impl LoopSlot {
     /// Releases a registry reference from inside a callback. Should Lua raise while doing so
     /// (out of memory), the error is recorded as a callback's would be.
     pub fn unreference(&self, reference: Ref) -> Called<()> {
-        let Some(frame) = self.0.get() else { return Called::NotLooping };
+        let Some(frame) = self.0.get() else {
+            return Called::NotLooping;
+        };
         let state = frame.state.as_ptr();
         // SAFETY: as in `call`; the operation runs under lua_pcall.
         unsafe {
             let top = lua_gettop(state);
-            let mut op = Op::Unreference { reference: reference.raw() };
+            let mut op = Op::Unreference {
+                reference: reference.raw(),
+            };
             let outcome = protected(state, &mut op, 0, 0);
             if outcome.is_err() {
                 frame.keep_first_error();
@@ -297,7 +315,13 @@ impl Arguments {
     pub fn push_ref(&mut self, reference: Ref) {
         self.uses(1);
         // SAFETY: a raw registry read, within the room checked above.
-        unsafe { lua_rawgeti(self.state, LUA_REGISTRYINDEX, reference.raw() as lua_Integer) };
+        unsafe {
+            lua_rawgeti(
+                self.state,
+                LUA_REGISTRYINDEX,
+                reference.raw() as lua_Integer,
+            )
+        };
     }
 
     /// Uses 1 slot.
@@ -392,7 +416,12 @@ pub struct Source {
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", raw::utf8_prefix(&self.file[..self.len]), self.line)
+        write!(
+            f,
+            "{}:{}",
+            raw::utf8_prefix(&self.file[..self.len]),
+            self.line
+        )
     }
 }
 
@@ -425,7 +454,11 @@ impl Results {
             if lua_getinfo(state, c">S".as_ptr(), &mut debug) == 0 || debug.linedefined < 0 {
                 return None;
             }
-            let mut source = Source { file: [0; 64], len: 0, line: debug.linedefined };
+            let mut source = Source {
+                file: [0; 64],
+                len: 0,
+                line: debug.linedefined,
+            };
             let file = debug.short_src.iter().take_while(|&&byte| byte != 0);
             for (slot, &byte) in source.file.iter_mut().zip(file) {
                 *slot = byte as u8;

@@ -37,13 +37,19 @@ const _: () = assert!(!std::mem::needs_drop::<Failure>());
 impl Failure {
     /// `bad argument #index to '<function>' (<reason>)`.
     pub fn argument(index: c_int, reason: fmt::Arguments<'_>) -> Failure {
-        Failure { kind: Kind::Argument(index), text: Text::from(reason) }
+        Failure {
+            kind: Kind::Argument(index),
+            text: Text::from(reason),
+        }
     }
 
     /// A message raised as it is. By the module's convention (see the `lua` module) it starts
     /// with the name of the function that failed, as the reference writes it.
     pub fn message(text: fmt::Arguments<'_>) -> Failure {
-        Failure { kind: Kind::Message, text: Text::from(text) }
+        Failure {
+            kind: Kind::Message,
+            text: Text::from(text),
+        }
     }
 
     /// Memory the module needed could not be had: Lua's own wording, so that programs match
@@ -55,14 +61,19 @@ impl Failure {
     /// A Rust panic was caught at the boundary: a bug in this module, reported as an error
     /// rather than taking the process down.
     pub(super) fn internal() -> Failure {
-        Failure::message(format_args!("luaevent.core: internal error (a Rust panic was caught)"))
+        Failure::message(format_args!(
+            "luaevent.core: internal error (a Rust panic was caught)"
+        ))
     }
 
     /// The error value on top of the stack, raised as it is (made a string if it is not one):
     /// what a protected operation or a loop's callback left there. The body returns this
     /// failure at once, so the value is still on top when the entry raises it.
     pub fn error_on_top() -> Failure {
-        Failure { kind: Kind::Propagated, text: Text::empty() }
+        Failure {
+            kind: Kind::Propagated,
+            text: Text::empty(),
+        }
     }
 
     /// The message text (empty for a propagated error).
@@ -127,7 +138,10 @@ struct Text {
 
 impl Text {
     fn empty() -> Text {
-        Text { len: 0, bytes: [0; CAPACITY] }
+        Text {
+            len: 0,
+            bytes: [0; CAPACITY],
+        }
     }
 
     fn from(arguments: fmt::Arguments<'_>) -> Text {
@@ -183,8 +197,12 @@ mod tests {
 
     #[test]
     fn messages_are_kept_whole_when_they_fit() {
-        let failure = Failure::message(format_args!("base:loop: the event base is already looping"));
-        assert_eq!(failure.text(), "base:loop: the event base is already looping");
+        let failure =
+            Failure::message(format_args!("base:loop: the event base is already looping"));
+        assert_eq!(
+            failure.text(),
+            "base:loop: the event base is already looping"
+        );
     }
 
     #[test]
@@ -198,7 +216,10 @@ mod tests {
 
     #[test]
     fn a_cause_reads_as_strerror() {
-        assert_eq!(Cause(Some(Errno(libc::ENOMEM))).to_string(), ": Cannot allocate memory");
+        assert_eq!(
+            Cause(Some(Errno(libc::ENOMEM))).to_string(),
+            ": Cannot allocate memory"
+        );
         assert_eq!(Cause(None).to_string(), "");
     }
 }

@@ -92,7 +92,10 @@ pub(crate) use lua_function;
 /// # Safety
 /// `state` is the state Lua called the function with.
 #[doc(hidden)]
-pub unsafe fn enter<const SLOTS: c_int>(state: *mut lua_State, body: impl FnOnce(&mut Stack) -> Outcome) -> c_int {
+pub unsafe fn enter<const SLOTS: c_int>(
+    state: *mut lua_State,
+    body: impl FnOnce(&mut Stack) -> Outcome,
+) -> c_int {
     if SLOTS > BODY_SLOTS {
         // SAFETY: the state of the call; raising here skips no destructor.
         unsafe { raw::luaL_checkstack(state, SLOTS, c"luaevent.core".as_ptr()) };

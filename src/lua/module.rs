@@ -25,8 +25,16 @@ pub struct TypeSpec {
 
 impl TypeSpec {
     /// The metatable of `T`, with `methods` behind `__index` and `metamethods` on itself.
-    pub const fn of<T: LuaType>(methods: &'static [&'static [Method]], metamethods: &'static [Method]) -> TypeSpec {
-        TypeSpec { name: T::NAME, key: T::KEY, methods, metamethods }
+    pub const fn of<T: LuaType>(
+        methods: &'static [&'static [Method]],
+        metamethods: &'static [Method],
+    ) -> TypeSpec {
+        TypeSpec {
+            name: T::NAME,
+            key: T::KEY,
+            methods,
+            metamethods,
+        }
     }
 }
 
@@ -94,7 +102,12 @@ pub(super) unsafe fn open(state: *mut lua_State, spec: &'static ModuleSpec) {
         for kind in spec.types {
             register_type(state, kind);
         }
-        lua_createtable(state, 0, (spec.functions.len() + spec.integers.len() + spec.strings.len() + spec.tables.len()) as c_int);
+        lua_createtable(
+            state,
+            0,
+            (spec.functions.len() + spec.integers.len() + spec.strings.len() + spec.tables.len())
+                as c_int,
+        );
         set_functions(state, spec.functions);
         for (name, value) in spec.integers {
             lua_pushinteger(state, *value as lua_Integer);
@@ -135,7 +148,12 @@ unsafe fn register_type(state: *mut lua_State, kind: &TypeSpec) {
 /// `key` in the table on top. Each gets both as upvalues 1 and 2: `userdata::test::<T>` then
 /// recognises `T`'s objects without a registry lookup when `T` is the method's own type (the
 /// key says which), and looks `T`'s metatable up otherwise.
-unsafe fn set_methods(state: *mut lua_State, methods: &[Method], metatable: c_int, key: &'static u8) {
+unsafe fn set_methods(
+    state: *mut lua_State,
+    methods: &[Method],
+    metatable: c_int,
+    key: &'static u8,
+) {
     // SAFETY: as for `open`; the table is on top, three slots are used at a time.
     unsafe {
         for (name, function) in methods {

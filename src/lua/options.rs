@@ -4,9 +4,9 @@
 
 use std::ffi::c_int;
 
+use super::params::Key;
 use super::protected::{protected, Op};
 use super::raw::*;
-use super::params::Key;
 use super::stack::{Address, Kind, Stack};
 use super::weak::WeakTable;
 use super::Failure;
@@ -16,7 +16,11 @@ impl Stack {
     /// `names`: pushes one value per name (nil when the table has none) and returns their
     /// absolute indices, in the order of `names`. A key not in `names` is a bad argument that
     /// names it. Reads raw (no metamethod runs) and allocates nothing. Uses N + 2 slots.
-    pub fn options<const N: usize>(&mut self, index: c_int, names: &[&str; N]) -> Result<[c_int; N], Failure> {
+    pub fn options<const N: usize>(
+        &mut self,
+        index: c_int,
+        names: &[&str; N],
+    ) -> Result<[c_int; N], Failure> {
         self.uses(N as c_int + 2);
         let index = self.absolute(index);
         let mut slots = [0; N];
@@ -35,10 +39,16 @@ impl Stack {
             Key::String(key) if names.iter().any(|name| name.as_bytes() == key) => Ok(()),
             Key::String(key) => {
                 let key = std::str::from_utf8(key).unwrap_or("?");
-                Err(Failure::argument(index, format_args!("unknown option '{key}'")))
+                Err(Failure::argument(
+                    index,
+                    format_args!("unknown option '{key}'"),
+                ))
             }
             // The key sits just below its value.
-            _ => Err(Failure::argument(index, format_args!("unknown option (a {} key)", stack.type_name(value - 1)))),
+            _ => Err(Failure::argument(
+                index,
+                format_args!("unknown option (a {} key)", stack.type_name(value - 1)),
+            )),
         })?;
         for (slot, name) in slots.iter_mut().zip(names) {
             self.push_named_entry(index, name.as_bytes());
@@ -49,13 +59,17 @@ impl Stack {
 
     /// A boolean value: `true` or `false`, nothing else.
     pub fn strict_boolean(&self, index: c_int) -> Result<bool, Failure> {
-        self.boolean(index).ok_or_else(|| Failure::expected(self, index, "boolean"))
+        self.boolean(index)
+            .ok_or_else(|| Failure::expected(self, index, "boolean"))
     }
 
     /// Pushes a string with a copy of `bytes`; returns its index. Uses 2 slots.
     pub fn push_string(&mut self, bytes: &[u8]) -> Result<c_int, Failure> {
         self.uses(2);
-        let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        let mut op = Op::PushString {
+            bytes: bytes.as_ptr(),
+            len: bytes.len(),
+        };
         // SAFETY: a body's (or a callback's) state, with room; the bytes outlive the call,
         // and Lua copies them.
         unsafe { protected(self.state(), &mut op, 0, 1)? };

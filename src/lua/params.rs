@@ -61,7 +61,8 @@ impl Stack {
     /// The value as a boolean, if it is one.
     pub fn boolean(&self, index: c_int) -> Option<bool> {
         // SAFETY: lua_toboolean never raises.
-        (self.kind(index) == Kind::Boolean).then(|| unsafe { lua_toboolean(self.state(), index) } != 0)
+        (self.kind(index) == Kind::Boolean)
+            .then(|| unsafe { lua_toboolean(self.state(), index) } != 0)
     }
 
     /// Calls `visit(stack, key, value_index)` for every entry of the table at `table`, in
@@ -147,7 +148,9 @@ impl Stack {
         for argument in arguments {
             match *argument {
                 // SAFETY: booleans allocate nothing.
-                Argument::Boolean(value) => unsafe { lua_pushboolean(self.state(), value as c_int) },
+                Argument::Boolean(value) => unsafe {
+                    lua_pushboolean(self.state(), value as c_int)
+                },
                 Argument::Integer(value) => self.push_integer(value),
             }
         }

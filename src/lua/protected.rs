@@ -21,7 +21,11 @@ use super::Failure;
 pub(super) enum Op {
     /// Leaves a new userdata of `size` bytes (with one user value slot when `user_value`) and
     /// writes its address to `memory`. No metatable yet.
-    NewUserdata { size: usize, user_value: bool, memory: *mut c_void },
+    NewUserdata {
+        size: usize,
+        user_value: bool,
+        memory: *mut c_void,
+    },
     /// Leaves a new table with room for `array` sequence and `hash` other entries.
     NewTable { array: c_int, hash: c_int },
     /// Argument: a value. Stores `luaL_ref(registry, value)` in `reference`.
@@ -50,8 +54,13 @@ impl Failure {
     /// `state` is a valid state with three free slots in which the module was opened; for a
     /// propagated failure, its error value is on top.
     pub(super) unsafe fn push_error_value(&self, state: *mut lua_State) {
-        let Some(bytes) = self.message_bytes() else { return };
-        let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        let Some(bytes) = self.message_bytes() else {
+            return;
+        };
+        let mut op = Op::PushString {
+            bytes: bytes.as_ptr(),
+            len: bytes.len(),
+        };
         // SAFETY: per the contract; on failure the error value is left on top, which is what
         // the caller wants either way.
         let _ = unsafe { protected(state, &mut op, 0, 1) };
@@ -64,7 +73,12 @@ impl Failure {
 /// # Safety
 /// A valid state, at least `arguments` values on it and three free slots; on Lua 5.1 and
 /// LuaJIT, the runner installed by [`install_runners`].
-pub(super) unsafe fn protected(state: *mut lua_State, op: &mut Op, arguments: c_int, results: c_int) -> Result<(), Failure> {
+pub(super) unsafe fn protected(
+    state: *mut lua_State,
+    op: &mut Op,
+    arguments: c_int,
+    results: c_int,
+) -> Result<(), Failure> {
     // SAFETY: per the contract. The Op outlives the call: the runner reaches it through a
     // light userdata, and lua_pcall returns before `op` can go.
     unsafe {
@@ -165,7 +179,11 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
         let op = &mut *(lua_touserdata(state, 1) as *mut Op);
         lua_remove(state, 1);
         match op {
-            Op::NewUserdata { size, user_value, memory } => {
+            Op::NewUserdata {
+                size,
+                user_value,
+                memory,
+            } => {
                 #[cfg(any(feature = "lua54", feature = "lua55"))]
                 {
                     *memory = lua_newuserdatauv(state, *size, *user_value as c_int);

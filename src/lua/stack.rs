@@ -206,16 +206,20 @@ impl Stack {
     /// A number argument; numeric strings convert as in Lua's own `luaL_checknumber`.
     #[inline]
     pub fn number(&self, index: c_int) -> Result<f64, Failure> {
-        self.to_number(index).ok_or_else(|| Failure::expected(self, index, "number"))
+        self.to_number(index)
+            .ok_or_else(|| Failure::expected(self, index, "number"))
     }
 
     /// An integer argument: any number with an integral value (3.0 included) or a numeric string.
     #[inline]
     pub fn integer(&self, index: c_int) -> Result<i64, Failure> {
-        self.to_integer(index).ok_or_else(|| match self.to_number(index) {
-            Some(_) => Failure::argument(index, format_args!("number has no integer representation")),
-            None => Failure::expected(self, index, "number"),
-        })
+        self.to_integer(index)
+            .ok_or_else(|| match self.to_number(index) {
+                Some(_) => {
+                    Failure::argument(index, format_args!("number has no integer representation"))
+                }
+                None => Failure::expected(self, index, "number"),
+            })
     }
 
     /// The bytes of a string value (numbers are not converted: that would allocate).
@@ -285,7 +289,8 @@ impl Stack {
     /// The object of type `T` at `index`, or the standard `T::WHAT expected` failure.
     #[inline]
     pub fn userdata<T: LuaType>(&self, index: c_int) -> Result<&T, Failure> {
-        self.test_userdata(index).ok_or_else(|| Failure::expected(self, index, T::WHAT))
+        self.test_userdata(index)
+            .ok_or_else(|| Failure::expected(self, index, T::WHAT))
     }
 
     // ------------------------------------------------------- pushing without raising ----
@@ -380,7 +385,12 @@ impl Stack {
 
     /// Runs a raising operation; on failure the error value is left on top for the entry.
     /// Uses 2 slots above its arguments (every `Op` leaves at most `arguments + 2` results).
-    pub(super) fn protected(&mut self, mut op: Op, arguments: c_int, results: c_int) -> Result<Op, Failure> {
+    pub(super) fn protected(
+        &mut self,
+        mut op: Op,
+        arguments: c_int,
+        results: c_int,
+    ) -> Result<Op, Failure> {
         self.uses(2);
         debug_assert!(results <= arguments + 2);
         // SAFETY: the stack holds the arguments and has the room checked above; the module
@@ -393,9 +403,20 @@ impl Stack {
     /// On failure `value` is dropped and nothing is pushed but the error. Uses 2 slots.
     pub fn new_userdata<T: LuaType>(&mut self, value: T) -> Result<c_int, Failure> {
         self.uses(2);
-        const { assert!(align_of::<T>() <= 8, "Lua aligns userdata memory to 8 bytes") };
-        let op = Op::NewUserdata { size: size_of::<T>(), user_value: T::USER_VALUE, memory: std::ptr::null_mut() };
-        let Op::NewUserdata { memory, .. } = self.protected(op, 0, 1)? else { unreachable!() };
+        const {
+            assert!(
+                align_of::<T>() <= 8,
+                "Lua aligns userdata memory to 8 bytes"
+            )
+        };
+        let op = Op::NewUserdata {
+            size: size_of::<T>(),
+            user_value: T::USER_VALUE,
+            memory: std::ptr::null_mut(),
+        };
+        let Op::NewUserdata { memory, .. } = self.protected(op, 0, 1)? else {
+            unreachable!()
+        };
         // SAFETY: `memory` is the new userdata's block, sized and aligned for T and not yet
         // shared with anyone. The value is written before the metatable (and so `__gc` and
         // every method) is attached; setting a metatable allocates nothing.
@@ -417,14 +438,27 @@ impl Stack {
     pub fn reference(&mut self, index: c_int) -> Result<Ref, Failure> {
         self.uses(3);
         self.push_value(index);
-        let Op::Reference { reference } = self.protected(Op::Reference { reference: 0 }, 1, 0)? else { unreachable!() };
+        let Op::Reference { reference } = self.protected(Op::Reference { reference: 0 }, 1, 0)?
+        else {
+            unreachable!()
+        };
         // luaL_ref gives a positive number for every value but nil, which callers never pass.
-        NonZeroI32::new(reference).filter(|r| r.get() > 0).map(Ref).ok_or_else(Failure::out_of_memory)
+        NonZeroI32::new(reference)
+            .filter(|r| r.get() > 0)
+            .map(Ref)
+            .ok_or_else(Failure::out_of_memory)
     }
 
     /// Uses 2 slots.
     pub fn unreference(&mut self, reference: Ref) -> Result<(), Failure> {
-        self.protected(Op::Unreference { reference: reference.raw() }, 0, 0).map(drop)
+        self.protected(
+            Op::Unreference {
+                reference: reference.raw(),
+            },
+            0,
+            0,
+        )
+        .map(drop)
     }
 
     /// `table[n] = value at index` (raw). Uses 5 slots.
@@ -438,7 +472,12 @@ impl Stack {
     }
 
     /// `weak[address] = value at index`. Uses 5 slots.
-    pub fn set_weak_entry(&mut self, table: &WeakTable, address: Address, value: c_int) -> Result<(), Failure> {
+    pub fn set_weak_entry(
+        &mut self,
+        table: &WeakTable,
+        address: Address,
+        value: c_int,
+    ) -> Result<(), Failure> {
         self.uses(5);
         let value = self.absolute(value);
         // SAFETY: raw pushes: the table from the registry, and a light userdata.
@@ -499,7 +538,11 @@ impl Stack {
     /// buffer, without allocating first: `fill` can use what the body has borrowed from the
     /// stack, since no Lua code runs in between. `None` when `len` is too long (then use
     /// [`Stack::return_bytes`]).
-    pub fn return_short(&self, len: usize, fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<usize, Failure>) -> Option<Outcome> {
+    pub fn return_short(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<usize, Failure>,
+    ) -> Option<Outcome> {
         if len > SCRATCH || self.scratch_lent.replace(true) {
             return None;
         }
@@ -508,7 +551,9 @@ impl Stack {
         let scratch = unsafe { &mut (&mut *self.scratch.as_ptr())[..len] };
         let written = fill(scratch);
         self.scratch_lent.set(false);
-        Some(written.map(|written| Returns::Scratch { len: written.min(len) }))
+        Some(written.map(|written| Returns::Scratch {
+            len: written.min(len),
+        }))
     }
 
     /// Returns `len` bytes written by `fill` as a Lua string. Lua memory for them is set aside
@@ -527,10 +572,19 @@ impl Stack {
             let scratch = unsafe { &mut (&mut *self.scratch.as_ptr())[..len] };
             let written = fill(self, scratch);
             self.scratch_lent.set(false);
-            return written.map(|written| Returns::Scratch { len: written.min(len) });
+            return written.map(|written| Returns::Scratch {
+                len: written.min(len),
+            });
         }
-        let Op::NewUserdata { memory, .. } =
-            self.protected(Op::NewUserdata { size: len, user_value: false, memory: std::ptr::null_mut() }, 0, 1)?
+        let Op::NewUserdata { memory, .. } = self.protected(
+            Op::NewUserdata {
+                size: len,
+                user_value: false,
+                memory: std::ptr::null_mut(),
+            },
+            0,
+            1,
+        )?
         else {
             unreachable!()
         };
@@ -538,7 +592,10 @@ impl Stack {
         // SAFETY: the block was just made, `len` bytes long; the userdata at `index` keeps it.
         let block = unsafe { std::slice::from_raw_parts_mut(memory as *mut MaybeUninit<u8>, len) };
         let written = fill(self, block)?;
-        Ok(Returns::Memory { index, len: written.min(len) })
+        Ok(Returns::Memory {
+            index,
+            len: written.min(len),
+        })
     }
 }
 
@@ -546,7 +603,10 @@ impl Failure {
     /// The standard `<what> expected, got <type>` argument failure. (Here rather than in
     /// failure.rs, which comes before the stack in the layer.)
     pub fn expected(stack: &Stack, index: c_int, what: &str) -> Failure {
-        Failure::argument(index, format_args!("{what} expected, got {}", stack.type_name(index)))
+        Failure::argument(
+            index,
+            format_args!("{what} expected, got {}", stack.type_name(index)),
+        )
     }
 }
 

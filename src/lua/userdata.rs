@@ -101,5 +101,9 @@ pub(super) unsafe fn test<T: LuaType>(state: *mut lua_State, index: c_int) -> Op
 #[cfg(feature = "luajit")]
 unsafe extern "C-unwind" {
     #[link_name = "luaL_testudata"]
-    fn luajit_testudata(state: *mut lua_State, index: c_int, name: *const std::ffi::c_char) -> *mut std::ffi::c_void;
+    fn luajit_testudata(
+        state: *mut lua_State,
+        index: c_int,
+        name: *const std::ffi::c_char,
+    ) -> *mut std::ffi::c_void;
 }

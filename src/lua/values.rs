@@ -50,7 +50,12 @@ impl Stack {
     }
 
     /// `table[address] = value at index` (raw; a nil value removes the entry). Uses 5 slots.
-    pub fn set_address_field(&mut self, table: c_int, address: Address, value: c_int) -> Result<(), Failure> {
+    pub fn set_address_field(
+        &mut self,
+        table: c_int,
+        address: Address,
+        value: c_int,
+    ) -> Result<(), Failure> {
         self.uses(5);
         let (table, value) = (self.absolute(table), self.absolute(value));
         self.push_value(table);
@@ -114,7 +119,10 @@ impl Arguments {
     /// Pushes a copy of `bytes` as a string. Uses 2 slots.
     pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Raised> {
         self.uses(2);
-        let mut op = Op::PushString { bytes: bytes.as_ptr(), len: bytes.len() };
+        let mut op = Op::PushString {
+            bytes: bytes.as_ptr(),
+            len: bytes.len(),
+        };
         // SAFETY: the loop's state, with room (see LoopSlot::call); runs under lua_pcall.
         unsafe { protected(self.state, &mut op, 0, 1) }.map_err(|_| Raised)
     }

@@ -17,7 +17,10 @@ pub struct WeakTable {
 impl WeakTable {
     /// A table whose values are weak.
     pub const fn weak_values() -> WeakTable {
-        WeakTable { mode: c"v", _key: 0 }
+        WeakTable {
+            mode: c"v",
+            _key: 0,
+        }
     }
 
     fn key(&self) -> *const u8 {
