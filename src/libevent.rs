@@ -1229,38 +1229,38 @@ impl<'a> BuffereventRef<'a> {
             .map(|raw| unsafe { BuffereventRef::new(raw) })
     }
 
+    /// The read, write and event callbacks and their argument, as set.
+    fn callbacks(
+        self,
+    ) -> (
+        ffi::bufferevent_data_cb,
+        ffi::bufferevent_data_cb,
+        ffi::bufferevent_event_cb,
+        *mut c_void,
+    ) {
+        let (mut r, mut w, mut e, mut a) = (None, None, None, ptr::null_mut());
+        // SAFETY: live (constructor); bufferevent_getcb only reads them.
+        unsafe { ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a) };
+        (r, w, e, a)
+    }
+
     /// Replaces the read callback, keeping the other two and the argument; returns the one it
     /// replaced (None if there was none, and then nothing is changed).
     pub fn replace_read_callback(
         self,
         read: BuffereventDataCallback,
     ) -> Option<BuffereventDataCallback> {
-        let (mut r, mut w, mut e, mut a): (
-            ffi::bufferevent_data_cb,
-            ffi::bufferevent_data_cb,
-            ffi::bufferevent_event_cb,
-            *mut c_void,
-        ) = (None, None, None, ptr::null_mut());
+        let (r, w, e, a) = self.callbacks();
+        let previous = r?;
         // SAFETY: live (constructor); the callbacks and argument are put back as they were, the
         // read one aside, which the caller vouches for with the same argument.
-        unsafe {
-            ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a);
-            let previous = r?;
-            ffi::bufferevent_setcb(self.raw(), Some(read), w, e, a);
-            Some(previous)
-        }
+        unsafe { ffi::bufferevent_setcb(self.raw(), Some(read), w, e, a) };
+        Some(previous)
     }
 
     /// The write callback and the callbacks' argument.
     pub fn write_callback(self) -> (Option<BuffereventDataCallback>, *mut c_void) {
-        let (mut r, mut w, mut e, mut a): (
-            ffi::bufferevent_data_cb,
-            ffi::bufferevent_data_cb,
-            ffi::bufferevent_event_cb,
-            *mut c_void,
-        ) = (None, None, None, ptr::null_mut());
-        // SAFETY: live (constructor); bufferevent_getcb only reads them.
-        unsafe { ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a) };
+        let (_, w, _, a) = self.callbacks();
         (w, a)
     }
 
@@ -1270,20 +1270,12 @@ impl<'a> BuffereventRef<'a> {
         self,
         write: BuffereventDataCallback,
     ) -> Option<BuffereventDataCallback> {
-        let (mut r, mut w, mut e, mut a): (
-            ffi::bufferevent_data_cb,
-            ffi::bufferevent_data_cb,
-            ffi::bufferevent_event_cb,
-            *mut c_void,
-        ) = (None, None, None, ptr::null_mut());
+        let (r, w, e, a) = self.callbacks();
+        let previous = w?;
         // SAFETY: live (constructor); the callbacks and argument are put back as they were, the
         // write one aside, which the caller vouches for with the same argument.
-        unsafe {
-            ffi::bufferevent_getcb(self.raw(), &mut r, &mut w, &mut e, &mut a);
-            let previous = w?;
-            ffi::bufferevent_setcb(self.raw(), r, Some(write), e, a);
-            Some(previous)
-        }
+        unsafe { ffi::bufferevent_setcb(self.raw(), r, Some(write), e, a) };
+        Some(previous)
     }
 
     /// The TLS layer's errors since the last call, first to last (0: none left).
