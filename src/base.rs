@@ -233,13 +233,17 @@ pub struct BaseUserdata {
     shared: Cell<Option<Shared<BaseShared>>>,
 }
 
-// The user value holds what pending DNS lookups keep alive (see dns.rs), so that it goes with the base.
+// The slot holds the table of what pending DNS lookups keep alive (see dns/resolver.rs), so
+// that it goes with the base.
 lua_type!(
     BaseUserdata,
     c"luaevent.core.base",
     "event base",
-    user_value
+    slots 1
 );
+
+/// The base's slot for the anchor table of its DNS lookups.
+pub(crate) const SLOT_DNS_ANCHORS: c_int = 1;
 
 impl BaseUserdata {
     fn shared(&self) -> Option<Shared<BaseShared>> {

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 
 use crate::ffi::evbuffer;
 use crate::libevent::{self, BufferRef};
-use crate::lua::{lua_function, lua_type, Failure, Kind, Outcome, Returns, Stack, TypeSpec};
+use crate::lua::{lua_function, lua_type, Failure, Kind, Made, Outcome, Returns, Stack, TypeSpec};
 
 /// The Lua object.
 pub struct BufferUserdata {
@@ -75,8 +75,8 @@ fn refused(function: &str, what: &str) -> Failure {
 
 /// Pushes a buffer object that a bufferevent will lend one of its buffers to (see [`lend`]);
 /// closed until then. Returns its index.
-pub fn push_unlent(stack: &mut Stack) -> Result<c_int, Failure> {
-    stack.new_userdata(BufferUserdata {
+pub fn push_unlent(stack: &mut Stack) -> Result<Made<BufferUserdata>, Failure> {
+    stack.new_object(BufferUserdata {
         state: Cell::new(BufferState::Closed),
     })
 }

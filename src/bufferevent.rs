@@ -81,22 +81,22 @@ lua_type!(
     BuffereventUserdata,
     c"luaevent.core.bufferevent",
     "bufferevent",
-    user_value
+    slots 7
 );
 
 /// Where each object is found from its address: weak, so that it does not keep it alive.
 pub static BUFFEREVENTS: WeakTable = WeakTable::weak_values();
 
-/// Slots of the user value table.
-pub(crate) const SLOT_READ: i64 = 1;
-pub(crate) const SLOT_WRITE: i64 = 2;
-pub(crate) const SLOT_ERROR: i64 = 3;
-const SLOT_SOCKET: i64 = 4;
-const SLOT_INPUT: i64 = 5;
-const SLOT_OUTPUT: i64 = 6;
+/// The object's slots (see `LuaType::SLOTS`).
+pub(crate) const SLOT_READ: c_int = 1;
+pub(crate) const SLOT_WRITE: c_int = 2;
+pub(crate) const SLOT_ERROR: c_int = 3;
+const SLOT_SOCKET: c_int = 4;
+const SLOT_INPUT: c_int = 5;
+const SLOT_OUTPUT: c_int = 6;
 /// The host `core.bufferevent.connect` was given: the name a client `starttls` checks when not
 /// told another.
-pub(crate) const SLOT_HOST: i64 = 7;
+pub(crate) const SLOT_HOST: c_int = 7;
 
 impl Reader for BuffereventUserdata {
     fn bufferevent(&self) -> Option<BuffereventRef<'_>> {
@@ -194,13 +194,11 @@ fn shut(stack: &mut Stack, index: c_int) {
         }
         raw
     };
-    stack.push_user_value(index);
     for slot in [SLOT_INPUT, SLOT_OUTPUT] {
-        stack.push_field(-1, slot);
+        stack.push_slot(index, slot);
         buffer::detach(stack, -1);
         stack.pop(1);
     }
-    stack.pop(1);
     // SAFETY: made by new_bufferevent, freed once (`raw` is cleared above). libevent holds its
     // own reference while one of its callbacks runs, so this is safe inside them too.
     unsafe { libevent::free_bufferevent(raw) };
@@ -239,10 +237,8 @@ pub fn new(stack: &mut Stack) -> Outcome {
 
     let object = make(stack, &base, fd, Socket::Lent, "core.bufferevent.new")?;
     store_callbacks(stack, object, [first + 1, first + 2, first + 3])?;
-    stack.push_user_value(object);
-    let keep = stack.top();
     if let Kind::Userdata | Kind::Table = stack.kind(first) {
-        stack.set_field(keep, SLOT_SOCKET, first)?;
+        stack.set_slot::<BuffereventUserdata>(object, SLOT_SOCKET, first);
     }
     stack.set_top(object);
     Ok(Returns::Values(1))
@@ -268,33 +264,33 @@ pub(crate) fn make(
         }
     }
     let mut owned = Owned(if socket == Socket::Owned { fd } else { -1 });
-    let object = stack.new_userdata(BuffereventUserdata {
-        raw: Cell::new(None),
-        base: Cell::new(Some(base.clone())),
-        read_path: ReadPath::default(),
-        io_error: Cell::new(None),
-        write_callback: Cell::new(false),
-        nonblocking: Cell::new(socket == Socket::Owned || os::is_nonblocking(fd)),
-        connecting: Cell::new(None),
-        above: Cell::new(None),
-        refused: Cell::new(None),
-        tls: Cell::new(false),
-        handshaking: Cell::new(false),
-        starting: Cell::new(false),
-        held: Cell::new(0),
-        write_held: Cell::new(false),
-        end_of_file: Cell::new(EndOfFile::Unseen),
-        write_gate: Cell::new(None),
-        lent: [Cell::new(None), Cell::new(None)],
-    })?;
+    let made = stack.new_object_in(
+        BuffereventUserdata {
+            raw: Cell::new(None),
+            base: Cell::new(Some(base.clone())),
+            read_path: ReadPath::default(),
+            io_error: Cell::new(None),
+            write_callback: Cell::new(false),
+            nonblocking: Cell::new(socket == Socket::Owned || os::is_nonblocking(fd)),
+            connecting: Cell::new(None),
+            above: Cell::new(None),
+            refused: Cell::new(None),
+            tls: Cell::new(false),
+            handshaking: Cell::new(false),
+            starting: Cell::new(false),
+            held: Cell::new(0),
+            write_held: Cell::new(false),
+            end_of_file: Cell::new(EndOfFile::Unseen),
+            write_gate: Cell::new(None),
+            lent: [Cell::new(None), Cell::new(None)],
+        },
+        &BUFFEREVENTS,
+    )?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
     // connection whose buffers Lua never asks for costs no buffer objects.
-    stack.new_table(6, 0)?;
-    stack.set_user_value(object);
-    let address = Address::of(stack.userdata::<BuffereventUserdata>(object)?);
-    stack.set_weak_entry(&BUFFEREVENTS, address, object)?;
+    let object = made.index;
 
-    let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+    let userdata = stack.made(&made)?;
     // SAFETY: the argument is the userdata's address: Lua never moves a userdata, and `shut`
     // (close, __gc) frees the bufferevent before Lua can free the memory. The base outlives
     // the bufferevent: the object holds it until after `shut`.
@@ -465,7 +461,7 @@ pub(crate) fn report(owner: *const BuffereventUserdata, what: c_short, message: 
             if stack.push_weak_entry(&BUFFEREVENTS, address) != Kind::Userdata {
                 return Ok(None);
             }
-            if stack.push_user_value_field(-1, SLOT_ERROR) == Kind::Nil {
+            if stack.push_slot(-1, SLOT_ERROR) == Kind::Nil {
                 return Ok(None);
             }
             stack.push_weak_entry(&BUFFEREVENTS, address);
@@ -566,7 +562,11 @@ fn write_through(object: &BuffereventUserdata, bev: BuffereventRef<'_>, output_w
 }
 
 /// Calls the Lua callback in `slot` as `callback(bev, what)`.
-pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_short) -> Called<()> {
+pub(crate) fn dispatch(
+    owner: *const BuffereventUserdata,
+    slot: c_int,
+    what: c_short,
+) -> Called<()> {
     let base = {
         // SAFETY: libevent calls back only while the bufferevent exists, and it is freed
         // before the object's memory can be. The borrow ends before Lua code runs.
@@ -587,7 +587,7 @@ pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_sho
             if arguments.push_weak_entry(&BUFFEREVENTS, address) != Kind::Userdata {
                 return None;
             }
-            if arguments.push_user_value_field(slot) == Kind::Nil {
+            if arguments.push_slot(slot) == Kind::Nil {
                 return None;
             }
             arguments.swap_top();
@@ -601,16 +601,14 @@ pub(crate) fn dispatch(owner: *const BuffereventUserdata, slot: i64, what: c_sho
 
 /// Pushes the buffer object for `slot` (SLOT_INPUT or SLOT_OUTPUT), making it on first use so
 /// every later call returns the same object.
-fn push_buffer(stack: &mut Stack, slot: i64) -> Outcome {
+fn push_buffer(stack: &mut Stack, slot: c_int) -> Outcome {
     open_bufferevent(stack, 1)?;
-    stack.push_user_value(1);
-    let keep = stack.top();
-    if stack.push_field(keep, slot) != Kind::Nil {
+    if stack.push_slot(1, slot) != Kind::Nil {
         return Ok(Returns::Values(1));
     }
     stack.pop(1);
-    let object = buffer::push_unlent(stack)?;
-    stack.set_field(keep, slot, object)?;
+    let made = buffer::push_unlent(stack)?;
+    stack.set_slot::<BuffereventUserdata>(1, slot, made.index);
     // Making the object may have run Lua code (a finalizer): look at the bufferevent again.
     let (owner, bev) = open_object(stack, 1)?;
     let lent = if slot == SLOT_INPUT {
@@ -618,7 +616,7 @@ fn push_buffer(stack: &mut Stack, slot: i64) -> Outcome {
     } else {
         bev.output()
     };
-    let buffer_object = stack.userdata::<BufferUserdata>(object)?;
+    let buffer_object = stack.made(&made)?;
     buffer::lend(buffer_object, lent);
     owner.lent[if slot == SLOT_INPUT { 0 } else { 1 }].set(Some(NonNull::from(buffer_object)));
     Ok(Returns::Values(1))
@@ -773,15 +771,12 @@ pub(crate) fn store_callbacks(
             .write_callback
             .set(true);
     }
-    stack.push_user_value(object);
-    let keep = stack.top();
     for (slot, index) in [SLOT_READ, SLOT_WRITE, SLOT_ERROR]
         .into_iter()
         .zip(callbacks)
     {
-        stack.set_field(keep, slot, index)?;
+        stack.set_slot::<BuffereventUserdata>(object, slot, index);
     }
-    stack.pop(1);
     if !has_write_callback {
         stack
             .userdata::<BuffereventUserdata>(object)?

@@ -406,8 +406,7 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     let object = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
     bufferevent::store_callbacks(stack, object, [4, 5, 6])?;
     // The host too: a later client STARTTLS checks the server's certificate against it.
-    stack.push_user_value(object);
-    stack.set_field(-1, SLOT_HOST, 2)?;
+    stack.set_slot::<BuffereventUserdata>(object, SLOT_HOST, 2);
     stack.set_top(object);
     let userdata = stack.userdata::<BuffereventUserdata>(object)?;
     let owner = userdata as *const BuffereventUserdata as *const c_void;

@@ -58,15 +58,15 @@ lua_type!(
     ListenerUserdata,
     c"luaevent.core.listener",
     "listener",
-    user_value
+    slots 2
 );
 
 /// Where each object is found from its address: weak, so that it does not keep it alive.
 pub static LISTENERS: WeakTable = WeakTable::weak_values();
 
-/// Slots of the user value table: `on_accept`, and the TLS context (`options.tls`).
-const SLOT_ACCEPT: i64 = 1;
-const SLOT_TLS: i64 = 2;
+/// The object's slots (see `LuaType::SLOTS`): `on_accept`, and the TLS context (`options.tls`).
+const SLOT_ACCEPT: c_int = 1;
+const SLOT_TLS: c_int = 2;
 
 impl ListenerUserdata {
     /// Runs `call` on the listener, if it is open (libevent calls only: no Lua code runs).
@@ -200,12 +200,10 @@ pub fn new(stack: &mut Stack) -> Outcome {
         paused: Cell::new(false),
         wanted: Cell::new(true),
     })?;
-    let keep = stack.new_table(2, 0)?;
-    stack.set_field(keep, SLOT_ACCEPT, 3)?;
+    stack.set_slot::<ListenerUserdata>(object, SLOT_ACCEPT, 3);
     if tls.is_some() {
-        stack.set_field(keep, SLOT_TLS, context)?;
+        stack.set_slot::<ListenerUserdata>(object, SLOT_TLS, context);
     }
-    stack.set_user_value(object);
     let address = Address::of(stack.userdata::<ListenerUserdata>(object)?);
     stack.set_weak_entry(&LISTENERS, address, object)?;
 
@@ -281,7 +279,7 @@ fn accepted(
             if stack.push_weak_entry(&LISTENERS, address) != Kind::Userdata {
                 return Ok(None);
             }
-            if stack.push_user_value_field(-1, SLOT_ACCEPT) == Kind::Nil {
+            if stack.push_slot(-1, SLOT_ACCEPT) == Kind::Nil {
                 return Ok(None);
             }
             // From here the bufferevent owns the socket, or `make` has closed it.
@@ -295,7 +293,7 @@ fn accepted(
                 if let Some(bev) = userdata.socket_bufferevent() {
                     bev.trigger_event_later(ffi::EVBUFFER_ERROR);
                 }
-            } else if stack.push_user_value_field(object - 2, SLOT_TLS) == Kind::Userdata {
+            } else if stack.push_slot(object - 2, SLOT_TLS) == Kind::Userdata {
                 // A TLS listener: the handshake starts at once. A connection that cannot have
                 // one is closed and not handed to Lua.
                 let started = match stack

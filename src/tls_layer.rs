@@ -403,9 +403,7 @@ pub fn starttls(stack: &mut Stack) -> Outcome {
             3,
             format_args!("options.servername: string expected, got {got}"),
         ));
-    } else if role == Role::Client
-        && stack.push_user_value_field(1, bufferevent::SLOT_HOST) == Kind::String
-    {
+    } else if role == Role::Client && stack.push_slot(1, bufferevent::SLOT_HOST) == Kind::String {
         Some(stack.top())
     } else {
         None

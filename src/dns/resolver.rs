@@ -10,7 +10,7 @@ use super::{
     base_dns, existing_base_dns, new_core, new_lookup, parse_nameserver, start, Client, Config,
     Core, Family, Hosts, ResolverHandle, ANCHORS, MAX_NAMESERVERS,
 };
-use crate::base::{base_argument, BaseShared};
+use crate::base::{base_argument, BaseShared, BaseUserdata, SLOT_DNS_ANCHORS};
 use crate::lua::{
     lua_function, lua_type, Address, Failure, Kind, Outcome, Returns, Stack, TypeSpec,
 };
@@ -86,11 +86,11 @@ impl ResolverUserdata {
     }
 }
 
-/// Makes sure the base at `index` has its anchor table (its user value, found through
+/// Makes sure the base at `index` has its anchor table (in its slot, found through
 /// [`ANCHORS`]).
 fn ensure_anchors(stack: &mut Stack, index: c_int, base: &BaseShared) -> Result<(), Failure> {
     let top = stack.top();
-    stack.push_user_value(index);
+    stack.push_slot(index, SLOT_DNS_ANCHORS);
     stack.push_weak_entry(&ANCHORS, Address::of(base));
     let present = stack.kind(-1) == Kind::Table && stack.raw_equal(-1, -2);
     stack.set_top(top);
@@ -99,7 +99,7 @@ fn ensure_anchors(stack: &mut Stack, index: c_int, base: &BaseShared) -> Result<
     }
     let table = stack.new_table(0, 4)?;
     stack.set_weak_entry(&ANCHORS, Address::of(base), table)?;
-    stack.set_user_value(index);
+    stack.set_slot::<BaseUserdata>(index, SLOT_DNS_ANCHORS, table);
     Ok(())
 }
 

@@ -339,21 +339,12 @@ impl Arguments {
         Kind::of(unsafe { table.push_entry(self.state, address.0) })
     }
 
-    /// Pushes `slot` of the table held as user value by the userdata on top; returns its type.
+    /// Pushes slot `n` of the object on top (see `LuaType::SLOTS`); returns its type.
     /// Uses 2 slots.
-    pub fn push_user_value_field(&mut self, slot: i64) -> Kind {
+    pub fn push_slot(&mut self, n: c_int) -> Kind {
         self.uses(2);
         // SAFETY: reading a user value and a raw integer key allocates nothing.
-        unsafe {
-            if lua_getuservalue(self.state, -1) != LUA_TTABLE {
-                lua_pop(self.state, 1);
-                lua_pushnil(self.state);
-                return Kind::Nil;
-            }
-            let kind = Kind::of(lua_rawgeti(self.state, -1, slot as lua_Integer));
-            lua_remove(self.state, -2);
-            kind
-        }
+        unsafe { super::stack::push_slot(self.state, -1, n) }
     }
 
     /// Moves the top value below the one under it (a function fetched after its argument).

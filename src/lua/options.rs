@@ -100,21 +100,4 @@ impl Stack {
         // SAFETY: raw reads with a light-userdata key.
         Kind::of(unsafe { table.push_entry(self.state(), address.0) })
     }
-
-    /// Pushes `table[n]` of the table kept as user value by the userdata at `index`, and
-    /// returns its type (nil when the object has no such table). Uses 2 slots.
-    pub fn push_user_value_field(&mut self, index: c_int, n: i64) -> Kind {
-        self.uses(2);
-        let index = self.absolute(index);
-        if self.push_user_value(index) != Kind::Table {
-            self.pop(1);
-            // SAFETY: pushing nil allocates nothing.
-            unsafe { lua_pushnil(self.state()) };
-            return Kind::Nil;
-        }
-        let kind = self.push_field(-1, n);
-        // SAFETY: removes the user value table below the field; no allocation.
-        unsafe { lua_remove(self.state(), -2) };
-        kind
-    }
 }

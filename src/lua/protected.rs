@@ -14,17 +14,21 @@ use std::ffi::{c_int, c_void, CStr};
 
 use super::module::ModuleSpec;
 use super::raw::*;
+use super::weak::WeakTable;
 use super::Failure;
 
 /// One raising operation. Arguments are pushed after it (see each variant); results are left
 /// on the caller's stack.
 pub(super) enum Op {
-    /// Leaves a new userdata of `size` bytes (with one user value slot when `user_value`) and
-    /// writes its address to `memory`. No metatable yet.
+    /// Leaves a new userdata of `size` bytes with `slots` slots (see `LuaType::SLOTS`: user
+    /// values on 5.4 and 5.5, else a table with an array part of `slots` as its user value) and
+    /// writes its address to `memory`; records it in `weak` under that address, if given. No
+    /// metatable yet.
     NewUserdata {
         size: usize,
-        user_value: bool,
+        slots: c_int,
         memory: *mut c_void,
+        weak: Option<&'static WeakTable>,
     },
     /// Leaves a new table with room for `array` sequence and `hash` other entries.
     NewTable { array: c_int, hash: c_int },
@@ -181,17 +185,29 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
         match op {
             Op::NewUserdata {
                 size,
-                user_value,
+                slots,
                 memory,
+                weak,
             } => {
                 #[cfg(any(feature = "lua54", feature = "lua55"))]
                 {
-                    *memory = lua_newuserdatauv(state, *size, *user_value as c_int);
+                    *memory = lua_newuserdatauv(state, *size, *slots);
                 }
                 #[cfg(not(any(feature = "lua54", feature = "lua55")))]
                 {
-                    let _ = user_value;
                     *memory = lua_newuserdata(state, *size);
+                    if *slots > 0 {
+                        // Made here with the array part that set_slot relies on.
+                        lua_createtable(state, *slots, 0);
+                        lua_setuservalue(state, -2);
+                    }
+                }
+                if let Some(weak) = weak {
+                    weak.push(state);
+                    lua_pushlightuserdata(state, *memory);
+                    lua_pushvalue(state, -3);
+                    lua_rawset(state, -3);
+                    lua_pop(state, 1);
                 }
                 1
             }

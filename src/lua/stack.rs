@@ -105,6 +105,12 @@ impl Ref {
     }
 }
 
+/// An object [`Stack::new_object`] made: where it is on the stack and where its memory is.
+pub struct Made<T> {
+    pub index: c_int,
+    memory: NonNull<T>,
+}
+
 /// The address of one of our objects, used as a key (weak tables, the running callback).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Address(pub(super) *const c_void);
@@ -286,6 +292,24 @@ impl Stack {
         unsafe { super::userdata::test::<T>(self.state(), index).map(|memory| &*memory) }
     }
 
+    /// The object made by [`Stack::new_object`], while it is still at its index (else the
+    /// standard `T::WHAT expected` failure, as [`Stack::userdata`]).
+    #[inline]
+    pub fn made<T: LuaType>(&self, made: &Made<T>) -> Result<&T, Failure> {
+        // SAFETY: touching a value neither raises nor allocates. A userdata whose block is at
+        // `made.memory` is the one new_object made, holding a T (block addresses are unique
+        // among live objects); it stays valid while it is at `made.index`, which a borrow of
+        // `self` keeps so. Our types never hand out `&mut`.
+        unsafe {
+            let at = lua_touserdata(self.state(), made.index);
+            if std::ptr::eq(at as *const T, made.memory.as_ptr()) {
+                Ok(made.memory.as_ref())
+            } else {
+                Err(Failure::expected(self, made.index, T::WHAT))
+            }
+        }
+    }
+
     /// The object of type `T` at `index`, or the standard `T::WHAT expected` failure.
     #[inline]
     pub fn userdata<T: LuaType>(&self, index: c_int) -> Result<&T, Failure> {
@@ -333,22 +357,27 @@ impl Stack {
         }
     }
 
-    /// Pushes the user value of the userdata at `index` (the table a type keeps there).
-    /// Uses 1 slot.
-    pub fn push_user_value(&mut self, index: c_int) -> Kind {
-        self.uses(1);
-        // SAFETY: reading a user value neither allocates nor runs Lua code.
-        Kind::of(unsafe { lua_getuservalue(self.state(), index) })
+    /// Pushes slot `n` of the object at `index` (see [`LuaType::SLOTS`]) and returns its type:
+    /// nil when the object has no such slot. Uses 2 slots.
+    pub fn push_slot(&mut self, index: c_int, n: c_int) -> Kind {
+        self.uses(2);
+        // SAFETY: reading a user value and a raw integer key neither allocates nor runs Lua code.
+        unsafe { push_slot(self.state(), index, n) }
     }
 
-    /// Pops the table on top into the user value of the userdata at `index`.
-    pub fn set_user_value(&mut self, index: c_int) {
-        debug_assert_eq!(self.kind(-1), Kind::Table);
-        // SAFETY: storing a table as a user value allocates nothing (the 5.1 shim raises only
-        // for a non-table, which callers never pass).
-        unsafe {
-            lua_setuservalue(self.state(), index);
+    /// Sets slot `n` (1 to `T::SLOTS`) of the object of type `T` at `index` to the value at
+    /// `value`. Never raises (see [`set_slot`]). Uses 2 slots.
+    pub fn set_slot<T: LuaType>(&mut self, index: c_int, n: c_int, value: c_int) {
+        self.uses(2);
+        debug_assert!(self.test_userdata::<T>(index).is_some());
+        debug_assert!(n >= 1 && n <= T::SLOTS, "slot {n} of {}", T::WHAT);
+        if n < 1 || n > T::SLOTS {
+            return;
         }
+        let (index, value) = (self.absolute(index), self.absolute(value));
+        // SAFETY: `index` holds a `T` (callers pass the object they made or checked), whose
+        // slots 1 to T::SLOTS exist, and `n` is one of them.
+        unsafe { set_slot(self.state(), index, n, value) }
     }
 
     /// Pushes `table[n]` (raw) and returns its type. Uses 1 slot.
@@ -402,6 +431,31 @@ impl Stack {
     /// Pushes a new object of type `T` holding `value`; returns its (absolute) index.
     /// On failure `value` is dropped and nothing is pushed but the error. Uses 2 slots.
     pub fn new_userdata<T: LuaType>(&mut self, value: T) -> Result<c_int, Failure> {
+        self.new_object(value).map(|made| made.index)
+    }
+
+    /// As [`Stack::new_userdata`], and remembers where the object's memory is, so that
+    /// [`Stack::made`] can borrow it again without the type test. Uses 2 slots.
+    pub fn new_object<T: LuaType>(&mut self, value: T) -> Result<Made<T>, Failure> {
+        self.make_object(value, None)
+    }
+
+    /// As [`Stack::new_object`], and records the object in `weak` under its address (one
+    /// protected call for both). Uses 4 slots.
+    pub fn new_object_in<T: LuaType>(
+        &mut self,
+        value: T,
+        weak: &'static WeakTable,
+    ) -> Result<Made<T>, Failure> {
+        self.uses(4);
+        self.make_object(value, Some(weak))
+    }
+
+    fn make_object<T: LuaType>(
+        &mut self,
+        value: T,
+        weak: Option<&'static WeakTable>,
+    ) -> Result<Made<T>, Failure> {
         self.uses(2);
         const {
             assert!(
@@ -411,8 +465,9 @@ impl Stack {
         };
         let op = Op::NewUserdata {
             size: size_of::<T>(),
-            user_value: T::USER_VALUE,
+            slots: T::SLOTS,
             memory: std::ptr::null_mut(),
+            weak,
         };
         let Op::NewUserdata { memory, .. } = self.protected(op, 0, 1)? else {
             unreachable!()
@@ -425,7 +480,11 @@ impl Stack {
             push_registry_entry(self.state(), T::KEY);
             lua_setmetatable(self.state(), -2);
         }
-        Ok(self.top())
+        Ok(Made {
+            index: self.top(),
+            // Lua never hands out a null block: on failure it raised instead.
+            memory: NonNull::new(memory as *mut T).ok_or_else(Failure::out_of_memory)?,
+        })
     }
 
     /// Pushes a new table with room for `array` sequence and `hash` other entries. Uses 2 slots.
@@ -579,8 +638,9 @@ impl Stack {
         let Op::NewUserdata { memory, .. } = self.protected(
             Op::NewUserdata {
                 size: len,
-                user_value: false,
+                slots: 0,
                 memory: std::ptr::null_mut(),
+                weak: None,
             },
             0,
             1,
@@ -618,5 +678,64 @@ unsafe fn sequence_end(state: *mut lua_State) -> i64 {
         let n = raw::to_integer(state, -1).unwrap_or(0);
         lua_pop(state, 1);
         n
+    }
+}
+
+/// Pushes slot `n` of the userdata at `index`; returns its type (nil for a missing slot).
+///
+/// # Safety
+/// A valid state with two free slots. Never raises.
+pub(super) unsafe fn push_slot(state: *mut lua_State, index: c_int, n: c_int) -> Kind {
+    // SAFETY: per the contract: reading user values and raw integer keys allocates nothing.
+    unsafe {
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        {
+            match lua_getiuservalue(state, index, n) {
+                LUA_TNONE => Kind::Nil,
+                tag => Kind::of(tag),
+            }
+        }
+        #[cfg(not(any(feature = "lua54", feature = "lua55")))]
+        {
+            if lua_getuservalue(state, index) != LUA_TTABLE {
+                lua_pop(state, 1);
+                lua_pushnil(state);
+                return Kind::Nil;
+            }
+            let kind = Kind::of(lua_rawgeti(state, -1, n as lua_Integer));
+            lua_remove(state, -2);
+            kind
+        }
+    }
+}
+
+/// Stores the value at `value` in slot `n` of the userdata at `index`, without allocating.
+///
+/// On 5.4 and 5.5 a slot is a user value of the userdata, allocated with it. Elsewhere it is
+/// an entry of the table made with the object (protected.rs, `Op::NewUserdata`) with an array
+/// part of SLOTS entries: a raw store to an integer key inside a table's array part writes the
+/// array in place. Only these stores ever write that table, so nothing rehashes it or shrinks
+/// its array. (The debug library can swap a user value for another table, as it can swap a
+/// metatable: outside the guarantee, as for every C module; see `LuaType`.)
+///
+/// # Safety
+/// A valid state with two free slots; `index` and `value` absolute; `index` holds an object
+/// with at least `n` slots.
+unsafe fn set_slot(state: *mut lua_State, index: c_int, n: c_int, value: c_int) {
+    // SAFETY: per the contract and the reasoning above.
+    unsafe {
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        {
+            lua_pushvalue(state, value);
+            lua_setiuservalue(state, index, n);
+        }
+        #[cfg(not(any(feature = "lua54", feature = "lua55")))]
+        {
+            if lua_getuservalue(state, index) == LUA_TTABLE {
+                lua_pushvalue(state, value);
+                lua_rawseti(state, -2, n as lua_Integer);
+            }
+            lua_pop(state, 1);
+        }
     }
 }

@@ -22,29 +22,28 @@ pub unsafe trait LuaType: Sized + 'static {
     const NAME: &'static CStr;
     /// How argument errors name it: `buffer expected, got nil`.
     const WHAT: &'static str;
-    /// Whether objects carry a user value (a table the type keeps other Lua values in).
-    /// Always there before Lua 5.4; on 5.4 it costs 16 bytes, so only types that use it ask.
-    const USER_VALUE: bool = false;
+    /// How many Lua values each object keeps alive (its callbacks, the objects it lends out),
+    /// in slots 1 to SLOTS that [`Stack::set_slot`](super::Stack::set_slot) writes without
+    /// allocating: user values of the userdata itself on Lua 5.4 and 5.5, a table made with
+    /// the object elsewhere. Zero, the default, costs nothing.
+    const SLOTS: c_int = 0;
     /// The registry key of the metatable.
     const KEY: &'static u8;
 }
 
 /// `lua_type!(Buffer, c"luaevent.core.buffer", "buffer")` makes `Buffer` a [`LuaType`] with a
-/// registry key of its own (a static made for it here). Add `, user_value` for a type that
-/// keeps a user value.
+/// registry key of its own (a static made for it here). Add `, slots N` for a type that keeps
+/// N Lua values (see [`LuaType::SLOTS`]).
 macro_rules! lua_type {
     ($type:ty, $name:expr, $what:expr) => {
-        $crate::lua::lua_type!($type, $name, $what, false);
+        $crate::lua::lua_type!($type, $name, $what, slots 0);
     };
-    ($type:ty, $name:expr, $what:expr, user_value) => {
-        $crate::lua::lua_type!($type, $name, $what, true);
-    };
-    ($type:ty, $name:expr, $what:expr, $user_value:literal) => {
+    ($type:ty, $name:expr, $what:expr, slots $slots:literal) => {
         // SAFETY: KEY points at a static made for this impl alone, and there is one impl per type.
         unsafe impl $crate::lua::LuaType for $type {
             const NAME: &'static ::std::ffi::CStr = $name;
             const WHAT: &'static str = $what;
-            const USER_VALUE: bool = $user_value;
+            const SLOTS: ::std::ffi::c_int = $slots;
             const KEY: &'static u8 = {
                 static KEY: u8 = 0;
                 &KEY
