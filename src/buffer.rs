@@ -82,7 +82,7 @@ pub fn push_unlent(stack: &mut Stack) -> Result<Made<BufferUserdata>, Failure> {
 }
 
 /// Lends `buffer`, which belongs to a bufferevent, to the object. The bufferevent calls
-/// [`detach`] on the object before it frees the evbuffer.
+/// [`close_lent`] on the object before it frees the evbuffer.
 pub fn lend(object: &BufferUserdata, buffer: BufferRef<'_>) {
     object.state.set(BufferState::Lent(buffer.as_non_null()));
 }
@@ -99,15 +99,6 @@ pub fn relend(object: &BufferUserdata, buffer: BufferRef<'_>) {
 pub fn close_lent(object: &BufferUserdata) {
     if let BufferState::Lent(_) = object.state.get() {
         object.state.set(BufferState::Closed);
-    }
-}
-
-/// Detaches a lent buffer object (nothing happens for any other value): it is closed from now on.
-pub fn detach(stack: &Stack, index: c_int) {
-    if let Some(object) = stack.test_userdata::<BufferUserdata>(index) {
-        if let BufferState::Lent(_) = object.state.get() {
-            object.state.set(BufferState::Closed);
-        }
     }
 }
 

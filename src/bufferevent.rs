@@ -4,8 +4,9 @@
 //! as the C module does; one whose socket the module made (accepted by a listener, or
 //! connected by `bufferevent.connect`, see connect.rs) owns it and closes it with itself.
 //!
-//! The object's user value is a table holding what Lua must keep alive for it: the three
-//! callbacks, the socket object and the two buffer objects it lends out. Keeping them there
+//! The object's slots (`LuaType::SLOTS`) hold what Lua must keep alive for it: the three
+//! callbacks, the socket object, the two buffer objects it lends out and the host it connected
+//! to. Keeping them there
 //! rather than in the registry lets a bufferevent whose callbacks refer to it still be
 //! collected. libevent's callbacks find the object again through a weak table keyed by its
 //! address, and pass it to the Lua function, which is how it stays alive during the call.
@@ -72,8 +73,9 @@ pub struct BuffereventUserdata {
     /// `tls_layer::end_of_file_waits`).
     pub(crate) end_of_file: Cell<EndOfFile>,
     /// The buffer objects lent out (SLOT_INPUT, SLOT_OUTPUT), to lend them the TLS layer's
-    /// buffers instead when one is put in place outside any Lua call. They are held by the
-    /// user value table, so they live at least as long as this object's bufferevent.
+    /// buffers instead when one is put in place outside any Lua call, and to close them when
+    /// the bufferevent goes. The object's slots hold them, so they live at least as long as
+    /// this object's bufferevent.
     pub(crate) lent: [Cell<Option<NonNull<BufferUserdata>>>; 2],
 }
 
@@ -135,8 +137,8 @@ impl BuffereventUserdata {
         let bev = unsafe { BuffereventRef::new(layer) };
         for (cell, buffer) in self.lent.iter().zip([bev.input(), bev.output()]) {
             if let Some(object) = cell.get() {
-                // SAFETY: the buffer objects are held by this object's user value table, so they
-                // are valid memory while the bufferevent is (see `lent`).
+                // SAFETY: the buffer objects are held by this object's slots, so they are valid
+                // memory while the bufferevent is (see `lent`).
                 buffer::relend(unsafe { object.as_ref() }, buffer);
             }
         }
@@ -190,15 +192,14 @@ fn shut(stack: &mut Stack, index: c_int) {
             bev.send_close_notice();
         }
         for cell in &object.lent {
-            cell.set(None);
+            if let Some(lent) = cell.take() {
+                // SAFETY: the object's slots hold the buffer objects it lent, so they are valid
+                // memory while it is (see `lent`), finalized or not.
+                buffer::close_lent(unsafe { lent.as_ref() });
+            }
         }
         raw
     };
-    for slot in [SLOT_INPUT, SLOT_OUTPUT] {
-        stack.push_slot(index, slot);
-        buffer::detach(stack, -1);
-        stack.pop(1);
-    }
     // SAFETY: made by new_bufferevent, freed once (`raw` is cleared above). libevent holds its
     // own reference while one of its callbacks runs, so this is safe inside them too.
     unsafe { libevent::free_bufferevent(raw) };
@@ -754,8 +755,7 @@ fn set_callbacks(stack: &mut Stack) -> Outcome {
 }
 
 /// Stores the read, write and event callbacks at the stack indices `callbacks` (each a
-/// function or nil, and on the stack) in the user value table of the bufferevent object at
-/// `object`.
+/// function or nil, and on the stack) in the slots of the bufferevent object at `object`.
 pub(crate) fn store_callbacks(
     stack: &mut Stack,
     object: c_int,

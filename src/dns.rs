@@ -928,7 +928,7 @@ pub fn lookup(
     Ok(PendingLookup(Some(lookup)))
 }
 
-/// Where each base's anchor table (its user value) is found from the base's address.
+/// Where each base's anchor table (in its slot) is found from the base's address.
 pub static ANCHORS: WeakTable = WeakTable::weak_values();
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! served meanwhile, since they are separate events. The timer is made with the listener, so
 //! pausing never needs memory.
 //!
-//! The object's user value is a table holding `on_accept` and the TLS context (`options.tls`),
+//! The object's slots hold `on_accept` and the TLS context (`options.tls`),
 //! with which `accepted` makes each accepted bufferevent a TLS server one (tls_layer.rs).
 
 use std::cell::Cell;
@@ -185,7 +185,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         tls::context_option(stack, tls, OPTIONS, Role::Server)?;
         Some(tls)
     };
-    // The context rides along in the user value table, for each accepted connection.
+    // The context rides along in the object's slot, for each accepted connection.
     match tls {
         Some(index) => stack.push_value(index),
         None => stack.push_integer(0),
