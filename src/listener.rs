@@ -58,15 +58,17 @@ lua_type!(
     ListenerUserdata,
     c"luaevent.core.listener",
     "listener",
-    slots 2
+    slots 3
 );
 
 /// Where each object is found from its address: weak, so that it does not keep it alive.
 pub static LISTENERS: WeakTable = WeakTable::weak_values();
 
-/// The object's slots (see `LuaType::SLOTS`): `on_accept`, and the TLS context (`options.tls`).
+/// The object's slots (see `LuaType::SLOTS`): `on_accept`, the TLS context (`options.tls`),
+/// and the host string of the latest connection (for the next one from the same address).
 const SLOT_ACCEPT: c_int = 1;
 const SLOT_TLS: c_int = 2;
+const SLOT_LAST_HOST: c_int = 3;
 
 impl ListenerUserdata {
     /// Runs `call` on the listener, if it is open (libevent calls only: no Lua code runs).
@@ -326,7 +328,16 @@ fn accepted(
             }
             let mut text = [0u8; 64];
             let host = peer.map_or(&b""[..], |peer| net::format_ip(&peer.ip(), &mut text));
-            stack.push_string(host)?;
+            // Connections often come from one address (local clients, a proxy): its string,
+            // kept from the previous connection, spares making a new one.
+            let listener = object - 2;
+            if stack.push_slot(listener, SLOT_LAST_HOST) != Kind::String
+                || stack.string_bytes(-1) != Some(host)
+            {
+                stack.pop(1);
+                stack.push_string(host)?;
+                stack.set_slot::<ListenerUserdata>(listener, SLOT_LAST_HOST, -1);
+            }
             stack.push_integer(peer.map_or(0, |peer| peer.port()) as i64);
             Ok(Some(3))
         },

@@ -233,6 +233,29 @@ describe("core.listener", function()
     l:close()
   end)
 
+  it("names each connection's own peer address, from one address and from another in turn", function()
+    local base = core.new()
+    local hosts, ports = {}, {}
+    local l = core.listener.new(base, { host = "0.0.0.0" }, function(bev, host, port)
+      hosts[#hosts + 1], ports[#ports + 1] = host, port
+      bev:close()
+    end)
+    local _, port = l:address()
+    local froms = { "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.1", "127.0.0.3" }
+    local clients = {}
+    for i, from in ipairs(froms) do
+      local c = assert(socket.tcp())
+      assert(c:bind(from, 0))
+      assert(c:connect("127.0.0.1", port))
+      clients[i] = c
+      wait(base, function() return #hosts == i end, 3)
+      assert.equal(from, hosts[i])
+      assert.equal(select(2, c:getsockname()), tostring(ports[i]))
+    end
+    for _, c in ipairs(clients) do c:close() end
+    l:close()
+  end)
+
   it("the accepted bufferevent owns its socket: close() closes it", function()
     local base = core.new()
     local server
