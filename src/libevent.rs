@@ -1149,13 +1149,24 @@ pub unsafe fn new_tls_layer(
     unsafe {
         ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
         ffi::bufferevent_incref(underlying.raw());
-        let layer = ffi::bufferevent_openssl_filter_new(
-            base.raw(),
-            underlying.raw(),
-            raw_ssl,
-            state,
-            options,
-        );
+        // With the reserve armed: libevent 2.1's error path for a layer whose buffers could
+        // not be allocated frees the half-made layer through its operations table, which is
+        // not set yet (a null dereference in bufferevent_free). Served from the reserve, those
+        // two small allocations cannot fail.
+        let layer = with_reserve(|| {
+            ffi::bufferevent_openssl_filter_new(
+                base.raw(),
+                underlying.raw(),
+                raw_ssl,
+                state,
+                options,
+            )
+        })
+        .unwrap_or_else(|| {
+            // Not called (no reserve left: malloc has nothing): the connection is still ours.
+            openssl_sys::SSL_free(raw_ssl);
+            ptr::null_mut()
+        });
         let Some(layer) = NonNull::new(layer) else {
             let mut event_callback: ffi::bufferevent_event_cb = None;
             let (mut r, mut w, mut a): (

@@ -17,6 +17,10 @@
 #           makes 80,000 to 470,000 allocations a part, so each is a sampled sweep: TLS_POINTS
 #           failure points spread evenly over its first 80% (a random one in each slice), bursts of
 #           1 and 2 in turn; it also fails when fds leaked
+#   tls_layer
+#           the layer part of tests/faults/tls.lua (STARTTLS on both ends of a plain pair, then
+#           closed; ~150 allocations), swept as api is: every allocation fails in some run, alone
+#           and with the next one, in the quick run too
 #   specs   the busted specs (--helper=tests/faults/arm.lua arms the shim once they are loaded)
 #   misuse  tests/spec/misuse_spec.lua, the randomized misuse run, LUAEVENT_MISUSE_CALLS calls
 #   echo    tests/faults/echo.lua, a bufferevent echo that checks every byte that comes back
@@ -60,7 +64,7 @@
 #   FAULTS_RUNS          runs per program and interpreter (default: 4 quick, 16 long; echo 2x)
 #   FAULTS_ONLY          alloc or io: one half only
 #   FAULTS_PROGRAMS      which allocation programs (default "api tls_contexts tls_store
-#                        tls_connections specs misuse echo")
+#                        tls_connections tls_layer specs misuse echo")
 #   FAULTS_API_STRIDE    fail every STRIDE-th allocation point of api.lua (default 1, quick ~1/40)
 #   FAULTS_TLS_POINTS    failure points per part of tls.lua: "contexts store connections"
 #                        (default "12 2 16" quick, "120 12 160" long)
@@ -81,7 +85,7 @@ QUICK=${FAULTS_QUICK:-0}
 SEED=${FAULTS_SEED:-1}
 OUT=${FAULTS_OUT:-${TMPDIR:-/tmp}/luaevent-faults}
 ONLY=${FAULTS_ONLY:-}
-PROGRAMS=${FAULTS_PROGRAMS:-api tls_contexts tls_store tls_connections specs misuse echo}
+PROGRAMS=${FAULTS_PROGRAMS:-api tls_contexts tls_store tls_connections tls_layer specs misuse echo}
 TIMEOUT=${FAULTS_TIMEOUT:-300}
 BUILD=${FAULTS_BUILD:-release}
 if [ "$QUICK" = 1 ]; then
@@ -295,11 +299,12 @@ alloc_sweep() { # lua
     runs=$RUNS
     [ "$prog" = echo ] && runs=$((RUNS * 2))
     P_PASS=0 P_FAIL=0 P_NOINJECT=0 P_KINDS=() TOTAL_INJECTED=0
-    if [ "$prog" = api ]; then
-      # Every allocation of the run fails in some run (every STRIDE-th one in the quick run),
-      # alone and with the next one (Lua 5.4 retries a failed allocation once, after an
-      # emergency collection: a burst of 2 makes Lua itself raise "not enough memory").
+    if [ "$prog" = api ] || [ "$prog" = tls_layer ]; then
+      # Every allocation of the run fails in some run (for api every STRIDE-th one in the
+      # quick run), alone and with the next one (Lua 5.4 retries a failed allocation once,
+      # after an emergency collection: a burst of 2 makes Lua itself raise "not enough memory").
       local stride=${FAULTS_API_STRIDE:-$([ "$QUICK" = 1 ] && echo $(( count / 40 + 1 )) || echo 1)} skip burst
+      [ "$prog" = tls_layer ] && stride=1
       runs=0
       QUIET_PASS=1
       for burst in 1 2; do

@@ -12,6 +12,9 @@
 --   contexts     every parameter path of core.tls.context, good and refused (~160,000 allocations)
 --   store        client contexts that load the system's trusted certificates (~470,000)
 --   connections  handshakes, STARTTLS, garbage, a timeout, closes during handshakes (~80,000)
+--   layer        TLS layers put in place by STARTTLS on both ends of a plain pair, then closed:
+--                few enough allocations (~150) for run.sh to fail every one in turn, libevent's
+--                error paths included
 -- TLS_FAULTS_DEBUG=1 prints what the loops saw (contexts made, handshakes ended, upgrades).
 --
 -- Each step runs under pcall: errors are expected and counted. Loops wait for the outcomes they
@@ -19,7 +22,8 @@
 -- ends too. After the shim is disarmed, everything is closed and collected: every fd opened by
 -- the module must be closed again. Prints "tls: PASS", or "tls: FAIL (...)" when fds leaked.
 local part = arg[1] or "all"
-assert(({ all = true, contexts = true, store = true, connections = true })[part], "usage: tls.lua [all|contexts|store|connections]")
+assert(({ all = true, contexts = true, store = true, connections = true, layer = true })[part],
+  "usage: tls.lua [all|contexts|store|connections|layer]")
 local core = require "luaevent.core"
 local socket = require "socket"
 
@@ -34,6 +38,7 @@ local pair = sockets.pairs_maker()
 -- listener, made before arming.
 local starttls_c, starttls_s = pair()
 local plain_c, plain_s = pair()
+local layer_c, layer_s = pair()
 pair.close()
 -- A listening socket that never accepts: a TLS client to it waits for a handshake that never comes.
 local silent = assert(socket.bind("127.0.0.1", 0))
@@ -316,18 +321,42 @@ local function handshakes()
   step(collectgarbage)
 end
 
+-- The layer part's objects, made before arming: only putting the layers in place is swept.
+local layer_objects
+if part == "layer" or part == "all" then
+  local base = core.new()
+  layer_objects = {
+    base = base,
+    server = core.tls.context { mode = "server", certificate = certs.chain, key = certs.key },
+    client = core.tls.context { mode = "client", cafile = certs.ca },
+    a = core.bufferevent.new(base, layer_c, nil, nil, function() end),
+    b = core.bufferevent.new(base, layer_s, nil, nil, function() end),
+  }
+end
+
+local function layer()
+  local o = layer_objects
+  step(function() o.a:starttls(o.client, { servername = "localhost" }) end)
+  step(function() o.b:starttls(o.server) end)
+  step(function() return o.a:tls(), o.b:tls() end)
+  step(function() o.a:close() end)
+  step(function() o.b:close() end)
+end
+
 os.getenv("FAILALLOC_ARM")
 if part == "contexts" or part == "all" then step(contexts) end
 if part == "store" or part == "all" then step(store) end
 if part == "connections" or part == "all" then step(handshakes) end
+if part == "layer" or part == "all" then step(layer) end
 os.getenv("FAILALLOC_DISARM")
+layer_objects = nil
 
 collectgarbage()
 collectgarbage()
 local fds_after = open_fds()
 print(string.format("tls: %d steps, %d raised, %d read callbacks; open fds before %d, after %d", steps, failures,
   callbacks, fds_before, fds_after))
-for _, s in ipairs { starttls_c, starttls_s, plain_c, plain_s, silent } do s:close() end
+for _, s in ipairs { starttls_c, starttls_s, plain_c, plain_s, layer_c, layer_s, silent } do s:close() end
 local why = fds_after > fds_before and (fds_after - fds_before) .. " fd(s) leaked" or nil
 print(why and ("tls: FAIL (" .. why .. ")") or "tls: PASS")
 os.exit(why and 1 or 0, true)
