@@ -336,6 +336,11 @@ c_callback! {
         }
         // SAFETY: as in `held_back`; only Cells are read, none once Lua runs.
         let object = unsafe { &*owner };
+        if object.tls.get() {
+            if let Some(layer) = object.bufferevent() {
+                layer.stop_idle_write_timeout();
+            }
+        }
         if object.write_callback.get() && !object.write_gate.get().is_some_and(|waits| waits(object)) {
             dispatch(owner, SLOT_WRITE, EVBUFFER_WRITE);
         }

@@ -983,6 +983,22 @@ impl<'a> BuffereventRef<'a> {
         unsafe { ffi::event_pending(event, ffi::EV_WRITE, ptr::null_mut()) != 0 }
     }
 
+    /// Stops a TLS layer's write timeout once its output is empty. libevent 2.1's OpenSSL
+    /// filter starts the timeout when bytes are queued on an empty output but never stops it
+    /// when they have gone, so it fired on a connection with nothing left to write. (The
+    /// ciphertext still beneath keeps a write timeout of its own: see `set_timeouts`.) Nothing
+    /// happens for any other bufferevent, or while output is queued.
+    pub fn stop_idle_write_timeout(self) {
+        if self.underlying().is_none() || self.output().len() != 0 {
+            return;
+        }
+        // SAFETY: live (constructor). A filter's `ev_write` (a field of the public struct
+        // bufferevent) is only its write timer (libevent's generic timeouts), which the filter
+        // adds again when bytes are next queued on an empty output; deleting it is what
+        // libevent's own timeout adjustment does for an empty output.
+        unsafe { ffi::event_del(&raw mut (*self.raw()).ev_write) };
+    }
+
     /// Writes the output to the socket now, as libevent's own write callback does once the
     /// socket is writable: one writev of at most what libevent would write at once (its
     /// output's start, frozen outside its writes, is unfrozen for the time of the write).

@@ -760,6 +760,30 @@ describe("TLS connections #ours", function()
       assert.equal(1, calls)
     end)
 
+    it("a write timeout does not fire once everything is written, idle or after more writes", function()
+      local l, port = echo_server(base, server_context)
+      local state = { events = {}, data = "" }
+      state.bev = core.bufferevent.connect(base, "127.0.0.1", port, function(b)
+        state.data = state.data .. take(b)
+      end, nil, function(b, what, message)
+        state.events[#state.events + 1] = { what = what, message = message }
+        if what == EVBUFFER_CONNECTED then
+          b:set_timeouts(nil, 0.2)
+          b:get_write():add("first")
+        end
+      end, { tls = client_context, timeout = 5 })
+      state.bev:enable(EV_READ)
+      assert.is_true(wait(base, function() return state.data == "echo:first" end, 5))
+      run(base, 0.5) -- idle for more than twice the timeout
+      state.bev:get_write():add("second")
+      assert.is_true(wait(base, function() return state.data == "echo:firstecho:second" end, 5))
+      run(base, 0.5)
+      assert.is_nil(has_event(state.events, EVBUFFER_TIMEOUT + EVBUFFER_EOF + EVBUFFER_ERROR))
+      assert.equal(1, #state.events) -- EVBUFFER_CONNECTED only
+      state.bev:close()
+      l:close()
+    end)
+
     it("times out writing when the peer takes none of the ciphertext (the write timeout covers it)", function()
       local kept, server_event, client_connected = {}, nil, false
       local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
