@@ -33,17 +33,26 @@ use crate::read_path::{self, Reader};
 use crate::shared::clone_from_cell;
 use crate::tls;
 
+/// How a TLS layer sits on the connection (see the module's notes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// TLS from the connection's start (a listener's or connect's `options.tls`): OpenSSL reads
+    /// and writes the socket itself. What the output already holds is for the TLS peer, sent
+    /// once the handshake is done.
+    Socket,
+    /// libevent's filter over the socket bufferevent (STARTTLS): bytes already in its buffers
+    /// stay there, the output's going out in plain first.
+    Filter,
+}
+
 /// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
 /// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
 /// the buffer objects it lent now show the layer's (plain text) buffers.
-///
-/// With `carry_output`, what the output already holds is moved to the layer, to be sent once
-/// the handshake is done (connect); without, it goes out in plain first (STARTTLS).
 pub fn start(
     object: &BuffereventUserdata,
     ssl: Ssl,
     side: TlsSide,
-    carry_output: bool,
+    shape: Shape,
     function: &str,
 ) -> Result<(), Failure> {
     let (Some(bev), Some(base)) = (object.bufferevent(), object.base()) else {
@@ -60,7 +69,8 @@ pub fn start(
     let owner = object as *const BuffereventUserdata as *const c_void;
     // SAFETY: the callbacks' argument is the object, as for every bufferevent it owns: `shut`
     // (close, __gc) frees the layer before the object's memory goes, and the object holds the
-    // base. The bufferevent beneath is the object's, and from now on only the layer frees it.
+    // base. The bufferevent beneath is the object's, and from now on only the layer frees it
+    // (a filter), or it is freed by `new_tls_socket` itself, which then holds the socket.
     object.starting.set(true);
     object.held.set(0);
     let made = unsafe {
@@ -69,7 +79,14 @@ pub fn start(
             bufferevent::on_write as _,
             bufferevent::on_error as _,
         );
-        libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
+        match shape {
+            Shape::Socket => {
+                libevent::new_tls_socket(&base.event_base, bev, ssl, side, callbacks, owner)
+            }
+            Shape::Filter => {
+                libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
+            }
+        }
     };
     match made {
         Ok(layer) => {
@@ -77,13 +94,10 @@ pub fn start(
             if object.above.get().is_none() {
                 object.above.set(Some(filter)); // (connect.rs's filter passes to `event` itself)
             }
-            object.write_gate.set(Some(write_waits_beneath));
+            if shape == Shape::Filter {
+                object.write_gate.set(Some(write_waits_beneath));
+            }
             if let Some(layer) = object.bufferevent() {
-                if carry_output {
-                    if let Some(beneath) = layer.underlying() {
-                        layer.output().add_buffer(beneath.output());
-                    }
-                }
                 if high > 0 || low > 0 {
                     layer.set_watermark(EV_READ, low, high);
                 }
@@ -439,6 +453,6 @@ pub fn starttls(stack: &mut Stack) -> Outcome {
         ),
         Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
     };
-    start(object, ssl, side, false, "bev:starttls")?;
+    start(object, ssl, side, Shape::Filter, "bev:starttls")?;
     Ok(Returns::Values(0))
 }
