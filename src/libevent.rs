@@ -1167,13 +1167,22 @@ pub unsafe fn new_tls_layer(
     unsafe {
         ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
         ffi::bufferevent_incref(underlying.raw());
-        let layer = ffi::bufferevent_openssl_filter_new(
-            base.raw(),
-            underlying.raw(),
-            raw_ssl,
-            state,
-            options,
-        );
+        // libevent 2.1 crashes on its own error path when one of the new bufferevent's buffers
+        // cannot be allocated (it frees the half-made bufferevent through operations not set
+        // yet): the reserve serves those.
+        let Some(layer) = with_reserve(|| {
+            ffi::bufferevent_openssl_filter_new(
+                base.raw(),
+                underlying.raw(),
+                raw_ssl,
+                state,
+                options,
+            )
+        }) else {
+            openssl_sys::SSL_free(raw_ssl);
+            ffi::bufferevent_decref(underlying.raw());
+            return Err(TlsLayerFailure::Kept);
+        };
         let Some(layer) = NonNull::new(layer) else {
             let mut event_callback: ffi::bufferevent_event_cb = None;
             let (mut r, mut w, mut a): (
@@ -1281,13 +1290,10 @@ pub unsafe fn new_tls_socket(
             return Err(give_up(None));
         }
         ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
-        let Some(layer) = NonNull::new(ffi::bufferevent_openssl_socket_new(
-            base.raw(),
-            fd,
-            raw_ssl,
-            state,
-            0,
-        )) else {
+        // The reserve serves the new bufferevent's buffers, as for `new_tls_layer`.
+        let made =
+            with_reserve(|| ffi::bufferevent_openssl_socket_new(base.raw(), fd, raw_ssl, state, 0));
+        let Some(layer) = made.and_then(NonNull::new) else {
             return Err(give_up(None));
         };
         // The socket bufferevent keeps its output's front frozen except while it writes.

@@ -1,12 +1,15 @@
-//! TLS on a connected bufferevent: libevent's OpenSSL filter put over the socket bufferevent,
-//! the Lua object re-pointed to it. One mechanism serves the three ways in: a listener with
-//! `options.tls` (server side, at once), `bufferevent.connect` with `options.tls` (client side,
-//! once the TCP connection is up; `options.timeout` still runs) and `bev:starttls` (in place).
-//!
-//! A filter rather than `bufferevent_openssl_socket_new` because STARTTLS needs one anyway
-//! (the socket bufferevent already exists, with bytes in its buffers that must not be lost), and
-//! because connect's address fallback works on a plain socket bufferevent. The price is one
-//! copy between the two bufferevents' buffers.
+//! TLS on a connected bufferevent, the Lua object re-pointed to the TLS bufferevent. Two shapes
+//! ([`Shape`]), one set of callbacks and events:
+//! - TLS from the connection's start (a listener with `options.tls`, server side, at once;
+//!   `bufferevent.connect` with `options.tls`, client side, once the TCP connection is up, so
+//!   that the address fallback works on a plain socket bufferevent, and `options.timeout` still
+//!   runs): libevent_openssl's bufferevent on the socket itself (`bufferevent_openssl_socket_new`),
+//!   OpenSSL reading and writing the socket, as a C program on libevent_openssl does. The socket
+//!   bufferevent the object had is freed and its socket taken over.
+//! - `bev:starttls`, in place: libevent's OpenSSL filter over the socket bufferevent, which
+//!   already exists with bytes in its buffers that must not be lost. The price is one copy
+//!   between the two bufferevents' buffers (plus the read-ahead and write watching beneath it,
+//!   below), which cost a libevent_openssl echo server 55-100% more CPU than the socket shape.
 //!
 //! The handshake's outcome reaches Lua as the event callback: `EVBUFFER_CONNECTED`, or
 //! `EVBUFFER_ERROR` with OpenSSL's reason ("certificate verify failed: self-signed
