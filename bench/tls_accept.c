@@ -15,8 +15,9 @@
  * the client's wall time.
  *
  * TLS_ACCEPT_FILTER=1 (a diagnosis, not part of the table): the TLS layer is
- * bufferevent_openssl_filter_new over a socket bufferevent, the way our module builds it (see
- * src/tls_layer.rs), instead of bufferevent_openssl_socket_new; doc/performance.md compares the two.
+ * bufferevent_openssl_filter_new over a socket bufferevent, the way our module builds STARTTLS
+ * connections (see src/tls_layer.rs; it built every TLS connection so before), instead of
+ * bufferevent_openssl_socket_new; doc/performance.md compares the two.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +44,7 @@ static struct event_base *base;
 static SSL_CTX *ctx;
 static long expected, handshakes, closed;
 static int from_last_handshake;
-static int use_filter; /* TLS_ACCEPT_FILTER=1: a filter over a socket bufferevent, as ours does */
+static int use_filter; /* TLS_ACCEPT_FILTER=1: a filter over a socket bufferevent, as our STARTTLS does */
 static double c0;
 
 static void die(const char *what) {

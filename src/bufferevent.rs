@@ -118,11 +118,14 @@ impl BuffereventUserdata {
         clone_from_cell(&self.base)
     }
 
-    /// The bufferevent that holds the socket: the one beneath a TLS layer, else the one itself.
+    /// The bufferevent that holds the socket: the one beneath a TLS filter, else the one itself
+    /// (a plain one, or TLS on the socket itself: see tls_layer.rs).
     pub(crate) fn socket_bufferevent(&self) -> Option<BuffereventRef<'_>> {
         let bev = self.bufferevent()?;
         if self.tls.get() {
-            return bev.underlying();
+            if let Some(beneath) = bev.underlying() {
+                return Some(beneath);
+            }
         }
         Some(bev)
     }

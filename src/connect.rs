@@ -193,7 +193,7 @@ fn event(
                 object,
                 ssl,
                 TlsSide::Client,
-                true,
+                tls_layer::Shape::Socket,
                 "core.bufferevent.connect",
             ) {
                 Ok(()) => {

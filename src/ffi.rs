@@ -58,7 +58,7 @@ pub const EVBUFFER_CONNECTED: c_short = sys::BEV_EVENT_CONNECTED as c_short;
 // Accepted and connected sockets, and the timers beside them.
 pub use sys::{
     bufferevent_options_BEV_OPT_CLOSE_ON_FREE, bufferevent_setfd, bufferevent_socket_connect,
-    event_free, event_new,
+    evbuffer_add_reference, event_free, event_new,
 };
 
 // ------------------------------------------------------------------- evconnlistener ----
@@ -131,6 +131,13 @@ unsafe extern "C" {
         state: c_int,
         options: c_int,
     ) -> *mut bufferevent;
+    pub fn bufferevent_openssl_socket_new(
+        base: *mut event_base,
+        fd: evutil_socket_t,
+        ssl: *mut openssl_sys::SSL,
+        state: c_int,
+        options: c_int,
+    ) -> *mut bufferevent;
     pub fn bufferevent_openssl_get_ssl(bev: *mut bufferevent) -> *mut openssl_sys::SSL;
     pub fn bufferevent_get_openssl_error(bev: *mut bufferevent) -> std::ffi::c_ulong;
     pub fn bufferevent_openssl_set_allow_dirty_shutdown(bev: *mut bufferevent, allow: c_int);
@@ -139,6 +146,8 @@ unsafe extern "C" {
     pub fn bufferevent_decref(bev: *mut bufferevent) -> c_int;
     /// OpenSSL 3.0's (a macro in 1.1).
     pub fn SSL_set_options(ssl: *mut openssl_sys::SSL, options: u64) -> u64;
+    /// The socket of the connection's read BIO (-1: none).
+    pub fn SSL_get_fd(ssl: *const openssl_sys::SSL) -> c_int;
     pub fn bufferevent_getcb(
         bev: *mut bufferevent,
         read: *mut bufferevent_data_cb,

@@ -754,8 +754,24 @@ pub unsafe fn new_bufferevent(
 /// # Safety
 /// `raw` came from [`new_bufferevent`], is freed once and not used afterwards.
 pub unsafe fn free_bufferevent(raw: NonNull<ffi::bufferevent>) {
-    // SAFETY: per the contract.
-    unsafe { ffi::bufferevent_free(raw.as_ptr()) }
+    // SAFETY: per the contract. A TLS socket bufferevent (an SSL, nothing beneath) hands its
+    // reaper chunk to its input first, to free its SSL and socket with it (see
+    // `new_tls_socket`); should libevent refuse the move (it only does for a frozen buffer, which
+    // that input never is), they are left rather than freed under libevent's feet.
+    unsafe {
+        let ssl = ffi::bufferevent_openssl_get_ssl(raw.as_ptr());
+        if !ssl.is_null() && ffi::bufferevent_get_underlying(raw.as_ptr()).is_null() {
+            let reaper = openssl_sys::SSL_get_ex_data(ssl, REAPER_SLOT) as *mut evbuffer;
+            if !reaper.is_null() {
+                openssl_sys::SSL_set_ex_data(ssl, REAPER_SLOT, ptr::null_mut());
+                let input = ffi::bufferevent_get_input(raw.as_ptr());
+                if ffi::evbuffer_add_buffer(input, reaper) == 0 {
+                    ffi::evbuffer_free(reaper);
+                }
+            }
+        }
+        ffi::bufferevent_free(raw.as_ptr())
+    }
 }
 
 /// A live bufferevent, for the lifetime `'a`.
@@ -1123,6 +1139,9 @@ fn pin_libevent_openssl() {
     }
 }
 
+/// [`pin_libevent_openssl`] has run.
+static PINNED: Once = Once::new();
+
 /// Puts a TLS layer (libevent's OpenSSL filter) over `underlying`, a socket bufferevent, with
 /// the three callbacks set on the layer. Bytes already in `underlying`'s output go out first;
 /// bytes already in its input are the first the handshake reads. The handshake starts with
@@ -1156,7 +1175,6 @@ pub unsafe fn new_tls_layer(
         TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
     };
     let options = ffi::bufferevent_options_BEV_OPT_CLOSE_ON_FREE as c_int;
-    static PINNED: Once = Once::new();
     PINNED.call_once(pin_libevent_openssl);
     let raw_ssl = ssl.into_raw().as_ptr();
     // SAFETY: `raw_ssl` is ours until the call takes it (it frees it on failure too, as
@@ -1165,11 +1183,10 @@ pub unsafe fn new_tls_layer(
     unsafe {
         ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
         ffi::bufferevent_incref(underlying.raw());
-        // With the reserve armed: libevent 2.1's error path for a layer whose buffers could
-        // not be allocated frees the half-made layer through its operations table, which is
-        // not set yet (a null dereference in bufferevent_free). Served from the reserve, those
-        // two small allocations cannot fail.
-        let layer = with_reserve(|| {
+        // libevent 2.1 crashes on its own error path when one of the new bufferevent's buffers
+        // cannot be allocated (it frees the half-made bufferevent through operations not set
+        // yet): the reserve serves those.
+        let Some(layer) = with_reserve(|| {
             ffi::bufferevent_openssl_filter_new(
                 base.raw(),
                 underlying.raw(),
@@ -1177,12 +1194,11 @@ pub unsafe fn new_tls_layer(
                 state,
                 options,
             )
-        })
-        .unwrap_or_else(|| {
-            // Not called (no reserve left: malloc has nothing): the connection is still ours.
+        }) else {
             openssl_sys::SSL_free(raw_ssl);
-            ptr::null_mut()
-        });
+            ffi::bufferevent_decref(underlying.raw());
+            return Err(TlsLayerFailure::Kept);
+        };
         let Some(layer) = NonNull::new(layer) else {
             let mut event_callback: ffi::bufferevent_event_cb = None;
             let (mut r, mut w, mut a): (
@@ -1219,6 +1235,148 @@ pub unsafe fn new_tls_layer(
     }
 }
 
+/// Puts TLS on the socket of `plain`, a connected socket bufferevent, itself: a new
+/// bufferevent of libevent_openssl that reads and writes the socket through OpenSSL
+/// (`bufferevent_openssl_socket_new`), with the three callbacks set on it; `plain` is freed
+/// (without closing the socket) and must not be used again. What `plain`'s output holds is
+/// moved to the new bufferevent, sent once the handshake is done; its input must be empty. The
+/// handshake starts with the first loop round (libevent waits for the socket to be writable).
+///
+/// The new bufferevent owns `ssl` and the socket, but not through `BEV_OPT_CLOSE_ON_FREE`:
+/// libevent 2.1's error path for that option hands OpenSSL a null SSL (`SSL_get_wbio(NULL)`,
+/// a crash under OpenSSL 3) when an allocation fails once the bufferevent is half made.
+/// Instead a one-byte reference chunk, whose cleanup frees the SSL and closes the socket, waits
+/// in a buffer of its own (the SSL's app data) until [`free_bufferevent`] moves it into the
+/// bufferevent's input: libevent frees that chunk with the input in the bufferevent's
+/// finalizer, after every callback that could still use the SSL or the socket has returned and
+/// the socket's events are gone (what `BEV_OPT_CLOSE_ON_FREE` would do at that point). A peer
+/// that closes without a close notice ends as end of file, as for [`new_tls_layer`].
+///
+/// On failure `plain` is as it was and `ssl` is freed (its socket left open).
+///
+/// # Safety
+/// As for [`new_bufferevent`]: `arg` stays valid until the new bufferevent is freed with
+/// [`free_bufferevent`], before `base` goes. `plain` is a live socket bufferevent on `base`
+/// that nothing else frees or uses after a success.
+pub unsafe fn new_tls_socket(
+    base: &EventBase,
+    plain: BuffereventRef<'_>,
+    ssl: crate::openssl::Ssl,
+    side: TlsSide,
+    (read, write, event): (
+        BuffereventDataCallback,
+        BuffereventDataCallback,
+        BuffereventEventCallback,
+    ),
+    arg: *const c_void,
+) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
+    let state = match side {
+        TlsSide::Client => ffi::BUFFEREVENT_SSL_CONNECTING,
+        TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
+    };
+    let fd = plain.fd();
+    if fd < 0 {
+        return Err(TlsLayerFailure::Kept);
+    }
+    PINNED.call_once(pin_libevent_openssl);
+    let raw_ssl = ssl.as_ptr();
+    // SAFETY: `ssl` is ours (freed by its drop on every failure below, with the BIO it was
+    // given; the BIO does not close the socket). `plain` and `base` are live (contract). The
+    // reaper buffer holds no reference chunk until the last step that can fail, so freeing it
+    // on the way out frees nothing else.
+    unsafe {
+        let reaper = NonNull::new(ffi::evbuffer_new()).ok_or(TlsLayerFailure::Kept)?;
+        let give_up = |layer: Option<NonNull<ffi::bufferevent>>| {
+            openssl_sys::SSL_set_ex_data(raw_ssl, REAPER_SLOT, ptr::null_mut());
+            if let Some(layer) = layer {
+                ffi::bufferevent_free(layer.as_ptr());
+            }
+            ffi::evbuffer_free(reaper.as_ptr());
+            TlsLayerFailure::Kept
+        };
+        // The BIO is made here rather than by libevent, whose own would go unchecked: an SSL
+        // without one would leave the socket to nobody.
+        let bio = openssl_sys::BIO_new_socket(fd, 0);
+        if bio.is_null() {
+            ffi::evbuffer_free(reaper.as_ptr());
+            return Err(TlsLayerFailure::Kept);
+        }
+        openssl_sys::SSL_set_bio(raw_ssl, bio, bio);
+        if openssl_sys::SSL_set_ex_data(raw_ssl, REAPER_SLOT, reaper.as_ptr().cast()) != 1 {
+            return Err(give_up(None));
+        }
+        ffi::SSL_set_options(raw_ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
+        // The reserve serves the new bufferevent's buffers, as for `new_tls_layer`.
+        let made =
+            with_reserve(|| ffi::bufferevent_openssl_socket_new(base.raw(), fd, raw_ssl, state, 0));
+        let Some(layer) = made.and_then(NonNull::new) else {
+            return Err(give_up(None));
+        };
+        // The socket bufferevent keeps its output's front frozen except while it writes.
+        let (from, to) = (
+            plain.output().raw(),
+            ffi::bufferevent_get_output(layer.as_ptr()),
+        );
+        ffi::evbuffer_unfreeze(from, 1);
+        let carried = ffi::evbuffer_add_buffer(to, from) == 0;
+        if !carried {
+            ffi::evbuffer_freeze(from, 1);
+            return Err(give_up(Some(layer)));
+        }
+        if ffi::evbuffer_add_reference(
+            reaper.as_ptr(),
+            REAPER_MARK.as_ptr().cast(),
+            REAPER_MARK.len(),
+            Some(release_tls_socket),
+            raw_ssl.cast(),
+        ) != 0
+        {
+            // Back where it was (no allocation: chunks are moved).
+            ffi::evbuffer_add_buffer(from, to);
+            ffi::evbuffer_freeze(from, 1);
+            return Err(give_up(Some(layer)));
+        }
+        ffi::evbuffer_freeze(from, 1);
+        let ssl = ssl.into_raw(); // the reaper's from now on
+        debug_assert_eq!(ssl.as_ptr(), raw_ssl);
+        ffi::bufferevent_openssl_set_allow_dirty_shutdown(layer.as_ptr(), 1);
+        ffi::bufferevent_setcb(
+            layer.as_ptr(),
+            Some(read),
+            Some(write),
+            Some(event),
+            arg as *mut c_void,
+        );
+        // The socket is the new bufferevent's now: `plain` lets go of it, unclosed.
+        plain.release_socket();
+        ffi::bufferevent_free(plain.raw());
+        Ok(layer)
+    }
+}
+
+/// The SSL's ex_data slot that holds a TLS socket bufferevent's reaper buffer: its app data
+/// (index 0, which OpenSSL keeps for the application; nothing else in the module uses it).
+const REAPER_SLOT: c_int = 0;
+
+/// The reference chunk's bytes (never read: the chunk only waits to be freed).
+static REAPER_MARK: [u8; 1] = [0];
+
+/// The cleanup of a TLS socket bufferevent's reference chunk (see [`new_tls_socket`]): frees
+/// the SSL and closes its socket (-1 once the socket was taken out, see
+/// [`BuffereventRef::release_socket`]).
+unsafe extern "C" fn release_tls_socket(_data: *const c_void, _len: usize, ssl: *mut c_void) {
+    let ssl = ssl as *mut openssl_sys::SSL;
+    // SAFETY: `ssl` is the one `new_tls_socket` gave the chunk, which owns it; libevent frees
+    // the chunk once, after the bufferevent's last use of it.
+    unsafe {
+        let fd = ffi::SSL_get_fd(ssl);
+        openssl_sys::SSL_free(ssl);
+        if fd >= 0 {
+            os::close(fd);
+        }
+    }
+}
+
 impl<'a> BuffereventRef<'a> {
     /// The connection of a TLS layer; None for any other bufferevent.
     pub fn ssl(self) -> Option<NonNull<openssl_sys::SSL>> {
@@ -1232,7 +1390,9 @@ impl<'a> BuffereventRef<'a> {
     /// client's hello goes into the output beneath, sent from there; a server that has not heard
     /// from its peer yet waits. True when that step failed (the caller reports it).
     pub fn start_handshake(self) -> bool {
-        let Some(ssl) = self.ssl() else { return false };
+        let Some(ssl) = self.ssl().filter(|_| self.underlying().is_some()) else {
+            return false;
+        };
         let raw_ssl = ssl.as_ptr();
         // SAFETY: a live layer and its SSL, whose BIO is the bufferevent beneath.
         unsafe {
@@ -1314,21 +1474,45 @@ impl<'a> BuffereventRef<'a> {
     /// Sends a TLS close notice, where the handshake was done, at once and without blocking,
     /// behind what the layer has already encrypted (best effort: a peer that has gone or a full
     /// socket buffer loses it, as closing a plain bufferevent loses its unsent output). For a
-    /// TLS layer about to be freed.
+    /// TLS layer about to be freed. A filter encrypts its output as it comes; a TLS socket
+    /// bufferevent waits for the socket to be writable, so what its output holds is written
+    /// first here, as far as the socket takes it.
     pub fn send_close_notice(self) {
-        let (Some(ssl), Some(beneath)) = (self.ssl(), self.underlying()) else {
+        let Some(ssl) = self.ssl() else {
             return;
         };
-        // SAFETY: the layer is live, so are its SSL and the bufferevent beneath; SSL_shutdown
-        // writes the alert through libevent's BIO into the output beneath, sent from there.
+        let beneath = self.underlying();
+        // SAFETY: the layer is live, so is its SSL (and the bufferevent beneath, if any);
+        // SSL_write and SSL_shutdown write through libevent's BIO into the output beneath, sent
+        // from there, or on a TLS socket bufferevent to the socket itself (non-blocking). The
+        // chunk peeked stays put until the output is drained.
         unsafe {
             if openssl_sys::SSL_is_init_finished(ssl.as_ptr()) != 1 {
                 return;
             }
             openssl_sys::ERR_clear_error();
+            if beneath.is_none() {
+                let output = self.output();
+                while output.len() > 0 {
+                    let mut chunk = MaybeUninit::<ffi::iovec>::zeroed();
+                    if ffi::evbuffer_peek(output.raw(), -1, ptr::null_mut(), chunk.as_mut_ptr(), 1)
+                        < 1
+                    {
+                        break;
+                    }
+                    let chunk = chunk.assume_init();
+                    let len = c_int::try_from(chunk.iov_len).unwrap_or(c_int::MAX);
+                    let written = openssl_sys::SSL_write(ssl.as_ptr(), chunk.iov_base, len);
+                    if written <= 0 {
+                        break;
+                    }
+                    output.drain(written as usize);
+                }
+            }
             openssl_sys::SSL_shutdown(ssl.as_ptr());
             openssl_sys::ERR_clear_error();
         }
+        let Some(beneath) = beneath else { return };
         let fd = beneath.fd();
         if fd >= 0 {
             let output = beneath.output().raw();

@@ -309,7 +309,7 @@ fn accepted(
                                 userdata,
                                 ssl,
                                 TlsSide::Server,
-                                false,
+                                tls_layer::Shape::Socket,
                                 "listener (accepting)",
                             )
                         })

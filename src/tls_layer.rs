@@ -1,12 +1,15 @@
-//! TLS on a connected bufferevent: libevent's OpenSSL filter put over the socket bufferevent,
-//! the Lua object re-pointed to it. One mechanism serves the three ways in: a listener with
-//! `options.tls` (server side, at once), `bufferevent.connect` with `options.tls` (client side,
-//! once the TCP connection is up; `options.timeout` still runs) and `bev:starttls` (in place).
-//!
-//! A filter rather than `bufferevent_openssl_socket_new` because STARTTLS needs one anyway
-//! (the socket bufferevent already exists, with bytes in its buffers that must not be lost), and
-//! because connect's address fallback works on a plain socket bufferevent. The price is one
-//! copy between the two bufferevents' buffers.
+//! TLS on a connected bufferevent, the Lua object re-pointed to the TLS bufferevent. Two shapes
+//! ([`Shape`]), one set of callbacks and events:
+//! - TLS from the connection's start (a listener with `options.tls`, server side, at once;
+//!   `bufferevent.connect` with `options.tls`, client side, once the TCP connection is up, so
+//!   that the address fallback works on a plain socket bufferevent, and `options.timeout` still
+//!   runs): libevent_openssl's bufferevent on the socket itself (`bufferevent_openssl_socket_new`),
+//!   OpenSSL reading and writing the socket, as a C program on libevent_openssl does. The socket
+//!   bufferevent the object had is freed and its socket taken over.
+//! - `bev:starttls`, in place: libevent's OpenSSL filter over the socket bufferevent, which
+//!   already exists with bytes in its buffers that must not be lost. The price is one copy
+//!   between the two bufferevents' buffers (plus the read-ahead and write watching beneath it,
+//!   below), which cost a libevent_openssl echo server 55-100% more CPU than the socket shape.
 //!
 //! The handshake's outcome reaches Lua as the event callback: `EVBUFFER_CONNECTED`, or
 //! `EVBUFFER_ERROR` with OpenSSL's reason ("certificate verify failed: self-signed
@@ -33,17 +36,26 @@ use crate::read_path::{self, Reader};
 use crate::shared::clone_from_cell;
 use crate::tls;
 
+/// How a TLS layer sits on the connection (see the module's notes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// TLS from the connection's start (a listener's or connect's `options.tls`): OpenSSL reads
+    /// and writes the socket itself. What the output already holds is for the TLS peer, sent
+    /// once the handshake is done.
+    Socket,
+    /// libevent's filter over the socket bufferevent (STARTTLS): bytes already in its buffers
+    /// stay there, the output's going out in plain first.
+    Filter,
+}
+
 /// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
 /// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
 /// the buffer objects it lent now show the layer's (plain text) buffers.
-///
-/// With `carry_output`, what the output already holds is moved to the layer, to be sent once
-/// the handshake is done (connect); without, it goes out in plain first (STARTTLS).
 pub fn start(
     object: &BuffereventUserdata,
     ssl: Ssl,
     side: TlsSide,
-    carry_output: bool,
+    shape: Shape,
     function: &str,
 ) -> Result<(), Failure> {
     let (Some(bev), Some(base)) = (object.bufferevent(), object.base()) else {
@@ -60,7 +72,8 @@ pub fn start(
     let owner = object as *const BuffereventUserdata as *const c_void;
     // SAFETY: the callbacks' argument is the object, as for every bufferevent it owns: `shut`
     // (close, __gc) frees the layer before the object's memory goes, and the object holds the
-    // base. The bufferevent beneath is the object's, and from now on only the layer frees it.
+    // base. The bufferevent beneath is the object's, and from now on only the layer frees it
+    // (a filter), or it is freed by `new_tls_socket` itself, which then holds the socket.
     object.starting.set(true);
     object.held.set(0);
     let made = unsafe {
@@ -69,7 +82,14 @@ pub fn start(
             bufferevent::on_write as _,
             bufferevent::on_error as _,
         );
-        libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
+        match shape {
+            Shape::Socket => {
+                libevent::new_tls_socket(&base.event_base, bev, ssl, side, callbacks, owner)
+            }
+            Shape::Filter => {
+                libevent::new_tls_layer(&base.event_base, bev, ssl, side, callbacks, owner)
+            }
+        }
     };
     match made {
         Ok(layer) => {
@@ -77,13 +97,10 @@ pub fn start(
             if object.above.get().is_none() {
                 object.above.set(Some(filter)); // (connect.rs's filter passes to `event` itself)
             }
-            object.write_gate.set(Some(write_waits_beneath));
+            if shape == Shape::Filter {
+                object.write_gate.set(Some(write_waits_beneath));
+            }
             if let Some(layer) = object.bufferevent() {
-                if carry_output {
-                    if let Some(beneath) = layer.underlying() {
-                        layer.output().add_buffer(beneath.output());
-                    }
-                }
                 if high > 0 || low > 0 {
                     layer.set_watermark(EV_READ, low, high);
                 }
@@ -437,6 +454,6 @@ pub fn starttls(stack: &mut Stack) -> Outcome {
         ),
         Role::Server => (tls::server_ssl("bev:starttls", view)?, TlsSide::Server),
     };
-    start(object, ssl, side, false, "bev:starttls")?;
+    start(object, ssl, side, Shape::Filter, "bev:starttls")?;
     Ok(Returns::Values(0))
 }

@@ -269,17 +269,18 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
-    it("reads what the socket holds beneath the TLS layer in large reads, not libevent's 4 KiB ones", function()
+    it("reads what the socket holds beneath a TLS filter (STARTTLS) in large reads, not libevent's 4 KiB ones", function()
       -- openssl s_client sends 128 KiB, which wait in the socket while the server does not read;
-      -- once it does, libevent 2.1 alone would take 4 KiB per loop round (32 rounds), the
-      -- module reads up to 64 KiB more each round.
+      -- once it does, libevent 2.1's filter alone would take 4 KiB per loop round (32 rounds),
+      -- the module reads up to 64 KiB more each round. The server upgrades at once with
+      -- STARTTLS: a listener's options.tls puts TLS on the socket itself, nothing beneath.
       local size = 128 * 1024
       local file = certs.dir .. "/stream.txt"
       local f = assert(io.open(file, "wb"))
       f:write(("0123456789abcdef"):rep(size / 16))
       f:close()
       local kept, received, server, rounds, done_at = {}, 0, nil, 0, nil
-      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
         kept[#kept + 1] = bev
         bev:set_callbacks(function(b)
           received = received + #take(b)
@@ -291,6 +292,7 @@ describe("TLS connections #ours", function()
           end
         end)
         bev:enable(EV_READ)
+        bev:starttls(server_context)
       end)
       local _, pidfile = spawn(certs.dir, "s_client_stream", ("openssl s_client -quiet -ign_eof -connect 127.0.0.1:%d < %s")
         :format(select(2, l:address()), file))
@@ -311,44 +313,51 @@ describe("TLS connections #ours", function()
       l:close()
     end)
 
-    it("calls the read callback a few times for a burst of tiny records under a read high watermark, never with nothing to read", function()
-      -- The server writes 2000 one-byte records (each add is encrypted at once, as one record);
-      -- they wait in the client's socket while it does not read, then come in one read. libevent
-      -- 2.1's filter, with a read high watermark set, reads them one recursion level per record
-      -- and calls back on each level's way out: some 2000 calls, nearly all on an empty input.
-      local count = 2000
-      local client_bev, server_bev, connected = nil, nil, false
-      local calls, empty, received = 0, 0, 0
-      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
-        server_bev = bev
-        bev:set_callbacks(nil, nil, function(b, what)
-          if what == EVBUFFER_CONNECTED then
-            for _ = 1, count do b:get_write():add("x") end
-          end
+    for _, way in ipairs { "options.tls", "STARTTLS" } do
+      it("calls the read callback a few times for a burst of tiny records under a read high watermark, never with nothing to read (" .. way .. ")", function()
+        -- The server writes 2000 one-byte records (each add is encrypted at once, as one record);
+        -- they wait in the client's socket while it does not read, then come in one read.
+        -- libevent 2.1's filter (the client's layer after STARTTLS), with a read high watermark
+        -- set, reads them one recursion level per record and calls back on each level's way
+        -- out: some 2000 calls, nearly all on an empty input.
+        local count = 2000
+        local client_bev, server_bev, connected = nil, nil, false
+        local calls, empty, received = 0, 0, 0
+        local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+          server_bev = bev
+          bev:set_callbacks(nil, nil, function(b, what)
+            if what == EVBUFFER_CONNECTED then
+              for _ = 1, count do b:get_write():add("x") end
+            end
+          end)
         end)
+        local plain_up = false
+        client_bev = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), function(b)
+          calls = calls + 1
+          if b:get_read():length() == 0 then empty = empty + 1 end
+          received = received + #take(b)
+        end, nil, function(b, what)
+          if what == EVBUFFER_CONNECTED and way == "STARTTLS" and not plain_up then
+            plain_up = true
+            b:starttls(client_context, { servername = "localhost" })
+          elseif what == EVBUFFER_CONNECTED then
+            connected = true
+            b:set_read_watermarks(0, 64 * 1024)
+            b:disable(EV_READ)
+          end
+        end, way == "options.tls" and { tls = client_context, servername = "localhost" } or nil)
+        assert.is_true(wait(base, function() return connected end, 5))
+        run(base, 0.5) -- the records reach the client's socket meanwhile
+        assert.equal(0, received)
+        client_bev:enable(EV_READ)
+        assert.is_true(wait(base, function() return received == count end, 5), received)
+        assert.equal(0, empty)
+        assert.is_true(calls <= count / 20, "read callbacks: " .. calls)
+        client_bev:close()
+        server_bev:close()
+        l:close()
       end)
-      client_bev = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), function(b)
-        calls = calls + 1
-        if b:get_read():length() == 0 then empty = empty + 1 end
-        received = received + #take(b)
-      end, nil, function(b, what)
-        if what == EVBUFFER_CONNECTED then
-          connected = true
-          b:set_read_watermarks(0, 64 * 1024)
-          b:disable(EV_READ)
-        end
-      end, { tls = client_context, servername = "localhost" })
-      assert.is_true(wait(base, function() return connected end, 5))
-      run(base, 0.5) -- the records reach the client's socket meanwhile
-      assert.equal(0, received)
-      client_bev:enable(EV_READ)
-      assert.is_true(wait(base, function() return received == count end, 5), received)
-      assert.equal(0, empty)
-      assert.is_true(calls <= count / 20, "read callbacks: " .. calls)
-      client_bev:close()
-      server_bev:close()
-      l:close()
-    end)
+    end
 
     it("refuses a client context", function()
       local function new(options) return core.listener.new(base, options, function() end) end
@@ -457,8 +466,9 @@ describe("TLS connections #ours", function()
     -- A STARTTLS exchange: the client sends "STARTTLS\n"; the server answers "GO\n" in plain
     -- and upgrades (from inside its read callback); the client upgrades on "GO". Pipelined, the
     -- client upgrades at once behind its command and the server answers nothing in plain: its
-    -- input then already holds the client's hello when it upgrades.
-    local function starttls_exchange(pipelined)
+    -- input then already holds the client's hello when it upgrades. With `write_timeout`, the
+    -- client sets that write timeout once upgraded and stays idle for longer once done.
+    local function starttls_exchange(pipelined, write_timeout)
       local server_bev, server_lines, server_events = nil, {}, {}
       local l = core.listener.new(base, { host = "127.0.0.1", port = 0 }, function(bev)
         server_bev = bev
@@ -483,6 +493,7 @@ describe("TLS connections #ours", function()
       local function upgrade(b)
         upgraded = true
         b:starttls(client_context, { servername = "localhost" })
+        if write_timeout then b:set_timeouts(nil, write_timeout) end -- not carried over
         b:get_write():add("secret")
       end
       local c = core.bufferevent.connect(base, "127.0.0.1", port, function(b)
@@ -500,6 +511,7 @@ describe("TLS connections #ours", function()
       end, { timeout = 3 })
       local input = c:get_read()
       assert.is_true(wait(base, function() return got == "secret reply" end, 5), got)
+      if write_timeout then run(base, write_timeout * 2.5) end
       assert.same({ EVBUFFER_CONNECTED, EVBUFFER_CONNECTED }, events)
       assert.same({ EVBUFFER_CONNECTED }, server_events)
       assert.same({ "secret" }, server_lines)
@@ -516,6 +528,10 @@ describe("TLS connections #ours", function()
 
     it("upgrades with the peer's hello already read (pipelined)", function()
       starttls_exchange(true)
+    end)
+
+    it("an upgraded connection's write timeout does not fire once everything is written", function()
+      starttls_exchange(false, 0.2)
     end)
 
     it("refuses what cannot be upgraded", function()
@@ -697,6 +713,73 @@ describe("TLS connections #ours", function()
     assert.is_nil(output:find("definitely lost", 1, true), output)
   end)
 
+  describe("TLS on the socket itself (options.tls)", function()
+    -- Whether descriptor `fd` is open in this process (fdinfo: opening a socket's fd fails).
+    local function is_open(fd)
+      local f = io.open("/proc/self/fdinfo/" .. fd)
+      if f then f:close() end
+      return f ~= nil
+    end
+
+    it("lets go of the socket once closed inside its own callbacks, after its last bytes and its close notice", function()
+      local fds = {}
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        fds[#fds + 1] = bev:getfd()
+        bev:set_callbacks(function(b)
+          b:get_write():add("bye:" .. take(b))
+          b:close()
+        end, nil, function(b, what)
+          if what ~= EVBUFFER_CONNECTED then b:close() end
+        end)
+        bev:enable(EV_READ)
+      end)
+      local c = client(base, select(2, l:address()), { tls = client_context, timeout = 5 }, "hi")
+      assert.is_true(wait(base, function() return has_event(c.events, EVBUFFER_EOF + EVBUFFER_ERROR) ~= nil end, 5))
+      local ended = has_event(c.events, EVBUFFER_EOF + EVBUFFER_ERROR)
+      assert.equal("bye:hi", c.data, ended.what .. " " .. tostring(ended.message))
+      assert.is_false(any_flag(ended.what, EVBUFFER_ERROR), ended.message)
+      -- The client's own end: closed in its event callback, right after the handshake.
+      local d
+      d = client(base, select(2, l:address()), { tls = client_context, timeout = 5 })
+      d.bev:set_callbacks(nil, nil, function(b, what)
+        d.events[#d.events + 1] = { what = what }
+        fds[#fds + 1] = b:getfd()
+        b:close()
+      end)
+      assert.is_true(wait(base, function() return #d.events > 0 end, 5))
+      assert.equal(EVBUFFER_CONNECTED, d.events[1].what)
+      c.bev:close()
+      l:close()
+      run(base, 0.05)
+      assert.equal(3, #fds)
+      for _, fd in ipairs(fds) do assert.is_false(is_open(fd), "fd " .. fd .. " is still open") end
+    end)
+
+    it("lets go of the socket of a connection closed during its handshake, or collected", function()
+      local fds, count = {}, 0
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        count = count + 1
+        fds[#fds + 1] = bev:getfd()
+        if count == 1 then bev:close() end -- the second one is left to the collector
+      end)
+      local port = select(2, l:address())
+      local first = client(base, port, { tls = client_context, timeout = 5 })
+      assert.is_true(wait(base, function() return #first.events > 0 end, 5))
+      assert.equal(EVBUFFER_ERROR, first.events[1].what)
+      local second = client(base, port, { tls = client_context, timeout = 5 })
+      assert.is_true(wait(base, function() return count == 2 end, 5))
+      helpers.full_gc()
+      -- (its handshake may have been done meanwhile: then the collector's close is its end)
+      assert.is_true(wait(base, function() return has_event(second.events, EVBUFFER_EOF + EVBUFFER_ERROR) ~= nil end, 5))
+      first.bev:close()
+      second.bev:close()
+      l:close()
+      run(base, 0.05)
+      assert.equal(2, #fds)
+      for _, fd in ipairs(fds) do assert.is_false(is_open(fd), "fd " .. fd .. " is still open") end
+    end)
+  end)
+
   describe("the last bytes before a close", function()
     -- A server of the module whose accepted connection runs `on_connected(bev)` once its
     -- handshake is done, and a client that collects what it reads, but reads nothing for the
@@ -754,7 +837,7 @@ describe("TLS connections #ours", function()
         -- The plain text was all encrypted long ago; the ciphertext has not all gone.
         assert.equal(0, calls)
       end)
-      assert.equal(EVBUFFER_EOF, state.ended)
+      assert.is_true(any_flag(state.ended, EVBUFFER_EOF) and not any_flag(state.ended, EVBUFFER_ERROR), state.ended)
       assert.equal(size, #state.data)
       assert.is_true(state.data == data, "the data differs")
       assert.equal(1, calls)
