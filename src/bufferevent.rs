@@ -70,7 +70,7 @@ pub struct BuffereventUserdata {
     /// (and is then scheduled again by that layer).
     pub(crate) write_gate: Cell<Option<WriteGate>>,
     /// Whether the TLS layer's end of file was put off, or reported (see
-    /// `tls_layer::end_of_file_waits`).
+    /// `tls_layer::end_of_file`).
     pub(crate) end_of_file: Cell<EndOfFile>,
     /// The buffer objects lent out (SLOT_INPUT, SLOT_OUTPUT), to lend them the TLS layer's
     /// buffers instead when one is put in place outside any Lua call, and to close them when
@@ -384,13 +384,13 @@ pub(crate) enum Next {
     Pass,
 }
 
-/// Where a TLS layer is with its end of file (see `tls_layer::end_of_file_waits`).
+/// Where a TLS layer is with its end of file (see `tls_layer::end_of_file`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum EndOfFile {
     Unseen,
     /// Put off to the next loop round.
     Deferred,
-    /// Reported: any later one is reported as it comes, as libevent sends it.
+    /// Reported: any later one is dropped.
     Reported,
 }
 

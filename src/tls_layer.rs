@@ -306,8 +306,26 @@ fn filter(
     Next::Pass
 }
 
+/// Marks the end of file [`end_of_file`] put off when libevent hands it back a loop round later
+/// (a bit no libevent event uses; never shown to Lua).
+const PUT_OFF: c_short = 0x100;
+
 /// The TLS layer's event `what` for `object`.
 pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> Next {
+    let put_off = what & PUT_OFF != 0;
+    let what = what & !PUT_OFF;
+    match layer_event(object, bev, what, put_off) {
+        Next::Pass if put_off => Next::Report(what, None),
+        next => next,
+    }
+}
+
+fn layer_event(
+    object: &BuffereventUserdata,
+    bev: BuffereventRef<'_>,
+    what: c_short,
+    put_off: bool,
+) -> Next {
     if object.handshaking.get() {
         if what & EVBUFFER_CONNECTED != 0 {
             object.handshaking.set(false);
@@ -328,29 +346,39 @@ pub fn event(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_shor
     if what & EVBUFFER_ERROR != 0 {
         return Next::Report(what, Some(failure(bev, false)));
     }
-    if what & EVBUFFER_EOF != 0 && end_of_file_waits(object, bev, what) {
-        return Next::Handled;
+    if what & EVBUFFER_EOF != 0 {
+        return end_of_file(object, bev, what, put_off);
     }
     Next::Pass
 }
 
-/// Whether the end of file, due now, waits a loop round, as the first one does: libevent
-/// reports a close notice from inside the read that decrypted it, before it has put in the input
-/// the plain text decrypted just in front of it in that read (the peer's last bytes and its
-/// close notice often come in one segment), so the event callback would see those bytes
-/// missing, and a connection closed there would lose them. A round later they are in the
-/// input.
-fn end_of_file_waits(object: &BuffereventUserdata, bev: BuffereventRef<'_>, what: c_short) -> bool {
-    match object.end_of_file.get() {
-        bufferevent::EndOfFile::Unseen => {
-            object.end_of_file.set(bufferevent::EndOfFile::Deferred);
-            bev.trigger_event_later(what);
-            true
+/// The end of file `what`, reported once, a loop round after libevent's first one, and with
+/// `EVBUFFER_READ` as a plain bufferevent reports it. libevent reports a close notice from
+/// inside the read that decrypted it, before it has put in the input the plain text decrypted
+/// just in front of it in that read (the peer's last bytes and its close notice often come in
+/// one segment), so the event callback would see those bytes missing, and a connection closed
+/// there would lose them; a round later they are in the input. The layer may report the end of
+/// file again (the socket's own, after the close notice), before or after: dropped.
+fn end_of_file(
+    object: &BuffereventUserdata,
+    bev: BuffereventRef<'_>,
+    what: c_short,
+    put_off: bool,
+) -> Next {
+    use bufferevent::EndOfFile::{Deferred, Reported, Unseen};
+    match (object.end_of_file.get(), put_off) {
+        (Unseen, false) => {
+            object.end_of_file.set(Deferred);
+            bev.trigger_event_later(what | PUT_OFF);
+            Next::Handled
         }
-        bufferevent::EndOfFile::Deferred | bufferevent::EndOfFile::Reported => {
-            object.end_of_file.set(bufferevent::EndOfFile::Reported);
-            false
+        (Deferred, true) => {
+            object.end_of_file.set(Reported);
+            Next::Report(what | EVBUFFER_READ, None)
         }
+        // After the close notice, the socket's own end of file (libevent's layer does not stop
+        // reading at the first): the connection has ended once already.
+        (Deferred, false) | (Reported, _) | (Unseen, true) => Next::Handled,
     }
 }
 

@@ -534,6 +534,48 @@ describe("TLS connections #ours", function()
       starttls_exchange(false, 0.2)
     end)
 
+    -- The server closes (with a close notice) once its handshake is done; the client keeps its
+    -- end open and lists its events. Through STARTTLS on a plain connection, or TLS from the start.
+    local function server_closes(upgrade)
+      local kept = {}
+      local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = not upgrade and server_context or nil },
+        function(bev)
+          kept[#kept + 1] = bev
+          bev:set_callbacks(function(b)
+            if b:get_read():readline() == "STARTTLS" then b:starttls(server_context) end
+          end, nil, function(b, what)
+            if what == EVBUFFER_CONNECTED and (b:tls() or not upgrade) then b:close() end
+          end)
+          bev:enable(EV_READ)
+        end)
+      local events = {}
+      local c = core.bufferevent.connect(base, "127.0.0.1", select(2, l:address()), function(b) take(b) end, nil,
+        function(b, what)
+          events[#events + 1] = what
+          if what == EVBUFFER_CONNECTED and upgrade and not b:tls() then
+            b:get_write():add("STARTTLS\n")
+            b:starttls(client_context, { servername = "localhost" })
+          end
+        end, { tls = not upgrade and client_context or nil, servername = "localhost", timeout = 5 })
+      c:enable(EV_READ)
+      assert.is_true(wait(base, function()
+        for _, what in ipairs(events) do
+          if any_flag(what, EVBUFFER_EOF + EVBUFFER_ERROR) then return true end
+        end
+      end, 5))
+      run(base, 0.3) -- anything reported twice would come meanwhile
+      c:close()
+      l:close()
+      return events
+    end
+
+    it("reports the peer's end once, as EVBUFFER_EOF + EVBUFFER_READ like a plain connection", function()
+      local upgraded = server_closes(true)
+      assert.same({ EVBUFFER_CONNECTED, EVBUFFER_CONNECTED, EVBUFFER_EOF + core.EVBUFFER_READ }, upgraded)
+      local from_start = server_closes(false)
+      assert.same({ EVBUFFER_CONNECTED, EVBUFFER_EOF + core.EVBUFFER_READ }, from_start)
+    end)
+
     it("refuses what cannot be upgraded", function()
       local l, port = echo_server(base, server_context)
       local c = client(base, port, { tls = client_context, timeout = 3 }, "x")
