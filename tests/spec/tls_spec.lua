@@ -764,8 +764,9 @@ describe("TLS connections #ours", function()
     end
 
     it("lets go of the socket once closed inside its own callbacks, after its last bytes and its close notice", function()
-      local fds = {}
+      local fds, kept = {}, {}
       local l = core.listener.new(base, { host = "127.0.0.1", port = 0, tls = server_context }, function(bev)
+        kept[#kept + 1] = bev -- (closed by hand, not by the collector)
         fds[#fds + 1] = bev:getfd()
         bev:set_callbacks(function(b)
           b:get_write():add("bye:" .. take(b))
