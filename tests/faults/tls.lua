@@ -39,6 +39,7 @@ local pair = sockets.pairs_maker()
 local starttls_c, starttls_s = pair()
 local plain_c, plain_s = pair()
 local layer_c, layer_s = pair()
+local warm_c, warm_s = pair()
 pair.close()
 -- A listening socket that never accepts: a TLS client to it waits for a handshake that never comes.
 local silent = assert(socket.bind("127.0.0.1", 0))
@@ -67,6 +68,12 @@ do
     base:loop()
   end
   assert(done, "the warm-up handshake did not end")
+  -- A STARTTLS too: libevent makes the OpenSSL BIO method of its filters once per process, with
+  -- the first filter, and does not check that allocation (a crash in BIO_new, see
+  -- doc/reliability.md): outside the module's reach, so out of the sweep.
+  local plain = core.bufferevent.new(base, warm_c, nil, nil, function() end)
+  plain:starttls(c, { servername = "localhost" })
+  plain:close()
   l:close()
   bev, l, s, c, base = nil, nil, nil, nil, nil
 end
@@ -356,7 +363,7 @@ collectgarbage()
 local fds_after = open_fds()
 print(string.format("tls: %d steps, %d raised, %d read callbacks; open fds before %d, after %d", steps, failures,
   callbacks, fds_before, fds_after))
-for _, s in ipairs { starttls_c, starttls_s, plain_c, plain_s, layer_c, layer_s, silent } do s:close() end
+for _, s in ipairs { starttls_c, starttls_s, plain_c, plain_s, layer_c, layer_s, warm_c, warm_s, silent } do s:close() end
 local why = fds_after > fds_before and (fds_after - fds_before) .. " fd(s) leaked" or nil
 print(why and ("tls: FAIL (" .. why .. ")") or "tls: PASS")
 -- Flushed before the shim's own report at exit: when the failed allocation was stdout's buffer,
