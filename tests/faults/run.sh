@@ -270,8 +270,25 @@ attribute() { # xml so
 }
 
 # Counts the allocations of a whole run with the shim armed and failing nothing; sets COUNT
-# and MMAPS. The run must not crash (it is the program's baseline).
+# and MMAPS. The run must not crash (it is the program's baseline). The busted programs (specs,
+# misuse) vary from run to run (misuse: 40,000 to 290,000 allocations on LuaJIT, as a call that
+# loads the system's certificates happens or not), so they are counted three times and the
+# smallest count is taken: points chosen from a long baseline can lie past the end of a short run.
 calibrate() { # lua prog
+  local tries=1 try counts=() best_count="" best_mmaps=""
+  case $2 in specs | misuse) tries=3 ;; esac
+  for ((try = 1; try <= tries; try++)); do
+    calibrate_once "$1" "$2" || return 1
+    counts+=("$COUNT")
+    if [ -z "$best_count" ] || [ "$COUNT" -lt "$best_count" ]; then best_count=$COUNT best_mmaps=$MMAPS; fi
+  done
+  COUNT=$best_count MMAPS=$best_mmaps
+  local of=""
+  [ "$tries" -gt 1 ] && of=" (the smallest of ${counts[*]})"
+  echo "baseline $1 $2: $COUNT allocations and $MMAPS anonymous mmaps after arming$of"
+}
+
+calibrate_once() { # lua prog
   local log="$OUT/$1/$2-baseline.log"
   { timeout -k 10 "$TIMEOUT" env LD_PRELOAD="$FAILALLOC" FAILALLOC_WAIT=1 FAILALLOC_SKIP=999999999999 \
     "${PENV[@]}" "${CMD[@]}" >"$log" 2>&1 </dev/null; } 2>/dev/null
@@ -287,7 +304,6 @@ calibrate() { # lua prog
     failed=$((failed + 1)); status=1
     return 1
   fi
-  echo "baseline $1 $2: $COUNT allocations and $MMAPS anonymous mmaps after arming (exit status $rc)"
 }
 
 alloc_sweep() { # lua
