@@ -1139,6 +1139,23 @@ fn pin_libevent_openssl() {
     }
 }
 
+/// The read, write and event callbacks a TLS bufferevent is made with.
+pub type TlsCallbacks = (
+    BuffereventDataCallback,
+    BuffereventDataCallback,
+    BuffereventEventCallback,
+);
+
+impl TlsSide {
+    /// libevent's state for a TLS bufferevent whose handshake starts on this side.
+    fn handshake_state(self) -> c_int {
+        match self {
+            TlsSide::Client => ffi::BUFFEREVENT_SSL_CONNECTING,
+            TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
+        }
+    }
+}
+
 /// [`pin_libevent_openssl`] has run.
 static PINNED: Once = Once::new();
 
@@ -1163,17 +1180,10 @@ pub unsafe fn new_tls_layer(
     underlying: BuffereventRef<'_>,
     ssl: crate::openssl::Ssl,
     side: TlsSide,
-    (read, write, event): (
-        BuffereventDataCallback,
-        BuffereventDataCallback,
-        BuffereventEventCallback,
-    ),
+    (read, write, event): TlsCallbacks,
     arg: *const c_void,
 ) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
-    let state = match side {
-        TlsSide::Client => ffi::BUFFEREVENT_SSL_CONNECTING,
-        TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
-    };
+    let state = side.handshake_state();
     let options = ffi::bufferevent_options_BEV_OPT_CLOSE_ON_FREE as c_int;
     PINNED.call_once(pin_libevent_openssl);
     let raw_ssl = ssl.into_raw().as_ptr();
@@ -1263,17 +1273,10 @@ pub unsafe fn new_tls_socket(
     plain: BuffereventRef<'_>,
     ssl: crate::openssl::Ssl,
     side: TlsSide,
-    (read, write, event): (
-        BuffereventDataCallback,
-        BuffereventDataCallback,
-        BuffereventEventCallback,
-    ),
+    (read, write, event): TlsCallbacks,
     arg: *const c_void,
 ) -> Result<NonNull<ffi::bufferevent>, TlsLayerFailure> {
-    let state = match side {
-        TlsSide::Client => ffi::BUFFEREVENT_SSL_CONNECTING,
-        TlsSide::Server => ffi::BUFFEREVENT_SSL_ACCEPTING,
-    };
+    let state = side.handshake_state();
     let fd = plain.fd();
     if fd < 0 {
         return Err(TlsLayerFailure::Kept);
