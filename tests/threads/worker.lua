@@ -92,7 +92,9 @@ os.getenv("FAILALLOC_ARM")
 local deadline = socket.gettime() + (tonumber(os.getenv("THREADS_SECONDS") or "") or 3)
 repeat
   local ok = pcall(function()
-    base:loopexit(0.5)
+    -- loopexit returns -1 when libevent cannot allocate its timer: a loop started then would
+    -- never end (the repeating timer keeps it busy).
+    assert(base:loopexit(0.5) == 0, "base:loopexit failed")
     base:loop()
   end)
   if not ok then errors = errors + 1 end
