@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 
 use crate::ffi::evbuffer;
 use crate::libevent::{self, BufferRef};
-use crate::lua::{lua_function, lua_type, Failure, Kind, Made, Outcome, Returns, Stack, TypeSpec};
+use crate::lua::{lua_function, lua_type, Failure, Held, Kind, Outcome, Returns, Stack, TypeSpec};
 
 /// The Lua object.
 pub struct BufferUserdata {
@@ -75,10 +75,18 @@ fn refused(function: &str, what: &str) -> Failure {
 
 /// Pushes a buffer object that a bufferevent will lend one of its buffers to (see [`lend`]);
 /// closed until then. Returns its index.
-pub fn push_unlent(stack: &mut Stack) -> Result<Made<BufferUserdata>, Failure> {
+pub fn push_unlent(stack: &mut Stack) -> Result<Held<BufferUserdata>, Failure> {
     stack.new_object(BufferUserdata {
         state: Cell::new(BufferState::Closed),
     })
+}
+
+/// As [`push_unlent`] for two objects, made at once (a bufferevent's input and output).
+pub fn push_unlent_pair(stack: &mut Stack) -> Result<[Held<BufferUserdata>; 2], Failure> {
+    let unlent = || BufferUserdata {
+        state: Cell::new(BufferState::Closed),
+    };
+    stack.new_object_pair(unlent(), unlent())
 }
 
 /// Lends `buffer`, which belongs to a bufferevent, to the object. The bufferevent calls
@@ -130,6 +138,9 @@ fn add(stack: &mut Stack) -> Outcome {
             ));
         }
         let mut has_numbers = false;
+        // The first few buffer arguments as checked here, so that adding them needs no second
+        // type test (nothing between can change them).
+        let mut checked: [Option<BufferRef<'_>>; 4] = [None; 4];
         for index in 2..=top {
             match stack.kind(index) {
                 Kind::String => continue,
@@ -145,6 +156,9 @@ fn add(stack: &mut Stack) -> Outcome {
                             format_args!("cannot add a buffer to itself"),
                         ));
                     }
+                    if let Some(entry) = checked.get_mut(index as usize - 2) {
+                        *entry = Some(source);
+                    }
                 }
             }
         }
@@ -152,7 +166,11 @@ fn add(stack: &mut Stack) -> Outcome {
             // The common case: nothing to format, so no Lua code can run until the end.
             let before = target.len();
             for index in 2..=top {
-                add_value(stack, target, index)?;
+                match checked.get(index as usize - 2).copied().flatten() {
+                    Some(source) if target.add_buffer(source) => {}
+                    Some(_) => return Err(refused_add(stack)),
+                    None => add_value(stack, target, index)?,
+                }
             }
             let added = target.len().saturating_sub(before);
             stack.push_integer(added as i64);

@@ -22,8 +22,8 @@ use crate::connect::Connecting;
 use crate::ffi::{self, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_WRITE, EV_READ, EV_WRITE};
 use crate::libevent::{self, BuffereventRef, Socket};
 use crate::lua::{
-    lua_function, lua_type, Address, Called, Cause, Failure, Kind, Method, Outcome, Returns, Stack,
-    TypeSpec, WeakTable,
+    lua_function, lua_type, Address, Called, Cause, Failure, Held, Kind, Method, Outcome, Returns,
+    Stack, TypeSpec, WeakTable,
 };
 use crate::openssl::{SessionFacts, Verification};
 use crate::os::{self, Errno};
@@ -172,19 +172,23 @@ pub(crate) fn open_object(
     index: c_int,
 ) -> Result<(&BuffereventUserdata, BuffereventRef<'_>), Failure> {
     let object = stack.userdata::<BuffereventUserdata>(index)?;
-    let bev = object.bufferevent().ok_or_else(|| {
-        Failure::argument(index, format_args!("attempt to use a closed bufferevent"))
-    })?;
-    Ok((object, bev))
+    Ok((object, open_bufferevent_of(object, index)?))
 }
 
-/// Frees the bufferevent of the object at `index` now, and detaches the buffer objects it lent
-/// (they report "closed" from then on). Idempotent.
-fn shut(stack: &mut Stack, index: c_int) {
+/// The open bufferevent of `object` (argument `index`), or the standard "closed" failure.
+fn open_bufferevent_of(
+    object: &BuffereventUserdata,
+    index: c_int,
+) -> Result<BuffereventRef<'_>, Failure> {
+    object.bufferevent().ok_or_else(|| {
+        Failure::argument(index, format_args!("attempt to use a closed bufferevent"))
+    })
+}
+
+/// Frees the object's bufferevent now, and detaches the buffer objects it lent (they report
+/// "closed" from then on). Idempotent.
+fn shut(object: &BuffereventUserdata) {
     let raw = {
-        let Some(object) = stack.test_userdata::<BuffereventUserdata>(index) else {
-            return;
-        };
         let Some(raw) = object.raw.take() else { return };
         // A connection under way stops here: its deadline and its lookup go first.
         drop(object.connecting.take());
@@ -210,7 +214,9 @@ fn shut(stack: &mut Stack, index: c_int) {
 
 /// Closes the bufferevent object at `index` (as `bev:close()`).
 pub(crate) fn close_at(stack: &mut Stack, index: c_int) {
-    shut(stack, index);
+    if let Some(object) = stack.test_userdata::<BuffereventUserdata>(index) {
+        shut(object);
+    }
 }
 
 /// `core.bufferevent.new([base,] fd, readcb, writecb, errorcb)`
@@ -239,8 +245,9 @@ pub fn new(stack: &mut Stack) -> Outcome {
     }
     stack.callable(first + 3, "function")?;
 
-    let object = make(stack, &base, fd, Socket::Lent, "core.bufferevent.new")?;
-    store_callbacks(stack, object, [first + 1, first + 2, first + 3])?;
+    let made = make(stack, &base, fd, Socket::Lent, "core.bufferevent.new")?;
+    store_callbacks(stack, &made, [first + 1, first + 2, first + 3])?;
+    let object = made.index;
     if let Kind::Userdata | Kind::Table = stack.kind(first) {
         stack.set_slot::<BuffereventUserdata>(object, SLOT_SOCKET, first);
     }
@@ -257,7 +264,7 @@ pub(crate) fn make(
     fd: c_int,
     socket: Socket,
     function: &str,
-) -> Result<c_int, Failure> {
+) -> Result<Held<BuffereventUserdata>, Failure> {
     // Closes an owned socket unless the bufferevent took it.
     struct Owned(c_int);
     impl Drop for Owned {
@@ -292,9 +299,7 @@ pub(crate) fn make(
     )?;
     // SLOT_INPUT and SLOT_OUTPUT are filled on first use (see push_buffer): an idle
     // connection whose buffers Lua never asks for costs no buffer objects.
-    let object = made.index;
-
-    let userdata = stack.made(&made)?;
+    let userdata = stack.held(&made)?;
     // SAFETY: the argument is the userdata's address: Lua never moves a userdata, and `shut`
     // (close, __gc) frees the bufferevent before Lua can free the memory. The base outlives
     // the bufferevent: the object holds it until after `shut`.
@@ -321,7 +326,7 @@ pub(crate) fn make(
     })?;
     owned.0 = -1;
     userdata.raw.set(Some(raw));
-    Ok(object)
+    Ok(made)
 }
 
 c_callback! {
@@ -611,23 +616,50 @@ pub(crate) fn dispatch(
 /// Pushes the buffer object for `slot` (SLOT_INPUT or SLOT_OUTPUT), making it on first use so
 /// every later call returns the same object.
 fn push_buffer(stack: &mut Stack, slot: c_int) -> Outcome {
-    open_bufferevent(stack, 1)?;
+    let owner = stack.hold::<BuffereventUserdata>(1)?;
+    open_bufferevent_of(stack.held(&owner)?, 1)?;
     if stack.push_slot(1, slot) != Kind::Nil {
         return Ok(Returns::Values(1));
     }
     stack.pop(1);
-    let made = buffer::push_unlent(stack)?;
-    stack.set_slot::<BuffereventUserdata>(1, slot, made.index);
-    // Making the object may have run Lua code (a finalizer): look at the bufferevent again.
-    let (owner, bev) = open_object(stack, 1)?;
-    let lent = if slot == SLOT_INPUT {
-        bev.input()
+    // A program that asks for one of the buffers nearly always asks for the other (an echo, a
+    // reply): when neither exists yet both are made, in one protected call instead of two.
+    let other = if slot == SLOT_INPUT {
+        SLOT_OUTPUT
     } else {
-        bev.output()
+        SLOT_INPUT
     };
-    let buffer_object = stack.made(&made)?;
-    buffer::lend(buffer_object, lent);
-    owner.lent[if slot == SLOT_INPUT { 0 } else { 1 }].set(Some(NonNull::from(buffer_object)));
+    let other_made = stack.push_slot(1, other) != Kind::Nil;
+    stack.pop(1);
+    let (wanted, also) = if other_made {
+        (buffer::push_unlent(stack)?, None)
+    } else {
+        let [wanted, also] = buffer::push_unlent_pair(stack)?;
+        (wanted, Some(also))
+    };
+    let made = [(slot, Some(&wanted)), (other, also.as_ref())];
+    for (slot, object) in made {
+        if let Some(object) = object {
+            stack.set_slot::<BuffereventUserdata>(1, slot, object.index);
+        }
+    }
+    // Making the objects may have run Lua code (a finalizer that closes the bufferevent, say):
+    // look at it again.
+    let owner = stack.held(&owner)?;
+    let bev = open_bufferevent_of(owner, 1)?;
+    for (slot, object) in made {
+        if let Some(object) = object {
+            let (lent, which) = if slot == SLOT_INPUT {
+                (bev.input(), 0)
+            } else {
+                (bev.output(), 1)
+            };
+            let buffer_object = stack.held(object)?;
+            buffer::lend(buffer_object, lent);
+            owner.lent[which].set(Some(NonNull::from(buffer_object)));
+        }
+    }
+    stack.set_top(wanted.index);
     Ok(Returns::Values(1))
 }
 
@@ -751,45 +783,39 @@ fn disable(stack: &mut Stack) -> Outcome {
 
 /// `bev:set_callbacks(readcb, writecb, eventcb)`: nil clears one.
 fn set_callbacks(stack: &mut Stack) -> Outcome {
-    open_bufferevent(stack, 1)?;
+    let object = stack.hold::<BuffereventUserdata>(1)?;
+    open_bufferevent_of(stack.held(&object)?, 1)?;
     for index in 2..=4 {
         if !stack.is_none_or_nil(index) {
             stack.callable(index, "function or nil")?;
         }
     }
     stack.set_top(4);
-    store_callbacks(stack, 1, [2, 3, 4])?;
+    store_callbacks(stack, &object, [2, 3, 4])?;
     Ok(Returns::Values(0))
 }
 
 /// Stores the read, write and event callbacks at the stack indices `callbacks` (each a
-/// function or nil, and on the stack) in the slots of the bufferevent object at `object`.
+/// function or nil, and on the stack) in the slots of the bufferevent `object`.
 pub(crate) fn store_callbacks(
     stack: &mut Stack,
-    object: c_int,
+    object: &Held<BuffereventUserdata>,
     callbacks: [c_int; 3],
 ) -> Result<(), Failure> {
-    let object = stack.absolute(object);
     let has_write_callback = !stack.is_none_or_nil(callbacks[1]);
     // Told "yes" before the slot is set, "no" after: a notice looked up for nothing is
     // harmless, a missed one is not.
     if has_write_callback {
-        stack
-            .userdata::<BuffereventUserdata>(object)?
-            .write_callback
-            .set(true);
+        stack.held(object)?.write_callback.set(true);
     }
     for (slot, index) in [SLOT_READ, SLOT_WRITE, SLOT_ERROR]
         .into_iter()
         .zip(callbacks)
     {
-        stack.set_slot::<BuffereventUserdata>(object, slot, index);
+        stack.set_slot::<BuffereventUserdata>(object.index, slot, index);
     }
     if !has_write_callback {
-        stack
-            .userdata::<BuffereventUserdata>(object)?
-            .write_callback
-            .set(false);
+        stack.held(object)?.write_callback.set(false);
     }
     Ok(())
 }
@@ -858,16 +884,15 @@ fn tls_facts(stack: &mut Stack) -> Outcome {
 
 /// `bev:close()`
 fn close(stack: &mut Stack) -> Outcome {
-    stack.userdata::<BuffereventUserdata>(1)?;
-    shut(stack, 1);
+    shut(stack.userdata::<BuffereventUserdata>(1)?);
     Ok(Returns::Values(0))
 }
 
 /// `__gc`: as close, and lets go of the base. The lent buffer objects are still valid memory
 /// here: Lua frees objects reachable from one being finalized only in a later cycle.
 fn collect(stack: &mut Stack) -> Outcome {
-    shut(stack, 1);
     if let Some(object) = stack.test_userdata::<BuffereventUserdata>(1) {
+        shut(object);
         if let Some(base) = object.base.take() {
             base.finalizing(Address::of(object));
         }

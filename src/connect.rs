@@ -403,12 +403,13 @@ pub fn connect(stack: &mut Stack) -> Outcome {
     let addresses = ip.map_or([None; MAX_ADDRESSES], |ip| interleave(&[ip], port));
     stack.set_top(6);
 
-    let object = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
-    bufferevent::store_callbacks(stack, object, [4, 5, 6])?;
+    let made = bufferevent::make(stack, &base, -1, Socket::Owned, "core.bufferevent.connect")?;
+    bufferevent::store_callbacks(stack, &made, [4, 5, 6])?;
+    let object = made.index;
     // The host too: a later client STARTTLS checks the server's certificate against it.
     stack.set_slot::<BuffereventUserdata>(object, SLOT_HOST, 2);
     stack.set_top(object);
-    let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+    let userdata = stack.held(&made)?;
     let owner = userdata as *const BuffereventUserdata as *const c_void;
     // SAFETY: the timer lives in the object's connection state, which `shut` (close, __gc)
     // drops before the object's memory can go, and before the base goes (the object holds it).

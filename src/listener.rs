@@ -14,11 +14,10 @@
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_short, c_void};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::base::{base_argument, BaseShared, SocketBeyondFdSet};
 use crate::bufferevent;
-use crate::bufferevent::BuffereventUserdata;
 use crate::c_callback::{self, c_callback};
 use crate::ffi;
 use crate::libevent::TlsSide;
@@ -52,6 +51,9 @@ pub struct ListenerUserdata {
     paused: Cell<bool>,
     /// What Lua asked for with enable/disable.
     wanted: Cell<bool>,
+    /// The peer address whose text SLOT_LAST_HOST holds, once it holds one (`None` there: the
+    /// empty string of a connection without an address).
+    last_peer: Cell<Option<IpAddr>>,
 }
 
 lua_type!(
@@ -201,6 +203,7 @@ pub fn new(stack: &mut Stack) -> Outcome {
         pause: Cell::new(FIRST_PAUSE),
         paused: Cell::new(false),
         wanted: Cell::new(true),
+        last_peer: Cell::new(None),
     })?;
     stack.set_slot::<ListenerUserdata>(object, SLOT_ACCEPT, 3);
     if tls.is_some() {
@@ -286,10 +289,10 @@ fn accepted(
             }
             // From here the bufferevent owns the socket, or `make` has closed it.
             taken.set(true);
-            let object =
-                bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
+            let made = bufferevent::make(stack, &base, fd, Socket::Owned, "listener (accepting)")?;
+            let object = made.index;
             if refused.is_some() {
-                let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+                let userdata = stack.held(&made)?;
                 userdata.refused.set(refused);
                 // Reported from the next loop round, once on_accept has set the callbacks.
                 if let Some(bev) = userdata.socket_bufferevent() {
@@ -304,7 +307,7 @@ fn accepted(
                 {
                     Some(context) => {
                         tls::server_ssl("listener (accepting)", context).and_then(|ssl| {
-                            let userdata = stack.userdata::<BuffereventUserdata>(object)?;
+                            let userdata = stack.held(&made)?;
                             tls_layer::start(
                                 userdata,
                                 ssl,
@@ -326,17 +329,19 @@ fn accepted(
             } else {
                 stack.pop(1);
             }
-            let mut text = [0u8; 64];
-            let host = peer.map_or(&b""[..], |peer| net::format_ip(&peer.ip(), &mut text));
             // Connections often come from one address (local clients, a proxy): its string,
-            // kept from the previous connection, spares making a new one.
+            // kept from the previous connection, spares formatting and making a new one.
             let listener = object - 2;
-            if stack.push_slot(listener, SLOT_LAST_HOST) != Kind::String
-                || stack.string_bytes(-1) != Some(host)
-            {
+            // SAFETY: the listener object is at `listener` on the stack (pushed above), so its
+            // memory is valid for this borrow; no Lua code runs while it lasts.
+            let last_peer = unsafe { &(*owner).last_peer };
+            let ip = peer.map(|peer| peer.ip());
+            if stack.push_slot(listener, SLOT_LAST_HOST) != Kind::String || last_peer.get() != ip {
                 stack.pop(1);
-                stack.push_string(host)?;
+                let mut text = [0u8; 64];
+                stack.push_string(ip.map_or(&b""[..], |ip| net::format_ip(&ip, &mut text)))?;
                 stack.set_slot::<ListenerUserdata>(listener, SLOT_LAST_HOST, -1);
+                last_peer.set(ip);
             }
             stack.push_integer(peer.map_or(0, |peer| peer.port()) as i64);
             Ok(Some(3))

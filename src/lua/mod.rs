@@ -55,7 +55,7 @@ pub use failure::{Cause, Failure};
 pub use module::{Method, ModuleSpec, TypeSpec};
 pub use params::{Argument, Key, MethodCall};
 pub use raw::{lua_CFunction, lua_State, number_to_integer};
-pub use stack::{Address, Kind, Made, Outcome, Ref, Returns, Stack, BODY_SLOTS};
+pub use stack::{Address, Held, Kind, Outcome, Ref, Returns, Stack, BODY_SLOTS};
 pub(crate) use userdata::lua_type;
 pub use userdata::LuaType;
 pub use values::Raised;

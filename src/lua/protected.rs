@@ -30,6 +30,12 @@ pub(super) enum Op {
         memory: *mut c_void,
         weak: Option<&'static WeakTable>,
     },
+    /// As `NewUserdata` twice, without a weak entry: leaves both, the first below.
+    NewUserdataPair {
+        size: usize,
+        slots: c_int,
+        memory: [*mut c_void; 2],
+    },
     /// Leaves a new table with room for `array` sequence and `hash` other entries.
     NewTable { array: c_int, hash: c_int },
     /// Argument: a value. Stores `luaL_ref(registry, value)` in `reference`.
@@ -189,19 +195,7 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
                 memory,
                 weak,
             } => {
-                #[cfg(any(feature = "lua54", feature = "lua55"))]
-                {
-                    *memory = lua_newuserdatauv(state, *size, *slots);
-                }
-                #[cfg(not(any(feature = "lua54", feature = "lua55")))]
-                {
-                    *memory = lua_newuserdata(state, *size);
-                    if *slots > 0 {
-                        // Made here with the array part that set_slot relies on.
-                        lua_createtable(state, *slots, 0);
-                        lua_setuservalue(state, -2);
-                    }
-                }
+                *memory = new_block(state, *size, *slots);
                 if let Some(weak) = weak {
                     weak.push(state);
                     lua_pushlightuserdata(state, *memory);
@@ -210,6 +204,16 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
                     lua_pop(state, 1);
                 }
                 1
+            }
+            Op::NewUserdataPair {
+                size,
+                slots,
+                memory,
+            } => {
+                for block in memory {
+                    *block = new_block(state, *size, *slots);
+                }
+                2
             }
             Op::NewTable { array, hash } => {
                 lua_createtable(state, *array, *hash);
@@ -240,6 +244,28 @@ unsafe extern "C-unwind" fn run(state: *mut lua_State) -> c_int {
                 super::module::open(state, spec);
                 1
             }
+        }
+    }
+}
+
+/// Pushes a userdata of `size` bytes with `slots` slots (see [`Op::NewUserdata`]); returns its
+/// block.
+unsafe fn new_block(state: *mut lua_State, size: usize, slots: c_int) -> *mut c_void {
+    // SAFETY: inside the runner (see `run`): raising is allowed, the stack has room.
+    unsafe {
+        #[cfg(any(feature = "lua54", feature = "lua55"))]
+        {
+            lua_newuserdatauv(state, size, slots)
+        }
+        #[cfg(not(any(feature = "lua54", feature = "lua55")))]
+        {
+            let memory = lua_newuserdata(state, size);
+            if slots > 0 {
+                // Made here with the array part that set_slot relies on.
+                lua_createtable(state, slots, 0);
+                lua_setuservalue(state, -2);
+            }
+            memory
         }
     }
 }

@@ -105,8 +105,11 @@ impl Ref {
     }
 }
 
-/// An object [`Stack::new_object`] made: where it is on the stack and where its memory is.
-pub struct Made<T> {
+/// An object known to be a `T` (made by [`Stack::new_object`], or type-tested once by
+/// [`Stack::hold`]): where it is on the stack and where its memory is. [`Stack::held`] borrows
+/// it again by its address alone, after code that needed `&mut Stack` (making another object,
+/// say), with no second type test.
+pub struct Held<T> {
     pub index: c_int,
     memory: NonNull<T>,
 }
@@ -292,20 +295,32 @@ impl Stack {
         unsafe { super::userdata::test::<T>(self.state(), index).map(|memory| &*memory) }
     }
 
-    /// The object made by [`Stack::new_object`], while it is still at its index (else the
-    /// standard `T::WHAT expected` failure, as [`Stack::userdata`]).
+    /// The object of type `T` at `index`, type-tested now, as a [`Held`] to borrow again later
+    /// with [`Stack::held`]; or the standard `T::WHAT expected` failure.
     #[inline]
-    pub fn made<T: LuaType>(&self, made: &Made<T>) -> Result<&T, Failure> {
+    pub fn hold<T: LuaType>(&self, index: c_int) -> Result<Held<T>, Failure> {
+        let object = self.userdata::<T>(index)?;
+        Ok(Held {
+            index: self.absolute(index),
+            memory: NonNull::from(object),
+        })
+    }
+
+    /// The object `held` names, while it is still at its index (else the standard
+    /// `T::WHAT expected` failure, as [`Stack::userdata`]).
+    #[inline]
+    pub fn held<T: LuaType>(&self, held: &Held<T>) -> Result<&T, Failure> {
         // SAFETY: touching a value neither raises nor allocates. A userdata whose block is at
-        // `made.memory` is the one new_object made, holding a T (block addresses are unique
-        // among live objects); it stays valid while it is at `made.index`, which a borrow of
-        // `self` keeps so. Our types never hand out `&mut`.
+        // `held.memory` is the one that was made or tested as a T (block addresses are unique
+        // among live objects, and a live object never changes type); it stays valid while it
+        // is at `held.index`, which a borrow of `self` keeps so. Our types never hand out
+        // `&mut`.
         unsafe {
-            let at = lua_touserdata(self.state(), made.index);
-            if std::ptr::eq(at as *const T, made.memory.as_ptr()) {
-                Ok(made.memory.as_ref())
+            let at = lua_touserdata(self.state(), held.index);
+            if std::ptr::eq(at as *const T, held.memory.as_ptr()) {
+                Ok(held.memory.as_ref())
             } else {
-                Err(Failure::expected(self, made.index, T::WHAT))
+                Err(Failure::expected(self, held.index, T::WHAT))
             }
         }
     }
@@ -435,8 +450,8 @@ impl Stack {
     }
 
     /// As [`Stack::new_userdata`], and remembers where the object's memory is, so that
-    /// [`Stack::made`] can borrow it again without the type test. Uses 2 slots.
-    pub fn new_object<T: LuaType>(&mut self, value: T) -> Result<Made<T>, Failure> {
+    /// [`Stack::held`] can borrow it again without the type test. Uses 2 slots.
+    pub fn new_object<T: LuaType>(&mut self, value: T) -> Result<Held<T>, Failure> {
         self.make_object(value, None)
     }
 
@@ -446,23 +461,42 @@ impl Stack {
         &mut self,
         value: T,
         weak: &'static WeakTable,
-    ) -> Result<Made<T>, Failure> {
+    ) -> Result<Held<T>, Failure> {
         self.uses(4);
         self.make_object(value, Some(weak))
+    }
+
+    /// Pushes two new objects of type `T`, `first` and then `second`, in one protected call
+    /// (half the cost of two [`Stack::new_object`] calls). On failure both values are dropped
+    /// and nothing is pushed but the error. Uses 3 slots.
+    pub fn new_object_pair<T: LuaType>(
+        &mut self,
+        first: T,
+        second: T,
+    ) -> Result<[Held<T>; 2], Failure> {
+        self.uses(3);
+        let op = Op::NewUserdataPair {
+            size: size_of::<T>(),
+            slots: T::SLOTS,
+            memory: [std::ptr::null_mut(); 2],
+        };
+        let Op::NewUserdataPair { memory, .. } = self.protected(op, 0, 2)? else {
+            unreachable!()
+        };
+        let top = self.top();
+        // SAFETY: the runner made both blocks for a T, the first below the second.
+        unsafe {
+            let first = self.attach(memory[0], top - 1, first)?;
+            Ok([first, self.attach(memory[1], top, second)?])
+        }
     }
 
     fn make_object<T: LuaType>(
         &mut self,
         value: T,
         weak: Option<&'static WeakTable>,
-    ) -> Result<Made<T>, Failure> {
+    ) -> Result<Held<T>, Failure> {
         self.uses(2);
-        const {
-            assert!(
-                align_of::<T>() <= 8,
-                "Lua aligns userdata memory to 8 bytes"
-            )
-        };
         let op = Op::NewUserdata {
             size: size_of::<T>(),
             slots: T::SLOTS,
@@ -472,19 +506,39 @@ impl Stack {
         let Op::NewUserdata { memory, .. } = self.protected(op, 0, 1)? else {
             unreachable!()
         };
-        // SAFETY: `memory` is the new userdata's block, sized and aligned for T and not yet
-        // shared with anyone. The value is written before the metatable (and so `__gc` and
-        // every method) is attached; setting a metatable allocates nothing.
+        // SAFETY: the runner made the block for a T, on top.
+        unsafe { self.attach(memory, self.top(), value) }
+    }
+
+    /// Writes `value` into a new object's block and attaches `T`'s metatable (and so `__gc`
+    /// and every method) to it. Uses 1 slot.
+    ///
+    /// # Safety
+    /// `memory` is the block of the userdata at `index` (absolute), which the runner has just
+    /// made for a `T` (`size_of::<T>()` bytes, `T::SLOTS` slots) and which nothing else has seen.
+    unsafe fn attach<T: LuaType>(
+        &mut self,
+        memory: *mut c_void,
+        index: c_int,
+        value: T,
+    ) -> Result<Held<T>, Failure> {
+        const {
+            assert!(
+                align_of::<T>() <= 8,
+                "Lua aligns userdata memory to 8 bytes"
+            )
+        };
+        // Lua never hands out a null block: on failure it raised instead.
+        let memory = NonNull::new(memory as *mut T).ok_or_else(Failure::out_of_memory)?;
+        // SAFETY: per the contract the block is sized and aligned for T (asserted above) and
+        // not yet shared. The value is written before the metatable is attached; setting a
+        // metatable allocates nothing.
         unsafe {
-            (memory as *mut T).write(value);
+            memory.as_ptr().write(value);
             push_registry_entry(self.state(), T::KEY);
-            lua_setmetatable(self.state(), -2);
+            lua_setmetatable(self.state(), index);
         }
-        Ok(Made {
-            index: self.top(),
-            // Lua never hands out a null block: on failure it raised instead.
-            memory: NonNull::new(memory as *mut T).ok_or_else(Failure::out_of_memory)?,
-        })
+        Ok(Held { index, memory })
     }
 
     /// Pushes a new table with room for `array` sequence and `hash` other entries. Uses 2 slots.

@@ -315,6 +315,31 @@ describe("core.bufferevent", function()
       b:close()
     end)
 
+    it("whichever buffer is asked for first, get_read is the input and get_write the output", function()
+      for _, first in ipairs({ "get_read", "get_write" }) do
+        local base = core.new()
+        local a, b = tcp_pair()
+        local bev = core.bufferevent.new(base, b, nil, nil, noop)
+        bev:enable(EV_READ + EV_WRITE)
+        local asked = bev[first](bev)
+        full_gc()
+        local inp, out = bev:get_read(), bev:get_write()
+        assert.is_true(rawequal(asked, first == "get_read" and inp or out), first)
+        assert.is_false(rawequal(inp, out), first)
+        assert(a:send("from the peer"))
+        assert.is_true(wait(base, function() return inp:length() == 13 end), first .. ": input never filled")
+        assert.equal("from the peer", inp:get_data())
+        assert.equal(0, out:length(), first)
+        out:add("to the peer")
+        assert.is_true(wait(base, function() return out:length() == 0 end), first .. ": output never sent")
+        a:settimeout(1)
+        assert.equal("to the peer", a:receive(11), first)
+        bev:close()
+        a:close()
+        b:close()
+      end
+    end)
+
     it("adding to the input or draining the output either works or raises a string error, never a silent no-op", function()
       -- libevent freezes the input's end (only the socket fills it) and the output's start
       -- (only the socket empties it).
