@@ -1907,7 +1907,8 @@ print((client:receive(10)))
 When data does not arrive (or cannot be sent) for that long, the error callback is called with
 `EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled. On a TLS connection the
 write timeout also covers the encrypted bytes waiting to be sent once the output (the plain text)
-is empty: a peer that takes none of them times out.]],
+is empty: a peer that takes none of them times out. Timeouts set while `core.bufferevent.connect`
+is still connecting stay in force once the connection (and its TLS, with `options.tls`) is up.]],
               params = {
                 { name = "read", type = "number", optional = true, text = "seconds (see [Durations](#durations)); `0` or `nil`: none" },
                 { name = "write", type = "number", optional = true, text = "seconds; `0` or `nil`: none" },

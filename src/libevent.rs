@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crate::c_callback::c_callback;
-use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ};
+use crate::ffi::{self, evbuffer, event_base, EV_PERSIST, EV_READ, EV_WRITE};
 use crate::os::{self, Errno};
 use crate::reserve::{self, Serve};
 use crate::time::Micros;
@@ -891,6 +891,30 @@ impl<'a> BuffereventRef<'a> {
         let (mut low, mut high) = (0usize, 0usize);
         // SAFETY: live (constructor); libevent writes both sizes.
         unsafe { ffi::bufferevent_getwatermark(self.raw(), EV_READ, &mut low, &mut high) };
+        (low, high)
+    }
+
+    /// The read and write timeouts last set (`None`: none).
+    pub fn timeouts(self) -> (Option<Micros>, Option<Micros>) {
+        let micros = |t: &ffi::timeval| {
+            (t.tv_sec != 0 || t.tv_usec != 0)
+                .then(|| t.tv_sec as Micros * 1_000_000 + t.tv_usec as Micros)
+        };
+        // SAFETY: live (constructor). `timeout_read` and `timeout_write` are public fields of
+        // libevent's `struct bufferevent` (event2/bufferevent_struct.h, whose layout the
+        // bindings take from the system's headers), where bufferevent_set_timeouts keeps the
+        // timeouts, cleared for none; plain reads of them.
+        unsafe {
+            let raw = self.raw();
+            (micros(&(*raw).timeout_read), micros(&(*raw).timeout_write))
+        }
+    }
+
+    /// The write watermarks: (low, high), 0 meaning none.
+    pub fn write_watermarks(self) -> (usize, usize) {
+        let (mut low, mut high) = (0usize, 0usize);
+        // SAFETY: live (constructor); libevent writes both sizes.
+        unsafe { ffi::bufferevent_getwatermark(self.raw(), EV_WRITE, &mut low, &mut high) };
         (low, high)
     }
 

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::bufferevent::{self, BuffereventUserdata, Next};
 use crate::ffi::{
     self, EVBUFFER_CONNECTED, EVBUFFER_EOF, EVBUFFER_ERROR, EVBUFFER_READ, EVBUFFER_TIMEOUT,
-    EVBUFFER_WRITE, EV_READ,
+    EVBUFFER_WRITE, EV_READ, EV_WRITE,
 };
 use crate::libevent::{self, BuffereventRef, TlsLayerFailure, TlsSide};
 use crate::lua::{Failure, Kind, Outcome, Returns, Stack};
@@ -49,8 +49,9 @@ pub enum Shape {
 }
 
 /// Puts a TLS layer over `object`'s bufferevent (see the module's notes); `function` names the
-/// caller in errors. The object keeps its callbacks, enabled directions and read watermarks;
-/// the buffer objects it lent now show the layer's (plain text) buffers.
+/// caller in errors. The object keeps its callbacks, enabled directions and watermarks, and on
+/// the socket shape its timeouts (a filter's socket keeps its own, beneath); the buffer objects
+/// it lent now show the layer's (plain text) buffers.
 pub fn start(
     object: &BuffereventUserdata,
     ssl: Ssl,
@@ -68,6 +69,10 @@ pub fn start(
         enabled |= EV_READ;
     }
     let (low, high) = bev.read_watermarks();
+    let (write_low, write_high) = bev.write_watermarks();
+    // Set while connecting (connect's TLS starts once the socket is connected): the new
+    // bufferevent on the same socket takes them over.
+    let timeouts = (shape == Shape::Socket).then(|| bev.timeouts());
     object.read_path().forget(bev);
     let owner = object as *const BuffereventUserdata as *const c_void;
     // SAFETY: the callbacks' argument is the object, as for every bufferevent it owns: `shut`
@@ -103,6 +108,12 @@ pub fn start(
             if let Some(layer) = object.bufferevent() {
                 if high > 0 || low > 0 {
                     layer.set_watermark(EV_READ, low, high);
+                }
+                if write_high > 0 || write_low > 0 {
+                    layer.set_watermark(EV_WRITE, write_low, write_high);
+                }
+                if let Some((read, write)) = timeouts.filter(|&t| t != (None, None)) {
+                    layer.set_timeouts(read, write);
                 }
                 layer.enable(enabled);
                 if layer.start_handshake() {

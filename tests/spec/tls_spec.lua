@@ -428,6 +428,21 @@ describe("TLS connections #ours", function()
       silent:close()
     end)
 
+    it("keeps the timeouts set while it was still connecting", function()
+      local l, port = echo_server(base, server_context) -- answers only what it is sent
+      local c = client(base, port, { tls = client_context, servername = "localhost", timeout = 3 }, "hi")
+      c.bev:set_timeouts(0.3, nil)
+      assert.is_true(wait(base, function() return c.data == "echo:hi" end, 5), c.data)
+      assert.equal(EVBUFFER_CONNECTED, c.events[1].what)
+      -- Then nothing more comes: the read timeout ends the wait.
+      local t0 = socket.gettime()
+      assert.is_true(wait(base, function() return #c.events >= 2 end, 3), "no read timeout")
+      assert.equal(EVBUFFER_TIMEOUT + core.EVBUFFER_READ, c.events[2].what)
+      assert.is_true(socket.gettime() - t0 < 2)
+      c.bev:close()
+      l:close()
+    end)
+
     it("connects by name, the name being the server name checked and sent", function()
       local path = helpers.temp_file("127.0.0.1 localhost\n127.0.0.1 other.test\n")
       local resolver = core.dns.new(base, { hosts = path, nameservers = { "127.0.0.1:9" } })

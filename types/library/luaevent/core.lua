@@ -804,7 +804,8 @@ function BufferEvent:set_write_watermarks(low, high) end
 ---When data does not arrive (or cannot be sent) for that long, the error callback is called with
 ---`EVBUFFER_TIMEOUT` plus the direction, and that direction is disabled. On a TLS connection the
 ---write timeout also covers the encrypted bytes waiting to be sent once the output (the plain text)
----is empty: a peer that takes none of them times out.
+---is empty: a peer that takes none of them times out. Timeouts set while `core.bufferevent.connect`
+---is still connecting stay in force once the connection (and its TLS, with `options.tls`) is up.
 ---
 ---Errors:
 ---- `bad argument #1 to 'set_timeouts' (number expected, got <type>)`
